@@ -1,0 +1,237 @@
+//! Transfer frames: one request, one response header, then the response's raw bytes.
+
+use std::fmt;
+
+use crate::FileId;
+use crate::codec::{DecodeError, Reader, Writer, check_len};
+
+/// Bytes of the big-endian `u32` length that precedes every frame.
+pub const FRAME_PREFIX: usize = 4;
+/// The largest request or response frame (the raw bytes after an ok response are bounded separately).
+pub const MAX_FRAME: usize = 4 * 1024;
+/// The longest error message a response may carry.
+const MAX_MESSAGE: usize = 1_024;
+
+const MAGIC: &[u8; 4] = b"P2PF";
+const VERSION: u8 = 1;
+
+/// The body length announced by a frame's prefix, rejected past [`MAX_FRAME`] before anything is read.
+pub fn frame_len(prefix: [u8; FRAME_PREFIX]) -> Result<usize, DecodeError> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    check_len("frame", len, MAX_FRAME)?;
+    Ok(len)
+}
+
+/// What a client asks of a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// The server's [`crate::Catalogue`].
+    Catalogue,
+    /// The encoded [`crate::Manifest`] of a file.
+    Manifest(FileId),
+    /// `len` bytes of chunk `index` of a file, from `offset` within the chunk.
+    Chunk {
+        /// The file.
+        file: FileId,
+        /// The chunk index.
+        index: u32,
+        /// The first byte within the chunk.
+        offset: u32,
+        /// How many bytes.
+        len: u32,
+    },
+}
+
+impl Request {
+    /// The frame: length prefix and body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = header();
+        match self {
+            Request::Catalogue => body.put_u8(1),
+            Request::Manifest(id) => {
+                body.put_u8(2);
+                body.put(&id.0);
+            }
+            Request::Chunk { file, index, offset, len } => {
+                body.put_u8(3);
+                body.put(&file.0);
+                body.put_u32(*index);
+                body.put_u32(*offset);
+                body.put_u32(*len);
+            }
+        }
+        framed(body)
+    }
+
+    /// Decodes a frame body (without its prefix).
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        r.header(MAGIC, VERSION)?;
+        let request = match r.u8()? {
+            1 => Request::Catalogue,
+            2 => Request::Manifest(FileId(r.array()?)),
+            3 => Request::Chunk { file: FileId(r.array()?), index: r.u32()?, offset: r.u32()?, len: r.u32()? },
+            tag => return Err(DecodeError::UnknownTag { what: "request", tag }),
+        };
+        r.finish()?;
+        Ok(request)
+    }
+}
+
+/// Why a server refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The server does not share that file, or the chunk is out of range.
+    NotFound,
+    /// The request was malformed or asked for an invalid range.
+    BadRequest,
+    /// The server is at its connection or request limit; try another peer or later.
+    Busy,
+    /// The server failed to read its own file (changed or deleted while shared).
+    Internal,
+    /// A code this build does not know (a newer peer).
+    Other(u16),
+}
+
+impl ErrorCode {
+    fn code(self) -> u16 {
+        match self {
+            ErrorCode::NotFound => 1,
+            ErrorCode::BadRequest => 2,
+            ErrorCode::Busy => 3,
+            ErrorCode::Internal => 4,
+            ErrorCode::Other(c) => c,
+        }
+    }
+
+    fn from_code(code: u16) -> Self {
+        [ErrorCode::NotFound, ErrorCode::BadRequest, ErrorCode::Busy, ErrorCode::Internal]
+            .into_iter()
+            .find(|c| c.code() == code)
+            .unwrap_or(ErrorCode::Other(code))
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::NotFound => f.write_str("not found"),
+            ErrorCode::BadRequest => f.write_str("bad request"),
+            ErrorCode::Busy => f.write_str("busy"),
+            ErrorCode::Internal => f.write_str("internal error"),
+            ErrorCode::Other(c) => write!(f, "error {c}"),
+        }
+    }
+}
+
+/// The header of a server's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// Success: exactly `len` raw bytes follow.
+    Ok {
+        /// The length of the raw bytes that follow.
+        len: u64,
+    },
+    /// Failure: nothing follows.
+    Err {
+        /// What went wrong.
+        code: ErrorCode,
+        /// A short explanation for logs, at most 1 KiB.
+        message: String,
+    },
+}
+
+impl Response {
+    /// The frame: length prefix and body. A long message is cut at a character boundary.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = header();
+        match self {
+            Response::Ok { len } => {
+                body.put_u8(0);
+                body.put_u64(*len);
+            }
+            Response::Err { code, message } => {
+                let mut end = message.len().min(MAX_MESSAGE);
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                body.put_u8(1);
+                body.put_u16(code.code());
+                body.put_str(&message[..end]);
+            }
+        }
+        framed(body)
+    }
+
+    /// Decodes a frame body (without its prefix).
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        r.header(MAGIC, VERSION)?;
+        let response = match r.u8()? {
+            0 => Response::Ok { len: r.u64()? },
+            1 => Response::Err { code: ErrorCode::from_code(r.u16()?), message: r.str("message", MAX_MESSAGE)? },
+            tag => return Err(DecodeError::UnknownTag { what: "response", tag }),
+        };
+        r.finish()?;
+        Ok(response)
+    }
+}
+
+fn header() -> Vec<u8> {
+    let mut body = Vec::with_capacity(64);
+    body.put(MAGIC);
+    body.put_u8(VERSION);
+    body
+}
+
+fn framed(body: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_PREFIX + body.len());
+    out.put_u32(body.len() as u32);
+    out.extend(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(frame: &[u8]) -> &[u8] {
+        let len = frame_len(frame[..4].try_into().expect("prefix")).expect("within limit");
+        assert_eq!(len, frame.len() - 4);
+        &frame[4..]
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let file = FileId([9; 32]);
+        for req in [
+            Request::Catalogue,
+            Request::Manifest(file),
+            Request::Chunk { file, index: 7, offset: 10, len: 1 << 20 },
+        ] {
+            assert_eq!(Request::decode(body_of(&req.encode())), Ok(req));
+        }
+    }
+
+    #[test]
+    fn responses_round_trip_and_cut_long_messages() {
+        let ok = Response::Ok { len: 123 };
+        assert_eq!(Response::decode(body_of(&ok.encode())), Ok(ok));
+        let long = Response::Err { code: ErrorCode::Busy, message: "é".repeat(MAX_MESSAGE) };
+        let Ok(Response::Err { code, message }) = Response::decode(body_of(&long.encode())) else {
+            panic!("decodes")
+        };
+        assert_eq!(code, ErrorCode::Busy);
+        assert_eq!(message.len(), MAX_MESSAGE);
+        let odd = Response::Err { code: ErrorCode::Other(77), message: String::new() };
+        assert_eq!(Response::decode(body_of(&odd.encode())), Ok(odd));
+    }
+
+    #[test]
+    fn rejects_oversized_and_unknown_frames() {
+        assert!(matches!(frame_len(u32::MAX.to_be_bytes()), Err(DecodeError::TooLong { .. })));
+        let mut bytes = Request::Catalogue.encode();
+        bytes[9] = 200;
+        assert_eq!(Request::decode(&bytes[4..]), Err(DecodeError::UnknownTag { what: "request", tag: 200 }));
+    }
+}

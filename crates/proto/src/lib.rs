@@ -1,0 +1,36 @@
+//! Wire types and codecs of p2pnode, with no I/O and no async runtime.
+//!
+//! This crate owns every byte layout that crosses the network or identifies content:
+//! - [`NodeId`] and [`FileId`]: 32-byte identifiers, printed as hex.
+//! - [`Manifest`]: a file's name, size, chunk size and BLAKE3 chunk hashes; its id is the BLAKE3 hash of
+//!   its canonical encoding, so a manifest fetched from any peer is checked against the id it was asked by.
+//! - [`Datagram`]: the discovery datagram (an [`Announcement`] or a query), always under [`MAX_DATAGRAM`].
+//! - [`Request`] and [`Response`]: the transfer frames, and [`Catalogue`]: the list of files a node shares.
+//!
+//! # Encoding
+//! All integers are big-endian. Strings and lists carry a length prefix and have a documented maximum, so a
+//! decoder never allocates more than a constant bound for any input. Every decoder rejects trailing bytes.
+//! Each top-level message starts with a 4-byte magic and a version byte; an unknown version is an error that
+//! the caller may ignore (a newer peer), never a panic.
+//!
+//! # Transfer exchange
+//! A client opens a stream and writes one request frame: `u32 length` then the request body. The server
+//! answers with one response frame (`u32 length`, body), and for [`Response::Ok`] exactly `len` raw bytes
+//! follow: an encoded [`Catalogue`], an encoded [`Manifest`], or chunk bytes. A TCP connection carries such
+//! exchanges one after the other; QUIC carries one per stream.
+
+mod announce;
+mod catalogue;
+pub mod codec;
+mod frame;
+mod ids;
+mod manifest;
+
+pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, TransportKind};
+pub use catalogue::{Catalogue, CatalogueEntry, MAX_CATALOGUE_ENTRIES};
+pub use codec::DecodeError;
+pub use frame::{ErrorCode, FRAME_PREFIX, MAX_FRAME, Request, Response, frame_len};
+pub use ids::{FileId, NodeId, ParseIdError};
+pub use manifest::{
+    MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_size_for,
+};

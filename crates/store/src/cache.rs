@@ -1,0 +1,161 @@
+//! The hash cache: manifests of shared files, keyed by path, size and modification time.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use proto::Manifest;
+use proto::codec::{DecodeError, Reader, Writer};
+
+use crate::error::io_err;
+use crate::{StoreError, hash_file};
+
+const MAGIC: &[u8; 4] = b"P2PH";
+const VERSION: u8 = 1;
+const MAX_PATH: usize = 4_096;
+const MAX_ENTRIES: usize = 1_000_000;
+
+/// Manifests of files already hashed. A file whose size and mtime are unchanged is not read again.
+#[derive(Debug, Default)]
+pub struct HashCache {
+    file: Option<PathBuf>,
+    entries: HashMap<PathBuf, Entry>,
+    dirty: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    size: u64,
+    mtime_ns: u64,
+    manifest: Manifest,
+}
+
+impl HashCache {
+    /// The cache persisted at `file`; empty when the file is missing or unreadable (it is only a cache).
+    pub fn load(file: PathBuf) -> Self {
+        let entries = match std::fs::read(&file) {
+            Ok(bytes) => decode(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(file = %file.display(), error = %e, "hash cache unreadable, rehashing");
+                HashMap::new()
+            }),
+            Err(_) => HashMap::new(),
+        };
+        Self { file: Some(file), entries, dirty: false }
+    }
+
+    /// The manifest of the file at `path` (with `meta`, its metadata), named `name`: from the cache when
+    /// size and mtime match, else by hashing the file.
+    pub fn manifest(&mut self, path: &Path, meta: &Metadata, name: &str) -> Result<Manifest, StoreError> {
+        let (size, mtime_ns) = (meta.len(), mtime_ns(meta));
+        if let Some(e) = self.entries.get(path)
+            && e.size == size
+            && e.mtime_ns == mtime_ns
+            && e.manifest.name() == name
+        {
+            return Ok(e.manifest.clone());
+        }
+        let manifest = hash_file(path, name.to_string())?;
+        tracing::debug!(file = %path.display(), id = %manifest.id().short(), "hashed");
+        self.entries.insert(path.to_path_buf(), Entry { size, mtime_ns, manifest: manifest.clone() });
+        self.dirty = true;
+        Ok(manifest)
+    }
+
+    /// Forgets the files for which `keep` is false (no longer shared).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|path, _| keep(path));
+        self.dirty |= self.entries.len() != before;
+    }
+
+    /// Writes the cache if it changed, atomically (a temporary file renamed over the old one).
+    pub fn save(&mut self) -> Result<(), StoreError> {
+        let Some(file) = self.file.as_ref().filter(|_| self.dirty) else { return Ok(()) };
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, self.encode()).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, file).map_err(io_err(file))?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.put(MAGIC);
+        out.put_u8(VERSION);
+        out.put_u32(self.entries.len() as u32);
+        for (path, e) in &self.entries {
+            let bytes = path.as_os_str().as_bytes();
+            out.put_u16(bytes.len() as u16);
+            out.put(bytes);
+            out.put_u64(e.size);
+            out.put_u64(e.mtime_ns);
+            let manifest = e.manifest.encode();
+            out.put_u32(manifest.len() as u32);
+            out.put(&manifest);
+        }
+        out
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<HashMap<PathBuf, Entry>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    r.header(MAGIC, VERSION)?;
+    let count = r.count("hash cache", MAX_ENTRIES, 2 + 8 + 8 + 4)?;
+    let mut entries = HashMap::with_capacity(count);
+    for _ in 0..count {
+        let path_len = usize::from(r.u16()?);
+        proto::codec::check_len("path", path_len, MAX_PATH)?;
+        let path = PathBuf::from(OsStr::from_bytes(r.bytes(path_len)?));
+        let (size, mtime_ns) = (r.u64()?, r.u64()?);
+        let manifest_len = r.u32()? as usize;
+        let manifest = Manifest::decode(r.bytes(manifest_len)?)?;
+        entries.insert(path, Entry { size, mtime_ns, manifest });
+    }
+    r.finish()?;
+    Ok(entries)
+}
+
+fn mtime_ns(meta: &Metadata) -> u64 {
+    let since_epoch = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+    since_epoch.map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persists_and_rehashes_only_changed_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (file, cache_file) = (dir.path().join("a.bin"), dir.path().join("cache"));
+        std::fs::write(&file, b"first").expect("write");
+        let meta = std::fs::metadata(&file).expect("meta");
+        let mut cache = HashCache::load(cache_file.clone());
+        let first = cache.manifest(&file, &meta, "a.bin").expect("hash");
+        cache.save().expect("save");
+
+        // A reloaded cache answers from disk: prove it by deleting the file it would otherwise read.
+        let mut reloaded = HashCache::load(cache_file.clone());
+        let moved = dir.path().join("moved");
+        std::fs::rename(&file, &moved).expect("move away");
+        assert_eq!(reloaded.manifest(&file, &meta, "a.bin").expect("cached"), first);
+
+        // A changed size misses the cache and rehashes.
+        std::fs::write(&file, b"second!").expect("rewrite");
+        let meta = std::fs::metadata(&file).expect("meta");
+        let second = reloaded.manifest(&file, &meta, "a.bin").expect("rehash");
+        assert_ne!(second.id(), first.id());
+        assert_eq!(second.size(), 7);
+    }
+
+    #[test]
+    fn corrupt_cache_file_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache_file = dir.path().join("cache");
+        std::fs::write(&cache_file, b"P2PH\x01\xff\xff\xff\xff garbage").expect("write");
+        assert!(HashCache::load(cache_file).entries.is_empty());
+    }
+}

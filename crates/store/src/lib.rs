@@ -1,0 +1,25 @@
+//! The content store of p2pnode: everything that touches files on disk.
+//!
+//! - [`hash_file`] streams a file through BLAKE3, chunk by chunk, into a [`proto::Manifest`] in constant
+//!   memory; [`verify_chunk`] checks received bytes against a manifest.
+//! - [`HashCache`] remembers manifests by (path, size, mtime) in the node's state folder, so a restart does
+//!   not rehash unchanged files.
+//! - [`Library`] scans the shared folders into the set of [`SharedFile`]s a node serves.
+//! - [`PartFile`] is a download in progress: verified chunks only are written to `NAME.part`, a small state
+//!   file records which, and the file is renamed to a name that overwrites nothing once every chunk is
+//!   verified. A later download of the same content resumes from it.
+//! - [`safe_file_name`] turns a name received from the network into a plain file name.
+
+mod cache;
+mod error;
+mod hash;
+mod library;
+mod names;
+mod part;
+
+pub use cache::HashCache;
+pub use error::StoreError;
+pub use hash::{hash_file, verify_chunk};
+pub use library::{Library, SharedFile};
+pub use names::{is_download_artifact, safe_file_name};
+pub use part::{PartFile, PartProgress};

@@ -1,0 +1,144 @@
+//! The shared folders: which files a node serves, by content id.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest};
+
+use crate::{HashCache, StoreError, is_download_artifact};
+
+/// A file this node serves.
+#[derive(Clone, Debug)]
+pub struct SharedFile {
+    /// Where it is on disk.
+    pub path: PathBuf,
+    /// Its manifest.
+    pub manifest: Arc<Manifest>,
+}
+
+/// The files of the shared folders (their top level; hidden files, symlinks leading out of the folder and
+/// downloads in progress are left out), indexed by content id.
+#[derive(Debug)]
+pub struct Library {
+    dirs: Vec<PathBuf>,
+    cache: HashCache,
+    files: HashMap<FileId, SharedFile>,
+}
+
+impl Library {
+    /// A library over `dirs`, empty until [`Self::rescan`].
+    pub fn new(dirs: Vec<PathBuf>, cache: HashCache) -> Self {
+        Self { dirs, cache, files: HashMap::new() }
+    }
+
+    /// Reads the folders again, hashing new and changed files. Returns whether the set of shared files
+    /// changed. Files that cannot be read are skipped with a warning; a folder that cannot be listed is an
+    /// error.
+    pub fn rescan(&mut self) -> Result<bool, StoreError> {
+        let mut files = HashMap::new();
+        for dir in &self.dirs {
+            let root = dir.canonicalize().map_err(crate::error::io_err(dir))?;
+            for entry in std::fs::read_dir(&root).map_err(crate::error::io_err(&root))? {
+                let Ok(entry) = entry else { continue };
+                let path = entry.path();
+                let Some((name, meta)) = shareable(&root, &path) else { continue };
+                if files.len() >= MAX_CATALOGUE_ENTRIES {
+                    tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
+                    break;
+                }
+                match self.cache.manifest(&path, &meta, &name) {
+                    Ok(m) => {
+                        files.entry(m.id()).or_insert(SharedFile { path, manifest: Arc::new(m) });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "not shared"),
+                }
+            }
+        }
+        self.cache.retain(|p| files.values().any(|f| f.path == p));
+        if let Err(e) = self.cache.save() {
+            tracing::warn!(error = %e, "hash cache not saved");
+        }
+        let changed = files.len() != self.files.len() || files.keys().any(|id| !self.files.contains_key(id));
+        self.files = files;
+        Ok(changed)
+    }
+
+    /// The shared file with content `id`.
+    pub fn file(&self, id: &FileId) -> Option<&SharedFile> {
+        self.files.get(id)
+    }
+
+    /// How many files are shared.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether nothing is shared.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The catalogue to serve, sorted by name.
+    pub fn catalogue(&self) -> Catalogue {
+        let mut entries: Vec<_> = self
+            .files
+            .iter()
+            .map(|(id, f)| CatalogueEntry { id: *id, name: f.manifest.name().to_string(), size: f.manifest.size() })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Catalogue { entries }
+    }
+}
+
+/// The name and metadata of `path` if it is a file to share: a UTF-8, non-hidden name that is no download
+/// artifact, a regular file, and (for a symlink) a target inside `root`.
+fn shareable(root: &Path, path: &Path) -> Option<(String, Metadata)> {
+    let name = path.file_name()?.to_str()?;
+    if name.starts_with('.') || is_download_artifact(name) {
+        return None;
+    }
+    let link = std::fs::symlink_metadata(path).ok()?;
+    if link.file_type().is_symlink() && !path.canonicalize().ok()?.starts_with(root) {
+        tracing::debug!(file = %path.display(), "symlink leads out of the shared folder, skipped");
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_file().then(|| (name.to_string(), meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_plain_files_only_and_notices_changes() {
+        let (shared, outside) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let s = shared.path();
+        std::fs::write(s.join("a.txt"), b"a").expect("write");
+        std::fs::write(s.join("same.txt"), b"a").expect("write");
+        std::fs::write(s.join(".hidden"), b"h").expect("write");
+        std::fs::write(s.join("x.part"), b"p").expect("write");
+        std::fs::create_dir(s.join("sub")).expect("mkdir");
+        std::fs::write(outside.path().join("secret"), b"s").expect("write");
+        std::os::unix::fs::symlink(outside.path().join("secret"), s.join("escape")).expect("symlink");
+        std::os::unix::fs::symlink(s.join("a.txt"), s.join("inside")).expect("symlink");
+
+        let mut lib = Library::new(vec![s.to_path_buf()], HashCache::default());
+        assert!(lib.rescan().expect("scan"));
+        let names: Vec<_> = lib.catalogue().entries.into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["a.txt", "inside", "same.txt"]);
+
+        std::fs::write(s.join("b.txt"), b"bb").expect("write");
+        assert!(lib.rescan().expect("scan"));
+        assert_eq!(lib.len(), 4);
+        assert!(!lib.rescan().expect("scan"));
+    }
+
+    #[test]
+    fn missing_folder_is_an_error() {
+        let mut lib = Library::new(vec!["/nonexistent/p2pnode".into()], HashCache::default());
+        assert!(matches!(lib.rescan(), Err(StoreError::Io { .. })));
+    }
+}

@@ -1,0 +1,313 @@
+//! A download in progress: verified chunks in `NAME.part`, their bitmap in `NAME.part.state`.
+//!
+//! Invariant: a chunk's bit is set in the state file only after its verified bytes were written to the
+//! `.part` file. After a crash the bits may claim chunks whose bytes never reached the disk, so a resumed
+//! download hashes every claimed chunk again before trusting it; bytes that were never verified are never
+//! renamed to the final name.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use proto::codec::{Reader, Writer};
+use proto::{FileId, Manifest};
+
+use crate::error::io_err;
+use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
+use crate::{StoreError, safe_file_name, verify_chunk};
+
+const MAGIC: &[u8; 4] = b"P2PS";
+const VERSION: u8 = 1;
+/// Bytes before the bitmap in the state file: magic, version, file id.
+const STATE_HEADER: u64 = 4 + 1 + 32;
+/// Name candidates tried before giving up (each is a file that already exists).
+const MAX_NAME_TRIES: usize = 10_000;
+
+/// How far a download is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartProgress {
+    /// Verified chunks.
+    pub chunks: u32,
+    /// Verified bytes.
+    pub bytes: u64,
+}
+
+/// A download in progress. Shared between the tasks that fetch chunks: [`Self::write_chunk`] takes `&self`,
+/// hashes outside any lock and writes with positioned I/O.
+#[derive(Debug)]
+pub struct PartFile {
+    dir: PathBuf,
+    name: String,
+    part_path: PathBuf,
+    part: File,
+    state: File,
+    manifest: Arc<Manifest>,
+    have: Mutex<Bitmap>,
+}
+
+#[derive(Debug)]
+struct Bitmap {
+    bits: Vec<u8>,
+    progress: PartProgress,
+}
+
+impl PartFile {
+    /// Opens the download of `manifest` into `dir` under its sanitised name. An existing `NAME.part` of the
+    /// same content is resumed (its claimed chunks re-verified); one of other content is left alone and
+    /// `NAME (1).part` tried instead.
+    pub fn open(dir: &Path, manifest: Arc<Manifest>) -> Result<Self, StoreError> {
+        let name = safe_file_name(manifest.name());
+        let id = manifest.id();
+        for candidate in numbered(&name).take(MAX_NAME_TRIES) {
+            let part_path = dir.join(format!("{candidate}{PART_SUFFIX}"));
+            let state_path = dir.join(format!("{candidate}{STATE_SUFFIX}"));
+            if !part_path.exists() && !state_path.exists() {
+                return Self::create(dir, name, part_path, &state_path, manifest, id);
+            }
+            if state_id(&state_path).is_some_and(|found| found == id) && part_path.exists() {
+                return Self::resume(dir, name, part_path, &state_path, manifest);
+            }
+        }
+        Err(StoreError::Io { path: dir.join(name), source: std::io::Error::other("no free file name") })
+    }
+
+    fn create(
+        dir: &Path,
+        name: String,
+        part_path: PathBuf,
+        state_path: &Path,
+        manifest: Arc<Manifest>,
+        id: FileId,
+    ) -> Result<Self, StoreError> {
+        let new = || OpenOptions::new().read(true).write(true).create_new(true).clone();
+        let part = new().open(&part_path).map_err(io_err(&part_path))?;
+        part.set_len(manifest.size()).map_err(io_err(&part_path))?;
+        let state = new().open(state_path).map_err(io_err(state_path))?;
+        let bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
+        let mut header = Vec::with_capacity(STATE_HEADER as usize + bits.len());
+        header.put(MAGIC);
+        header.put_u8(VERSION);
+        header.put(&id.0);
+        header.put(&bits);
+        state.write_all_at(&header, 0).map_err(io_err(state_path))?;
+        let have = Mutex::new(Bitmap { bits, progress: PartProgress { chunks: 0, bytes: 0 } });
+        Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, have })
+    }
+
+    fn resume(
+        dir: &Path,
+        name: String,
+        part_path: PathBuf,
+        state_path: &Path,
+        manifest: Arc<Manifest>,
+    ) -> Result<Self, StoreError> {
+        let open = || OpenOptions::new().read(true).write(true).clone();
+        let part = open().open(&part_path).map_err(io_err(&part_path))?;
+        part.set_len(manifest.size()).map_err(io_err(&part_path))?;
+        let state = open().open(state_path).map_err(io_err(state_path))?;
+        let mut bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
+        // A short state file (a crash while it was created) claims nothing for what it lacks.
+        let _ = state.read_at(&mut bits, STATE_HEADER);
+        let this = Self {
+            dir: dir.to_path_buf(),
+            name,
+            part_path,
+            part,
+            state,
+            manifest,
+            have: Mutex::new(Bitmap { bits: vec![0; bits.len()], progress: PartProgress { chunks: 0, bytes: 0 } }),
+        };
+        let mut buf = Vec::new();
+        for index in (0..this.manifest.chunk_count()).filter(|i| bits[*i as usize / 8] & (1 << (i % 8)) != 0) {
+            let (offset, len) = this.manifest.chunk_span(index);
+            buf.resize(len as usize, 0);
+            let readable = this.part.read_exact_at(&mut buf, offset).is_ok();
+            if readable && verify_chunk(&this.manifest, index, &buf).is_ok() {
+                this.mark(index)?;
+            }
+        }
+        this.persist_all()?;
+        tracing::info!(file = %this.part_path.display(), chunks = this.progress().chunks, "resuming download");
+        Ok(this)
+    }
+
+    /// The manifest being downloaded.
+    pub fn manifest(&self) -> &Arc<Manifest> {
+        &self.manifest
+    }
+
+    /// The `.part` file.
+    pub fn part_path(&self) -> &Path {
+        &self.part_path
+    }
+
+    /// Whether chunk `index` is verified and written.
+    pub fn has(&self, index: u32) -> bool {
+        self.bitmap().bits.get(index as usize / 8).is_some_and(|b| b & (1 << (index % 8)) != 0)
+    }
+
+    /// The chunks still missing, in order.
+    pub fn missing(&self) -> Vec<u32> {
+        (0..self.manifest.chunk_count()).filter(|i| !self.has(*i)).collect()
+    }
+
+    /// Verified chunks and bytes so far.
+    pub fn progress(&self) -> PartProgress {
+        self.bitmap().progress
+    }
+
+    /// Verifies `data` as chunk `index` and writes it. Bytes that fail verification are not written.
+    pub fn write_chunk(&self, index: u32, data: &[u8]) -> Result<(), StoreError> {
+        verify_chunk(&self.manifest, index, data)?;
+        let (offset, _) = self.manifest.chunk_span(index);
+        self.part.write_all_at(data, offset).map_err(io_err(&self.part_path))?;
+        self.mark(index)
+    }
+
+    /// Sets the bit of `index` in memory and in the state file.
+    fn mark(&self, index: u32) -> Result<(), StoreError> {
+        let mut have = self.bitmap();
+        let byte = index as usize / 8;
+        if have.bits[byte] & (1 << (index % 8)) != 0 {
+            return Ok(());
+        }
+        have.bits[byte] |= 1 << (index % 8);
+        have.progress.chunks += 1;
+        have.progress.bytes += u64::from(self.manifest.chunk_span(index).1);
+        self.state.write_all_at(&have.bits[byte..=byte], STATE_HEADER + byte as u64).map_err(io_err(self.state_path()))
+    }
+
+    fn persist_all(&self) -> Result<(), StoreError> {
+        let have = self.bitmap();
+        self.state.write_all_at(&have.bits, STATE_HEADER).map_err(io_err(self.state_path()))
+    }
+
+    /// Completes the download: every chunk must be verified; the data is flushed to disk and the `.part`
+    /// file renamed to the first of `NAME`, `NAME (1)`, ... that does not exist (never replacing a file).
+    /// Returns the final path.
+    pub fn finish(self) -> Result<PathBuf, StoreError> {
+        let missing = self.manifest.chunk_count() - self.progress().chunks;
+        if missing > 0 {
+            return Err(StoreError::Incomplete { missing });
+        }
+        self.part.sync_all().map_err(io_err(&self.part_path))?;
+        for candidate in numbered(&self.name).take(MAX_NAME_TRIES) {
+            let target = self.dir.join(candidate);
+            // A hard link fails if the target exists, so the check and the rename are one atomic step.
+            match std::fs::hard_link(&self.part_path, &target) {
+                Ok(()) => {
+                    std::fs::remove_file(&self.part_path).map_err(io_err(&self.part_path))?;
+                    std::fs::remove_file(self.state_path()).map_err(io_err(self.state_path()))?;
+                    return Ok(target);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(StoreError::Io { path: target, source: e }),
+            }
+        }
+        Err(StoreError::Io { path: self.dir.join(&self.name), source: std::io::Error::other("no free file name") })
+    }
+
+    fn state_path(&self) -> PathBuf {
+        let mut path = self.part_path.clone().into_os_string();
+        path.push(&STATE_SUFFIX[PART_SUFFIX.len()..]);
+        path.into()
+    }
+
+    fn bitmap(&self) -> MutexGuard<'_, Bitmap> {
+        // The lock only guards plain data updated without panicking paths; a poisoned lock still holds a
+        // consistent bitmap.
+        self.have.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The content id a state file belongs to, if it is readable.
+fn state_id(path: &Path) -> Option<FileId> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut r = Reader::new(bytes.get(..STATE_HEADER as usize)?);
+    r.header(MAGIC, VERSION).ok()?;
+    r.array().ok().map(FileId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash_file;
+
+    fn setup(len: usize) -> (tempfile::TempDir, Vec<u8>, Arc<Manifest>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+        let src = dir.path().join("src");
+        std::fs::write(&src, &data).expect("write");
+        let manifest = Arc::new(hash_file(&src, "out.bin".into()).expect("hash"));
+        std::fs::remove_file(src).expect("rm");
+        (dir, data, manifest)
+    }
+
+    fn chunk<'a>(m: &Manifest, data: &'a [u8], i: u32) -> &'a [u8] {
+        let (off, len) = m.chunk_span(i);
+        &data[off as usize..off as usize + len as usize]
+    }
+
+    #[test]
+    fn writes_verified_chunks_and_never_overwrites() {
+        let (dir, data, m) = setup(3 * proto::MIN_CHUNK_SIZE as usize + 10);
+        std::fs::write(dir.path().join("out.bin"), b"user's own file").expect("write");
+        let part = PartFile::open(dir.path(), m.clone()).expect("open");
+        let mut bad = chunk(&m, &data, 1).to_vec();
+        bad[0] ^= 0xff;
+        assert!(matches!(part.write_chunk(1, &bad), Err(StoreError::ChunkMismatch { index: 1 })));
+        assert!(!part.has(1));
+        for i in [3, 0, 1] {
+            part.write_chunk(i, chunk(&m, &data, i)).expect("write");
+        }
+        assert_eq!(part.missing(), vec![2]);
+        let part = {
+            let unfinished = part.finish();
+            assert!(matches!(unfinished, Err(StoreError::Incomplete { missing: 1 })));
+            PartFile::open(dir.path(), m.clone()).expect("resume")
+        };
+        assert_eq!(part.missing(), vec![2]);
+        part.write_chunk(2, chunk(&m, &data, 2)).expect("write");
+        let done = part.finish().expect("finish");
+        assert_eq!(done, dir.path().join("out (1).bin"));
+        assert_eq!(std::fs::read(&done).expect("read"), data);
+        assert_eq!(std::fs::read(dir.path().join("out.bin")).expect("read"), b"user's own file");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(left.len(), 2, "no .part or state left: {left:?}");
+    }
+
+    #[test]
+    fn resume_rechecks_claimed_chunks() {
+        let (dir, data, m) = setup(2 * proto::MIN_CHUNK_SIZE as usize);
+        let part = PartFile::open(dir.path(), m.clone()).expect("open");
+        part.write_chunk(0, chunk(&m, &data, 0)).expect("write");
+        part.write_chunk(1, chunk(&m, &data, 1)).expect("write");
+        let part_path = part.part_path().to_path_buf();
+        drop(part);
+        // Damage chunk 1 on disk, as a crash before write-back might.
+        let f = OpenOptions::new().write(true).open(&part_path).expect("open");
+        f.write_all_at(b"garbage", u64::from(proto::MIN_CHUNK_SIZE)).expect("damage");
+        let resumed = PartFile::open(dir.path(), m).expect("resume");
+        assert_eq!(resumed.missing(), vec![1]);
+        assert_eq!(resumed.progress().chunks, 1);
+    }
+
+    #[test]
+    fn other_content_with_the_same_name_gets_its_own_part() {
+        let (dir, _, m) = setup(10);
+        let (_other_dir, _, other) = setup(20);
+        let first = PartFile::open(dir.path(), m).expect("open");
+        let second = PartFile::open(dir.path(), other).expect("open");
+        assert_ne!(first.part_path(), second.part_path());
+        assert!(second.part_path().ends_with("out (1).bin.part"));
+    }
+
+    #[test]
+    fn empty_file_completes_at_once() {
+        let (dir, _, m) = setup(0);
+        let part = PartFile::open(dir.path(), m).expect("open");
+        assert!(part.missing().is_empty());
+        assert_eq!(std::fs::read(part.finish().expect("finish")).expect("read").len(), 0);
+    }
+}
