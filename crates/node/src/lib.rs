@@ -1,1 +1,51 @@
-//! placeholder
+//! The p2pnode node: composes discovery, a transport and the content store into the things a user does.
+//!
+//! - [`Node`] serves: it shares the files of its folders (the downloads folder too, so downloads are
+//!   re-shared), announces itself, and answers catalogue, manifest and chunk requests.
+//! - [`Survey`] asks the LAN who is there and what they share, without running a node: the content
+//!   [`Dictionary`] maps each file id to its name, size and hosting peers.
+//! - [`download()`] fetches a file from every peer hosting it, each chunk verified before it is written,
+//!   driven by the sans-IO [`Scheduler`].
+//!
+//! One transport is chosen by [`transport_for`]; everything else takes `Arc<dyn Transport>`.
+
+mod config;
+mod dictionary;
+mod download;
+mod error;
+mod exchange;
+mod identity;
+mod node;
+mod scheduler;
+mod server;
+mod survey;
+
+use std::sync::Arc;
+
+pub use config::{NetConfig, ServeConfig};
+pub use dictionary::{DictEntry, Dictionary, ResolveError};
+pub use discovery::Peer;
+pub use discovery::udp::DEFAULT_PORT as DEFAULT_DISCOVERY_PORT;
+pub use download::{DownloadEvent, Source, download};
+pub use error::NodeError;
+pub use node::Node;
+pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind};
+pub use scheduler::{Failure, Scheduler, Status};
+pub use survey::Survey;
+use transport::{Transport, TransportConfig};
+
+/// The transport of `kind`.
+pub fn transport_for(kind: TransportKind, config: TransportConfig) -> Arc<dyn Transport> {
+    match kind {
+        TransportKind::Tcp => Arc::new(transport::tcp::TcpTransport::new(config)),
+        TransportKind::Quic => unimplemented!("QUIC transport"),
+    }
+}
+
+/// Runs blocking file work off the async threads. A panic in it is a bug and carries on as one.
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

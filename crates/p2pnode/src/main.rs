@@ -1,1 +1,47 @@
-fn main() {}
+//! The `p2pnode` command: a thin layer over the `node` crate that parses the command line, installs
+//! logging, draws progress and prints results. Every error ends here as one line on stderr and a non-zero
+//! exit status.
+
+mod cli;
+mod commands;
+mod logging;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap explains on several lines; the first says what is wrong, the rest is in --help.
+            let text = e.render().to_string();
+            eprintln!("{} (see p2pnode --help)", text.lines().next().unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = logging::init(&cli) {
+        return fail(&e);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.into()),
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    tracing::debug!(error = ?e, "failed");
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}

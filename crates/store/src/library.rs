@@ -70,6 +70,11 @@ impl Library {
         self.files.get(id)
     }
 
+    /// Every shared file by content id.
+    pub fn files(&self) -> &HashMap<FileId, SharedFile> {
+        &self.files
+    }
+
     /// How many files are shared.
     pub fn len(&self) -> usize {
         self.files.len()

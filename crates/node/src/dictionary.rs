@@ -1,0 +1,164 @@
+//! The content dictionary: every file on the LAN by id, with its name, size and the peers hosting it.
+
+use std::collections::BTreeMap;
+
+use proto::{Catalogue, FileId, NodeId};
+
+/// Close names offered when a name is not found.
+const MAX_SUGGESTIONS: usize = 5;
+/// The shortest id prefix accepted in place of a full id.
+const MIN_ID_PREFIX: usize = 8;
+
+/// A file of the dictionary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DictEntry {
+    /// The name its hosts give it.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The peers hosting it.
+    pub hosts: Vec<NodeId>,
+}
+
+/// Files by id, merged from the catalogues of every peer.
+#[derive(Clone, Debug, Default)]
+pub struct Dictionary {
+    files: BTreeMap<FileId, DictEntry>,
+}
+
+/// Why a name or id does not resolve to one file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResolveError {
+    /// No file has that name or id; `close` lists similar names.
+    NotFound {
+        /// Similar names.
+        close: Vec<String>,
+    },
+    /// Several files match.
+    Ambiguous {
+        /// Their ids.
+        ids: Vec<FileId>,
+    },
+}
+
+impl Dictionary {
+    /// Adds the files of `peer`'s catalogue.
+    pub fn add_catalogue(&mut self, peer: NodeId, catalogue: &Catalogue) {
+        for e in &catalogue.entries {
+            let entry = self.files.entry(e.id).or_insert_with(|| DictEntry {
+                name: e.name.clone(),
+                size: e.size,
+                hosts: Vec::new(),
+            });
+            if !entry.hosts.contains(&peer) {
+                entry.hosts.push(peer);
+            }
+        }
+    }
+
+    /// The files, sorted by name.
+    pub fn entries(&self) -> Vec<(FileId, &DictEntry)> {
+        let mut all: Vec<_> = self.files.iter().map(|(id, e)| (*id, e)).collect();
+        all.sort_by(|a, b| a.1.name.cmp(&b.1.name).then(a.0.cmp(&b.0)));
+        all
+    }
+
+    /// The file with this id.
+    pub fn entry(&self, id: &FileId) -> Option<&DictEntry> {
+        self.files.get(id)
+    }
+
+    /// The one file that `query` names: a full id, an id prefix of at least 8 hex digits, an exact name,
+    /// or a name equal but for case.
+    pub fn resolve(&self, query: &str) -> Result<FileId, ResolveError> {
+        if let Ok(id) = query.parse::<FileId>() {
+            return self.files.contains_key(&id).then_some(id).ok_or(ResolveError::NotFound { close: vec![] });
+        }
+        let lower = query.to_lowercase();
+        let tests: [&dyn Fn(FileId, &DictEntry) -> bool; 3] = [
+            &|_, e| e.name == query,
+            &|_, e| e.name.to_lowercase() == lower,
+            &|id, _| query.len() >= MIN_ID_PREFIX && id.to_string().starts_with(&lower),
+        ];
+        for test in tests {
+            let ids: Vec<FileId> = self.files.iter().filter(|(id, e)| test(**id, e)).map(|(id, _)| *id).collect();
+            match ids.as_slice() {
+                [] => continue,
+                [one] => return Ok(*one),
+                _ => return Err(ResolveError::Ambiguous { ids }),
+            }
+        }
+        Err(ResolveError::NotFound { close: self.close_names(&lower) })
+    }
+
+    /// Names containing the query, or within a few edits of it.
+    fn close_names(&self, lower: &str) -> Vec<String> {
+        let max_edits = (lower.chars().count() / 3).max(2);
+        let mut scored: Vec<(usize, &str)> = self
+            .files
+            .values()
+            .filter_map(|e| {
+                let name = e.name.to_lowercase();
+                let d = if name.contains(lower) { 0 } else { edit_distance(&name, lower) };
+                (d <= max_edits).then_some((d, e.name.as_str()))
+            })
+            .collect();
+        scored.sort();
+        scored.dedup_by(|a, b| a.1 == b.1);
+        scored.into_iter().take(MAX_SUGGESTIONS).map(|(_, n)| n.to_string()).collect()
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::CatalogueEntry;
+
+    fn dictionary() -> Dictionary {
+        let entry = |id: u8, name: &str| CatalogueEntry { id: FileId([id; 32]), name: name.into(), size: 1 };
+        let mut d = Dictionary::default();
+        d.add_catalogue(NodeId([1; 32]), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(2, "dup.txt")] });
+        d.add_catalogue(NodeId([2; 32]), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(3, "dup.txt")] });
+        d
+    }
+
+    #[test]
+    fn merges_hosts_of_the_same_content() {
+        let d = dictionary();
+        assert_eq!(d.entry(&FileId([1; 32])).map(|e| e.hosts.len()), Some(2));
+        assert_eq!(d.entries().len(), 3);
+    }
+
+    #[test]
+    fn resolves_names_ids_and_prefixes() {
+        let d = dictionary();
+        assert_eq!(d.resolve("report.pdf"), Ok(FileId([1; 32])));
+        assert_eq!(d.resolve("REPORT.PDF"), Ok(FileId([1; 32])));
+        assert_eq!(d.resolve(&FileId([3; 32]).to_string()), Ok(FileId([3; 32])));
+        assert_eq!(d.resolve("03030303"), Ok(FileId([3; 32])));
+        assert_eq!(d.resolve("dup.txt"), Err(ResolveError::Ambiguous { ids: vec![FileId([2; 32]), FileId([3; 32])] }));
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        let d = dictionary();
+        assert_eq!(d.resolve("reprot.pdf"), Err(ResolveError::NotFound { close: vec!["report.pdf".into()] }));
+        assert_eq!(d.resolve("report"), Err(ResolveError::NotFound { close: vec!["report.pdf".into()] }));
+        assert_eq!(d.resolve("zzzzzzzzzzzz"), Err(ResolveError::NotFound { close: vec![] }));
+    }
+}

@@ -1,0 +1,150 @@
+//! Answering peers: the catalogue, manifests, and chunk bytes streamed from disk.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::{ErrorCode, FileId, Request, Response};
+use store::{Library, SharedFile};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use transport::frames::{read_request, write_response};
+use transport::{Incoming, Stream, TransportError};
+
+use crate::blocking;
+
+/// Exchanges served at once on one connection.
+const MAX_STREAMS_PER_CONNECTION: usize = 16;
+/// Bytes read from disk per step while sending a chunk: the memory a chunk in transit costs the server.
+const READ_PIECE: usize = 256 * 1024;
+
+/// What the node shares right now; replaced as a whole when a rescan finds changes.
+#[derive(Debug, Default)]
+pub(crate) struct Shares {
+    pub(crate) version: u64,
+    pub(crate) files: HashMap<FileId, SharedFile>,
+    /// The encoded catalogue, built once per version rather than per request.
+    pub(crate) catalogue: Vec<u8>,
+}
+
+impl Shares {
+    pub(crate) fn of(library: &Library, version: u64) -> Self {
+        Self { version, files: library.files().clone(), catalogue: library.catalogue().encode() }
+    }
+}
+
+/// Serves the exchanges of one connection until the peer is done with it or it idles out.
+pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, shares: watch::Receiver<Arc<Shares>>, idle: Duration) {
+    let peer = incoming.remote_addr();
+    let limit = Arc::new(Semaphore::new(MAX_STREAMS_PER_CONNECTION));
+    // Dropping the set (when the connection ends or the node shuts down) aborts exchanges in progress.
+    let mut exchanges = JoinSet::new();
+    loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else { return };
+        let stream = match incoming.accept_stream().await {
+            Ok(Some(stream)) => stream,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "connection ended");
+                break;
+            }
+        };
+        let shares = shares.borrow().clone();
+        exchanges.spawn(async move {
+            let _permit = permit;
+            serve_exchange(stream, &shares, peer, idle).await;
+        });
+        while exchanges.try_join_next().is_some() {}
+    }
+    while exchanges.join_next().await.is_some() {}
+}
+
+async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: SocketAddr, idle: Duration) {
+    let request = match tokio::time::timeout(idle, read_request(&mut stream)).await {
+        Ok(Ok(Some(request))) => request,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "bad request"),
+        Err(_) => return tracing::debug!(%peer, "idle connection closed"),
+    };
+    match answer(&mut stream, &request, shares, peer).await {
+        Ok(()) => stream.finish(),
+        Err(e) => tracing::debug!(%peer, ?request, error = %e, "exchange failed"),
+    }
+}
+
+async fn answer(stream: &mut Box<dyn Stream>, request: &Request, shares: &Shares, peer: SocketAddr) -> Result<(), TransportError> {
+    match request {
+        Request::Catalogue => send_bytes(stream, &shares.catalogue).await,
+        Request::Manifest(id) => match shares.files.get(id) {
+            Some(file) => send_bytes(stream, &file.manifest.encode()).await,
+            None => refuse(stream, ErrorCode::NotFound, "file not shared").await,
+        },
+        Request::Chunk { file, index, offset, len } => {
+            let Some(shared) = shares.files.get(file) else {
+                return refuse(stream, ErrorCode::NotFound, "file not shared").await;
+            };
+            if *index >= shared.manifest.chunk_count() {
+                return refuse(stream, ErrorCode::NotFound, "no such chunk").await;
+            }
+            let (start, chunk_len) = shared.manifest.chunk_span(*index);
+            if offset.checked_add(*len).is_none_or(|end| end > chunk_len) {
+                return refuse(stream, ErrorCode::BadRequest, "range outside the chunk").await;
+            }
+            send_file_range(stream, &shared.path, start + u64::from(*offset), *len).await?;
+            tracing::debug!(target: "p2pnode::server", file = shared.manifest.name(), chunk = index, %peer, "sent chunk");
+            Ok(())
+        }
+    }
+}
+
+async fn send_bytes(stream: &mut Box<dyn Stream>, bytes: &[u8]) -> Result<(), TransportError> {
+    write_response(stream, &Response::Ok { len: bytes.len() as u64 }).await?;
+    stream.write_all(bytes).await?;
+    stream.flush().await?;
+    Ok(())
+}
+
+async fn refuse(stream: &mut Box<dyn Stream>, code: ErrorCode, message: &str) -> Result<(), TransportError> {
+    write_response(stream, &Response::Err { code, message: message.into() }).await?;
+    stream.flush().await?;
+    Ok(())
+}
+
+/// Streams `len` bytes of the file at `path` from `offset`, one piece at a time. A file that shrank since
+/// it was hashed is refused before anything is sent; one that changes while being sent delivers bytes that
+/// fail the receiver's hash check.
+async fn send_file_range(stream: &mut Box<dyn Stream>, path: &Path, offset: u64, len: u32) -> Result<(), TransportError> {
+    let path = path.to_path_buf();
+    let opened = blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        let size = file.metadata()?.len();
+        Ok::<_, std::io::Error>((file, size))
+    })
+    .await;
+    let file = match opened {
+        Ok((file, size)) if size >= offset + u64::from(len) => Arc::new(file),
+        _ => return refuse(stream, ErrorCode::Internal, "file changed or unreadable").await,
+    };
+    write_response(stream, &Response::Ok { len: u64::from(len) }).await?;
+    let mut buf = vec![0u8; READ_PIECE.min(len as usize)];
+    let mut sent = 0u64;
+    while sent < u64::from(len) {
+        let piece = (u64::from(len) - sent).min(READ_PIECE as u64) as usize;
+        let (f, at) = (file.clone(), offset + sent);
+        let (returned, read) = blocking(move || {
+            let read = f.read_exact_at(&mut buf[..piece], at);
+            (buf, read)
+        })
+        .await;
+        buf = returned;
+        read?;
+        stream.write_all(&buf[..piece]).await?;
+        sent += piece as u64;
+    }
+    stream.flush().await?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The command line: the contract of DESIGN.md, parsed by clap.
+
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use node::{NetConfig, ServeConfig, TransportKind};
+
+/// Share files with everyone on your LAN: peers find each other by UDP broadcast and download each file
+/// chunk by chunk from every peer that has it, verifying every byte.
+#[derive(Debug, Parser)]
+#[command(name = "p2pnode", version)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Share --dir and --downloads, announce this node, answer requests until Ctrl-C.
+    Serve,
+    /// Query the LAN and print the peers (name, id, address, files).
+    Peers,
+    /// Print every file on the LAN: name, size, id, hosting peers.
+    Ls,
+    /// Download a file by name or id into --downloads.
+    Get {
+        /// The file's name, full id, or id prefix (8 hex digits or more).
+        file: String,
+        /// Download into this folder instead of --downloads.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Transfer transport: tcp, or quic for lossy links.
+    #[arg(long, global = true, default_value = "tcp", value_parser = parse_transport)]
+    pub(crate) transport: TransportKind,
+    /// The shared folder.
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    /// Where downloads go (shared too) [default: DIR/P2PDownloadFolder].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) downloads: Option<PathBuf>,
+    /// Where the node keeps its identity and hash cache [default: DIR/.p2pnode].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Name shown to other peers [default: the host name].
+    #[arg(long, global = true)]
+    pub(crate) name: Option<String>,
+    /// Transfer port to listen on (0: any free port).
+    #[arg(long, global = true, default_value_t = 5001)]
+    pub(crate) port: u16,
+    /// UDP port for discovery, the same on every peer of the LAN.
+    #[arg(long, global = true, default_value_t = node::DEFAULT_DISCOVERY_PORT)]
+    pub(crate) discovery_port: u16,
+    /// Seconds between announcements; peers drop a node after three missed ones.
+    #[arg(long, global = true, default_value_t = 5, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) announce_interval: u64,
+    /// A peer beyond broadcast reach (VPN, other subnet), as HOST:PORT of its discovery port; repeatable.
+    #[arg(long = "peer", global = true, value_name = "HOST:PORT")]
+    pub(crate) peers: Vec<String>,
+    /// Broadcast to this address instead of every interface's broadcast address; repeatable.
+    #[arg(long, global = true, value_name = "IPV4")]
+    pub(crate) broadcast: Vec<Ipv4Addr>,
+    /// Seconds to wait for peers to appear, connect and answer.
+    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
+    pub(crate) timeout: f64,
+    /// Machine-readable output: one JSON object per line.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Also write a detailed log (every chunk served or downloaded) to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) log_file: Option<PathBuf>,
+    /// More log output on stderr (repeatable).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Less log output on stderr (repeatable).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub(crate) quiet: u8,
+}
+
+fn parse_transport(s: &str) -> Result<TransportKind, String> {
+    s.parse()
+}
+
+impl Global {
+    /// The network settings, validated.
+    pub(crate) fn net(&self) -> anyhow::Result<NetConfig> {
+        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
+            bail!("--timeout must be a number of seconds above 0, got {}", self.timeout);
+        }
+        let static_peers = self.peers.iter().map(|p| self.resolve_peer(p)).collect::<anyhow::Result<_>>()?;
+        Ok(NetConfig {
+            transport: self.transport,
+            discovery_port: self.discovery_port,
+            announce_interval: Duration::from_secs(self.announce_interval),
+            broadcast: (!self.broadcast.is_empty()).then(|| self.broadcast.clone()),
+            static_peers,
+            timeout: Duration::from_secs_f64(self.timeout),
+        })
+    }
+
+    /// `HOST:PORT`, or `HOST` alone for the discovery port; the first IPv4 address of HOST.
+    fn resolve_peer(&self, peer: &str) -> anyhow::Result<SocketAddr> {
+        let with_port = if peer.contains(':') { peer.to_string() } else { format!("{peer}:{}", self.discovery_port) };
+        let addrs = with_port.to_socket_addrs().with_context(|| format!("--peer {peer}: cannot resolve"))?;
+        let mut addrs = addrs.filter(SocketAddr::is_ipv4);
+        addrs.next().with_context(|| format!("--peer {peer}: no IPv4 address"))
+    }
+
+    /// The downloads folder.
+    pub(crate) fn downloads(&self) -> PathBuf {
+        self.downloads.clone().unwrap_or_else(|| self.dir.join("P2PDownloadFolder"))
+    }
+
+    /// The settings of `serve`.
+    pub(crate) fn serve(&self) -> anyhow::Result<ServeConfig> {
+        let name = self.name.clone().unwrap_or_else(host_name);
+        if name.is_empty() || name.len() > node::MAX_NODE_NAME {
+            bail!("--name must be 1 to {} bytes long", node::MAX_NODE_NAME);
+        }
+        Ok(ServeConfig {
+            net: self.net()?,
+            name,
+            dir: self.dir.clone(),
+            downloads: self.downloads(),
+            state_dir: self.state_dir.clone().unwrap_or_else(|| self.dir.join(".p2pnode")),
+            port: self.port,
+        })
+    }
+}
+
+/// The host name from the kernel (never resolved: that is what fails on many laptops), cut to fit.
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let mut name = name.trim().to_string();
+    let mut end = name.len().min(node::MAX_NODE_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    if name.is_empty() { "p2pnode".into() } else { name }
+}

@@ -1,0 +1,93 @@
+//! What the commands print on stdout: aligned tables for people, one JSON object per line with --json.
+
+use std::collections::HashMap;
+
+use node::{Dictionary, Node, NodeId, Peer, ServeConfig};
+use serde_json::json;
+
+/// The line `serve` prints once it listens.
+pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
+    let (id, port, files) = (node.id(), node.local_addr().port(), node.file_count());
+    if json {
+        let transport = config.net.transport.to_string();
+        println!("{}", json!({"event": "serving", "name": config.name, "id": id.to_string(), "transport": transport, "port": port, "files": files}));
+    } else {
+        println!(
+            "{} ({}) shares {files} files from {} and {} on {} port {port}; Ctrl-C stops",
+            config.name,
+            id.short(),
+            config.dir.display(),
+            config.downloads.display(),
+            config.net.transport
+        );
+    }
+}
+
+/// The peers of `p2pnode peers`.
+pub(crate) fn peers(peers: &[Peer], json: bool) {
+    let rows = peers.iter().map(|p| {
+        let a = &p.announcement;
+        let ports: Vec<String> = a.ports.iter().map(|(k, port)| format!("{k}:{port}")).collect();
+        if json {
+            let ports: serde_json::Map<_, _> = a.ports.iter().map(|(k, port)| (k.to_string(), json!(port))).collect();
+            return vec![json!({"name": a.name, "id": p.id().to_string(), "ip": p.ip.to_string(), "ports": ports, "files": a.file_count}).to_string()];
+        }
+        vec![a.name.clone(), p.id().short(), p.ip.to_string(), ports.join(" "), a.file_count.to_string()]
+    });
+    print_rows(json, &["NAME", "ID", "ADDRESS", "PORTS", "FILES"], rows.collect());
+}
+
+/// The content dictionary of `p2pnode ls`.
+pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
+    let names: HashMap<NodeId, &str> = peers.iter().map(|p| (p.id(), p.announcement.name.as_str())).collect();
+    let host_name = |id: &NodeId| names.get(id).map_or_else(|| id.short(), |n| n.to_string());
+    let rows = dictionary.entries().into_iter().map(|(id, e)| {
+        if json {
+            let hosts: Vec<_> = e.hosts.iter().map(|h| json!({"id": h.to_string(), "name": host_name(h)})).collect();
+            return vec![json!({"name": e.name, "size": e.size, "id": id.to_string(), "hosts": hosts}).to_string()];
+        }
+        let hosts: Vec<String> = e.hosts.iter().map(host_name).collect();
+        vec![e.name.clone(), human_bytes(e.size), id.short(), hosts.join(", ")]
+    });
+    print_rows(json, &["NAME", "SIZE", "ID", "PEERS"], rows.collect());
+}
+
+/// JSON rows are printed as they are; text rows as a table under `header`, columns padded to align.
+fn print_rows(json: bool, header: &[&str], rows: Vec<Vec<String>>) {
+    if json {
+        rows.iter().flatten().for_each(|line| println!("{line}"));
+        return;
+    }
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let table: Vec<&Vec<String>> = std::iter::once(&header).chain(&rows).collect();
+    let widths: Vec<usize> =
+        (0..header.len()).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in table {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
+/// `1536` -> `1.5 KiB`.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
+    }
+}

@@ -1,0 +1,128 @@
+//! Progress of `get`: a bar on a terminal, JSON-lines events with --json, one summary line otherwise.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use node::{DownloadEvent, FileId, NodeId};
+use serde_json::json;
+
+use crate::output::human_bytes;
+
+/// The bar is redrawn at most this often.
+const REDRAW: Duration = Duration::from_millis(100);
+const BAR_WIDTH: usize = 24;
+
+pub(crate) struct Progress {
+    json: bool,
+    bar: bool,
+    name: String,
+    size: u64,
+    /// Bytes verified before this run (a resume): excluded from the rate.
+    resumed: u64,
+    done: u64,
+    sources: HashSet<NodeId>,
+    started: Instant,
+    drawn: Option<Instant>,
+}
+
+impl Progress {
+    pub(crate) fn new(json: bool) -> Self {
+        Self {
+            json,
+            bar: !json && std::io::stderr().is_terminal(),
+            name: String::new(),
+            size: 0,
+            resumed: 0,
+            done: 0,
+            sources: HashSet::new(),
+            started: Instant::now(),
+            drawn: None,
+        }
+    }
+
+    pub(crate) fn on(&mut self, event: &DownloadEvent) {
+        match event {
+            DownloadEvent::Started { name, size, have_bytes, .. } => {
+                (self.name, self.size, self.resumed, self.done) = (name.clone(), *size, *have_bytes, *have_bytes);
+                self.started = Instant::now();
+            }
+            DownloadEvent::Chunk { bytes, peer, .. } => {
+                self.done += u64::from(*bytes);
+                self.sources.insert(*peer);
+            }
+            DownloadEvent::SourceDropped { peer, .. } => {
+                self.sources.remove(peer);
+            }
+            DownloadEvent::ChunkFailed { .. } => {}
+        }
+        if self.json {
+            println!("{}", event_json(event, self.done));
+        } else if self.bar && self.drawn.is_none_or(|t| t.elapsed() >= REDRAW) {
+            self.draw();
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        (self.done - self.resumed) as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    fn draw(&mut self) {
+        self.drawn = Some(Instant::now());
+        let fraction = if self.size == 0 { 1.0 } else { self.done as f64 / self.size as f64 };
+        let filled = (fraction * BAR_WIDTH as f64) as usize;
+        let rate = self.rate();
+        let eta = if rate > 0.0 { format!("{:.0}s", (self.size - self.done) as f64 / rate) } else { "?".into() };
+        let name: String = self.name.chars().take(30).collect();
+        eprint!(
+            "\r\x1b[2K{name} [{}{}] {:>3.0}% {}/{} {}/s ETA {eta} {} sources",
+            "#".repeat(filled),
+            " ".repeat(BAR_WIDTH - filled.min(BAR_WIDTH)),
+            fraction * 100.0,
+            human_bytes(self.done),
+            human_bytes(self.size),
+            human_bytes(rate as u64),
+            self.sources.len(),
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    /// Prints the outcome; errors themselves are printed by main.
+    pub(crate) fn end(&mut self, path: Option<&PathBuf>, id: FileId) {
+        if self.bar {
+            self.draw();
+            eprintln!();
+        }
+        let Some(path) = path else { return };
+        let secs = self.started.elapsed().as_secs_f64();
+        if self.json {
+            println!("{}", json!({"event": "done", "id": id.to_string(), "path": path, "size": self.size, "seconds": secs, "bytes_per_second": self.rate()}));
+        } else {
+            println!(
+                "downloaded {} ({}) in {secs:.1}s ({}/s) to {}",
+                self.name,
+                human_bytes(self.size),
+                human_bytes(self.rate() as u64),
+                path.display()
+            );
+        }
+    }
+}
+
+fn event_json(event: &DownloadEvent, done: u64) -> serde_json::Value {
+    match event {
+        DownloadEvent::Started { name, size, chunks, have, sources, part, .. } => {
+            json!({"event": "started", "name": name, "size": size, "chunks": chunks, "have": have, "sources": sources, "part": part})
+        }
+        DownloadEvent::Chunk { index, bytes, peer } => {
+            json!({"event": "chunk", "index": index, "bytes": bytes, "peer": peer.to_string(), "done_bytes": done})
+        }
+        DownloadEvent::ChunkFailed { index, peer, error, corrupt } => {
+            json!({"event": "chunk_failed", "index": index, "peer": peer.to_string(), "error": error, "corrupt": corrupt})
+        }
+        DownloadEvent::SourceDropped { peer, reason } => {
+            json!({"event": "source_dropped", "peer": peer.to_string(), "reason": reason})
+        }
+    }
+}
