@@ -42,10 +42,12 @@ impl PeerCache {
     /// Removes the peers expired at `now`.
     pub fn expire(&mut self, now: Instant) -> Vec<PeerEvent> {
         let gone: Vec<NodeId> = self.peers.iter().filter(|(_, (_, at))| *at <= now).map(|(id, _)| *id).collect();
-        gone.into_iter().map(|id| {
-            self.peers.remove(&id);
-            PeerEvent::Expired(id)
-        }).collect()
+        gone.into_iter()
+            .map(|id| {
+                self.peers.remove(&id);
+                PeerEvent::Expired(id)
+            })
+            .collect()
     }
 
     /// When the next peer expires, if any is known.

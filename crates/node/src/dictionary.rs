@@ -9,6 +9,9 @@ const MAX_SUGGESTIONS: usize = 5;
 /// The shortest id prefix accepted in place of a full id.
 const MIN_ID_PREFIX: usize = 8;
 
+/// One way a query may name a file, tried in order from the most to the least exact.
+type Matcher<'a> = dyn Fn(FileId, &DictEntry) -> bool + 'a;
+
 /// A file of the dictionary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DictEntry {
@@ -75,11 +78,9 @@ impl Dictionary {
             return self.files.contains_key(&id).then_some(id).ok_or(ResolveError::NotFound { close: vec![] });
         }
         let lower = query.to_lowercase();
-        let tests: [&dyn Fn(FileId, &DictEntry) -> bool; 3] = [
-            &|_, e| e.name == query,
-            &|_, e| e.name.to_lowercase() == lower,
-            &|id, _| query.len() >= MIN_ID_PREFIX && id.to_string().starts_with(&lower),
-        ];
+        let tests: [&Matcher; 3] = [&|_, e| e.name == query, &|_, e| e.name.to_lowercase() == lower, &|id, _| {
+            query.len() >= MIN_ID_PREFIX && id.to_string().starts_with(&lower)
+        }];
         for test in tests {
             let ids: Vec<FileId> = self.files.iter().filter(|(id, e)| test(**id, e)).map(|(id, _)| *id).collect();
             match ids.as_slice() {

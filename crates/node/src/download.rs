@@ -92,11 +92,13 @@ pub async fn download(
     let manifest = Arc::new(fetch_manifest(&conns, id, timeout).await?);
     let dir = dir.to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|source| NodeError::State { path: dir.clone(), source })?;
-    let part = Arc::new(blocking({
-        let manifest = manifest.clone();
-        move || PartFile::open(&dir, manifest)
-    })
-    .await?);
+    let part = Arc::new(
+        blocking({
+            let manifest = manifest.clone();
+            move || PartFile::open(&dir, manifest)
+        })
+        .await?,
+    );
     let progress = part.progress();
     on_event(&DownloadEvent::Started {
         name: manifest.name().to_string(),
@@ -110,7 +112,8 @@ pub async fn download(
 
     let chunk = u64::from(manifest.chunk_size());
     let per_peer = (PEER_WINDOW / chunk).clamp(1, 8) as usize;
-    let mut scheduler = Scheduler::new(part.missing(), conns.keys().copied(), per_peer, (TOTAL_WINDOW / chunk).max(1) as usize);
+    let mut scheduler =
+        Scheduler::new(part.missing(), conns.keys().copied(), per_peer, (TOTAL_WINDOW / chunk).max(1) as usize);
     let mut tasks = JoinSet::new();
     loop {
         while let Some((peer, index)) = scheduler.next_request() {
@@ -129,7 +132,12 @@ pub async fn download(
             Err(e) => {
                 let failure = e.failure();
                 tracing::warn!(target: "p2pnode::download", file = manifest.name(), chunk = index, peer = %peer.short(), error = %e, "chunk failed");
-                on_event(&DownloadEvent::ChunkFailed { index, peer, error: e.to_string(), corrupt: failure == Failure::Corrupt });
+                on_event(&DownloadEvent::ChunkFailed {
+                    index,
+                    peer,
+                    error: e.to_string(),
+                    corrupt: failure == Failure::Corrupt,
+                });
                 if scheduler.on_failure(peer, index, failure) {
                     on_event(&DownloadEvent::SourceDropped { peer, reason: e.to_string() });
                 }
@@ -177,7 +185,11 @@ async fn connect_all(
 }
 
 /// The manifest of `id` from the first peer whose copy hashes to `id`.
-async fn fetch_manifest(conns: &HashMap<NodeId, Arc<dyn Connection>>, id: FileId, timeout: Duration) -> Result<Manifest, NodeError> {
+async fn fetch_manifest(
+    conns: &HashMap<NodeId, Arc<dyn Connection>>,
+    id: FileId,
+    timeout: Duration,
+) -> Result<Manifest, NodeError> {
     const MAX_MANIFEST: u64 = 64 + proto::MAX_FILE_NAME as u64 + 32 * proto::MAX_CHUNKS as u64;
     for (peer, conn) in conns {
         let fetched = tokio::time::timeout(timeout, request(&**conn, &Request::Manifest(id), MAX_MANIFEST)).await;
@@ -210,7 +222,9 @@ impl ChunkError {
     fn failure(&self) -> Failure {
         match self {
             ChunkError::Exchange(ExchangeError::Transport(
-                TransportError::Refused { .. } | TransportError::IdentityMismatch { .. } | TransportError::Timeout { .. },
+                TransportError::Refused { .. }
+                | TransportError::IdentityMismatch { .. }
+                | TransportError::Timeout { .. },
             )) => Failure::Unreachable,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::NotFound, .. }) => Failure::NotFound,
             ChunkError::Exchange(_) => Failure::Broken,
@@ -221,7 +235,13 @@ impl ChunkError {
 }
 
 /// Fetches chunk `index`, verifies it and writes it to the `.part` file. Returns its length.
-async fn fetch_chunk(conn: &dyn Connection, part: &Arc<PartFile>, id: FileId, index: u32, timeout: Duration) -> Result<u32, ChunkError> {
+async fn fetch_chunk(
+    conn: &dyn Connection,
+    part: &Arc<PartFile>,
+    id: FileId,
+    index: u32,
+    timeout: Duration,
+) -> Result<u32, ChunkError> {
     let (_, len) = part.manifest().chunk_span(index);
     let ask = Request::Chunk { file: id, index, offset: 0, len };
     let data = tokio::time::timeout(timeout, request(conn, &ask, u64::from(len)))

@@ -88,6 +88,8 @@ impl Node {
             interval_secs: config.net.announce_interval.as_secs().clamp(1, u64::from(u16::MAX)) as u16,
         };
         discovery.announce(record(&shares.borrow()));
+        // Nodes that started before us have announced already: ask them now rather than wait an interval.
+        discovery.query();
         let idle = config.net.transport_config().idle_timeout;
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
@@ -151,7 +153,9 @@ async fn rescan_forever(mut library: Library, shares: watch::Sender<Arc<Shares>>
 
 fn log_peer(event: PeerEvent) {
     match event {
-        PeerEvent::Seen(p) => tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, files = p.announcement.file_count, "peer seen"),
+        PeerEvent::Seen(p) => {
+            tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, files = p.announcement.file_count, "peer seen")
+        }
         PeerEvent::Updated(p) => tracing::debug!(name = %p.announcement.name, id = %p.id().short(), "peer updated"),
         PeerEvent::Expired(id) => tracing::info!(id = %id.short(), "peer gone"),
     }

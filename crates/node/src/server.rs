@@ -38,7 +38,11 @@ impl Shares {
 }
 
 /// Serves the exchanges of one connection until the peer is done with it or it idles out.
-pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, shares: watch::Receiver<Arc<Shares>>, idle: Duration) {
+pub(crate) async fn serve_connection(
+    mut incoming: Box<dyn Incoming>,
+    shares: watch::Receiver<Arc<Shares>>,
+    idle: Duration,
+) {
     let peer = incoming.remote_addr();
     let limit = Arc::new(Semaphore::new(MAX_STREAMS_PER_CONNECTION));
     // Dropping the set (when the connection ends or the node shuts down) aborts exchanges in progress.
@@ -76,7 +80,12 @@ async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: Sock
     }
 }
 
-async fn answer(stream: &mut Box<dyn Stream>, request: &Request, shares: &Shares, peer: SocketAddr) -> Result<(), TransportError> {
+async fn answer(
+    stream: &mut Box<dyn Stream>,
+    request: &Request,
+    shares: &Shares,
+    peer: SocketAddr,
+) -> Result<(), TransportError> {
     match request {
         Request::Catalogue => send_bytes(stream, &shares.catalogue).await,
         Request::Manifest(id) => match shares.files.get(id) {
@@ -117,7 +126,12 @@ async fn refuse(stream: &mut Box<dyn Stream>, code: ErrorCode, message: &str) ->
 /// Streams `len` bytes of the file at `path` from `offset`, one piece at a time. A file that shrank since
 /// it was hashed is refused before anything is sent; one that changes while being sent delivers bytes that
 /// fail the receiver's hash check.
-async fn send_file_range(stream: &mut Box<dyn Stream>, path: &Path, offset: u64, len: u32) -> Result<(), TransportError> {
+async fn send_file_range(
+    stream: &mut Box<dyn Stream>,
+    path: &Path,
+    offset: u64,
+    len: u32,
+) -> Result<(), TransportError> {
     let path = path.to_path_buf();
     let opened = blocking(move || {
         let file = std::fs::File::open(&path)?;

@@ -44,7 +44,14 @@ impl Survey {
         })?;
         discovery.query();
         let transport = transport_for(net.transport, net.transport_config());
-        Ok(Self { net: net.clone(), transport, discovery, peers: BTreeMap::new(), started: Instant::now(), settled: false })
+        Ok(Self {
+            net: net.clone(),
+            transport,
+            discovery,
+            peers: BTreeMap::new(),
+            started: Instant::now(),
+            settled: false,
+        })
     }
 
     /// The peers on the LAN: waits up to the timeout for a first answer, then until answers settle (the
@@ -119,7 +126,8 @@ impl Survey {
                 NodeError::Ambiguous { query: query.into(), ids: ids.iter().map(FileId::to_string).collect() }
             }
         })?;
-        let entry = dictionary.entry(&id).cloned().ok_or(NodeError::NotHosted { query: query.into(), close: vec![] })?;
+        let entry =
+            dictionary.entry(&id).cloned().ok_or(NodeError::NotHosted { query: query.into(), close: vec![] })?;
         let sources = self.sources(entry.hosts.iter().copied());
         Ok((id, entry, sources))
     }

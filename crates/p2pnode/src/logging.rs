@@ -2,6 +2,7 @@
 //! downloaded, with timestamp, file, chunk and peer), as the original tool kept.
 
 use std::fs::OpenOptions;
+use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -25,7 +26,8 @@ pub(crate) fn init(cli: &Cli) -> anyhow::Result<()> {
         4 => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
-    let stderr = fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(level);
+    let ansi = std::io::stderr().is_terminal();
+    let stderr = fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_target(false).with_filter(level);
     let file = match &g.log_file {
         Some(path) => {
             let file = OpenOptions::new()

@@ -10,10 +10,13 @@ pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
     let (id, port, files) = (node.id(), node.local_addr().port(), node.file_count());
     if json {
         let transport = config.net.transport.to_string();
-        println!("{}", json!({"event": "serving", "name": config.name, "id": id.to_string(), "transport": transport, "port": port, "files": files}));
+        println!(
+            "{}",
+            json!({"event": "serving", "name": config.name, "id": id.to_string(), "transport": transport, "port": port, "files": files})
+        );
     } else {
         println!(
-            "{} ({}) shares {files} files from {} and {} on {} port {port}; Ctrl-C stops",
+            "{} ({}) shares {files} file(s) from {} and {} on {} port {port}; Ctrl-C stops",
             config.name,
             id.short(),
             config.dir.display(),

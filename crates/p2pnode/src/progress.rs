@@ -97,7 +97,10 @@ impl Progress {
         let Some(path) = path else { return };
         let secs = self.started.elapsed().as_secs_f64();
         if self.json {
-            println!("{}", json!({"event": "done", "id": id.to_string(), "path": path, "size": self.size, "seconds": secs, "bytes_per_second": self.rate()}));
+            println!(
+                "{}",
+                json!({"event": "done", "id": id.to_string(), "path": path, "size": self.size, "seconds": secs, "bytes_per_second": self.rate()})
+            );
         } else {
             println!(
                 "downloaded {} ({}) in {secs:.1}s ({}/s) to {}",

@@ -204,11 +204,9 @@ mod tests {
     #[test]
     fn requests_round_trip() {
         let file = FileId([9; 32]);
-        for req in [
-            Request::Catalogue,
-            Request::Manifest(file),
-            Request::Chunk { file, index: 7, offset: 10, len: 1 << 20 },
-        ] {
+        for req in
+            [Request::Catalogue, Request::Manifest(file), Request::Chunk { file, index: 7, offset: 10, len: 1 << 20 }]
+        {
             assert_eq!(Request::decode(body_of(&req.encode())), Ok(req));
         }
     }
@@ -218,9 +216,7 @@ mod tests {
         let ok = Response::Ok { len: 123 };
         assert_eq!(Response::decode(body_of(&ok.encode())), Ok(ok));
         let long = Response::Err { code: ErrorCode::Busy, message: "é".repeat(MAX_MESSAGE) };
-        let Ok(Response::Err { code, message }) = Response::decode(body_of(&long.encode())) else {
-            panic!("decodes")
-        };
+        let Ok(Response::Err { code, message }) = Response::decode(body_of(&long.encode())) else { panic!("decodes") };
         assert_eq!(code, ErrorCode::Busy);
         assert_eq!(message.len(), MAX_MESSAGE);
         let odd = Response::Err { code: ErrorCode::Other(77), message: String::new() };

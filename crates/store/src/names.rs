@@ -8,8 +8,8 @@ pub(crate) const STATE_SUFFIX: &str = ".part.state";
 /// Windows device names, refused as file names there even with an extension: a file shared by a Linux
 /// peer under such a name must not become unopenable on a Windows peer.
 const RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
-    "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
+    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 /// Whether `name` is a download in progress or its state (never shared, never listed).

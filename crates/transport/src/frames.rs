@@ -38,7 +38,10 @@ pub async fn read_response<S: AsyncRead + Unpin + ?Sized>(s: &mut S) -> Result<R
     Ok(Response::decode(&body)?)
 }
 
-async fn read_body<S: AsyncRead + Unpin + ?Sized>(s: &mut S, prefix: [u8; FRAME_PREFIX]) -> Result<Vec<u8>, TransportError> {
+async fn read_body<S: AsyncRead + Unpin + ?Sized>(
+    s: &mut S,
+    prefix: [u8; FRAME_PREFIX],
+) -> Result<Vec<u8>, TransportError> {
     let mut body = vec![0u8; frame_len(prefix)?];
     s.read_exact(&mut body).await?;
     Ok(body)

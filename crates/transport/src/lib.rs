@@ -102,7 +102,8 @@ pub trait Transport: Send + Sync + 'static {
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'_, Result<Box<dyn Listener>, TransportError>>;
 
     /// Connects to the node `expected` at `addr`.
-    fn connect(&self, addr: SocketAddr, expected: NodeId) -> BoxFuture<'_, Result<Arc<dyn Connection>, TransportError>>;
+    fn connect(&self, addr: SocketAddr, expected: NodeId)
+    -> BoxFuture<'_, Result<Arc<dyn Connection>, TransportError>>;
 }
 
 /// Accepts connections from other nodes.

@@ -55,7 +55,11 @@ impl Transport for TcpTransport {
         })
     }
 
-    fn connect(&self, addr: SocketAddr, _expected: NodeId) -> BoxFuture<'_, Result<Arc<dyn Connection>, TransportError>> {
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        _expected: NodeId,
+    ) -> BoxFuture<'_, Result<Arc<dyn Connection>, TransportError>> {
         Box::pin(async move {
             // Dial once now, so an unreachable peer fails here with a typed error, not at the first exchange.
             let socket = self.dial(addr).await?;

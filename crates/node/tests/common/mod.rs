@@ -1,0 +1,91 @@
+//! Real nodes on loopback for the integration tests: each test gets its own discovery port and
+//! broadcasts only on 127.255.255.255.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use node::{NetConfig, Node, NodeId, ServeConfig, TransportKind};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A free UDP port for a test's discovery (the OS picks it; the socket is released at once).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+pub fn net(transport: TransportKind, discovery_port: u16) -> NetConfig {
+    NetConfig {
+        transport,
+        discovery_port,
+        announce_interval: Duration::from_secs(1),
+        broadcast: Some(vec![Ipv4Addr::new(127, 255, 255, 255)]),
+        static_peers: vec![],
+        timeout: Duration::from_secs(3),
+    }
+}
+
+/// A serving node; dropping `stop` (or sending on it) shuts it down.
+pub struct Running {
+    pub id: NodeId,
+    pub dir: PathBuf,
+    pub downloads: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the node and waits until every connection is closed.
+    pub async fn stop(mut self) {
+        self.stop.take();
+        let _ = (&mut self.task).await;
+    }
+
+    /// A closure that stops the node from a synchronous callback.
+    pub fn stopper(&mut self) -> impl FnOnce() + use<> {
+        let stop = self.stop.take();
+        move || drop(stop)
+    }
+}
+
+pub async fn serve(net: &NetConfig, dir: &Path, name: &str) -> Running {
+    let downloads = dir.join("downloads");
+    let config = ServeConfig {
+        net: net.clone(),
+        name: name.into(),
+        dir: dir.to_path_buf(),
+        downloads: downloads.clone(),
+        state_dir: dir.join(".p2pnode"),
+        port: 0,
+    };
+    let node = Node::bind(config).await.expect("node binds");
+    let id = node.id();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        node.run(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("node runs");
+    });
+    Running { id, dir: dir.to_path_buf(), downloads, stop: Some(tx), task }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}

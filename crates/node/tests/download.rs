@@ -1,0 +1,173 @@
+//! End-to-end downloads between real nodes on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bytes, free_udp_port, net, serve, temp};
+use node::{DownloadEvent, NodeError, Survey, TransportKind, download, transport_for};
+
+const CHUNK: usize = 256 * 1024;
+
+/// Downloads `name` through a fresh survey of the LAN into `into`.
+async fn get(
+    net: &node::NetConfig,
+    name: &str,
+    into: &std::path::Path,
+    on_event: impl FnMut(&DownloadEvent),
+) -> Result<std::path::PathBuf, NodeError> {
+    let mut survey = Survey::start(net)?;
+    let (id, _, sources) = survey.find(name).await?;
+    download(transport_for(net.transport, net.transport_config()), id, &sources, into, net.timeout, on_event).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_are_discovered() {
+    let net = net(TransportKind::Tcp, free_udp_port());
+    let dirs = [temp(), temp(), temp()];
+    let mut nodes = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        nodes.push(serve(&net, d.path(), &format!("node{i}")).await);
+    }
+    let peers = Survey::start(&net).expect("survey").peers().await.expect("peers");
+    let mut found: Vec<_> = peers.iter().map(|p| p.id()).collect();
+    let mut expected: Vec<_> = nodes.iter().map(|n| n.id).collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected);
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_of_every_shape_arrive_identical() {
+    let net = net(TransportKind::Tcp, free_udp_port());
+    let (shared, out) = (temp(), temp());
+    let files = [
+        ("empty", 0),
+        ("one-byte", 1),
+        ("exact-chunks", 2 * CHUNK),
+        ("chunk-and-a-bit", CHUNK + 1),
+        ("fifty-mib", 50 * 1024 * 1024),
+    ];
+    for (i, (name, len)) in files.iter().enumerate() {
+        std::fs::write(shared.path().join(name), bytes(*len, i as u64)).expect("write");
+    }
+    let server = serve(&net, shared.path(), "server").await;
+    for (name, _) in files {
+        let path = get(&net, name, out.path(), |_| {}).await.expect("download");
+        assert_eq!(path, out.path().join(name));
+        assert!(
+            std::fs::read(&path).expect("read") == std::fs::read(shared.path().join(name)).expect("read"),
+            "{name}"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "no .part files left: {leftovers:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_file_is_never_overwritten() {
+    let net = net(TransportKind::Tcp, free_udp_port());
+    let (shared, out) = (temp(), temp());
+    std::fs::write(shared.path().join("notes.txt"), b"from the peer").expect("write");
+    std::fs::write(out.path().join("notes.txt"), b"mine").expect("write");
+    let server = serve(&net, shared.path(), "server").await;
+    let path = get(&net, "notes.txt", out.path(), |_| {}).await.expect("download");
+    assert_eq!(path, out.path().join("notes (1).txt"));
+    assert_eq!(std::fs::read(out.path().join("notes.txt")).expect("read"), b"mine");
+    assert_eq!(std::fs::read(path).expect("read"), b"from the peer");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the_rest() {
+    let mut net = net(TransportKind::Tcp, free_udp_port());
+    net.timeout = Duration::from_secs(2);
+    let (shared, out) = (temp(), temp());
+    let data = bytes(40 * 1024 * 1024, 7);
+    std::fs::write(shared.path().join("big.bin"), &data).expect("write");
+    let mut server = serve(&net, shared.path(), "server").await;
+
+    let mut stop = Some(server.stopper());
+    let mut verified = 0u32;
+    let failed = get(&net, "big.bin", out.path(), |e| {
+        if let DownloadEvent::Chunk { .. } = e {
+            verified += 1;
+            if let Some(stop) = stop.take() {
+                stop();
+            }
+        }
+    })
+    .await;
+    server.stop().await;
+    let Err(NodeError::Incomplete { chunks, part }) = failed else { panic!("expected incomplete, got {failed:?}") };
+    assert!(!out.path().join("big.bin").exists(), "no final file from an incomplete download");
+    assert_eq!(chunks.len() as u32 + verified, 160);
+    let on_disk = std::fs::read(&part).expect("part kept");
+    assert_eq!(on_disk.len(), data.len());
+
+    // The same node comes back; the rerun fetches only what was missing.
+    let server = serve(&net, shared.path(), "server").await;
+    let mut fetched = 0u32;
+    let path = get(&net, "big.bin", out.path(), |e| fetched += u32::from(matches!(e, DownloadEvent::Chunk { .. })))
+        .await
+        .expect("resumed download");
+    assert_eq!(fetched as usize, chunks.len());
+    assert!(std::fs::read(path).expect("read") == data);
+    assert!(!part.exists());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_nobody_hosts_fails_with_close_names() {
+    let net = net(TransportKind::Tcp, free_udp_port());
+    let shared = temp();
+    std::fs::write(shared.path().join("holiday.jpg"), b"jpeg").expect("write");
+    let server = serve(&net, shared.path(), "server").await;
+    let err = get(&net, "holiday.jgp", temp().path(), |_| {}).await.expect_err("not hosted");
+    assert!(matches!(&err, NodeError::NotHosted { close, .. } if close == &["holiday.jpg"]), "{err}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_peer_is_a_timeout_error() {
+    let mut net = net(TransportKind::Tcp, free_udp_port());
+    net.timeout = Duration::from_millis(600);
+    let err = get(&net, "anything", temp().path(), |_| {}).await.expect_err("nobody there");
+    assert!(matches!(err, NodeError::NoPeers(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_are_shared_again() {
+    let net = net(TransportKind::Tcp, free_udp_port());
+    let (a_dir, b_dir) = (temp(), temp());
+    std::fs::write(a_dir.path().join("song.ogg"), bytes(300_000, 3)).expect("write");
+    let a = serve(&net, a_dir.path(), "a").await;
+    let b = serve(&net, b_dir.path(), "b").await;
+    get(&net, "song.ogg", &b.downloads, |_| {}).await.expect("b downloads");
+    a.stop().await;
+    // B picks the download up at its next rescan (1 s here) and serves it to C.
+    let c_dir = temp();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match get(&net, "song.ogg", c_dir.path(), |_| {}).await {
+            Ok(path) => {
+                assert!(std::fs::read(path).expect("read") == bytes(300_000, 3));
+                break;
+            }
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "not yet shared");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("B never re-shared the download: {e}"),
+        }
+    }
+    b.stop().await;
+}
