@@ -1,27 +1,41 @@
-//! The node's identity, kept in its state folder so it survives restarts.
+//! The node's identity (certificate and key), kept in its state folder so it survives restarts.
 
 use std::path::Path;
 
 use proto::NodeId;
+use transport::Identity;
 
 use crate::NodeError;
 
-const FILE: &str = "node-id";
+const CERT_FILE: &str = "node-cert.der";
+const KEY_FILE: &str = "node-key.der";
 
-/// The node id stored in `state_dir`, created (random) on first start.
-pub(crate) fn load_or_create(state_dir: &Path) -> Result<NodeId, NodeError> {
-    let path = state_dir.join(FILE);
-    let err = |source| NodeError::State { path: path.clone(), source };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => text.trim().parse().map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(state_dir).map_err(err)?;
-            let id = random_id();
-            std::fs::write(&path, format!("{id}\n")).map_err(err)?;
-            Ok(id)
-        }
-        Err(e) => Err(err(e)),
+/// The identity stored in `state_dir`, created on first start. Its node id is the certificate's hash.
+pub(crate) fn load_or_create(state_dir: &Path) -> Result<Identity, NodeError> {
+    let (cert_path, key_path) = (state_dir.join(CERT_FILE), state_dir.join(KEY_FILE));
+    let state_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| NodeError::State { path, source }
+    };
+    if cert_path.exists() || key_path.exists() {
+        let cert = std::fs::read(&cert_path).map_err(state_err(&cert_path))?;
+        let key = std::fs::read(&key_path).map_err(state_err(&key_path))?;
+        return Ok(Identity::from_der(cert, key));
     }
+    std::fs::create_dir_all(state_dir).map_err(state_err(state_dir))?;
+    let identity = Identity::generate()
+        .map_err(|e| NodeError::State { path: cert_path.clone(), source: std::io::Error::other(e) })?;
+    write_private(&key_path, identity.key_der()).map_err(state_err(&key_path))?;
+    std::fs::write(&cert_path, identity.cert_der()).map_err(state_err(&cert_path))?;
+    Ok(identity)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(bytes)
 }
 
 /// A random id, for a process that only asks (it needs no stable identity).
@@ -44,8 +58,8 @@ mod tests {
     fn identity_survives_restarts() {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
-        let first = load_or_create(&state).expect("create");
-        assert_eq!(load_or_create(&state).expect("load"), first);
+        let first = load_or_create(&state).expect("create").node_id();
+        assert_eq!(load_or_create(&state).expect("load").node_id(), first);
         assert_ne!(random_id(), random_id());
     }
 }

@@ -7,7 +7,8 @@
 //! - [`download()`] fetches a file from every peer hosting it, each chunk verified before it is written,
 //!   driven by the sans-IO [`Scheduler`].
 //!
-//! One transport is chosen by [`transport_for`]; everything else takes `Arc<dyn Transport>`.
+//! A serving node listens on every transport; a download uses the one chosen with [`transport_for`], and
+//! everything else takes `Arc<dyn Transport>`.
 
 mod config;
 mod dictionary;
@@ -32,13 +33,14 @@ pub use node::Node;
 pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind};
 pub use scheduler::{Failure, Scheduler, Status};
 pub use survey::Survey;
-use transport::{Transport, TransportConfig};
+use transport::{Identity, Transport, TransportConfig};
 
-/// The transport of `kind`.
-pub fn transport_for(kind: TransportKind, config: TransportConfig) -> Arc<dyn Transport> {
+/// The transport of `kind`. A node that serves passes its identity (QUIC servers prove it); one that only
+/// downloads passes `None`.
+pub fn transport_for(kind: TransportKind, config: TransportConfig, identity: Option<&Identity>) -> Arc<dyn Transport> {
     match kind {
         TransportKind::Tcp => Arc::new(transport::tcp::TcpTransport::new(config)),
-        TransportKind::Quic => unimplemented!("QUIC transport"),
+        TransportKind::Quic => Arc::new(transport::quic::QuicTransport::new(config, identity.cloned())),
     }
 }
 

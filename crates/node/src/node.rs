@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use discovery::udp::{UdpConfig, UdpDiscovery};
 use discovery::{Discovery, PeerEvent};
-use proto::{Announcement, NodeId};
+use proto::{Announcement, NodeId, TransportKind};
 use store::{HashCache, Library};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use transport::Listener;
+use transport::{Identity, Incoming, Listener};
 
 use crate::server::{Shares, serve_connection};
 use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
@@ -19,13 +19,15 @@ use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
 /// Connections served at once; further ones are closed at once.
 const MAX_CONNECTIONS: usize = 128;
 const HASH_CACHE_FILE: &str = "hashes.bin";
+/// Accepted connections waiting for the serving loop.
+const ACCEPT_QUEUE: usize = 16;
 
 /// A node bound to its ports with its folders scanned, ready to [`Node::run`].
 pub struct Node {
     id: NodeId,
     instance: u64,
     config: ServeConfig,
-    listener: Box<dyn Listener>,
+    listeners: Vec<(TransportKind, Box<dyn Listener>)>,
     discovery: UdpDiscovery,
     library: Library,
 }
@@ -39,12 +41,12 @@ impl Node {
         }
         let created = std::fs::create_dir_all(&config.downloads);
         created.map_err(|source| NodeError::State { path: config.downloads.clone(), source })?;
-        let id = identity::load_or_create(&config.state_dir)?;
+        let identity = identity::load_or_create(&config.state_dir)?;
+        let id = identity.node_id();
         let cache = HashCache::load(config.state_dir.join(HASH_CACHE_FILE));
         let mut library = Library::new(vec![config.dir.clone(), config.downloads.clone()], cache);
         library = blocking(move || library.rescan().map(|_| library)).await?;
-        let transport = transport_for(config.net.transport, config.net.transport_config());
-        let listener = transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port))).await?;
+        let listeners = bind_all(&config, &identity).await?;
         let discovery = UdpDiscovery::start(UdpConfig {
             local: id,
             port: config.net.discovery_port,
@@ -54,7 +56,7 @@ impl Node {
             static_peers: config.net.static_peers.clone(),
         })?;
         let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
-        Ok(Self { id, instance, config, listener, discovery, library })
+        Ok(Self { id, instance, config, listeners, discovery, library })
     }
 
     /// This node's id.
@@ -62,9 +64,9 @@ impl Node {
         self.id
     }
 
-    /// The bound transfer address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr()
+    /// The bound transfer address of each transport.
+    pub fn local_addrs(&self) -> Vec<(TransportKind, SocketAddr)> {
+        self.listeners.iter().map(|(kind, l)| (*kind, l.local_addr())).collect()
     }
 
     /// How many files are shared.
@@ -74,15 +76,15 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let Node { id, instance, config, mut listener, mut discovery, library } = self;
+        let ports: Vec<_> = self.local_addrs().into_iter().map(|(kind, addr)| (kind, addr.port())).collect();
+        let Node { id, instance, config, listeners, mut discovery, library } = self;
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let rescans = tokio::spawn(rescan_forever(library, shares_tx, config.net.announce_interval));
-        let port = listener.local_addr().port();
         let record = |s: &Shares| Announcement {
             node: id,
             instance,
             name: config.name.clone(),
-            ports: vec![(config.net.transport, port)],
+            ports: ports.clone(),
             catalogue_version: s.version,
             file_count: s.files.len() as u32,
             interval_secs: config.net.announce_interval.as_secs().clamp(1, u64::from(u16::MAX)) as u16,
@@ -93,25 +95,20 @@ impl Node {
         let idle = config.net.transport_config().idle_timeout;
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
+        let (mut incoming, mut accepting) = accept_all(listeners);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(incoming) => match limit.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            let shares = shares.clone();
-                            connections.spawn(async move {
-                                serve_connection(incoming, shares, idle).await;
-                                drop(permit);
-                            });
-                        }
-                        Err(_) => tracing::warn!(peer = %incoming.remote_addr(), "connection limit reached, refused"),
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                Some(accepted) = incoming.recv() => match limit.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let shares = shares.clone();
+                        connections.spawn(async move {
+                            serve_connection(accepted, shares, idle).await;
+                            drop(permit);
+                        });
                     }
+                    Err(_) => tracing::warn!(peer = %accepted.remote_addr(), "connection limit reached, refused"),
                 },
                 Ok(()) = shares.changed() => {
                     let current = shares.borrow_and_update().clone();
@@ -123,9 +120,57 @@ impl Node {
             }
         }
         rescans.abort();
+        accepting.abort_all();
         connections.shutdown().await;
         Ok(())
     }
+}
+
+/// Binds every transport: TCP on the configured port, then the others on the same number where it is
+/// free (UDP and TCP ports are separate), so a peer sees one port number however it connects.
+async fn bind_all(
+    config: &ServeConfig,
+    identity: &Identity,
+) -> Result<Vec<(TransportKind, Box<dyn Listener>)>, NodeError> {
+    let mut listeners: Vec<(TransportKind, Box<dyn Listener>)> = Vec::new();
+    for kind in TransportKind::ALL {
+        let transport = transport_for(kind, config.net.transport_config(), Some(identity));
+        let port = listeners.first().map_or(config.port, |(_, l)| l.local_addr().port());
+        let listener = match transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await {
+            Err(e) if config.port == 0 && !listeners.is_empty() => {
+                tracing::debug!(%kind, port, error = %e, "port taken, using another");
+                transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).await?
+            }
+            other => other?,
+        };
+        listeners.push((kind, listener));
+    }
+    Ok(listeners)
+}
+
+/// Accepts on every listener, each in its own task, into one bounded queue.
+fn accept_all(listeners: Vec<(TransportKind, Box<dyn Listener>)>) -> (mpsc::Receiver<Box<dyn Incoming>>, JoinSet<()>) {
+    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+    let mut tasks = JoinSet::new();
+    for (kind, mut listener) in listeners {
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(incoming) => {
+                        if tx.send(incoming).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%kind, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    (rx, tasks)
 }
 
 /// Rescans the folders every `interval` (the files themselves are rehashed only when changed) and

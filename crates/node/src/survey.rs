@@ -43,7 +43,7 @@ impl Survey {
             static_peers: net.static_peers.clone(),
         })?;
         discovery.query();
-        let transport = transport_for(net.transport, net.transport_config());
+        let transport = transport_for(net.transport, net.transport_config(), None);
         Ok(Self {
             net: net.clone(),
             transport,

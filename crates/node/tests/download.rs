@@ -9,6 +9,34 @@ use node::{DownloadEvent, NodeError, Survey, TransportKind, download, transport_
 
 const CHUNK: usize = 256 * 1024;
 
+/// Runs each scenario once per transport.
+macro_rules! on_every_transport {
+    ($($scenario:ident),* $(,)?) => {
+        mod tcp {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $scenario() {
+                super::$scenario(super::TransportKind::Tcp).await
+            })*
+        }
+        mod quic {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $scenario() {
+                super::$scenario(super::TransportKind::Quic).await
+            })*
+        }
+    };
+}
+
+on_every_transport!(
+    three_nodes_are_discovered,
+    files_of_every_shape_arrive_identical,
+    an_existing_file_is_never_overwritten,
+    source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the_rest,
+    a_name_nobody_hosts_fails_with_close_names,
+    no_peer_is_a_timeout_error,
+    downloads_are_shared_again
+);
+
 /// Downloads `name` through a fresh survey of the LAN into `into`.
 async fn get(
     net: &node::NetConfig,
@@ -18,12 +46,12 @@ async fn get(
 ) -> Result<std::path::PathBuf, NodeError> {
     let mut survey = Survey::start(net)?;
     let (id, _, sources) = survey.find(name).await?;
-    download(transport_for(net.transport, net.transport_config()), id, &sources, into, net.timeout, on_event).await
+    download(transport_for(net.transport, net.transport_config(), None), id, &sources, into, net.timeout, on_event)
+        .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn three_nodes_are_discovered() {
-    let net = net(TransportKind::Tcp, free_udp_port());
+async fn three_nodes_are_discovered(kind: TransportKind) {
+    let net = net(kind, free_udp_port());
     let dirs = [temp(), temp(), temp()];
     let mut nodes = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
@@ -40,9 +68,8 @@ async fn three_nodes_are_discovered() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn files_of_every_shape_arrive_identical() {
-    let net = net(TransportKind::Tcp, free_udp_port());
+async fn files_of_every_shape_arrive_identical(kind: TransportKind) {
+    let net = net(kind, free_udp_port());
     let (shared, out) = (temp(), temp());
     let files = [
         ("empty", 0),
@@ -72,9 +99,8 @@ async fn files_of_every_shape_arrive_identical() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_existing_file_is_never_overwritten() {
-    let net = net(TransportKind::Tcp, free_udp_port());
+async fn an_existing_file_is_never_overwritten(kind: TransportKind) {
+    let net = net(kind, free_udp_port());
     let (shared, out) = (temp(), temp());
     std::fs::write(shared.path().join("notes.txt"), b"from the peer").expect("write");
     std::fs::write(out.path().join("notes.txt"), b"mine").expect("write");
@@ -86,9 +112,8 @@ async fn an_existing_file_is_never_overwritten() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the_rest() {
-    let mut net = net(TransportKind::Tcp, free_udp_port());
+async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the_rest(kind: TransportKind) {
+    let mut net = net(kind, free_udp_port());
     net.timeout = Duration::from_secs(2);
     let (shared, out) = (temp(), temp());
     let data = bytes(40 * 1024 * 1024, 7);
@@ -125,9 +150,8 @@ async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_name_nobody_hosts_fails_with_close_names() {
-    let net = net(TransportKind::Tcp, free_udp_port());
+async fn a_name_nobody_hosts_fails_with_close_names(kind: TransportKind) {
+    let net = net(kind, free_udp_port());
     let shared = temp();
     std::fs::write(shared.path().join("holiday.jpg"), b"jpeg").expect("write");
     let server = serve(&net, shared.path(), "server").await;
@@ -136,17 +160,15 @@ async fn a_name_nobody_hosts_fails_with_close_names() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_peer_is_a_timeout_error() {
-    let mut net = net(TransportKind::Tcp, free_udp_port());
+async fn no_peer_is_a_timeout_error(kind: TransportKind) {
+    let mut net = net(kind, free_udp_port());
     net.timeout = Duration::from_millis(600);
     let err = get(&net, "anything", temp().path(), |_| {}).await.expect_err("nobody there");
     assert!(matches!(err, NodeError::NoPeers(_)), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn downloads_are_shared_again() {
-    let net = net(TransportKind::Tcp, free_udp_port());
+async fn downloads_are_shared_again(kind: TransportKind) {
+    let net = net(kind, free_udp_port());
     let (a_dir, b_dir) = (temp(), temp());
     std::fs::write(a_dir.path().join("song.ogg"), bytes(300_000, 3)).expect("write");
     let a = serve(&net, a_dir.path(), "a").await;

@@ -46,7 +46,7 @@ async fn get(g: &Global, file: &str, output: Option<&Path>) -> anyhow::Result<()
     if sources.is_empty() {
         bail!("the peers hosting '{}' do not serve --transport {}", entry.name, net.transport);
     }
-    let transport = node::transport_for(net.transport, net.transport_config());
+    let transport = node::transport_for(net.transport, net.transport_config(), None);
     let mut progress = Progress::new(g.json);
     let path = node::download(transport, id, &sources, &dir, net.timeout, |e| progress.on(e)).await;
     progress.end(path.as_ref().ok(), id);

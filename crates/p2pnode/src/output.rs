@@ -7,21 +7,22 @@ use serde_json::json;
 
 /// The line `serve` prints once it listens.
 pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
-    let (id, port, files) = (node.id(), node.local_addr().port(), node.file_count());
+    let (id, files) = (node.id(), node.file_count());
+    let ports = node.local_addrs().into_iter().map(|(kind, addr)| (kind.to_string(), addr.port()));
     if json {
-        let transport = config.net.transport.to_string();
-        println!(
-            "{}",
-            json!({"event": "serving", "name": config.name, "id": id.to_string(), "transport": transport, "port": port, "files": files})
-        );
+        let ports: serde_json::Map<_, _> = ports.map(|(kind, port)| (kind, json!(port))).collect();
+        let line =
+            json!({"event": "serving", "name": config.name, "id": id.to_string(), "ports": ports, "files": files});
+        println!("{line}");
     } else {
+        let ports: Vec<String> = ports.map(|(kind, port)| format!("{kind} {port}")).collect();
         println!(
-            "{} ({}) shares {files} file(s) from {} and {} on {} port {port}; Ctrl-C stops",
+            "{} ({}) shares {files} file(s) from {} and {} on {}; Ctrl-C stops",
             config.name,
             id.short(),
             config.dir.display(),
             config.downloads.display(),
-            config.net.transport
+            ports.join(", ")
         );
     }
 }

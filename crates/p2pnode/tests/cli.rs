@@ -81,10 +81,13 @@ fn peers_ls_and_get_across_processes() {
     assert_eq!(files[0]["name"], "video.mp4");
     assert_eq!(files[0]["hosts"].as_array().map(Vec::len), Some(2));
 
-    let out = run(p2pnode(port).args(["--dir", c.path().to_str().expect("utf-8"), "get", "video.mp4"]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let downloaded = c.path().join("P2PDownloadFolder").join("video.mp4");
-    assert!(std::fs::read(downloaded).expect("downloaded") == data);
+    for transport in ["tcp", "quic"] {
+        let into = c.path().join(transport);
+        let args = ["--transport", transport, "get", "video.mp4", "-o", into.to_str().expect("utf-8")];
+        let out = run(p2pnode(port).args(args));
+        assert!(out.status.success(), "{transport}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(std::fs::read(into.join("video.mp4")).expect("downloaded") == data, "{transport}");
+    }
 }
 
 #[test]

@@ -7,11 +7,15 @@
 //!
 //! - [`tcp`]: plain TCP. A connection is a small pool of sockets, each carrying one exchange at a time;
 //!   it does not authenticate the peer (content is verified by hash in any case).
+//! - [`quic`]: QUIC with quinn, for lossy links. One connection per peer, one stream per exchange; the
+//!   peer's certificate must hash to the node id it announced ([`Identity`]).
 //!
 //! Errors are typed ([`TransportError`]) so that a caller can tell "cannot reach" from "reached, then
 //! failed" and fall back to another peer without parsing messages.
 
 pub mod frames;
+mod identity;
+pub mod quic;
 pub mod tcp;
 
 use std::future::Future;
@@ -23,6 +27,8 @@ use std::time::Duration;
 
 use proto::{NodeId, TransportKind};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use identity::{Identity, IdentityError, node_id_of};
 
 /// A boxed future, so the traits stay object safe and a node can hold `Arc<dyn Transport>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
