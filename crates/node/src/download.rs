@@ -4,14 +4,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proto::{ErrorCode, FileId, Manifest, NodeId, Request};
 use store::{PartFile, StoreError};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use transport::{Connection, Transport, TransportError};
 
 use crate::exchange::{ExchangeError, request};
+use crate::scheduler::{Assignment, Limits};
 use crate::{Failure, NodeError, Scheduler, Status, blocking};
 
 /// Chunk bytes a download keeps in flight from one peer, and in all: the pipelining depth, and what
@@ -111,36 +112,56 @@ pub async fn download(
     });
 
     let chunk = u64::from(manifest.chunk_size());
-    let per_peer = (PEER_WINDOW / chunk).clamp(1, 8) as usize;
-    let mut scheduler =
-        Scheduler::new(part.missing(), conns.keys().copied(), per_peer, (TOTAL_WINDOW / chunk).max(1) as usize);
+    let limits = Limits {
+        chunk_size: manifest.chunk_size(),
+        per_peer: (PEER_WINDOW / chunk).clamp(2, 16) as usize,
+        total: (TOTAL_WINDOW / chunk).max(2) as usize,
+        timeout_ceiling: timeout,
+    };
+    let mut scheduler = Scheduler::new(part.missing(), conns.keys().map(|p| (*p, None)), limits);
     let mut tasks = JoinSet::new();
+    let mut running: HashMap<Assignment, AbortHandle> = HashMap::new();
     loop {
-        while let Some((peer, index)) = scheduler.next_request() {
-            let (conn, part) = (conns[&peer].clone(), part.clone());
-            tasks.spawn(async move { (peer, index, fetch_chunk(&*conn, &part, id, index, timeout).await) });
+        while let Some(job) = scheduler.next_request(Instant::now()) {
+            let (conn, part) = (conns[&job.peer].clone(), part.clone());
+            let handle = tasks.spawn(async move { (job, fetch_chunk(&*conn, &part, id, job.chunk).await) });
+            running.insert(job, handle);
         }
-        let Some(joined) = tasks.join_next().await else { break };
-        let (peer, index, result) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        if tasks.is_empty() && scheduler.next_deadline().is_none() {
+            break;
+        }
+        let deadline = scheduler.next_deadline().map(tokio::time::Instant::from_std);
+        let joined = tokio::select! {
+            joined = tasks.join_next(), if !tasks.is_empty() => joined,
+            () = sleep_until(deadline) => {
+                for (job, dropped) in scheduler.on_timeouts(Instant::now()) {
+                    running.remove(&job).inspect(AbortHandle::abort);
+                    let error = format!("no answer within {:?}", scheduler.timeout(job.peer));
+                    report_failure(&mut on_event, &manifest, job, &error, false, dropped);
+                }
+                continue;
+            }
+        };
+        let (job, result) = match joined {
+            Some(Ok(done)) => done,
+            Some(Err(e)) if e.is_cancelled() => continue,
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+            None => continue,
+        };
+        running.remove(&job);
         match result {
             Ok(bytes) => {
-                scheduler.on_success(peer, index);
-                tracing::debug!(target: "p2pnode::download", file = manifest.name(), chunk = index, peer = %peer.short(), "chunk verified");
-                on_event(&DownloadEvent::Chunk { index, bytes, peer });
+                for loser in scheduler.on_success(Instant::now(), job.peer, job.chunk, bytes) {
+                    running.remove(&loser).inspect(AbortHandle::abort);
+                }
+                tracing::debug!(target: "p2pnode::download", file = manifest.name(), chunk = job.chunk, peer = %job.peer.short(), "chunk verified");
+                on_event(&DownloadEvent::Chunk { index: job.chunk, bytes, peer: job.peer });
             }
             Err(ChunkError::Store(e)) => return Err(e.into()),
             Err(e) => {
                 let failure = e.failure();
-                tracing::warn!(target: "p2pnode::download", file = manifest.name(), chunk = index, peer = %peer.short(), error = %e, "chunk failed");
-                on_event(&DownloadEvent::ChunkFailed {
-                    index,
-                    peer,
-                    error: e.to_string(),
-                    corrupt: failure == Failure::Corrupt,
-                });
-                if scheduler.on_failure(peer, index, failure) {
-                    on_event(&DownloadEvent::SourceDropped { peer, reason: e.to_string() });
-                }
+                let dropped = scheduler.on_failure(Instant::now(), job.peer, job.chunk, failure);
+                report_failure(&mut on_event, &manifest, job, &e.to_string(), failure == Failure::Corrupt, dropped);
             }
         }
     }
@@ -150,7 +171,36 @@ pub async fn download(
             Ok(blocking(move || part.finish()).await?)
         }
         Status::Stuck { missing } => Err(NodeError::Incomplete { chunks: missing, part: part.part_path().into() }),
-        Status::Running => unreachable!("the loop ends only when nothing is in flight and nothing can be asked"),
+        Status::Running => unreachable!("the loop ends only when nothing is in flight or waited for"),
+    }
+}
+
+/// Logs a failed request and tells the caller, with the peer's drop if it was the last straw.
+fn report_failure(
+    on_event: &mut impl FnMut(&DownloadEvent),
+    manifest: &Manifest,
+    job: Assignment,
+    error: &str,
+    corrupt: bool,
+    dropped: bool,
+) {
+    let (file, chunk, peer) = (manifest.name(), job.chunk, job.peer.short());
+    if corrupt {
+        tracing::warn!(target: "p2pnode::download", file, chunk, %peer, "corrupt chunk discarded");
+    } else {
+        tracing::info!(target: "p2pnode::download", file, chunk, %peer, error, "chunk request failed");
+    }
+    on_event(&DownloadEvent::ChunkFailed { index: chunk, peer: job.peer, error: error.to_string(), corrupt });
+    if dropped {
+        tracing::warn!(target: "p2pnode::download", %peer, error, "source dropped");
+        on_event(&DownloadEvent::SourceDropped { peer: job.peer, reason: error.to_string() });
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -209,8 +259,6 @@ async fn fetch_manifest(
 enum ChunkError {
     #[error(transparent)]
     Exchange(#[from] ExchangeError),
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
     #[error("chunk does not match its hash")]
     Corrupt,
     /// Writing to our own disk failed: the download cannot go on.
@@ -228,25 +276,17 @@ impl ChunkError {
             )) => Failure::Unreachable,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::NotFound, .. }) => Failure::NotFound,
             ChunkError::Exchange(_) => Failure::Broken,
-            ChunkError::Timeout(_) => Failure::Timeout,
             ChunkError::Corrupt | ChunkError::Store(_) => Failure::Corrupt,
         }
     }
 }
 
-/// Fetches chunk `index`, verifies it and writes it to the `.part` file. Returns its length.
-async fn fetch_chunk(
-    conn: &dyn Connection,
-    part: &Arc<PartFile>,
-    id: FileId,
-    index: u32,
-    timeout: Duration,
-) -> Result<u32, ChunkError> {
+/// Fetches chunk `index`, verifies it and writes it to the `.part` file. Returns its length. The
+/// scheduler bounds its time: the driver cancels it when it expires.
+async fn fetch_chunk(conn: &dyn Connection, part: &Arc<PartFile>, id: FileId, index: u32) -> Result<u32, ChunkError> {
     let (_, len) = part.manifest().chunk_span(index);
     let ask = Request::Chunk { file: id, index, offset: 0, len };
-    let data = tokio::time::timeout(timeout, request(conn, &ask, u64::from(len)))
-        .await
-        .map_err(|_| ChunkError::Timeout(timeout))??;
+    let data = request(conn, &ask, u64::from(len)).await?;
     let part = part.clone();
     blocking(move || part.write_chunk(index, &data)).await.map_err(|e| match e {
         StoreError::ChunkMismatch { .. } => ChunkError::Corrupt,

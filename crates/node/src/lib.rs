@@ -31,7 +31,7 @@ pub use download::{DownloadEvent, Source, download};
 pub use error::NodeError;
 pub use node::Node;
 pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind};
-pub use scheduler::{Failure, Scheduler, Status};
+pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use survey::Survey;
 use transport::{Identity, Transport, TransportConfig};
 

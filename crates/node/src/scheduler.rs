@@ -1,18 +1,29 @@
-//! The download scheduler, without I/O: which chunk to ask of which peer next.
+//! The download scheduler, without I/O: which chunk to ask of which peer next, and when to give up on a
+//! request.
 //!
 //! The driver ([`crate::download()`]) asks [`Scheduler::next_request`] for work while it returns some,
 //! performs each request, and reports the outcome with [`Scheduler::on_success`] or
-//! [`Scheduler::on_failure`]. The scheduler never waits, sleeps or touches a socket, so every policy below
-//! is tested with plain function calls:
-//! - each live peer gets up to `per_peer` requests in flight, and the least busy peer is served first, so a
-//!   faster peer, finishing sooner, is handed more chunks;
-//! - a failed chunk goes back to the queue and is not asked again of a peer that failed it while another
-//!   peer could serve it;
-//! - a peer is dropped after [`MAX_STRIKES`] failures in a row, at once when unreachable or when it lacks
-//!   the file, and after [`MAX_CORRUPT`] corrupt chunks;
+//! [`Scheduler::on_failure`]; it sleeps until [`Scheduler::next_deadline`] and then calls
+//! [`Scheduler::on_timeouts`]. The scheduler never waits, sleeps or touches a socket, and takes the time
+//! as an argument, so every policy below is tested with plain function calls and a made-up clock:
+//! - pipelining: each peer gets as many requests in flight as its measured rate keeps busy for
+//!   [`PIPELINE_TARGET`] (at least 2, at most the configured maximum), and the least busy peer is served
+//!   first, so faster peers are handed more chunks;
+//! - adaptive timeouts: a request expires after [`TIMEOUT_FACTOR`] times the time the peer's measured rate
+//!   (or, before it has one, the best rate seen from any peer) says its queue needs, kept between a floor
+//!   and the configured ceiling;
+//! - fallback: a failed or expired chunk goes back to the queue, and is not asked again of a peer that
+//!   failed it while another peer could serve it; a peer that failed waits (doubling backoff) before it is
+//!   asked again, and is dropped after [`MAX_STRIKES`] failures in a row, at once when unreachable or when
+//!   it lacks the file, and after [`MAX_CORRUPT`] corrupt chunks;
+//! - endgame: once nothing is left to hand out, an idle peer may duplicate the oldest request still in
+//!   flight (each chunk at most once); the first copy to arrive wins and the other is cancelled;
+//! - availability: a peer that has only part of the file (it is downloading it too) is asked only for the
+//!   chunks it has;
 //! - when chunks remain that no live peer may be asked for, the download is stuck, and says which.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use proto::NodeId;
 
@@ -20,6 +31,16 @@ use proto::NodeId;
 pub(crate) const MAX_STRIKES: u32 = 3;
 /// Corrupt chunks after which a peer is dropped (banned for this download).
 pub(crate) const MAX_CORRUPT: u32 = 2;
+/// How long a peer's pipeline should keep it busy: enough to hide a LAN or VPN round trip.
+pub(crate) const PIPELINE_TARGET: Duration = Duration::from_millis(250);
+/// A request may take this many times what the peer's rate predicts before it expires.
+pub(crate) const TIMEOUT_FACTOR: u32 = 4;
+/// No request expires sooner than this.
+pub(crate) const TIMEOUT_FLOOR: Duration = Duration::from_secs(1);
+/// The first wait after a failure; it doubles with each further failure in a row.
+const BACKOFF: Duration = Duration::from_millis(250);
+/// Weight of a new rate sample in the moving average.
+const RATE_WEIGHT: f64 = 0.3;
 
 /// How a request failed, as far as scheduling cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,91 +71,183 @@ pub enum Status {
     },
 }
 
+/// Limits of one download.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The chunk size of the file.
+    pub chunk_size: u32,
+    /// The most requests in flight to one peer.
+    pub per_peer: usize,
+    /// The most requests in flight in all (bounds memory: each holds a chunk).
+    pub total: usize,
+    /// The longest any request may take.
+    pub timeout_ceiling: Duration,
+}
+
+/// A request the driver should make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Assignment {
+    /// Whom to ask.
+    pub peer: NodeId,
+    /// For which chunk.
+    pub chunk: u32,
+}
+
 #[derive(Debug, Default)]
 struct PeerState {
+    /// `None`: the peer has every chunk; else a bitmap of the chunks it has.
+    has: Option<Vec<u8>>,
     in_flight: usize,
     strikes: u32,
     corrupt: u32,
     dropped: bool,
+    retry_at: Option<Instant>,
+    /// Bytes per second, moving average.
+    rate: Option<f64>,
+    last_done: Option<Instant>,
 }
 
 /// Chunk assignment for one download.
 #[derive(Debug)]
 pub struct Scheduler {
+    limits: Limits,
     pending: BTreeSet<u32>,
-    in_flight: HashMap<u32, NodeId>,
+    /// Requests in flight and when each was made.
+    in_flight: HashMap<(NodeId, u32), Instant>,
     failed_by: HashMap<u32, HashMap<NodeId, Failure>>,
     peers: BTreeMap<NodeId, PeerState>,
-    per_peer: usize,
-    max_in_flight: usize,
 }
 
 impl Scheduler {
-    /// Schedules `missing` chunks over `peers`, with at most `per_peer` requests per peer and
-    /// `max_in_flight` in all.
+    /// Schedules the `missing` chunks over `peers`, each with the bitmap of the chunks it has (`None`:
+    /// all of them).
     pub fn new(
         missing: impl IntoIterator<Item = u32>,
-        peers: impl IntoIterator<Item = NodeId>,
-        per_peer: usize,
-        max_in_flight: usize,
+        peers: impl IntoIterator<Item = (NodeId, Option<Vec<u8>>)>,
+        limits: Limits,
     ) -> Self {
         Self {
+            limits: Limits { per_peer: limits.per_peer.max(1), total: limits.total.max(1), ..limits },
             pending: missing.into_iter().collect(),
             in_flight: HashMap::new(),
             failed_by: HashMap::new(),
-            peers: peers.into_iter().map(|p| (p, PeerState::default())).collect(),
-            per_peer: per_peer.max(1),
-            max_in_flight: max_in_flight.max(1),
+            peers: peers.into_iter().map(|(p, has)| (p, PeerState { has, ..PeerState::default() })).collect(),
         }
     }
 
-    /// The next request to make, if a peer has room and a chunk it may be asked for.
-    pub fn next_request(&mut self) -> Option<(NodeId, u32)> {
-        if self.in_flight.len() >= self.max_in_flight {
+    /// The next request to make at `now`, if a peer has room and a chunk it may be asked for.
+    pub fn next_request(&mut self, now: Instant) -> Option<Assignment> {
+        if self.in_flight.len() >= self.limits.total {
             return None;
         }
-        let mut candidates: Vec<(usize, NodeId)> = self
+        let mut ready: Vec<(usize, NodeId)> = self
             .peers
             .iter()
-            .filter(|(_, s)| !s.dropped && s.in_flight < self.per_peer)
+            .filter(|(_, s)| !s.dropped && s.retry_at.is_none_or(|t| t <= now) && s.in_flight < self.window(s))
             .map(|(id, s)| (s.in_flight, *id))
             .collect();
-        candidates.sort();
-        for (_, peer) in candidates {
-            if let Some(chunk) = self.pending.iter().copied().find(|c| self.may_ask(peer, *c)) {
-                self.pending.remove(&chunk);
-                self.in_flight.insert(chunk, peer);
-                self.peer(peer).in_flight += 1;
-                return Some((peer, chunk));
-            }
+        ready.sort();
+        for (_, peer) in ready {
+            let fresh = self.pending.iter().copied().find(|c| self.may_ask(peer, *c));
+            let chunk = match fresh {
+                Some(chunk) => {
+                    self.pending.remove(&chunk);
+                    chunk
+                }
+                None if self.pending.is_empty() => match self.endgame_candidate(peer, now) {
+                    Some(chunk) => chunk,
+                    None => continue,
+                },
+                None => continue,
+            };
+            self.in_flight.insert((peer, chunk), now);
+            self.peer(peer).in_flight += 1;
+            return Some(Assignment { peer, chunk });
         }
         None
     }
 
-    /// `chunk` arrived from `peer`, verified and written.
-    pub fn on_success(&mut self, peer: NodeId, chunk: u32) {
-        self.in_flight.remove(&chunk);
+    /// `chunk` arrived from `peer`, verified and written. Returns the duplicate requests of the same
+    /// chunk, which the driver cancels.
+    pub fn on_success(&mut self, now: Instant, peer: NodeId, chunk: u32, bytes: u32) -> Vec<Assignment> {
+        let Some(issued) = self.in_flight.remove(&(peer, chunk)) else { return vec![] };
         self.failed_by.remove(&chunk);
         let state = self.peer(peer);
         state.in_flight -= 1;
         state.strikes = 0;
+        state.retry_at = None;
+        let busy_since = state.last_done.map_or(issued, |t| t.max(issued));
+        let sample = f64::from(bytes) / now.saturating_duration_since(busy_since).as_secs_f64().max(1e-4);
+        state.rate = Some(state.rate.map_or(sample, |r| r + RATE_WEIGHT * (sample - r)));
+        state.last_done = Some(now);
+        let losers: Vec<Assignment> = self
+            .in_flight
+            .keys()
+            .filter(|(_, c)| *c == chunk)
+            .map(|(p, c)| Assignment { peer: *p, chunk: *c })
+            .collect();
+        for loser in &losers {
+            self.in_flight.remove(&(loser.peer, loser.chunk));
+            self.peer(loser.peer).in_flight -= 1;
+        }
+        losers
     }
 
     /// The request of `chunk` from `peer` failed. Returns `true` if the peer is now dropped.
-    pub fn on_failure(&mut self, peer: NodeId, chunk: u32, failure: Failure) -> bool {
-        self.in_flight.remove(&chunk);
-        self.pending.insert(chunk);
+    pub fn on_failure(&mut self, now: Instant, peer: NodeId, chunk: u32, failure: Failure) -> bool {
+        if self.in_flight.remove(&(peer, chunk)).is_none() {
+            return false;
+        }
+        if !self.in_flight.keys().any(|(_, c)| *c == chunk) {
+            self.pending.insert(chunk);
+        }
         self.failed_by.entry(chunk).or_default().insert(peer, failure);
         let state = self.peer(peer);
         state.in_flight -= 1;
         state.strikes += 1;
         state.corrupt += u32::from(failure == Failure::Corrupt);
+        state.retry_at = Some(now + BACKOFF * 2u32.pow(state.strikes.min(8) - 1));
         let drop_now = matches!(failure, Failure::Unreachable | Failure::NotFound)
             || state.strikes >= MAX_STRIKES
             || state.corrupt >= MAX_CORRUPT;
         let newly = drop_now && !state.dropped;
         state.dropped |= drop_now;
         newly
+    }
+
+    /// Expires the requests whose time is up at `now`, as failures. Returns them (the driver cancels them)
+    /// with whether each one's peer is now dropped.
+    pub fn on_timeouts(&mut self, now: Instant) -> Vec<(Assignment, bool)> {
+        let expired: Vec<Assignment> = self
+            .in_flight
+            .iter()
+            .filter(|((peer, _), issued)| **issued + self.timeout(*peer) <= now)
+            .map(|((peer, chunk), _)| Assignment { peer: *peer, chunk: *chunk })
+            .collect();
+        expired.into_iter().map(|a| (a, self.on_failure(now, a.peer, a.chunk, Failure::Timeout))).collect()
+    }
+
+    /// When the driver must call back: the next request expiry, or the end of a peer's backoff.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let expiries = self.in_flight.iter().map(|((peer, _), issued)| *issued + self.timeout(*peer));
+        let retries = self.peers.values().filter(|s| !s.dropped).filter_map(|s| s.retry_at);
+        let endgame = self.lagging().map(|(_, since)| since).filter(|_| self.pending.is_empty());
+        expiries.chain(retries).chain(endgame).min()
+    }
+
+    /// The current timeout of a request to `peer`.
+    pub fn timeout(&self, peer: NodeId) -> Duration {
+        let best =
+            self.peers.values().filter_map(|s| s.rate).fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+        let Some(state) = self.peers.get(&peer) else { return self.limits.timeout_ceiling };
+        match state.rate.or(best) {
+            None => self.limits.timeout_ceiling,
+            Some(rate) => {
+                let queue = f64::from(self.limits.chunk_size) * self.window(state) as f64 / rate;
+                Duration::from_secs_f64(queue * f64::from(TIMEOUT_FACTOR))
+                    .clamp(TIMEOUT_FLOOR, self.limits.timeout_ceiling.max(TIMEOUT_FLOOR))
+            }
+        }
     }
 
     /// Drops `peer` before any request (it could not be connected to).
@@ -145,11 +258,6 @@ impl Scheduler {
     /// Peers not dropped.
     pub fn live_peers(&self) -> usize {
         self.peers.values().filter(|s| !s.dropped).count()
-    }
-
-    /// Requests in flight.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
     }
 
     /// Where the download stands.
@@ -164,18 +272,56 @@ impl Scheduler {
         Status::Running
     }
 
+    /// Requests a peer may have in flight: enough to keep it busy for [`PIPELINE_TARGET`] at its rate.
+    fn window(&self, state: &PeerState) -> usize {
+        let Some(rate) = state.rate else { return self.limits.per_peer.min(4) };
+        let chunks = (rate * PIPELINE_TARGET.as_secs_f64() / f64::from(self.limits.chunk_size)).ceil() as usize + 1;
+        chunks.clamp(2.min(self.limits.per_peer), self.limits.per_peer)
+    }
+
+    /// The oldest lagging request (in flight longer than its peer's rate predicts) that no other peer
+    /// duplicates yet and `peer` may be asked for.
+    fn endgame_candidate(&self, peer: NodeId, now: Instant) -> Option<u32> {
+        self.lagging()
+            .filter(|((p, c), since)| *p != peer && *since <= now && self.may_ask(peer, *c))
+            .min_by_key(|(_, since)| *since)
+            .map(|((_, c), _)| c)
+    }
+
+    /// Requests with no duplicate, each with the time from which it counts as lagging.
+    fn lagging(&self) -> impl Iterator<Item = ((NodeId, u32), Instant)> + '_ {
+        let mut copies: HashMap<u32, usize> = HashMap::new();
+        for (_, c) in self.in_flight.keys() {
+            *copies.entry(*c).or_default() += 1;
+        }
+        self.in_flight
+            .iter()
+            .filter(move |((_, c), _)| copies[c] == 1)
+            .map(|((p, c), issued)| ((*p, *c), *issued + self.timeout(*p) / TIMEOUT_FACTOR))
+    }
+
     fn live(&self, peer: NodeId) -> bool {
         self.peers.get(&peer).is_some_and(|s| !s.dropped)
     }
 
-    /// A peer that failed a chunk is asked for it again only when every other live peer failed it too,
-    /// and never when its copy was corrupt.
+    /// Whether `peer` may be asked for `chunk`: it must have it; a peer that failed it is asked again
+    /// only when every other live peer that has it failed it too, and never when its copy was corrupt.
     fn may_ask(&self, peer: NodeId, chunk: u32) -> bool {
+        let has = |p: &NodeId| {
+            self.peers.get(p).is_some_and(|s| {
+                s.has
+                    .as_ref()
+                    .is_none_or(|bits| bits.get(chunk as usize / 8).is_some_and(|b| b & (1 << (chunk % 8)) != 0))
+            })
+        };
+        if !has(&peer) {
+            return false;
+        }
         let Some(failed) = self.failed_by.get(&chunk) else { return true };
         match failed.get(&peer) {
             None => true,
             Some(Failure::Corrupt) => false,
-            Some(_) => self.peers.iter().all(|(p, s)| s.dropped || failed.contains_key(p)),
+            Some(_) => self.peers.iter().all(|(p, s)| s.dropped || !has(p) || failed.contains_key(p)),
         }
     }
 
@@ -191,74 +337,161 @@ mod tests {
     const A: NodeId = NodeId([1; 32]);
     const B: NodeId = NodeId([2; 32]);
     const C: NodeId = NodeId([3; 32]);
+    const CHUNK: u32 = 1 << 20;
 
-    fn drain(s: &mut Scheduler) -> Vec<(NodeId, u32)> {
-        std::iter::from_fn(|| s.next_request()).collect()
+    fn limits(per_peer: usize, total: usize) -> Limits {
+        Limits { chunk_size: CHUNK, per_peer, total, timeout_ceiling: Duration::from_secs(10) }
+    }
+
+    fn full(peers: &[NodeId]) -> Vec<(NodeId, Option<Vec<u8>>)> {
+        peers.iter().map(|p| (*p, None)).collect()
+    }
+
+    fn drain(s: &mut Scheduler, now: Instant) -> Vec<Assignment> {
+        std::iter::from_fn(|| s.next_request(now)).collect()
     }
 
     #[test]
     fn spreads_chunks_over_peers_within_limits() {
-        let mut s = Scheduler::new(0..10, [A, B, C], 2, 5);
-        let first = drain(&mut s);
+        let now = Instant::now();
+        let mut s = Scheduler::new(0..10, full(&[A, B, C]), limits(2, 5));
+        let first = drain(&mut s, now);
         assert_eq!(first.len(), 5);
         for peer in [A, B, C] {
-            assert!(first.iter().filter(|(p, _)| *p == peer).count() <= 2);
+            assert!(first.iter().filter(|a| a.peer == peer).count() <= 2);
         }
         // The peer that finishes first is handed the next chunk.
-        let (peer, chunk) = first[0];
-        s.on_success(peer, chunk);
-        assert_eq!(s.next_request().map(|(p, _)| p), Some(peer));
+        let done = first[0];
+        s.on_success(now, done.peer, done.chunk, CHUNK);
+        assert_eq!(s.next_request(now).map(|a| a.peer), Some(done.peer));
     }
 
     #[test]
     fn completes_when_every_chunk_succeeds() {
-        let mut s = Scheduler::new(0..4, [A], 4, 4);
-        for (p, c) in drain(&mut s) {
+        let now = Instant::now();
+        let mut s = Scheduler::new(0..4, full(&[A]), limits(4, 4));
+        for a in drain(&mut s, now) {
             assert_eq!(s.status(), Status::Running);
-            s.on_success(p, c);
+            s.on_success(now, a.peer, a.chunk, CHUNK);
         }
         assert_eq!(s.status(), Status::Done);
-        assert_eq!(Scheduler::new([], [A], 1, 1).status(), Status::Done);
+        assert_eq!(Scheduler::new([], full(&[A]), limits(1, 1)).status(), Status::Done);
+    }
+
+    #[test]
+    fn a_fast_peer_earns_a_deeper_pipeline() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(0..1000, full(&[A, B]), limits(16, 64));
+        drain(&mut s, t0);
+        // A delivers a chunk every millisecond (1 GB/s), B one every 100 ms (10 MB/s).
+        for i in 1..=50u64 {
+            let now = t0 + Duration::from_millis(i);
+            let a = s.in_flight.keys().find(|(p, _)| *p == A).map(|(_, c)| *c).expect("A busy");
+            s.on_success(now, A, a, CHUNK);
+            while s.next_request(now).is_some() {}
+        }
+        let b = s.in_flight.keys().find(|(p, _)| *p == B).map(|(_, c)| *c).expect("B busy");
+        s.on_success(t0 + Duration::from_millis(100), B, b, CHUNK);
+        let busy = |p| s.in_flight.keys().filter(|(q, _)| *q == p).count();
+        assert!(busy(A) > busy(B), "A {} B {}", busy(A), busy(B));
     }
 
     #[test]
     fn failed_chunk_moves_to_another_peer_and_dead_peers_are_dropped() {
-        let mut s = Scheduler::new([7], [A, B], 1, 4);
-        let (first, chunk) = s.next_request().expect("work");
-        assert!(s.on_failure(first, chunk, Failure::Unreachable));
-        let (second, again) = s.next_request().expect("retry");
-        assert_eq!(again, 7);
-        assert_ne!(second, first);
-        s.on_success(second, again);
+        let now = Instant::now();
+        let mut s = Scheduler::new([7], full(&[A, B]), limits(1, 4));
+        let first = s.next_request(now).expect("work");
+        assert!(s.on_failure(now, first.peer, first.chunk, Failure::Unreachable));
+        let second = s.next_request(now).expect("retry");
+        assert_eq!(second.chunk, 7);
+        assert_ne!(second.peer, first.peer);
+        s.on_success(now, second.peer, second.chunk, CHUNK);
         assert_eq!(s.status(), Status::Done);
         assert_eq!(s.live_peers(), 1);
     }
 
     #[test]
-    fn strikes_drop_a_flaky_peer_and_a_lone_peer_is_retried() {
-        let mut s = Scheduler::new([0], [A], 1, 1);
+    fn a_failed_peer_backs_off_then_strikes_out() {
+        let mut now = Instant::now();
+        let mut s = Scheduler::new([0], full(&[A]), limits(1, 1));
         for strike in 1..=MAX_STRIKES {
-            let (p, c) = s.next_request().expect("the only peer is asked again");
-            assert_eq!(s.on_failure(p, c, Failure::Timeout), strike == MAX_STRIKES);
+            let a = s.next_request(now).expect("the only peer is asked again after its backoff");
+            assert_eq!(s.on_failure(now, a.peer, a.chunk, Failure::Timeout), strike == MAX_STRIKES);
+            if strike < MAX_STRIKES {
+                assert_eq!(s.next_request(now), None, "backing off");
+                now = s.next_deadline().expect("retry time");
+            }
         }
         assert_eq!(s.status(), Status::Stuck { missing: vec![0] });
     }
 
     #[test]
     fn corrupt_everywhere_is_stuck_naming_the_chunk() {
-        let mut s = Scheduler::new([0, 1, 2], [A, B], 4, 8);
-        for (p, c) in drain(&mut s) {
-            if c == 1 {
-                s.on_failure(p, c, Failure::Corrupt);
+        let now = Instant::now();
+        let mut s = Scheduler::new([0, 1, 2], full(&[A, B]), limits(4, 8));
+        for a in drain(&mut s, now) {
+            if a.chunk == 1 {
+                s.on_failure(now, a.peer, a.chunk, Failure::Corrupt);
             } else {
-                s.on_success(p, c);
+                s.on_success(now, a.peer, a.chunk, CHUNK);
             }
         }
-        // Chunk 1 goes to the other peer, which corrupts it too.
-        let (p, c) = s.next_request().expect("other peer");
-        assert_eq!(c, 1);
-        s.on_failure(p, c, Failure::Corrupt);
-        assert_eq!(s.next_request(), None);
+        let later = s.next_deadline().unwrap_or(now);
+        let retry = s.next_request(later).expect("the other peer");
+        assert_eq!(retry.chunk, 1);
+        s.on_failure(later, retry.peer, retry.chunk, Failure::Corrupt);
+        assert_eq!(s.next_request(later + Duration::from_secs(60)), None);
         assert_eq!(s.status(), Status::Stuck { missing: vec![1] });
+    }
+
+    #[test]
+    fn a_silent_peer_times_out_once_others_show_the_pace() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(0..40, full(&[A, B]), limits(4, 8));
+        drain(&mut s, t0);
+        assert_eq!(s.timeout(B), Duration::from_secs(10), "no pace known yet: the ceiling");
+        // A answers quickly; B never does.
+        let mut now = t0;
+        for i in 1..=20u64 {
+            now = t0 + Duration::from_millis(10 * i);
+            if let Some(c) = s.in_flight.keys().find(|(p, _)| *p == A).map(|(_, c)| *c) {
+                s.on_success(now, A, c, CHUNK);
+            }
+        }
+        let deadline = s.next_deadline().expect("B's requests expire");
+        assert!(deadline <= t0 + TIMEOUT_FLOOR * 2, "{:?}", deadline - t0);
+        let expired = s.on_timeouts(deadline.max(now));
+        assert!(!expired.is_empty() && expired.iter().all(|(a, _)| a.peer == B));
+    }
+
+    #[test]
+    fn endgame_duplicates_the_last_chunk_and_cancels_the_loser() {
+        let now = Instant::now();
+        let mut s = Scheduler::new([0, 1], full(&[A, B]), limits(1, 4));
+        let first = s.next_request(now).expect("one");
+        let second = s.next_request(now).expect("two");
+        let done = now + Duration::from_millis(10);
+        s.on_success(done, second.peer, second.chunk, CHUNK);
+        assert_eq!(s.next_request(done), None, "the first request is not lagging yet");
+        let lagging = s.next_deadline().expect("endgame wake-up");
+        let duplicate = s.next_request(lagging).expect("endgame copy");
+        assert_eq!(duplicate.chunk, first.chunk);
+        assert_ne!(duplicate.peer, first.peer);
+        assert_eq!(s.next_request(lagging), None, "each chunk is duplicated once");
+        let cancelled = s.on_success(lagging, duplicate.peer, duplicate.chunk, CHUNK);
+        assert_eq!(cancelled, vec![first]);
+        assert_eq!(s.status(), Status::Done);
+    }
+
+    #[test]
+    fn partial_peers_are_asked_only_for_what_they_have() {
+        let now = Instant::now();
+        let mut s = Scheduler::new(0..4, vec![(A, Some(vec![0b0101]))], limits(4, 4));
+        let asked: Vec<u32> = drain(&mut s, now).iter().map(|a| a.chunk).collect();
+        assert_eq!(asked, vec![0, 2]);
+        for c in asked {
+            s.on_success(now, A, c, CHUNK);
+        }
+        assert_eq!(s.status(), Status::Stuck { missing: vec![1, 3] });
     }
 }
