@@ -46,4 +46,6 @@ pub struct ServeConfig {
     pub state_dir: PathBuf,
     /// The transfer port (0: any free port).
     pub port: u16,
+    /// The most bytes per second the node uploads, over all peers.
+    pub max_upload_rate: Option<u64>,
 }

@@ -127,7 +127,7 @@ pub async fn download(
             let handle = tasks.spawn(async move { (job, fetch_chunk(&*conn, &part, id, job.chunk).await) });
             running.insert(job, handle);
         }
-        if tasks.is_empty() && scheduler.next_deadline().is_none() {
+        if scheduler.status() != Status::Running || tasks.is_empty() && scheduler.next_deadline().is_none() {
             break;
         }
         let deadline = scheduler.next_deadline().map(tokio::time::Instant::from_std);
@@ -167,7 +167,7 @@ pub async fn download(
     }
     match scheduler.status() {
         Status::Done => {
-            let part = Arc::into_inner(part).expect("every fetch task has ended, so no other reference is left");
+            tasks.shutdown().await;
             Ok(blocking(move || part.finish()).await?)
         }
         Status::Stuck { missing } => Err(NodeError::Incomplete { chunks: missing, part: part.part_path().into() }),

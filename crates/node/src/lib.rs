@@ -20,6 +20,7 @@ mod node;
 mod scheduler;
 mod server;
 mod survey;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub use error::NodeError;
 pub use node::Node;
 pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
+pub use store::discard_part;
 pub use survey::Survey;
 use transport::{Identity, Transport, TransportConfig};
 

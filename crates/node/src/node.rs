@@ -13,7 +13,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use transport::{Identity, Incoming, Listener};
 
-use crate::server::{Shares, serve_connection};
+use crate::server::{ServeContext, Shares, serve_connection};
+use crate::throttle::Throttle;
 use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
 
 /// Connections served at once; further ones are closed at once.
@@ -92,7 +93,11 @@ impl Node {
         discovery.announce(record(&shares.borrow()));
         // Nodes that started before us have announced already: ask them now rather than wait an interval.
         discovery.query();
-        let idle = config.net.transport_config().idle_timeout;
+        let context = ServeContext {
+            shares: shares.clone(),
+            idle: config.net.transport_config().idle_timeout,
+            throttle: config.max_upload_rate.map(|rate| Arc::new(Throttle::new(rate))),
+        };
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
         let (mut incoming, mut accepting) = accept_all(listeners);
@@ -102,9 +107,9 @@ impl Node {
                 () = &mut shutdown => break,
                 Some(accepted) = incoming.recv() => match limit.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        let shares = shares.clone();
+                        let context = context.clone();
                         connections.spawn(async move {
-                            serve_connection(accepted, shares, idle).await;
+                            serve_connection(accepted, context).await;
                             drop(permit);
                         });
                     }

@@ -140,10 +140,13 @@ impl Scheduler {
         if self.in_flight.len() >= self.limits.total {
             return None;
         }
+        for state in self.peers.values_mut() {
+            state.retry_at = state.retry_at.filter(|t| *t > now);
+        }
         let mut ready: Vec<(usize, NodeId)> = self
             .peers
             .iter()
-            .filter(|(_, s)| !s.dropped && s.retry_at.is_none_or(|t| t <= now) && s.in_flight < self.window(s))
+            .filter(|(_, s)| !s.dropped && s.retry_at.is_none() && s.in_flight < self.window(s))
             .map(|(id, s)| (s.in_flight, *id))
             .collect();
         ready.sort();

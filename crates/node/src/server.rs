@@ -16,6 +16,7 @@ use transport::frames::{read_request, write_response};
 use transport::{Incoming, Stream, TransportError};
 
 use crate::blocking;
+use crate::throttle::Throttle;
 
 /// Exchanges served at once on one connection.
 const MAX_STREAMS_PER_CONNECTION: usize = 16;
@@ -37,12 +38,18 @@ impl Shares {
     }
 }
 
+/// What every exchange of a node needs.
+#[derive(Clone)]
+pub(crate) struct ServeContext {
+    pub(crate) shares: watch::Receiver<Arc<Shares>>,
+    /// How long a connection may wait for its next request.
+    pub(crate) idle: Duration,
+    /// The node's upload cap, shared by all its connections.
+    pub(crate) throttle: Option<Arc<Throttle>>,
+}
+
 /// Serves the exchanges of one connection until the peer is done with it or it idles out.
-pub(crate) async fn serve_connection(
-    mut incoming: Box<dyn Incoming>,
-    shares: watch::Receiver<Arc<Shares>>,
-    idle: Duration,
-) {
+pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: ServeContext) {
     let peer = incoming.remote_addr();
     let limit = Arc::new(Semaphore::new(MAX_STREAMS_PER_CONNECTION));
     // Dropping the set (when the connection ends or the node shuts down) aborts exchanges in progress.
@@ -57,24 +64,24 @@ pub(crate) async fn serve_connection(
                 break;
             }
         };
-        let shares = shares.borrow().clone();
+        let (shares, context) = (context.shares.borrow().clone(), context.clone());
         exchanges.spawn(async move {
             let _permit = permit;
-            serve_exchange(stream, &shares, peer, idle).await;
+            serve_exchange(stream, &shares, peer, &context).await;
         });
         while exchanges.try_join_next().is_some() {}
     }
     while exchanges.join_next().await.is_some() {}
 }
 
-async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: SocketAddr, idle: Duration) {
-    let request = match tokio::time::timeout(idle, read_request(&mut stream)).await {
+async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: SocketAddr, context: &ServeContext) {
+    let request = match tokio::time::timeout(context.idle, read_request(&mut stream)).await {
         Ok(Ok(Some(request))) => request,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "bad request"),
         Err(_) => return tracing::debug!(%peer, "idle connection closed"),
     };
-    match answer(&mut stream, &request, shares, peer).await {
+    match answer(&mut stream, &request, shares, peer, context.throttle.as_deref()).await {
         Ok(()) => stream.finish(),
         Err(e) => tracing::debug!(%peer, ?request, error = %e, "exchange failed"),
     }
@@ -85,6 +92,7 @@ async fn answer(
     request: &Request,
     shares: &Shares,
     peer: SocketAddr,
+    throttle: Option<&Throttle>,
 ) -> Result<(), TransportError> {
     match request {
         Request::Catalogue => send_bytes(stream, &shares.catalogue).await,
@@ -103,7 +111,7 @@ async fn answer(
             if offset.checked_add(*len).is_none_or(|end| end > chunk_len) {
                 return refuse(stream, ErrorCode::BadRequest, "range outside the chunk").await;
             }
-            send_file_range(stream, &shared.path, start + u64::from(*offset), *len).await?;
+            send_file_range(stream, &shared.path, start + u64::from(*offset), *len, throttle).await?;
             tracing::debug!(target: "p2pnode::server", file = shared.manifest.name(), chunk = index, %peer, "sent chunk");
             Ok(())
         }
@@ -131,6 +139,7 @@ async fn send_file_range(
     path: &Path,
     offset: u64,
     len: u32,
+    throttle: Option<&Throttle>,
 ) -> Result<(), TransportError> {
     let path = path.to_path_buf();
     let opened = blocking(move || {
@@ -156,6 +165,9 @@ async fn send_file_range(
         .await;
         buf = returned;
         read?;
+        if let Some(throttle) = throttle {
+            throttle.take(piece).await;
+        }
         stream.write_all(&buf[..piece]).await?;
         sent += piece as u64;
     }

@@ -22,7 +22,11 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Share --dir and --downloads, announce this node, answer requests until Ctrl-C.
-    Serve,
+    Serve {
+        /// Cap on upload bandwidth over all peers, bytes per second; K, M and G multiply by 1024.
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        max_upload_rate: Option<u64>,
+    },
     /// Query the LAN and print the peers (name, id, address, files).
     Peers,
     /// Print every file on the LAN: name, size, id, hosting peers.
@@ -34,6 +38,12 @@ pub(crate) enum Command {
         /// Download into this folder instead of --downloads.
         #[arg(short = 'o', long = "output", value_name = "DIR")]
         output: Option<PathBuf>,
+        /// If the download cannot complete, delete the verified part instead of asking.
+        #[arg(long, conflicts_with = "keep_incomplete")]
+        delete_incomplete: bool,
+        /// If the download cannot complete, keep the verified part for a later resume, without asking.
+        #[arg(long)]
+        keep_incomplete: bool,
     },
 }
 
@@ -90,6 +100,26 @@ fn parse_transport(s: &str) -> Result<TransportKind, String> {
     s.parse()
 }
 
+/// `20M` -> 20 MiB/s; a bare number is bytes per second.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.trim().char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => s.trim().split_at(i),
+        None => (s.trim(), ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches("/S").trim_end_matches('B').trim_end_matches('I') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("unknown unit in '{s}' (use K, M or G)")),
+    };
+    let value: f64 = digits.parse().map_err(|_| format!("'{s}' is not a rate such as 500K or 20M"))?;
+    if !(value.is_finite() && value > 0.0) {
+        return Err(format!("'{s}' must be above 0"));
+    }
+    Ok((value * (1u64 << shift) as f64) as u64)
+}
+
 impl Global {
     /// The network settings, validated.
     pub(crate) fn net(&self) -> anyhow::Result<NetConfig> {
@@ -121,7 +151,7 @@ impl Global {
     }
 
     /// The settings of `serve`.
-    pub(crate) fn serve(&self) -> anyhow::Result<ServeConfig> {
+    pub(crate) fn serve(&self, max_upload_rate: Option<u64>) -> anyhow::Result<ServeConfig> {
         let name = self.name.clone().unwrap_or_else(host_name);
         if name.is_empty() || name.len() > node::MAX_NODE_NAME {
             bail!("--name must be 1 to {} bytes long", node::MAX_NODE_NAME);
@@ -133,6 +163,7 @@ impl Global {
             downloads: self.downloads(),
             state_dir: self.state_dir.clone().unwrap_or_else(|| self.dir.join(".p2pnode")),
             port: self.port,
+            max_upload_rate,
         })
     }
 }
@@ -147,4 +178,20 @@ fn host_name() -> String {
     }
     name.truncate(end);
     if name.is_empty() { "p2pnode".into() } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_like_people_write_them() {
+        assert_eq!(parse_rate("500"), Ok(500));
+        assert_eq!(parse_rate("500K"), Ok(500 * 1024));
+        assert_eq!(parse_rate("20M"), Ok(20 << 20));
+        assert_eq!(parse_rate("1.5MiB/s"), Ok(3 << 19));
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("3T").is_err());
+    }
 }

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use node::{Node, Survey};
+use std::io::IsTerminal;
+
+use node::{Node, NodeError, Survey};
 
 use crate::cli::{Cli, Command, Global};
 use crate::output;
@@ -13,7 +15,7 @@ use crate::progress::Progress;
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match &cli.command {
-        Command::Serve => serve(g).await,
+        Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
         Command::Peers => {
             let peers = Survey::start(&g.net()?)?.peers().await?;
             output::peers(&peers, g.json);
@@ -26,19 +28,35 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             output::files(&dictionary, &peers, g.json);
             Ok(())
         }
-        Command::Get { file, output } => get(g, file, output.as_deref()).await,
+        Command::Get { file, output, delete_incomplete, keep_incomplete } => {
+            let incomplete = match (delete_incomplete, keep_incomplete) {
+                (true, _) => Incomplete::Delete,
+                (_, true) => Incomplete::Keep,
+                _ => Incomplete::Ask,
+            };
+            get(g, file, output.as_deref(), incomplete).await
+        }
     }
 }
 
-async fn serve(g: &Global) -> anyhow::Result<()> {
-    let config = g.serve()?;
+async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
+    let config = g.serve(max_upload_rate)?;
     let node = Node::bind(config.clone()).await?;
     output::serving(&config, &node, g.json);
     node.run(shutdown_signal()).await?;
     Ok(())
 }
 
-async fn get(g: &Global, file: &str, output: Option<&Path>) -> anyhow::Result<()> {
+/// What to do with the verified part of a download that cannot complete.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Incomplete {
+    Keep,
+    Delete,
+    /// Ask on a terminal; keep when nobody can answer.
+    Ask,
+}
+
+async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomplete) -> anyhow::Result<()> {
     let net = g.net()?;
     let dir: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
     let mut survey = Survey::start(&net)?;
@@ -50,8 +68,29 @@ async fn get(g: &Global, file: &str, output: Option<&Path>) -> anyhow::Result<()
     let mut progress = Progress::new(g.json);
     let path = node::download(transport, id, &sources, &dir, net.timeout, |e| progress.on(e)).await;
     progress.end(path.as_ref().ok(), id);
+    if let Err(NodeError::Incomplete { part, .. }) = &path
+        && decide(incomplete, part)
+    {
+        node::discard_part(part)?;
+        eprintln!("deleted {}", part.display());
+    }
     path?;
     Ok(())
+}
+
+/// Whether to delete the verified part: as the flags say, or as the user answers on a terminal (the
+/// original tool's prompt). Without a terminal the part is kept.
+fn decide(incomplete: Incomplete, part: &Path) -> bool {
+    match incomplete {
+        Incomplete::Keep => false,
+        Incomplete::Delete => true,
+        Incomplete::Ask if !std::io::stdin().is_terminal() => false,
+        Incomplete::Ask => {
+            eprint!("download incomplete; delete the verified part {}? [y/N] ", part.display());
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y")
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

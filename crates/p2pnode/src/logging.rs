@@ -17,7 +17,7 @@ use crate::cli::{Cli, Command};
 pub(crate) fn init(cli: &Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     // A server reports what it does; the one-shot commands keep stderr for problems.
-    let base: i8 = if matches!(cli.command, Command::Serve) { 3 } else { 2 };
+    let base: i8 = if matches!(cli.command, Command::Serve { .. }) { 3 } else { 2 };
     let level = match base + g.verbose as i8 - g.quiet as i8 {
         i8::MIN..=0 => LevelFilter::OFF,
         1 => LevelFilter::ERROR,

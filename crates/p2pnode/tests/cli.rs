@@ -1,57 +1,11 @@
 //! The `p2pnode` binary as a user runs it: real processes on loopback, one discovery port per test.
 
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
-use serde_json::Value;
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::Output;
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-/// `p2pnode` on the test's own discovery port, broadcasting on loopback only.
-fn p2pnode(discovery_port: u16) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_p2pnode"));
-    cmd.args(["--discovery-port", &discovery_port.to_string(), "--broadcast", "127.255.255.255"]);
-    cmd.args(["--announce-interval", "1"]);
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("p2pnode runs")
-}
-
-/// A `serve` process, killed when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(discovery_port: u16, dir: &Path, name: &str) -> Self {
-        let mut child = p2pnode(discovery_port)
-            .args(["--dir", dir.to_str().expect("utf-8 path"), "--name", name, "--port", "0", "--json", "serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("serving line");
-        let v: Value = serde_json::from_str(&line).expect("json line");
-        assert_eq!(v["event"], "serving");
-        Self(child)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
-}
+use common::{Server, free_udp_port, json_lines, p2pnode, run};
 
 /// An error is one line on stderr and a failing exit status.
 fn assert_one_line_error(out: &Output, code: i32, contains: &str) {
@@ -69,7 +23,7 @@ fn peers_ls_and_get_across_processes() {
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(a.path().join("video.mp4"), &data).expect("write");
     std::fs::write(b.path().join("video.mp4"), &data).expect("write");
-    let _servers = [Server::start(port, a.path(), "alpha"), Server::start(port, b.path(), "beta")];
+    let _servers = [Server::start(port, a.path(), "alpha", &[], &[]), Server::start(port, b.path(), "beta", &[], &[])];
 
     let peers = json_lines(&run(p2pnode(port).args(["--json", "peers"])));
     let mut names: Vec<_> = peers.iter().map(|p| p["name"].as_str().expect("name").to_string()).collect();
@@ -109,6 +63,6 @@ fn usage_and_lookup_errors_are_one_line() {
         "cannot listen on",
     );
 
-    let _server = Server::start(port, shared.path(), "alpha");
+    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
     assert_one_line_error(&run(p2pnode(port).args(["get", "reprot.pdf"])), 1, "close names: report.pdf");
 }

@@ -185,8 +185,9 @@ impl PartFile {
 
     /// Completes the download: every chunk must be verified; the data is flushed to disk and the `.part`
     /// file renamed to the first of `NAME`, `NAME (1)`, ... that does not exist (never replacing a file).
-    /// Returns the final path.
-    pub fn finish(self) -> Result<PathBuf, StoreError> {
+    /// Returns the final path. A write still in flight (a cancelled duplicate) can only rewrite verified
+    /// chunks with the same bytes, so it does no harm after this.
+    pub fn finish(&self) -> Result<PathBuf, StoreError> {
         let missing = self.manifest.chunk_count() - self.progress().chunks;
         if missing > 0 {
             return Err(StoreError::Incomplete { missing });
@@ -209,9 +210,7 @@ impl PartFile {
     }
 
     fn state_path(&self) -> PathBuf {
-        let mut path = self.part_path.clone().into_os_string();
-        path.push(&STATE_SUFFIX[PART_SUFFIX.len()..]);
-        path.into()
+        state_path_of(&self.part_path)
     }
 
     fn bitmap(&self) -> MutexGuard<'_, Bitmap> {
@@ -219,6 +218,23 @@ impl PartFile {
         // consistent bitmap.
         self.have.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Deletes an unfinished download: its `.part` file and the state beside it.
+pub fn discard_part(part_path: &Path) -> Result<(), StoreError> {
+    let state = state_path_of(part_path);
+    std::fs::remove_file(part_path).map_err(io_err(part_path))?;
+    match std::fs::remove_file(&state) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path: state, source: e }),
+        _ => Ok(()),
+    }
+}
+
+/// `NAME.part` -> `NAME.part.state`.
+fn state_path_of(part_path: &Path) -> PathBuf {
+    let mut path = part_path.as_os_str().to_owned();
+    path.push(&STATE_SUFFIX[PART_SUFFIX.len()..]);
+    path.into()
 }
 
 /// The content id a state file belongs to, if it is readable.

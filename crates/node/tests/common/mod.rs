@@ -59,6 +59,7 @@ pub async fn serve(net: &NetConfig, dir: &Path, name: &str) -> Running {
         downloads: downloads.clone(),
         state_dir: dir.join(".p2pnode"),
         port: 0,
+        max_upload_rate: None,
     };
     let node = Node::bind(config).await.expect("node binds");
     let id = node.id();

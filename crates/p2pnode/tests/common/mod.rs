@@ -1,0 +1,118 @@
+//! Helpers for tests that run the `p2pnode` binary: real processes on loopback, one discovery port per
+//! test, broadcasts on 127.255.255.255 only.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+
+use serde_json::Value;
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// `p2pnode` on the test's own discovery port, broadcasting on loopback only.
+pub fn p2pnode(discovery_port: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_p2pnode"));
+    cmd.args(["--discovery-port", &discovery_port.to_string(), "--broadcast", "127.255.255.255"]);
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("p2pnode runs")
+}
+
+/// A `serve` process, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Its node id, from the line it prints once serving.
+    pub id: String,
+}
+
+impl Server {
+    /// Starts `serve` sharing `dir`, with `extra` arguments before `serve` and
+    /// `serve_args` after it.
+    pub fn start(discovery_port: u16, dir: &Path, name: &str, extra: &[&str], serve_args: &[&str]) -> Self {
+        let mut child = p2pnode(discovery_port)
+            .args(["--dir", dir.to_str().expect("utf-8 path"), "--name", name])
+            .args(["--port", "0", "--json"])
+            .args(extra)
+            .arg("serve")
+            .args(serve_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("serving line");
+        let v: Value = serde_json::from_str(&line).expect("json line");
+        assert_eq!(v["event"], "serving");
+        Self { child, id: v["id"].as_str().expect("id").to_string() }
+    }
+
+    /// Sends a signal (`KILL`, `STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
+        assert!(status.expect("kill runs").success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+}
+
+/// A finished `get --json`: its exit status, every event it printed, and its stderr.
+pub struct GetRun {
+    pub status: ExitStatus,
+    pub events: Vec<Value>,
+    pub stderr: String,
+}
+
+impl GetRun {
+    pub fn count(&self, event: &str) -> usize {
+        self.events.iter().filter(|e| e["event"] == event).count()
+    }
+}
+
+/// Runs `cmd` (a `get --json`), calling `on_event` with each event as it is printed.
+pub fn get_streaming(cmd: &mut Command, mut on_event: impl FnMut(&Value)) -> GetRun {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("get starts");
+    let mut events = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let event: Value = serde_json::from_str(&line.expect("line")).expect("json event");
+        on_event(&event);
+        events.push(event);
+    }
+    let out = child.wait_with_output().expect("get ends");
+    GetRun { status: out.status, events, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Flips one byte in chunk `index` (of `chunk` bytes) of the file at `path`, in place.
+pub fn corrupt_chunk(path: &Path, chunk: usize, index: usize) {
+    let mut data = std::fs::read(path).expect("read");
+    data[index * chunk + 17] ^= 0xff;
+    std::fs::write(path, data).expect("write");
+}

@@ -1,0 +1,169 @@
+//! Downloads that meet faults, run as a user runs them (real processes on loopback), on both transports:
+//! a source killed or frozen mid-download, a source serving corrupt chunks, every copy of a chunk
+//! corrupt, and the downloader itself killed and run again.
+//!
+//! Sources cap their upload rate so that a download lasts long enough to be interrupted mid-way.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{GetRun, Server, bytes, corrupt_chunk, free_udp_port, get_streaming, p2pnode};
+use tempfile::TempDir;
+
+const CHUNK: usize = 256 * 1024;
+const RATE: &str = "8M";
+
+/// Runs each scenario once per transport.
+macro_rules! on_every_transport {
+    ($($scenario:ident),* $(,)?) => {
+        mod tcp { $(#[test] fn $scenario() { super::$scenario("tcp") })* }
+        mod quic { $(#[test] fn $scenario() { super::$scenario("quic") })* }
+    };
+}
+
+on_every_transport!(
+    a_killed_source_is_replaced,
+    a_frozen_source_is_timed_out,
+    corrupt_chunks_come_from_a_good_peer,
+    a_chunk_corrupt_everywhere_fails_naming_it,
+    a_killed_download_resumes_with_only_the_missing_chunks,
+);
+
+/// `count` folders each sharing the same `len` bytes as `name`.
+fn shared_copies(count: usize, name: &str, len: usize) -> (Vec<TempDir>, Vec<u8>) {
+    let data = bytes(len, len as u64);
+    let dirs: Vec<TempDir> = (0..count).map(|_| tempfile::tempdir().expect("dir")).collect();
+    for d in &dirs {
+        std::fs::write(d.path().join(name), &data).expect("write");
+    }
+    (dirs, data)
+}
+
+fn start_all(port: u16, dirs: &[TempDir], extra: &[&str]) -> Vec<Server> {
+    dirs.iter()
+        .enumerate()
+        .map(|(i, d)| Server::start(port, d.path(), &format!("src{i}"), extra, &["--max-upload-rate", RATE]))
+        .collect()
+}
+
+fn get(port: u16, transport: &str, name: &str, into: &Path, extra: &[&str]) -> std::process::Command {
+    let mut cmd = p2pnode(port);
+    cmd.args(["--transport", transport, "--json", "get", name, "-o", into.to_str().expect("utf-8")]).args(extra);
+    cmd
+}
+
+fn assert_success(run: &GetRun, transport: &str) {
+    assert!(run.status.success(), "{transport}: get failed: {}", run.stderr);
+}
+
+fn a_killed_source_is_replaced(transport: &str) {
+    let port = free_udp_port();
+    let (dirs, data) = shared_copies(3, "movie.bin", 96 * CHUNK);
+    let servers = start_all(port, &dirs, &[]);
+    let out = tempfile::tempdir().expect("dir");
+    let mut killed = false;
+    let run = get_streaming(&mut get(port, transport, "movie.bin", out.path(), &[]), |e| {
+        if e["event"] == "chunk" && !killed {
+            servers[0].signal("KILL");
+            killed = true;
+        }
+    });
+    assert_success(&run, transport);
+    assert!(std::fs::read(out.path().join("movie.bin")).expect("read") == data);
+}
+
+fn a_frozen_source_is_timed_out(transport: &str) {
+    let port = free_udp_port();
+    let (dirs, data) = shared_copies(3, "movie.bin", 96 * CHUNK);
+    let servers = start_all(port, &dirs, &[]);
+    let out = tempfile::tempdir().expect("dir");
+    let ceiling = 20;
+    let started = Instant::now();
+    let mut frozen = false;
+    let mut cmd = get(port, transport, "movie.bin", out.path(), &[]);
+    cmd.args(["--timeout", &ceiling.to_string()]);
+    let run = get_streaming(&mut cmd, |e| {
+        if e["event"] == "chunk" && !frozen {
+            servers[0].signal("STOP");
+            frozen = true;
+        }
+    });
+    servers[0].signal("CONT");
+    assert_success(&run, transport);
+    assert!(std::fs::read(out.path().join("movie.bin")).expect("read") == data);
+    // Without adaptive timeouts the frozen source's requests would wait out the ceiling.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(ceiling / 2), "{transport}: took {elapsed:?}");
+    eprintln!("{transport}: download with a frozen source took {elapsed:?}");
+}
+
+fn corrupt_chunks_come_from_a_good_peer(transport: &str) {
+    let port = free_udp_port();
+    let (dirs, data) = shared_copies(3, "photo.raw", 64 * CHUNK);
+    // A long interval: the liar does not rescan, so it keeps serving the copy it hashed before the damage.
+    let servers = start_all(port, &dirs, &["--announce-interval", "60"]);
+    for chunk in 0..64 {
+        corrupt_chunk(&dirs[2].path().join("photo.raw"), CHUNK, chunk);
+    }
+    let out = tempfile::tempdir().expect("dir");
+    let run = get_streaming(&mut get(port, transport, "photo.raw", out.path(), &[]), |_| {});
+    assert_success(&run, transport);
+    assert!(std::fs::read(out.path().join("photo.raw")).expect("read") == data);
+    let liar = servers[2].id.as_str();
+    let from_liar = |kind: &str| run.events.iter().filter(|e| e["event"] == kind && e["peer"] == liar).count();
+    assert!(run.events.iter().any(|e| e["event"] == "chunk_failed" && e["corrupt"] == true && e["peer"] == liar));
+    assert_eq!(from_liar("chunk"), 0, "{transport}: no chunk accepted from the liar");
+    assert_eq!(from_liar("source_dropped"), 1, "{transport}: the liar is banned");
+}
+
+fn a_chunk_corrupt_everywhere_fails_naming_it(transport: &str) {
+    let port = free_udp_port();
+    let (dirs, _) = shared_copies(2, "doc.pdf", 16 * CHUNK);
+    let _servers = start_all(port, &dirs, &["--announce-interval", "60"]);
+    for d in &dirs {
+        corrupt_chunk(&d.path().join("doc.pdf"), CHUNK, 5);
+    }
+    let out = tempfile::tempdir().expect("dir");
+    let run = get_streaming(&mut get(port, transport, "doc.pdf", out.path(), &["--keep-incomplete"]), |_| {});
+    assert_eq!(run.status.code(), Some(1), "{transport}: {}", run.stderr);
+    assert!(run.stderr.contains("(chunks 5)"), "{transport}: the error names the chunk: {}", run.stderr);
+    assert!(!out.path().join("doc.pdf").exists(), "no final file");
+    let part = out.path().join("doc.pdf.part");
+    assert!(part.exists(), "verified part kept");
+
+    let run = get_streaming(&mut get(port, transport, "doc.pdf", out.path(), &["--delete-incomplete"]), |_| {});
+    assert_eq!(run.status.code(), Some(1));
+    let left: Vec<_> = std::fs::read_dir(out.path()).expect("ls").collect();
+    assert!(left.is_empty(), "{transport}: --delete-incomplete leaves nothing: {left:?}");
+}
+
+fn a_killed_download_resumes_with_only_the_missing_chunks(transport: &str) {
+    let port = free_udp_port();
+    let (dirs, data) = shared_copies(1, "disk.img", 64 * CHUNK);
+    let _servers = start_all(port, &dirs, &[]);
+    let out = tempfile::tempdir().expect("dir");
+
+    let mut first =
+        get(port, transport, "disk.img", out.path(), &[]).stdout(std::process::Stdio::piped()).spawn().expect("get");
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(first.stdout.take().expect("stdout")));
+    let mut chunks = 0;
+    for line in lines {
+        chunks += usize::from(line.expect("line").contains(r#""event":"chunk""#));
+        if chunks == 10 {
+            break;
+        }
+    }
+    first.kill().expect("kill -9");
+    first.wait().expect("reaped");
+    assert!(!out.path().join("disk.img").exists(), "{transport}: no final file from a killed download");
+
+    let run = get_streaming(&mut get(port, transport, "disk.img", out.path(), &[]), |_| {});
+    assert_success(&run, transport);
+    let started = run.events.iter().find(|e| e["event"] == "started").expect("started event");
+    let had = started["have"].as_u64().expect("have") as usize;
+    assert!(had >= 10, "{transport}: the rerun kept the {had} chunks verified before the kill");
+    assert_eq!(run.count("chunk"), 64 - had, "{transport}: the rerun fetched only what was missing");
+    assert!(std::fs::read(out.path().join("disk.img")).expect("read") == data);
+}
