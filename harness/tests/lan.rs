@@ -1,0 +1,241 @@
+//! Multi-peer LANs in containers, each scenario once per transport.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use harness::{Lan, bytes, docker};
+
+const CHUNK: usize = 256 * 1024;
+/// Sources cap their upload so that a download lasts long enough to be interrupted mid-way.
+const CAPPED: [&str; 2] = ["--max-upload-rate", "8M"];
+
+/// Runs each scenario once per transport.
+macro_rules! on_every_transport {
+    ($($scenario:ident),* $(,)?) => {
+        mod tcp {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $scenario() -> anyhow::Result<()> {
+                super::$scenario("tcp").await
+            })*
+        }
+        mod quic {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $scenario() -> anyhow::Result<()> {
+                super::$scenario("quic").await
+            })*
+        }
+    };
+}
+
+on_every_transport!(discovery, chunk_fallback, corrupted_file, timeouts, reshare, static_peers);
+
+/// Every peer lists every other peer and its files within 2 s of the last start.
+async fn discovery(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("discovery", t)?;
+    let mut peers = Vec::new();
+    for i in 0..4 {
+        let file = format!("file{i}.txt");
+        peers.push(lan.peer(0, &format!("peer{i}"), &[(&file, &bytes(1000 + i, i as u64))], &[], &[]).await?);
+    }
+    let started = Instant::now();
+    let names: BTreeSet<String> = (0..4).map(|i| format!("peer{i}")).collect();
+    let files: BTreeSet<String> = (0..4).map(|i| format!("file{i}.txt")).collect();
+    for p in &peers {
+        let listed = |run: &harness::Run| {
+            run.events.iter().filter_map(|e| e["name"].as_str().map(String::from)).collect::<BTreeSet<_>>()
+        };
+        loop {
+            let seen = listed(&p.p2pnode(&["--transport", t, "peers"], async |_| {}).await?);
+            let shared = listed(&p.p2pnode(&["--transport", t, "ls"], async |_| {}).await?);
+            if seen == names && shared == files {
+                break;
+            }
+            ensure!(started.elapsed() < Duration::from_secs(2), "{}: sees {seen:?} sharing {shared:?}", p.name);
+        }
+    }
+    Ok(())
+}
+
+/// The file on 3 peers, one killed mid-download: the download completes from the others.
+async fn chunk_fallback(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("fallback", t)?;
+    let data = bytes(96 * CHUNK, 1);
+    let mut sources = Vec::new();
+    for i in 0..3 {
+        sources.push(lan.peer(0, &format!("src{i}"), &[("movie.bin", &data)], &[], &CAPPED).await?);
+    }
+    let downloader = lan.peer(0, "downloader", &[], &[], &[]).await?;
+    let mut killed = false;
+    let run = downloader
+        .get(t, "movie.bin", &[], async |e| {
+            if e["event"] == "chunk" && !killed {
+                killed = true;
+                sources[0].kill().await.expect("docker kill");
+            }
+        })
+        .await?;
+    ensure!(run.code == Some(0), "get failed: {}", run.stderr);
+    ensure!(killed, "the download ended before a source could be killed");
+    ensure!(downloader.downloaded("movie.bin").await.as_deref() == Some(&data[..]), "bytes differ");
+    Ok(())
+}
+
+/// One peer's copy has flipped bytes: the download completes from good peers, the corruption reported.
+/// Every copy of chunk 3 flipped: the download fails naming chunk 3, and leaves no final file.
+async fn corrupted_file(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("corrupt", t)?;
+    let (photo, doc) = (bytes(64 * CHUNK, 2), bytes(16 * CHUNK, 3));
+    // A long interval: the damaged peers do not rescan, and keep serving the copies they hashed.
+    let slow = ["--announce-interval", "60"];
+    let mut sources = Vec::new();
+    for i in 0..3 {
+        let files: &[(&str, &[u8])] =
+            if i < 2 { &[("photo.raw", &photo), ("doc.pdf", &doc)] } else { &[("photo.raw", &photo)] };
+        sources.push(lan.peer(0, &format!("src{i}"), files, &slow, &CAPPED).await?);
+    }
+    let flip = |data: &[u8], chunks: &[usize]| {
+        let mut bad = data.to_vec();
+        chunks.iter().for_each(|c| bad[c * CHUNK + 99] ^= 0xff);
+        bad
+    };
+    sources[2].replace_file("photo.raw", &flip(&photo, &(0..64).collect::<Vec<_>>()))?;
+    for s in &sources[..2] {
+        s.replace_file("doc.pdf", &flip(&doc, &[3]))?;
+    }
+    let downloader = lan.peer(0, "downloader", &[], &[], &[]).await?;
+
+    let run = downloader.get(t, "photo.raw", &[], async |_| {}).await?;
+    ensure!(run.code == Some(0), "get failed: {}", run.stderr);
+    ensure!(run.events.iter().any(|e| e["event"] == "chunk_failed" && e["corrupt"] == true), "corruption reported");
+    ensure!(downloader.downloaded("photo.raw").await.as_deref() == Some(&photo[..]), "bytes differ");
+
+    let run = downloader.get(t, "doc.pdf", &["--keep-incomplete"], async |_| {}).await?;
+    ensure!(run.code == Some(1), "expected failure, got {:?}: {}", run.code, run.stderr);
+    ensure!(run.stderr.contains("(chunks 3)"), "the error names chunk 3: {}", run.stderr);
+    ensure!(downloader.downloaded("doc.pdf").await.is_none(), "no final file");
+    ensure!(downloader.downloaded("doc.pdf.part").await.is_some(), "the verified part is kept");
+    Ok(())
+}
+
+/// A source paused mid-download: the download moves on to the others. The only source paused: `get`
+/// fails with its timeout error within its bound.
+async fn timeouts(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("timeouts", t)?;
+    let (movie, solo) = (bytes(96 * CHUNK, 4), bytes(64 * CHUNK, 5));
+    let mut sources = Vec::new();
+    for i in 0..3 {
+        sources.push(lan.peer(0, &format!("src{i}"), &[("movie.bin", &movie)], &[], &CAPPED).await?);
+    }
+    let lonely = lan.peer(0, "lonely", &[("solo.bin", &solo)], &[], &CAPPED).await?;
+    let downloader = lan.peer(0, "downloader", &[], &[], &[]).await?;
+
+    let mut paused = false;
+    let run = downloader
+        .get(t, "movie.bin", &["--timeout", "20"], async |e| {
+            if e["event"] == "chunk" && !paused {
+                paused = true;
+                sources[0].pause().await.expect("docker pause");
+            }
+        })
+        .await?;
+    sources[0].unpause().await?;
+    ensure!(run.code == Some(0), "get failed: {}", run.stderr);
+    ensure!(downloader.downloaded("movie.bin").await.as_deref() == Some(&movie[..]), "bytes differ");
+
+    let started = Instant::now();
+    let mut paused = false;
+    let bound = Duration::from_secs(30);
+    let run = tokio::time::timeout(
+        bound,
+        downloader.get(t, "solo.bin", &["--timeout", "3", "--keep-incomplete"], async |e| {
+            if e["event"] == "chunk" && !paused {
+                paused = true;
+                lonely.pause().await.expect("docker pause");
+            }
+        }),
+    )
+    .await
+    .context("get hung with its only source paused")??;
+    lonely.unpause().await?;
+    ensure!(run.code == Some(1), "expected a timeout failure, got {:?}: {}", run.code, run.stderr);
+    ensure!(run.stderr.contains("could not be fetched"), "{}", run.stderr);
+    eprintln!("{t}: only source paused: get gave up after {:?}", started.elapsed());
+    Ok(())
+}
+
+/// A has a file, B downloads it, A is stopped, C downloads it from B.
+async fn reshare(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("reshare", t)?;
+    let song = bytes(40 * CHUNK, 6);
+    let fast = ["--announce-interval", "1"];
+    let a = lan.peer(0, "a", &[("song.ogg", &song)], &fast, &[]).await?;
+    let b = lan.peer(0, "b", &[], &fast, &[]).await?;
+    let c = lan.peer(0, "c", &[], &fast, &[]).await?;
+    let run = b.get(t, "song.ogg", &[], async |_| {}).await?;
+    ensure!(run.code == Some(0), "b: {}", run.stderr);
+    a.kill().await?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let run = c.get(t, "song.ogg", &["--timeout", "3"], async |_| {}).await?;
+        if run.code == Some(0) {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "c never got the file from b: {}", run.stderr);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    ensure!(c.downloaded("song.ogg").await.as_deref() == Some(&song[..]), "bytes differ");
+    Ok(())
+}
+
+/// Two peers on two bridge networks, joined only through a third container on both that routes between
+/// them (a VPN stand-in): broadcasts do not cross, `--peer` makes them see each other.
+async fn static_peers(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("static", t)?;
+    let (net0, net1) = (lan.network(0), lan.network(1));
+    let paper = bytes(3 * CHUNK, 7);
+    let vpn = lan.peer(0, "vpn", &[], &[], &[]).await?;
+    let b = lan.peer(1, "b", &[("paper.pdf", &paper)], &["--announce-interval", "1"], &[]).await?;
+    let _link = vpn.connect(&net1)?;
+    let (b_ip, vpn0, vpn1) = (b.ip(&net1)?, vpn.ip(&net0)?, vpn.ip(&net1)?);
+    let a = lan.peer(0, "a", &[], &["--announce-interval", "1", "--peer", &format!("{b_ip}:5000")], &[]).await?;
+    in_netns(&vpn.host_pid()?, &["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])?;
+    in_netns(&a.host_pid()?, &["ip", "route", "add", &subnet(&net1)?, "via", &vpn0])?;
+    in_netns(&b.host_pid()?, &["ip", "route", "add", &subnet(&net0)?, "via", &vpn1])?;
+
+    let names =
+        |run: &harness::Run| run.events.iter().filter_map(|e| e["name"].as_str().map(String::from)).collect::<Vec<_>>();
+    let alone = a.p2pnode(&["--transport", t, "--timeout", "1", "peers"], async |_| {}).await?;
+    ensure!(!names(&alone).contains(&"b".to_string()), "broadcast alone must not reach b: {:?}", names(&alone));
+    let peer = format!("{b_ip}:5000");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = a.p2pnode(&["--transport", t, "--peer", &peer, "peers"], async |_| {}).await?;
+        if names(&seen).contains(&"b".to_string()) {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "a never saw b through --peer: {:?} {}", names(&seen), seen.stderr);
+    }
+    // B learns of A from A's announcements, sent to it by unicast.
+    let b_sees =
+        b.p2pnode(&["--transport", t, "--peer", &format!("{}:5000", a.ip(&net0)?), "peers"], async |_| {}).await?;
+    ensure!(names(&b_sees).contains(&"a".to_string()), "b sees {:?}", names(&b_sees));
+    let run = a.get(t, "paper.pdf", &["--peer", &peer], async |_| {}).await?;
+    ensure!(run.code == Some(0), "get across the vpn failed: {}", run.stderr);
+    ensure!(a.downloaded("paper.pdf").await.as_deref() == Some(&paper[..]), "bytes differ");
+    Ok(())
+}
+
+/// Runs a host command inside the network namespace of the process `pid` (a container of this test).
+fn in_netns(pid: &str, cmd: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("nsenter").args(["-t", pid, "-n"]).args(cmd).output().context("cannot run nsenter")?;
+    if !out.status.success() {
+        bail!("nsenter {}: {}", cmd.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn subnet(network: &str) -> anyhow::Result<String> {
+    docker(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", network]).map(|s| s.trim().to_string())
+}
