@@ -1,6 +1,6 @@
 //! The content dictionary: every file on the LAN by id, with its name, size and the peers hosting it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use proto::{Catalogue, FileId, NodeId};
 
@@ -21,6 +21,8 @@ pub struct DictEntry {
     pub size: u64,
     /// The peers hosting it.
     pub hosts: Vec<NodeId>,
+    /// The hosts that have only part of it (they are downloading it), with the bitmap of their chunks.
+    pub partial: HashMap<NodeId, Vec<u8>>,
 }
 
 /// Files by id, merged from the catalogues of every peer.
@@ -52,9 +54,13 @@ impl Dictionary {
                 name: e.name.clone(),
                 size: e.size,
                 hosts: Vec::new(),
+                partial: HashMap::new(),
             });
             if !entry.hosts.contains(&peer) {
                 entry.hosts.push(peer);
+            }
+            if let Some(bits) = &e.have {
+                entry.partial.insert(peer, bits.clone());
             }
         }
     }
@@ -131,7 +137,8 @@ mod tests {
     use proto::CatalogueEntry;
 
     fn dictionary() -> Dictionary {
-        let entry = |id: u8, name: &str| CatalogueEntry { id: FileId([id; 32]), name: name.into(), size: 1 };
+        let entry =
+            |id: u8, name: &str| CatalogueEntry { id: FileId([id; 32]), name: name.into(), size: 1, have: None };
         let mut d = Dictionary::default();
         d.add_catalogue(NodeId([1; 32]), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(2, "dup.txt")] });
         d.add_catalogue(NodeId([2; 32]), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(3, "dup.txt")] });

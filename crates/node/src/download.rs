@@ -21,12 +21,14 @@ const PEER_WINDOW: u64 = 8 * 1024 * 1024;
 const TOTAL_WINDOW: u64 = 32 * 1024 * 1024;
 
 /// A peer to download from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
     /// Its id, checked by transports that authenticate.
     pub node: NodeId,
     /// Its transfer address.
     pub addr: SocketAddr,
+    /// `None` if it has the whole file; else the bitmap of the chunks it has.
+    pub has: Option<Vec<u8>>,
 }
 
 /// What happens during a download, for progress display and logs.
@@ -118,7 +120,8 @@ pub async fn download(
         total: (TOTAL_WINDOW / chunk).max(2) as usize,
         timeout_ceiling: timeout,
     };
-    let mut scheduler = Scheduler::new(part.missing(), conns.keys().map(|p| (*p, None)), limits);
+    let availability = sources.iter().filter(|s| conns.contains_key(&s.node)).map(|s| (s.node, s.has.clone()));
+    let mut scheduler = Scheduler::new(part.missing(), availability, limits);
     let mut tasks = JoinSet::new();
     let mut running: HashMap<Assignment, AbortHandle> = HashMap::new();
     loop {
@@ -211,7 +214,7 @@ async fn connect_all(
     on_event: &mut impl FnMut(&DownloadEvent),
 ) -> Result<HashMap<NodeId, Arc<dyn Connection>>, NodeError> {
     let mut attempts = JoinSet::new();
-    for source in sources.iter().copied() {
+    for source in sources.iter().cloned() {
         let transport = transport.clone();
         attempts.spawn(async move { (source.node, transport.connect(source.addr, source.node).await) });
     }

@@ -31,7 +31,7 @@ pub use discovery::udp::DEFAULT_PORT as DEFAULT_DISCOVERY_PORT;
 pub use download::{DownloadEvent, Source, download};
 pub use error::NodeError;
 pub use node::Node;
-pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind};
+pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind, chunk_size_for};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use store::discard_part;
 pub use survey::Survey;

@@ -36,7 +36,7 @@ pub(crate) const PIPELINE_TARGET: Duration = Duration::from_millis(250);
 /// A request may take this many times what the peer's rate predicts before it expires.
 pub(crate) const TIMEOUT_FACTOR: u32 = 4;
 /// No request expires sooner than this.
-pub(crate) const TIMEOUT_FLOOR: Duration = Duration::from_secs(1);
+pub(crate) const TIMEOUT_FLOOR: Duration = Duration::from_secs(2);
 /// The first wait after a failure; it doubles with each further failure in a row.
 const BACKOFF: Duration = Duration::from_millis(250);
 /// Weight of a new rate sample in the moving average.
@@ -219,15 +219,38 @@ impl Scheduler {
     }
 
     /// Expires the requests whose time is up at `now`, as failures. Returns them (the driver cancels them)
-    /// with whether each one's peer is now dropped.
+    /// with whether each one's peer is now dropped. Requests to one peer that expire together are one
+    /// failure of that peer (they queued behind each other), not one each.
     pub fn on_timeouts(&mut self, now: Instant) -> Vec<(Assignment, bool)> {
-        let expired: Vec<Assignment> = self
+        let mut expired: Vec<Assignment> = self
             .in_flight
             .iter()
             .filter(|((peer, _), issued)| **issued + self.timeout(*peer) <= now)
             .map(|((peer, chunk), _)| Assignment { peer: *peer, chunk: *chunk })
             .collect();
-        expired.into_iter().map(|a| (a, self.on_failure(now, a.peer, a.chunk, Failure::Timeout))).collect()
+        expired.sort_by_key(|a| (a.peer, a.chunk));
+        let mut struck = None;
+        expired
+            .into_iter()
+            .map(|a| {
+                let first = struck != Some(a.peer);
+                struck = Some(a.peer);
+                let dropped =
+                    if first { self.on_failure(now, a.peer, a.chunk, Failure::Timeout) } else { self.requeue(a) };
+                (a, dropped)
+            })
+            .collect()
+    }
+
+    /// Puts a request back without counting it against its peer. Returns `false` (the peer is not dropped).
+    fn requeue(&mut self, a: Assignment) -> bool {
+        if self.in_flight.remove(&(a.peer, a.chunk)).is_some() {
+            self.peer(a.peer).in_flight -= 1;
+            if !self.in_flight.keys().any(|(_, c)| *c == a.chunk) {
+                self.pending.insert(a.chunk);
+            }
+        }
+        false
     }
 
     /// When the driver must call back: the next request expiry, or the end of a peer's backoff.
@@ -464,7 +487,9 @@ mod tests {
         let deadline = s.next_deadline().expect("B's requests expire");
         assert!(deadline <= t0 + TIMEOUT_FLOOR * 2, "{:?}", deadline - t0);
         let expired = s.on_timeouts(deadline.max(now));
-        assert!(!expired.is_empty() && expired.iter().all(|(a, _)| a.peer == B));
+        assert!(expired.len() > 1 && expired.iter().all(|(a, _)| a.peer == B));
+        assert!(expired.iter().all(|(_, dropped)| !dropped), "requests that expire together are one strike");
+        assert_eq!(s.peers[&B].strikes, 1);
     }
 
     #[test]

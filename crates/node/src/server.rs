@@ -107,6 +107,9 @@ async fn answer(
             if *index >= shared.manifest.chunk_count() {
                 return refuse(stream, ErrorCode::NotFound, "no such chunk").await;
             }
+            if shared.have.as_ref().is_some_and(|bits| !store::bit(bits, *index)) {
+                return refuse(stream, ErrorCode::NotFound, "chunk not downloaded yet").await;
+            }
             let (start, chunk_len) = shared.manifest.chunk_span(*index);
             if offset.checked_add(*len).is_none_or(|end| end > chunk_len) {
                 return refuse(stream, ErrorCode::BadRequest, "range outside the chunk").await;

@@ -128,7 +128,10 @@ impl Survey {
         })?;
         let entry =
             dictionary.entry(&id).cloned().ok_or(NodeError::NotHosted { query: query.into(), close: vec![] })?;
-        let sources = self.sources(entry.hosts.iter().copied());
+        let mut sources = self.sources(entry.hosts.iter().copied());
+        for source in &mut sources {
+            source.has = entry.partial.get(&source.node).cloned();
+        }
         Ok((id, entry, sources))
     }
 
@@ -136,7 +139,7 @@ impl Survey {
     fn sources(&self, nodes: impl Iterator<Item = NodeId>) -> Vec<Source> {
         nodes
             .filter_map(|id| self.peers.get(&id))
-            .filter_map(|p| p.addr(self.net.transport).map(|addr| Source { node: p.id(), addr }))
+            .filter_map(|p| p.addr(self.net.transport).map(|addr| Source { node: p.id(), addr, has: None }))
             .collect()
     }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bytes, free_udp_port, net, serve, temp};
+use common::{bytes, free_udp_port, net, serve, serve_capped, temp};
 use node::{DownloadEvent, NodeError, Survey, TransportKind, download, transport_for};
 
 const CHUNK: usize = 256 * 1024;
@@ -28,6 +28,7 @@ macro_rules! on_every_transport {
 }
 
 on_every_transport!(
+    a_download_in_progress_is_shared,
     three_nodes_are_discovered,
     files_of_every_shape_arrive_identical,
     an_existing_file_is_never_overwritten,
@@ -191,5 +192,54 @@ async fn downloads_are_shared_again(kind: TransportKind) {
             Err(e) => panic!("B never re-shared the download: {e}"),
         }
     }
+    b.stop().await;
+}
+
+async fn a_download_in_progress_is_shared(kind: TransportKind) {
+    let net = net(kind, free_udp_port());
+    let (a_dir, b_dir, c_dir) = (temp(), temp(), temp());
+    let data = bytes(32 * CHUNK, 11);
+    std::fs::write(a_dir.path().join("film.bin"), &data).expect("write");
+    let a = serve_capped(&net, a_dir.path(), "a", Some(4 << 20)).await;
+    let b = serve(&net, b_dir.path(), "b").await;
+
+    // B downloads slowly from A, in the background, into the folder it shares.
+    let (tx, mut verified) = tokio::sync::mpsc::unbounded_channel();
+    let b_downloads = b.downloads.clone();
+    let b_net = net.clone();
+    let b_download = tokio::spawn(async move {
+        get(&b_net, "film.bin", &b_downloads, move |e| {
+            if let DownloadEvent::Chunk { .. } = e {
+                let _ = tx.send(());
+            }
+        })
+        .await
+    });
+    for _ in 0..8 {
+        verified.recv().await.expect("B progresses");
+    }
+
+    // B's next rescan (1 s) lists its verified chunks; C finds B as a partial host.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let sources = loop {
+        let (_, entry, sources) = Survey::start(&net).expect("survey").find("film.bin").await.expect("found");
+        if entry.partial.contains_key(&b.id) {
+            break sources;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "B never shared its partial download");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let transport = transport_for(kind, net.transport_config(), None);
+    let id = Survey::start(&net).expect("survey").find("film.bin").await.expect("found").0;
+    let mut from_b = 0;
+    let path = download(transport, id, &sources, c_dir.path(), net.timeout, |e| {
+        from_b += u32::from(matches!(e, DownloadEvent::Chunk { peer, .. } if *peer == b.id));
+    })
+    .await
+    .expect("C downloads");
+    assert!(from_b > 0, "C fetched chunks from B's download in progress");
+    assert!(std::fs::read(path).expect("read") == data);
+    b_download.await.expect("joined").expect("B completes");
+    a.stop().await;
     b.stop().await;
 }

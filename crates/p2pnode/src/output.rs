@@ -46,11 +46,30 @@ pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
     let names: HashMap<NodeId, &str> = peers.iter().map(|p| (p.id(), p.announcement.name.as_str())).collect();
     let host_name = |id: &NodeId| names.get(id).map_or_else(|| id.short(), |n| n.to_string());
     let rows = dictionary.entries().into_iter().map(|(id, e)| {
+        // A host still downloading the file shows how much of it it has.
+        let share = |h: &NodeId| {
+            e.partial.get(h).map(|bits| {
+                let have: u32 = bits.iter().map(|b| b.count_ones()).sum();
+                let chunks = e.size.div_ceil(u64::from(node::chunk_size_for(e.size))).max(1);
+                f64::from(have) / chunks as f64
+            })
+        };
         if json {
-            let hosts: Vec<_> = e.hosts.iter().map(|h| json!({"id": h.to_string(), "name": host_name(h)})).collect();
+            let hosts: Vec<_> = e
+                .hosts
+                .iter()
+                .map(|h| json!({"id": h.to_string(), "name": host_name(h), "partial": share(h)}))
+                .collect();
             return vec![json!({"name": e.name, "size": e.size, "id": id.to_string(), "hosts": hosts}).to_string()];
         }
-        let hosts: Vec<String> = e.hosts.iter().map(host_name).collect();
+        let hosts: Vec<String> = e
+            .hosts
+            .iter()
+            .map(|h| match share(h) {
+                Some(f) => format!("{} ({:.0}%)", host_name(h), f * 100.0),
+                None => host_name(h),
+            })
+            .collect();
         vec![e.name.clone(), human_bytes(e.size), id.short(), hosts.join(", ")]
     });
     print_rows(json, &["NAME", "SIZE", "ID", "PEERS"], rows.collect());

@@ -1,7 +1,8 @@
-//! The catalogue: the files a node shares, fetched over the transport (it is too large for a datagram).
+//! The catalogue: the files a node shares, whole or (while it downloads them) in part, fetched over the
+//! transport (it is too large for a datagram).
 
-use crate::codec::{DecodeError, Reader, Writer};
-use crate::{FileId, MAX_FILE_NAME};
+use crate::codec::{DecodeError, Reader, Writer, check_len};
+use crate::{FileId, MAX_CHUNKS, MAX_FILE_NAME};
 
 /// The most files one catalogue lists; bounds a catalogue to about 30 MiB.
 pub const MAX_CATALOGUE_ENTRIES: usize = 100_000;
@@ -18,6 +19,9 @@ pub struct CatalogueEntry {
     pub name: String,
     /// The size in bytes.
     pub size: u64,
+    /// `None` when the node has the whole file; else the bitmap of the chunks it has verified so far (it
+    /// is downloading the file itself), bit `i % 8` of byte `i / 8` for chunk `i`.
+    pub have: Option<Vec<u8>>,
 }
 
 /// The files a node shares.
@@ -38,6 +42,14 @@ impl Catalogue {
             out.put(&e.id.0);
             out.put_str(&e.name);
             out.put_u64(e.size);
+            match &e.have {
+                None => out.put_u8(0),
+                Some(bits) => {
+                    out.put_u8(1);
+                    out.put_u32(bits.len() as u32);
+                    out.put(bits);
+                }
+            }
         }
         out
     }
@@ -46,12 +58,22 @@ impl Catalogue {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(MAGIC, VERSION)?;
-        let count = r.count("catalogue", MAX_CATALOGUE_ENTRIES, 32 + 2 + 8)?;
+        let count = r.count("catalogue", MAX_CATALOGUE_ENTRIES, 32 + 2 + 8 + 1)?;
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
             let id = FileId(r.array()?);
             let name = r.str("file name", MAX_FILE_NAME)?;
-            entries.push(CatalogueEntry { id, name, size: r.u64()? });
+            let size = r.u64()?;
+            let have = match r.u8()? {
+                0 => None,
+                1 => {
+                    let len = r.u32()? as usize;
+                    check_len("chunk bitmap", len, MAX_CHUNKS / 8)?;
+                    Some(r.bytes(len)?.to_vec())
+                }
+                tag => return Err(DecodeError::UnknownTag { what: "availability", tag }),
+            };
+            entries.push(CatalogueEntry { id, name, size, have });
         }
         r.finish()?;
         Ok(Self { entries })
@@ -66,8 +88,13 @@ mod tests {
     fn round_trips() {
         let c = Catalogue {
             entries: vec![
-                CatalogueEntry { id: FileId([1; 32]), name: "a.txt".into(), size: 0 },
-                CatalogueEntry { id: FileId([2; 32]), name: "ünïcode ♫.mp3".into(), size: u64::MAX },
+                CatalogueEntry { id: FileId([1; 32]), name: "a.txt".into(), size: 0, have: None },
+                CatalogueEntry {
+                    id: FileId([2; 32]),
+                    name: "ünïcode ♫.mp3".into(),
+                    size: u64::MAX,
+                    have: Some(vec![0b101]),
+                },
             ],
         };
         assert_eq!(Catalogue::decode(&c.encode()), Ok(c));

@@ -22,4 +22,4 @@ pub use error::StoreError;
 pub use hash::{hash_file, verify_chunk};
 pub use library::{Library, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
-pub use part::{PartFile, PartProgress, discard_part};
+pub use part::{PartFile, PartProgress, bit, discard_part, read_state};

@@ -1,13 +1,15 @@
 //! The shared folders: which files a node serves, by content id.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest};
 
-use crate::{HashCache, StoreError, is_download_artifact};
+use crate::names::{PART_SUFFIX, STATE_SUFFIX};
+use crate::{HashCache, StoreError, is_download_artifact, read_state};
 
 /// A file this node serves.
 #[derive(Clone, Debug)]
@@ -16,10 +18,14 @@ pub struct SharedFile {
     pub path: PathBuf,
     /// Its manifest.
     pub manifest: Arc<Manifest>,
+    /// `None` for a whole file; for a download in progress (`path` is its `.part`), the bitmap of the
+    /// chunks verified when the folder was last scanned. Chunks are only ever added, so the bitmap never
+    /// claims a chunk that is not there.
+    pub have: Option<Vec<u8>>,
 }
 
-/// The files of the shared folders (their top level; hidden files, symlinks leading out of the folder and
-/// downloads in progress are left out), indexed by content id.
+/// The files of the shared folders (their top level; hidden files and symlinks leading out of the folder are
+/// left out), and the verified chunks of downloads in progress there, indexed by content id.
 #[derive(Debug)]
 pub struct Library {
     dirs: Vec<PathBuf>,
@@ -43,6 +49,10 @@ impl Library {
             for entry in std::fs::read_dir(&root).map_err(crate::error::io_err(&root))? {
                 let Ok(entry) = entry else { continue };
                 let path = entry.path();
+                if let Some(partial) = partial(&path) {
+                    files.entry(partial.manifest.id()).or_insert(partial);
+                    continue;
+                }
                 let Some((name, meta)) = shareable(&root, &path) else { continue };
                 if files.len() >= MAX_CATALOGUE_ENTRIES {
                     tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
@@ -50,7 +60,17 @@ impl Library {
                 }
                 match self.cache.manifest(&path, &meta, &name) {
                     Ok(m) => {
-                        files.entry(m.id()).or_insert(SharedFile { path, manifest: Arc::new(m) });
+                        let whole = SharedFile { path, manifest: Arc::new(m), have: None };
+                        match files.entry(whole.manifest.id()) {
+                            Entry::Vacant(slot) => {
+                                slot.insert(whole);
+                            }
+                            // A whole copy beats a partial one of the same content.
+                            Entry::Occupied(mut slot) if slot.get().have.is_some() => {
+                                slot.insert(whole);
+                            }
+                            Entry::Occupied(_) => {}
+                        }
                     }
                     Err(e) => tracing::warn!(error = %e, "not shared"),
                 }
@@ -60,7 +80,8 @@ impl Library {
         if let Err(e) = self.cache.save() {
             tracing::warn!(error = %e, "hash cache not saved");
         }
-        let changed = files.len() != self.files.len() || files.keys().any(|id| !self.files.contains_key(id));
+        let changed = files.len() != self.files.len()
+            || files.iter().any(|(id, f)| self.files.get(id).is_none_or(|old| old.have != f.have));
         self.files = files;
         Ok(changed)
     }
@@ -90,11 +111,24 @@ impl Library {
         let mut entries: Vec<_> = self
             .files
             .iter()
-            .map(|(id, f)| CatalogueEntry { id: *id, name: f.manifest.name().to_string(), size: f.manifest.size() })
+            .map(|(id, f)| CatalogueEntry {
+                id: *id,
+                name: f.manifest.name().to_string(),
+                size: f.manifest.size(),
+                have: f.have.clone(),
+            })
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Catalogue { entries }
     }
+}
+
+/// A download in progress, from its state file `NAME.part.state` (if `path` is one and both files are
+/// there), shared for the chunks it has verified.
+fn partial(path: &Path) -> Option<SharedFile> {
+    let part = path.to_str()?.strip_suffix(STATE_SUFFIX).map(|p| PathBuf::from(format!("{p}{PART_SUFFIX}")))?;
+    let (manifest, have) = read_state(path)?;
+    part.is_file().then(|| SharedFile { path: part, manifest: Arc::new(manifest), have: Some(have) })
 }
 
 /// The name and metadata of `path` if it is a file to share: a UTF-8, non-hidden name that is no download
@@ -139,6 +173,30 @@ mod tests {
         assert!(lib.rescan().expect("scan"));
         assert_eq!(lib.len(), 4);
         assert!(!lib.rescan().expect("scan"));
+    }
+
+    #[test]
+    fn downloads_in_progress_are_shared_for_their_verified_chunks() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data = vec![9u8; 3 * proto::MIN_CHUNK_SIZE as usize];
+        std::fs::write(dir.path().join("src"), &data).expect("write");
+        let manifest = Arc::new(crate::hash_file(&dir.path().join("src"), "film.mkv".into()).expect("hash"));
+        let downloads = dir.path().join("downloads");
+        std::fs::create_dir(&downloads).expect("mkdir");
+        let part = crate::PartFile::open(&downloads, manifest.clone()).expect("open");
+        part.write_chunk(1, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 1");
+
+        let mut lib = Library::new(vec![downloads.clone()], HashCache::default());
+        assert!(lib.rescan().expect("scan"));
+        let entry = &lib.catalogue().entries[0];
+        assert_eq!((entry.id, entry.have.clone()), (manifest.id(), Some(vec![0b010])));
+        part.write_chunk(0, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 0");
+        assert!(lib.rescan().expect("scan"), "a new verified chunk changes the catalogue");
+        assert_eq!(lib.catalogue().entries[0].have, Some(vec![0b011]));
+        part.write_chunk(2, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 2");
+        part.finish().expect("finish");
+        assert!(lib.rescan().expect("scan"));
+        assert_eq!(lib.catalogue().entries[0].have, None, "complete now");
     }
 
     #[test]

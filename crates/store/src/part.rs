@@ -1,4 +1,6 @@
-//! A download in progress: verified chunks in `NAME.part`, their bitmap in `NAME.part.state`.
+//! A download in progress: verified chunks in `NAME.part`; the manifest and the bitmap of verified chunks
+//! in `NAME.part.state` (magic, version, manifest length and bytes, bitmap), so that a serving node can
+//! share the verified chunks before the download completes.
 //!
 //! Invariant: a chunk's bit is set in the state file only after its verified bytes were written to the
 //! `.part` file. After a crash the bits may claim chunks whose bytes never reached the disk, so a resumed
@@ -10,17 +12,15 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use proto::Manifest;
 use proto::codec::{Reader, Writer};
-use proto::{FileId, Manifest};
 
 use crate::error::io_err;
 use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
 use crate::{StoreError, safe_file_name, verify_chunk};
 
 const MAGIC: &[u8; 4] = b"P2PS";
-const VERSION: u8 = 1;
-/// Bytes before the bitmap in the state file: magic, version, file id.
-const STATE_HEADER: u64 = 4 + 1 + 32;
+const VERSION: u8 = 2;
 /// Name candidates tried before giving up (each is a file that already exists).
 const MAX_NAME_TRIES: usize = 10_000;
 
@@ -43,6 +43,8 @@ pub struct PartFile {
     part: File,
     state: File,
     manifest: Arc<Manifest>,
+    /// Where the bitmap starts in the state file.
+    bits_at: u64,
     have: Mutex<Bitmap>,
 }
 
@@ -63,9 +65,9 @@ impl PartFile {
             let part_path = dir.join(format!("{candidate}{PART_SUFFIX}"));
             let state_path = dir.join(format!("{candidate}{STATE_SUFFIX}"));
             if !part_path.exists() && !state_path.exists() {
-                return Self::create(dir, name, part_path, &state_path, manifest, id);
+                return Self::create(dir, name, part_path, &state_path, manifest);
             }
-            if state_id(&state_path).is_some_and(|found| found == id) && part_path.exists() {
+            if read_state(&state_path).is_some_and(|(found, _)| found.id() == id) && part_path.exists() {
                 return Self::resume(dir, name, part_path, &state_path, manifest);
             }
         }
@@ -78,21 +80,18 @@ impl PartFile {
         part_path: PathBuf,
         state_path: &Path,
         manifest: Arc<Manifest>,
-        id: FileId,
     ) -> Result<Self, StoreError> {
         let new = || OpenOptions::new().read(true).write(true).create_new(true).clone();
         let part = new().open(&part_path).map_err(io_err(&part_path))?;
         part.set_len(manifest.size()).map_err(io_err(&part_path))?;
         let state = new().open(state_path).map_err(io_err(state_path))?;
         let bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
-        let mut header = Vec::with_capacity(STATE_HEADER as usize + bits.len());
-        header.put(MAGIC);
-        header.put_u8(VERSION);
-        header.put(&id.0);
+        let mut header = state_header(&manifest);
+        let bits_at = header.len() as u64;
         header.put(&bits);
         state.write_all_at(&header, 0).map_err(io_err(state_path))?;
         let have = Mutex::new(Bitmap { bits, progress: PartProgress { chunks: 0, bytes: 0 } });
-        Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, have })
+        Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, bits_at, have })
     }
 
     fn resume(
@@ -106,9 +105,8 @@ impl PartFile {
         let part = open().open(&part_path).map_err(io_err(&part_path))?;
         part.set_len(manifest.size()).map_err(io_err(&part_path))?;
         let state = open().open(state_path).map_err(io_err(state_path))?;
-        let mut bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
-        // A short state file (a crash while it was created) claims nothing for what it lacks.
-        let _ = state.read_at(&mut bits, STATE_HEADER);
+        let bits = read_state(state_path).map(|(_, bits)| bits).unwrap_or_default();
+        let bits_at = state_header(&manifest).len() as u64;
         let this = Self {
             dir: dir.to_path_buf(),
             name,
@@ -116,10 +114,11 @@ impl PartFile {
             part,
             state,
             manifest,
+            bits_at,
             have: Mutex::new(Bitmap { bits: vec![0; bits.len()], progress: PartProgress { chunks: 0, bytes: 0 } }),
         };
         let mut buf = Vec::new();
-        for index in (0..this.manifest.chunk_count()).filter(|i| bits[*i as usize / 8] & (1 << (i % 8)) != 0) {
+        for index in (0..this.manifest.chunk_count()).filter(|i| bit(&bits, *i)) {
             let (offset, len) = this.manifest.chunk_span(index);
             buf.resize(len as usize, 0);
             let readable = this.part.read_exact_at(&mut buf, offset).is_ok();
@@ -144,7 +143,7 @@ impl PartFile {
 
     /// Whether chunk `index` is verified and written.
     pub fn has(&self, index: u32) -> bool {
-        self.bitmap().bits.get(index as usize / 8).is_some_and(|b| b & (1 << (index % 8)) != 0)
+        bit(&self.bitmap().bits, index)
     }
 
     /// The chunks still missing, in order.
@@ -175,12 +174,12 @@ impl PartFile {
         have.bits[byte] |= 1 << (index % 8);
         have.progress.chunks += 1;
         have.progress.bytes += u64::from(self.manifest.chunk_span(index).1);
-        self.state.write_all_at(&have.bits[byte..=byte], STATE_HEADER + byte as u64).map_err(io_err(self.state_path()))
+        self.state.write_all_at(&have.bits[byte..=byte], self.bits_at + byte as u64).map_err(io_err(self.state_path()))
     }
 
     fn persist_all(&self) -> Result<(), StoreError> {
         let have = self.bitmap();
-        self.state.write_all_at(&have.bits, STATE_HEADER).map_err(io_err(self.state_path()))
+        self.state.write_all_at(&have.bits, self.bits_at).map_err(io_err(self.state_path()))
     }
 
     /// Completes the download: every chunk must be verified; the data is flushed to disk and the `.part`
@@ -237,12 +236,35 @@ fn state_path_of(part_path: &Path) -> PathBuf {
     path.into()
 }
 
-/// The content id a state file belongs to, if it is readable.
-fn state_id(path: &Path) -> Option<FileId> {
+/// The state file's bytes before the bitmap.
+fn state_header(manifest: &Manifest) -> Vec<u8> {
+    let encoded = manifest.encode();
+    let mut header = Vec::with_capacity(9 + encoded.len());
+    header.put(MAGIC);
+    header.put_u8(VERSION);
+    header.put_u32(encoded.len() as u32);
+    header.put(&encoded);
+    header
+}
+
+/// The manifest and the verified-chunk bitmap of a state file, if it is readable. A bitmap cut short (a
+/// crash while the file was created) claims nothing for what it lacks.
+pub fn read_state(path: &Path) -> Option<(Manifest, Vec<u8>)> {
     let bytes = std::fs::read(path).ok()?;
-    let mut r = Reader::new(bytes.get(..STATE_HEADER as usize)?);
+    let mut r = Reader::new(&bytes);
     r.header(MAGIC, VERSION).ok()?;
-    r.array().ok().map(FileId)
+    let len = r.u32().ok()? as usize;
+    let manifest = Manifest::decode(r.bytes(len).ok()?).ok()?;
+    let mut bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
+    let stored = &bytes[9 + len..];
+    let n = stored.len().min(bits.len());
+    bits[..n].copy_from_slice(&stored[..n]);
+    Some((manifest, bits))
+}
+
+/// Whether bit `index` is set in `bits`.
+pub fn bit(bits: &[u8], index: u32) -> bool {
+    bits.get(index as usize / 8).is_some_and(|b| b & (1 << (index % 8)) != 0)
 }
 
 #[cfg(test)]

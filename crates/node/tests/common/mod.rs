@@ -51,6 +51,11 @@ impl Running {
 }
 
 pub async fn serve(net: &NetConfig, dir: &Path, name: &str) -> Running {
+    serve_capped(net, dir, name, None).await
+}
+
+/// A serving node whose upload is capped at `rate` bytes per second.
+pub async fn serve_capped(net: &NetConfig, dir: &Path, name: &str, rate: Option<u64>) -> Running {
     let downloads = dir.join("downloads");
     let config = ServeConfig {
         net: net.clone(),
@@ -59,7 +64,7 @@ pub async fn serve(net: &NetConfig, dir: &Path, name: &str) -> Running {
         downloads: downloads.clone(),
         state_dir: dir.join(".p2pnode"),
         port: 0,
-        max_upload_rate: None,
+        max_upload_rate: rate,
     };
     let node = Node::bind(config).await.expect("node binds");
     let id = node.id();
