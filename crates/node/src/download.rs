@@ -91,10 +91,10 @@ pub async fn download(
     timeout: Duration,
     mut on_event: impl FnMut(&DownloadEvent),
 ) -> Result<PathBuf, NodeError> {
+    check_writable(dir)?;
     let conns = connect_all(&transport, sources, &mut on_event).await?;
     let manifest = Arc::new(fetch_manifest(&conns, id, timeout).await?);
     let dir = dir.to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(|source| NodeError::State { path: dir.clone(), source })?;
     let part = Arc::new(
         blocking({
             let manifest = manifest.clone();
@@ -176,6 +176,16 @@ pub async fn download(
         Status::Stuck { missing } => Err(NodeError::Incomplete { chunks: missing, part: part.part_path().into() }),
         Status::Running => unreachable!("the loop ends only when nothing is in flight or waited for"),
     }
+}
+
+/// Creates `dir` if needed and proves it writable, so a download fails before it starts rather than after
+/// its first chunk.
+pub fn check_writable(dir: &Path) -> Result<(), NodeError> {
+    let err = |source| NodeError::NotWritable { dir: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(format!(".p2pnode-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)
 }
 
 /// Logs a failed request and tells the caller, with the peer's drop if it was the last straw.

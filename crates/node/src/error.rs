@@ -55,6 +55,14 @@ pub enum NodeError {
         /// The `.part` file.
         part: PathBuf,
     },
+    /// The downloads folder cannot be created or written to.
+    #[error("downloads folder {} is not writable: {source} (choose another with --downloads or -o)", dir.display())]
+    NotWritable {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A state file could not be read or written.
     #[error("{}: {source}", path.display())]
     State {

@@ -28,7 +28,7 @@ pub use config::{NetConfig, ServeConfig};
 pub use dictionary::{DictEntry, Dictionary, ResolveError};
 pub use discovery::Peer;
 pub use discovery::udp::DEFAULT_PORT as DEFAULT_DISCOVERY_PORT;
-pub use download::{DownloadEvent, Source, download};
+pub use download::{DownloadEvent, Source, check_writable, download};
 pub use error::NodeError;
 pub use node::Node;
 pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind, chunk_size_for};

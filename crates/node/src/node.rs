@@ -1,7 +1,7 @@
 //! The serving node: shares its folders, announces itself, answers requests until told to stop.
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use discovery::udp::{UdpConfig, UdpDiscovery};
 use discovery::{Discovery, PeerEvent};
 use proto::{Announcement, NodeId, TransportKind};
 use store::{HashCache, Library};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use transport::{Identity, Incoming, Listener};
 
@@ -18,7 +18,10 @@ use crate::throttle::Throttle;
 use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
 
 /// Connections served at once; further ones are closed at once.
-const MAX_CONNECTIONS: usize = 128;
+pub(crate) const MAX_CONNECTIONS: usize = 128;
+/// Connections one address may hold at once (a TCP downloader keeps up to 16 sockets to a peer, and a
+/// host may run several).
+pub(crate) const MAX_CONNECTIONS_PER_PEER: usize = 48;
 const HASH_CACHE_FILE: &str = "hashes.bin";
 /// Accepted connections waiting for the serving loop.
 const ACCEPT_QUEUE: usize = 16;
@@ -80,7 +83,8 @@ impl Node {
         let ports: Vec<_> = self.local_addrs().into_iter().map(|(kind, addr)| (kind, addr.port())).collect();
         let Node { id, instance, config, listeners, mut discovery, library } = self;
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
-        let rescans = tokio::spawn(rescan_forever(library, shares_tx, config.net.announce_interval));
+        let rescan = Arc::new(Notify::new());
+        let rescans = tokio::spawn(rescan_forever(library, shares_tx, config.net.announce_interval, rescan.clone()));
         let record = |s: &Shares| Announcement {
             node: id,
             instance,
@@ -97,24 +101,29 @@ impl Node {
             shares: shares.clone(),
             idle: config.net.transport_config().idle_timeout,
             throttle: config.max_upload_rate.map(|rate| Arc::new(Throttle::new(rate))),
+            rescan,
         };
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let per_peer = Arc::new(PeerSlots::default());
         let mut connections = JoinSet::new();
         let (mut incoming, mut accepting) = accept_all(listeners);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                Some(accepted) = incoming.recv() => match limit.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let context = context.clone();
-                        connections.spawn(async move {
-                            serve_connection(accepted, context).await;
-                            drop(permit);
-                        });
+                Some(accepted) = incoming.recv() => {
+                    let peer = accepted.remote_addr();
+                    match (limit.clone().try_acquire_owned(), per_peer.take(peer.ip())) {
+                        (Ok(permit), Some(slot)) => {
+                            let context = context.clone();
+                            connections.spawn(async move {
+                                serve_connection(accepted, context).await;
+                                drop((permit, slot));
+                            });
+                        }
+                        _ => tracing::warn!(%peer, "connection limit reached, refused"),
                     }
-                    Err(_) => tracing::warn!(peer = %accepted.remote_addr(), "connection limit reached, refused"),
-                },
+                }
                 Ok(()) = shares.changed() => {
                     let current = shares.borrow_and_update().clone();
                     tracing::info!(files = current.files.len(), version = current.version, "catalogue changed");
@@ -128,6 +137,41 @@ impl Node {
         accepting.abort_all();
         connections.shutdown().await;
         Ok(())
+    }
+}
+
+/// Connections held per peer address.
+#[derive(Default)]
+struct PeerSlots(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+impl PeerSlots {
+    /// A slot for one more connection from `ip`, if it holds fewer than the limit.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = held.entry(ip).or_default();
+        if *count >= MAX_CONNECTIONS_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot { slots: self.clone(), ip })
+    }
+}
+
+/// One connection's slot, given back when the connection ends.
+struct PeerSlot {
+    slots: Arc<PeerSlots>,
+    ip: IpAddr,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = held.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -178,12 +222,21 @@ fn accept_all(listeners: Vec<(TransportKind, Box<dyn Listener>)>) -> (mpsc::Rece
     (rx, tasks)
 }
 
-/// Rescans the folders every `interval` (the files themselves are rehashed only when changed) and
-/// publishes a new catalogue version when the set of files changed.
-async fn rescan_forever(mut library: Library, shares: watch::Sender<Arc<Shares>>, interval: Duration) {
+/// Rescans the folders every `interval`, or at once when a server found a file changed (the files
+/// themselves are rehashed only when changed), and publishes a new catalogue version when the set of
+/// files changed.
+async fn rescan_forever(
+    mut library: Library,
+    shares: watch::Sender<Arc<Shares>>,
+    interval: Duration,
+    now: Arc<Notify>,
+) {
     let mut version = 1;
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = now.notified() => {}
+        }
         let (returned, changed) = blocking(move || {
             let changed = library.rescan();
             (library, changed)

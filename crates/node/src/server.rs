@@ -3,14 +3,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use proto::{ErrorCode, FileId, Request, Response};
-use store::{Library, SharedFile};
+use store::{FileStamp, Library, SharedFile};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use transport::frames::{read_request, write_response};
 use transport::{Incoming, Stream, TransportError};
@@ -46,6 +45,8 @@ pub(crate) struct ServeContext {
     pub(crate) idle: Duration,
     /// The node's upload cap, shared by all its connections.
     pub(crate) throttle: Option<Arc<Throttle>>,
+    /// Wakes the rescan task when a shared file turns out to have changed since it was hashed.
+    pub(crate) rescan: Arc<Notify>,
 }
 
 /// Serves the exchanges of one connection until the peer is done with it or it idles out.
@@ -81,7 +82,7 @@ async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: Sock
         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "bad request"),
         Err(_) => return tracing::debug!(%peer, "idle connection closed"),
     };
-    match answer(&mut stream, &request, shares, peer, context.throttle.as_deref()).await {
+    match answer(&mut stream, &request, shares, peer, context).await {
         Ok(()) => stream.finish(),
         Err(e) => tracing::debug!(%peer, ?request, error = %e, "exchange failed"),
     }
@@ -92,7 +93,7 @@ async fn answer(
     request: &Request,
     shares: &Shares,
     peer: SocketAddr,
-    throttle: Option<&Throttle>,
+    context: &ServeContext,
 ) -> Result<(), TransportError> {
     match request {
         Request::Catalogue => send_bytes(stream, &shares.catalogue).await,
@@ -114,7 +115,7 @@ async fn answer(
             if offset.checked_add(*len).is_none_or(|end| end > chunk_len) {
                 return refuse(stream, ErrorCode::BadRequest, "range outside the chunk").await;
             }
-            send_file_range(stream, &shared.path, start + u64::from(*offset), *len, throttle).await?;
+            send_file_range(stream, shared, start + u64::from(*offset), *len, context).await?;
             tracing::debug!(target: "p2pnode::server", file = shared.manifest.name(), chunk = index, %peer, "sent chunk");
             Ok(())
         }
@@ -134,26 +135,31 @@ async fn refuse(stream: &mut Box<dyn Stream>, code: ErrorCode, message: &str) ->
     Ok(())
 }
 
-/// Streams `len` bytes of the file at `path` from `offset`, one piece at a time. A file that shrank since
-/// it was hashed is refused before anything is sent; one that changes while being sent delivers bytes that
-/// fail the receiver's hash check.
+/// Streams `len` bytes of `shared` from `offset`, one piece at a time, each piece sent within the idle
+/// timeout (a peer that stops reading is cut off). A file changed or deleted since it was hashed is refused
+/// before anything is sent, and a rescan is asked for; one that changes while being sent delivers bytes
+/// that fail the receiver's hash check.
 async fn send_file_range(
     stream: &mut Box<dyn Stream>,
-    path: &Path,
+    shared: &SharedFile,
     offset: u64,
     len: u32,
-    throttle: Option<&Throttle>,
+    context: &ServeContext,
 ) -> Result<(), TransportError> {
-    let path = path.to_path_buf();
+    let path = shared.path.clone();
     let opened = blocking(move || {
         let file = std::fs::File::open(&path)?;
-        let size = file.metadata()?.len();
-        Ok::<_, std::io::Error>((file, size))
+        let stamp = FileStamp::of(&file.metadata()?);
+        Ok::<_, std::io::Error>((file, stamp))
     })
     .await;
     let file = match opened {
-        Ok((file, size)) if size >= offset + u64::from(len) => Arc::new(file),
-        _ => return refuse(stream, ErrorCode::Internal, "file changed or unreadable").await,
+        Ok((file, stamp)) if shared.stamp.is_none_or(|s| s == stamp) => Arc::new(file),
+        _ => {
+            tracing::info!(file = %shared.path.display(), "shared file changed since it was hashed; rescanning");
+            context.rescan.notify_one();
+            return refuse(stream, ErrorCode::Internal, "file changed since it was hashed").await;
+        }
     };
     write_response(stream, &Response::Ok { len: u64::from(len) }).await?;
     let mut buf = vec![0u8; READ_PIECE.min(len as usize)];
@@ -168,10 +174,12 @@ async fn send_file_range(
         .await;
         buf = returned;
         read?;
-        if let Some(throttle) = throttle {
+        if let Some(throttle) = &context.throttle {
             throttle.take(piece).await;
         }
-        stream.write_all(&buf[..piece]).await?;
+        tokio::time::timeout(context.idle, stream.write_all(&buf[..piece]))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading"))??;
         sent += piece as u64;
     }
     stream.flush().await?;

@@ -59,6 +59,7 @@ enum Incomplete {
 async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomplete) -> anyhow::Result<()> {
     let net = g.net()?;
     let dir: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
+    node::check_writable(&dir)?;
     let mut survey = Survey::start(&net)?;
     let (id, entry, sources) = survey.find(file).await?;
     if sources.is_empty() {

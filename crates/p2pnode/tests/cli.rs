@@ -63,6 +63,12 @@ fn usage_and_lookup_errors_are_one_line() {
         "cannot listen on",
     );
 
+    let blocker = shared.path().join("a-file");
+    std::fs::write(&blocker, b"not a folder").expect("write");
+    let inside_a_file = blocker.join("downloads");
+    let args = ["--timeout", "0.5", "get", "x", "-o", inside_a_file.to_str().expect("utf-8")];
+    assert_one_line_error(&run(p2pnode(port).args(args)), 1, "is not writable");
+
     let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
     assert_one_line_error(&run(p2pnode(port).args(["get", "reprot.pdf"])), 1, "close names: report.pdf");
 }

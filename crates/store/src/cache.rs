@@ -28,9 +28,23 @@ pub struct HashCache {
 
 #[derive(Debug)]
 struct Entry {
+    stamp: FileStamp,
+    manifest: Manifest,
+}
+
+/// What tells a changed file from an unchanged one without reading it: its size and modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
     size: u64,
     mtime_ns: u64,
-    manifest: Manifest,
+}
+
+impl FileStamp {
+    /// The stamp of a file with metadata `meta`.
+    pub fn of(meta: &Metadata) -> Self {
+        let since_epoch = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        Self { size: meta.len(), mtime_ns: since_epoch.map_or(0, |d| d.as_nanos() as u64) }
+    }
 }
 
 impl HashCache {
@@ -49,17 +63,16 @@ impl HashCache {
     /// The manifest of the file at `path` (with `meta`, its metadata), named `name`: from the cache when
     /// size and mtime match, else by hashing the file.
     pub fn manifest(&mut self, path: &Path, meta: &Metadata, name: &str) -> Result<Manifest, StoreError> {
-        let (size, mtime_ns) = (meta.len(), mtime_ns(meta));
+        let stamp = FileStamp::of(meta);
         if let Some(e) = self.entries.get(path)
-            && e.size == size
-            && e.mtime_ns == mtime_ns
+            && e.stamp == stamp
             && e.manifest.name() == name
         {
             return Ok(e.manifest.clone());
         }
         let manifest = hash_file(path, name.to_string())?;
         tracing::debug!(file = %path.display(), id = %manifest.id().short(), "hashed");
-        self.entries.insert(path.to_path_buf(), Entry { size, mtime_ns, manifest: manifest.clone() });
+        self.entries.insert(path.to_path_buf(), Entry { stamp, manifest: manifest.clone() });
         self.dirty = true;
         Ok(manifest)
     }
@@ -90,8 +103,8 @@ impl HashCache {
             let bytes = path.as_os_str().as_bytes();
             out.put_u16(bytes.len() as u16);
             out.put(bytes);
-            out.put_u64(e.size);
-            out.put_u64(e.mtime_ns);
+            out.put_u64(e.stamp.size);
+            out.put_u64(e.stamp.mtime_ns);
             let manifest = e.manifest.encode();
             out.put_u32(manifest.len() as u32);
             out.put(&manifest);
@@ -109,18 +122,13 @@ fn decode(bytes: &[u8]) -> Result<HashMap<PathBuf, Entry>, DecodeError> {
         let path_len = usize::from(r.u16()?);
         proto::codec::check_len("path", path_len, MAX_PATH)?;
         let path = PathBuf::from(OsStr::from_bytes(r.bytes(path_len)?));
-        let (size, mtime_ns) = (r.u64()?, r.u64()?);
+        let stamp = FileStamp { size: r.u64()?, mtime_ns: r.u64()? };
         let manifest_len = r.u32()? as usize;
         let manifest = Manifest::decode(r.bytes(manifest_len)?)?;
-        entries.insert(path, Entry { size, mtime_ns, manifest });
+        entries.insert(path, Entry { stamp, manifest });
     }
     r.finish()?;
     Ok(entries)
-}
-
-fn mtime_ns(meta: &Metadata) -> u64 {
-    let since_epoch = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-    since_epoch.map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[cfg(test)]

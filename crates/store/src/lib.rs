@@ -17,7 +17,7 @@ mod library;
 mod names;
 mod part;
 
-pub use cache::HashCache;
+pub use cache::{FileStamp, HashCache};
 pub use error::StoreError;
 pub use hash::{hash_file, verify_chunk};
 pub use library::{Library, SharedFile};

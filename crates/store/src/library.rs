@@ -9,7 +9,7 @@ use std::sync::Arc;
 use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest};
 
 use crate::names::{PART_SUFFIX, STATE_SUFFIX};
-use crate::{HashCache, StoreError, is_download_artifact, read_state};
+use crate::{FileStamp, HashCache, StoreError, is_download_artifact, read_state};
 
 /// A file this node serves.
 #[derive(Clone, Debug)]
@@ -18,6 +18,10 @@ pub struct SharedFile {
     pub path: PathBuf,
     /// Its manifest.
     pub manifest: Arc<Manifest>,
+    /// For a whole file, its size and mtime when it was hashed: a server compares them before sending
+    /// bytes, and refuses a file that changed. `None` for a download in progress, whose verified chunks
+    /// never change.
+    pub stamp: Option<FileStamp>,
     /// `None` for a whole file; for a download in progress (`path` is its `.part`), the bitmap of the
     /// chunks verified when the folder was last scanned. Chunks are only ever added, so the bitmap never
     /// claims a chunk that is not there.
@@ -60,7 +64,8 @@ impl Library {
                 }
                 match self.cache.manifest(&path, &meta, &name) {
                     Ok(m) => {
-                        let whole = SharedFile { path, manifest: Arc::new(m), have: None };
+                        let stamp = Some(FileStamp::of(&meta));
+                        let whole = SharedFile { path, manifest: Arc::new(m), stamp, have: None };
                         match files.entry(whole.manifest.id()) {
                             Entry::Vacant(slot) => {
                                 slot.insert(whole);
@@ -128,7 +133,7 @@ impl Library {
 fn partial(path: &Path) -> Option<SharedFile> {
     let part = path.to_str()?.strip_suffix(STATE_SUFFIX).map(|p| PathBuf::from(format!("{p}{PART_SUFFIX}")))?;
     let (manifest, have) = read_state(path)?;
-    part.is_file().then(|| SharedFile { path: part, manifest: Arc::new(manifest), have: Some(have) })
+    part.is_file().then(|| SharedFile { path: part, manifest: Arc::new(manifest), stamp: None, have: Some(have) })
 }
 
 /// The name and metadata of `path` if it is a file to share: a UTF-8, non-hidden name that is no download
