@@ -168,12 +168,17 @@ impl Peer {
         self.file(&format!("{SHARE}/P2PDownloadFolder/{name}")).await
     }
 
-    /// Replaces a shared file's bytes (`docker cp`), behind the running node's back.
+    /// Replaces a shared file's bytes (`docker cp`) behind the running node's back, keeping its size and
+    /// modification time: bit rot, which only the receivers' hash checks can catch.
     pub fn replace_file(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let local: PathBuf = dir.path().join(name);
+        let remote = format!("{}:{SHARE}/{name}", self.id());
+        docker(&["cp", &remote, &local.to_string_lossy()])?;
+        let mtime = std::fs::metadata(&local)?.modified()?;
         std::fs::write(&local, bytes)?;
-        docker(&["cp", &local.to_string_lossy(), &format!("{}:{SHARE}/{name}", self.id())]).map(drop)
+        std::fs::File::options().write(true).open(&local)?.set_modified(mtime)?;
+        docker(&["cp", &local.to_string_lossy(), &remote]).map(drop)
     }
 
     /// `docker kill`: the node dies at once.

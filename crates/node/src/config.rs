@@ -22,12 +22,18 @@ pub struct NetConfig {
     pub static_peers: Vec<SocketAddr>,
     /// The longest wait for a peer: to appear, to connect, to answer one request.
     pub timeout: Duration,
+    /// The congestion control of TCP connections (`None`: the system default).
+    pub tcp_congestion: Option<String>,
 }
 
 impl NetConfig {
     /// The transport settings that follow from these.
     pub fn transport_config(&self) -> TransportConfig {
-        TransportConfig { connect_timeout: self.timeout.min(Duration::from_secs(5)), ..TransportConfig::default() }
+        TransportConfig {
+            connect_timeout: self.timeout.min(Duration::from_secs(5)),
+            tcp_congestion: self.tcp_congestion.clone(),
+            ..TransportConfig::default()
+        }
     }
 }
 

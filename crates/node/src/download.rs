@@ -160,7 +160,7 @@ pub async fn download(
                 tracing::debug!(target: "p2pnode::download", file = manifest.name(), chunk = job.chunk, peer = %job.peer.short(), "chunk verified");
                 on_event(&DownloadEvent::Chunk { index: job.chunk, bytes, peer: job.peer });
             }
-            Err(ChunkError::Store(e)) => return Err(e.into()),
+            Err(ChunkError::Store(e)) => return Err(NodeError::PartWrite(e)),
             Err(e) => {
                 let failure = e.failure();
                 let dropped = scheduler.on_failure(Instant::now(), job.peer, job.chunk, failure);

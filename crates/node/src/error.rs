@@ -55,6 +55,9 @@ pub enum NodeError {
         /// The `.part` file.
         part: PathBuf,
     },
+    /// Writing a verified chunk failed (disk full, folder removed); the chunks verified so far are kept.
+    #[error("{0}; verified chunks kept: make room and run the same get again to resume")]
+    PartWrite(#[source] StoreError),
     /// The downloads folder cannot be created or written to.
     #[error("downloads folder {} is not writable: {source} (choose another with --downloads or -o)", dir.display())]
     NotWritable {

@@ -30,7 +30,7 @@ pub use discovery::Peer;
 pub use discovery::udp::DEFAULT_PORT as DEFAULT_DISCOVERY_PORT;
 pub use download::{DownloadEvent, Source, check_writable, download};
 pub use error::NodeError;
-pub use node::Node;
+pub use node::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node};
 pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind, chunk_size_for};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use store::discard_part;

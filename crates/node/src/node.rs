@@ -18,10 +18,10 @@ use crate::throttle::Throttle;
 use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
 
 /// Connections served at once; further ones are closed at once.
-pub(crate) const MAX_CONNECTIONS: usize = 128;
+pub const MAX_CONNECTIONS: usize = 128;
 /// Connections one address may hold at once (a TCP downloader keeps up to 16 sockets to a peer, and a
 /// host may run several).
-pub(crate) const MAX_CONNECTIONS_PER_PEER: usize = 48;
+pub const MAX_CONNECTIONS_PER_PEER: usize = 48;
 const HASH_CACHE_FILE: &str = "hashes.bin";
 /// Accepted connections waiting for the serving loop.
 const ACCEPT_QUEUE: usize = 16;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use proto::{ErrorCode, FileId, Request, Response};
 use store::{FileStamp, Library, SharedFile};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use transport::frames::{read_request, write_response};
@@ -19,6 +19,9 @@ use crate::throttle::Throttle;
 
 /// Exchanges served at once on one connection.
 const MAX_STREAMS_PER_CONNECTION: usize = 16;
+/// How long the rest of a request frame (at most 4 KiB) may take once its first byte arrived: a peer that
+/// dribbles bytes (slowloris) loses its exchange long before the idle timeout.
+const SLOW_SENDER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes read from disk per step while sending a chunk: the memory a chunk in transit costs the server.
 const READ_PIECE: usize = 256 * 1024;
 
@@ -76,12 +79,20 @@ pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: S
 }
 
 async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: SocketAddr, context: &ServeContext) {
-    let request = match tokio::time::timeout(context.idle, read_request(&mut stream)).await {
-        Ok(Ok(Some(request))) => request,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "bad request"),
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(context.idle, stream.read(&mut first)).await {
+        Ok(Ok(0)) => return,
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "connection failed"),
         Err(_) => return tracing::debug!(%peer, "idle connection closed"),
-    };
+    }
+    let request =
+        match tokio::time::timeout(SLOW_SENDER_TIMEOUT, read_request(&mut (&first[..]).chain(&mut stream))).await {
+            Ok(Ok(Some(request))) => request,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "bad request"),
+            Err(_) => return tracing::debug!(%peer, "request frame too slow, connection closed"),
+        };
     match answer(&mut stream, &request, shares, peer, context).await {
         Ok(()) => stream.finish(),
         Err(e) => tracing::debug!(%peer, ?request, error = %e, "exchange failed"),

@@ -35,7 +35,8 @@ on_every_transport!(
     source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the_rest,
     a_name_nobody_hosts_fails_with_close_names,
     no_peer_is_a_timeout_error,
-    downloads_are_shared_again
+    downloads_are_shared_again,
+    a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed
 );
 
 /// Downloads `name` through a fresh survey of the LAN into `into`.
@@ -242,4 +243,48 @@ async fn a_download_in_progress_is_shared(kind: TransportKind) {
     b_download.await.expect("joined").expect("B completes");
     a.stop().await;
     b.stop().await;
+}
+
+async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: TransportKind) {
+    let mut net = net(kind, free_udp_port());
+    // No periodic rescan during the test: only the server noticing the change can trigger one.
+    net.announce_interval = Duration::from_secs(60);
+    net.timeout = Duration::from_secs(2);
+    let (shared, out) = (temp(), temp());
+    let report = shared.path().join("report.txt");
+    std::fs::write(&report, bytes(600_000, 1)).expect("write");
+    std::fs::write(shared.path().join("gone.txt"), b"soon deleted").expect("write");
+    let server = serve(&net, shared.path(), "server").await;
+    let mut survey = Survey::start(&net).expect("survey");
+    let (old_id, _, sources) = survey.find("report.txt").await.expect("listed");
+    let (gone_id, _, _) = survey.find("gone.txt").await.expect("listed");
+
+    // Same size, new bytes, a new mtime: what an editor saving in place does.
+    let new = bytes(600_000, 2);
+    std::fs::write(&report, &new).expect("rewrite");
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&report).and_then(|f| f.set_modified(later)).expect("mtime");
+    std::fs::remove_file(shared.path().join("gone.txt")).expect("delete");
+    let transport = transport_for(kind, net.transport_config(), None);
+    for id in [old_id, gone_id] {
+        let result = download(transport.clone(), id, &sources, out.path(), net.timeout, |_| {}).await;
+        assert!(result.is_err(), "{kind}: the old content is refused, got {result:?}");
+    }
+    assert!(!out.path().join("report.txt").exists() && !out.path().join("gone.txt").exists());
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let new_id = loop {
+        let mut survey = Survey::start(&net).expect("survey");
+        match survey.find("report.txt").await {
+            Ok((id, _, _)) if id != old_id => break id,
+            _ if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => panic!("{kind}: the server never rehashed the changed file: {other:?}"),
+        }
+    };
+    let mut survey = Survey::start(&net).expect("survey");
+    assert!(survey.find("gone.txt").await.is_err(), "{kind}: a deleted file is no longer listed");
+    let (_, _, sources) = survey.find("report.txt").await.expect("listed");
+    let path = download(transport, new_id, &sources, out.path(), net.timeout, |_| {}).await.expect("new content");
+    assert!(std::fs::read(path).expect("read") == new);
+    server.stop().await;
 }

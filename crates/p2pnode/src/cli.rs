@@ -79,6 +79,9 @@ pub(crate) struct Global {
     /// Broadcast to this address instead of every interface's broadcast address; repeatable.
     #[arg(long, global = true, value_name = "IPV4")]
     pub(crate) broadcast: Vec<Ipv4Addr>,
+    /// TCP congestion control (Linux), such as bbr for lossy links [default: the system's].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) tcp_congestion: Option<String>,
     /// Seconds to wait for peers to appear, connect and answer.
     #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
     pub(crate) timeout: f64,
@@ -120,6 +123,17 @@ fn parse_rate(s: &str) -> Result<u64, String> {
     Ok((value * (1u64 << shift) as f64) as u64)
 }
 
+/// A congestion control the kernel offers (checked now, rather than at the first connection).
+fn check_congestion(name: &str) -> anyhow::Result<String> {
+    const AVAILABLE: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
+    match std::fs::read_to_string(AVAILABLE) {
+        Ok(list) if !list.split_whitespace().any(|n| n == name) => {
+            bail!("--tcp-congestion {name}: not offered by this kernel (available: {})", list.trim())
+        }
+        _ => Ok(name.to_string()),
+    }
+}
+
 impl Global {
     /// The network settings, validated.
     pub(crate) fn net(&self) -> anyhow::Result<NetConfig> {
@@ -134,6 +148,7 @@ impl Global {
             broadcast: (!self.broadcast.is_empty()).then(|| self.broadcast.clone()),
             static_peers,
             timeout: Duration::from_secs_f64(self.timeout),
+            tcp_congestion: self.tcp_congestion.as_deref().map(check_congestion).transpose()?,
         })
     }
 

@@ -42,6 +42,20 @@ fn main() -> ExitCode {
 
 fn fail(e: &anyhow::Error) -> ExitCode {
     tracing::debug!(error = ?e, "failed");
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", one_line(e));
     ExitCode::FAILURE
+}
+
+/// The error and its causes on one line, each said once: most of our errors already name their cause.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for text in e.chain().map(ToString::to_string) {
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }

@@ -1,6 +1,6 @@
 //! Downloads that meet faults, run as a user runs them (real processes on loopback), on both transports:
 //! a source killed or frozen mid-download, a source serving corrupt chunks, every copy of a chunk
-//! corrupt, and the downloader itself killed and run again.
+//! corrupt, the downloader itself killed and run again, and a disk that fills up.
 //!
 //! Sources cap their upload rate so that a download lasts long enough to be interrupted mid-way.
 
@@ -29,6 +29,7 @@ on_every_transport!(
     corrupt_chunks_come_from_a_good_peer,
     a_chunk_corrupt_everywhere_fails_naming_it,
     a_killed_download_resumes_with_only_the_missing_chunks,
+    a_full_disk_fails_clearly_and_resumes_once_there_is_room,
 );
 
 /// `count` folders each sharing the same `len` bytes as `name`.
@@ -102,7 +103,7 @@ fn a_frozen_source_is_timed_out(transport: &str) {
 fn corrupt_chunks_come_from_a_good_peer(transport: &str) {
     let port = free_udp_port();
     let (dirs, data) = shared_copies(3, "photo.raw", 64 * CHUNK);
-    // A long interval: the liar does not rescan, so it keeps serving the copy it hashed before the damage.
+    // The damage keeps size and mtime (bit rot), so the liar keeps serving the copy it hashed before.
     let servers = start_all(port, &dirs, &["--announce-interval", "60"]);
     for chunk in 0..64 {
         corrupt_chunk(&dirs[2].path().join("photo.raw"), CHUNK, chunk);
@@ -166,4 +167,71 @@ fn a_killed_download_resumes_with_only_the_missing_chunks(transport: &str) {
     assert!(had >= 10, "{transport}: the rerun kept the {had} chunks verified before the kill");
     assert_eq!(run.count("chunk"), 64 - had, "{transport}: the rerun fetched only what was missing");
     assert!(std::fs::read(out.path().join("disk.img")).expect("read") == data);
+}
+
+fn a_full_disk_fails_clearly_and_resumes_once_there_is_room(transport: &str) {
+    let Some(disk) = SmallDisk::mount("2m") else {
+        eprintln!("{transport}: skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let port = free_udp_port();
+    let (dirs, data) = shared_copies(1, "backup.tar", 16 * CHUNK);
+    let _servers = start_all(port, &dirs, &[]);
+
+    let run = get_streaming(&mut get(port, transport, "backup.tar", disk.path(), &["--keep-incomplete"]), |_| {});
+    assert_eq!(run.status.code(), Some(1), "{transport}: {}", run.stderr);
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{transport}: one line: {}", run.stderr);
+    assert_eq!(run.stderr.matches("No space left on device").count(), 1, "{transport}: {}", run.stderr);
+    assert!(run.stderr.contains("run the same get again to resume"), "{transport}: {}", run.stderr);
+    assert!(!disk.path().join("backup.tar").exists(), "{transport}: no file under the final name");
+    assert!(disk.path().join("backup.tar.part").exists(), "{transport}: the part is kept for resume");
+    let fetched = run.count("chunk");
+    assert!(fetched > 0, "{transport}: some chunks fitted before the disk filled");
+
+    disk.resize("16m");
+    let run = get_streaming(&mut get(port, transport, "backup.tar", disk.path(), &[]), |_| {});
+    assert_success(&run, transport);
+    assert!(std::fs::read(disk.path().join("backup.tar")).expect("read") == data);
+    assert!(run.count("chunk") < 16, "{transport}: the rerun kept what was verified before the disk filled");
+}
+
+/// A tmpfs of a given size mounted on a fresh folder, unmounted when dropped (also when the test fails).
+struct SmallDisk {
+    dir: TempDir,
+}
+
+impl SmallDisk {
+    /// `None` when not root; as root a mount that fails is a test failure.
+    fn mount(size: &str) -> Option<Self> {
+        let uid = std::process::Command::new("id").arg("-u").output().expect("id runs");
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        assert!(status.expect("mount runs").success(), "mount a tmpfs");
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Changes the size, keeping the files.
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status();
+        assert!(status.expect("mount runs").success(), "remount the tmpfs");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
 }

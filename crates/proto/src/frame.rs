@@ -94,7 +94,8 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    fn code(self) -> u16 {
+    /// The code on the wire.
+    pub fn code(self) -> u16 {
         match self {
             ErrorCode::NotFound => 1,
             ErrorCode::BadRequest => 2,
@@ -104,7 +105,8 @@ impl ErrorCode {
         }
     }
 
-    fn from_code(code: u16) -> Self {
+    /// The error a wire code stands for ([`ErrorCode::Other`] for codes this build does not know).
+    pub fn from_code(code: u16) -> Self {
         [ErrorCode::NotFound, ErrorCode::BadRequest, ErrorCode::Busy, ErrorCode::Internal]
             .into_iter()
             .find(|c| c.code() == code)

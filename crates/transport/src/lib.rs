@@ -91,11 +91,14 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     /// How long a server keeps a connection with no request in progress.
     pub idle_timeout: Duration,
+    /// The TCP congestion control of this node's TCP sockets (Linux `TCP_CONGESTION`, such as `cubic` or
+    /// `bbr`); `None` keeps the system's default. The sender's choice is the one that matters.
+    pub tcp_congestion: Option<String>,
 }
 
 impl Default for TransportConfig {
     fn default() -> Self {
-        Self { connect_timeout: Duration::from_secs(3), idle_timeout: Duration::from_secs(30) }
+        Self { connect_timeout: Duration::from_secs(3), idle_timeout: Duration::from_secs(30), tcp_congestion: None }
     }
 }
 

@@ -36,8 +36,7 @@ impl TcpTransport {
             .await
             .map_err(|_| TransportError::Timeout { addr, after })?
             .map_err(|e| TransportError::connect(addr, e))?;
-        // Request frames are small and answered at once: never hold them back for coalescing.
-        socket.set_nodelay(true)?;
+        tune(&socket, &self.config)?;
         Ok(socket)
     }
 }
@@ -51,7 +50,7 @@ impl Transport for TcpTransport {
         Box::pin(async move {
             let listener = TcpListener::bind(addr).await.map_err(|source| TransportError::Bind { addr, source })?;
             let local = listener.local_addr()?;
-            Ok(Box::new(TcpServer { listener, local }) as Box<dyn Listener>)
+            Ok(Box::new(TcpServer { listener, local, config: self.config.clone() }) as Box<dyn Listener>)
         })
     }
 
@@ -73,6 +72,7 @@ impl Transport for TcpTransport {
 struct TcpServer {
     listener: TcpListener,
     local: SocketAddr,
+    config: TransportConfig,
 }
 
 impl Listener for TcpServer {
@@ -83,10 +83,20 @@ impl Listener for TcpServer {
     fn accept(&mut self) -> BoxFuture<'_, Result<Box<dyn Incoming>, TransportError>> {
         Box::pin(async move {
             let (socket, remote) = self.listener.accept().await?;
-            socket.set_nodelay(true)?;
+            tune(&socket, &self.config)?;
             Ok(Box::new(TcpIncoming { remote, state: Slot::Ready(socket) }) as Box<dyn Incoming>)
         })
     }
+}
+
+/// Socket options of every connection, dialled or accepted.
+fn tune(socket: &TcpStream, config: &TransportConfig) -> io::Result<()> {
+    // Request frames are small and answered at once: never hold them back for coalescing.
+    socket.set_nodelay(true)?;
+    if let Some(name) = &config.tcp_congestion {
+        socket2::SockRef::from(socket).set_tcp_congestion(name.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Where the one socket of an accepted connection is: ready for the next exchange, lent to a stream that

@@ -22,7 +22,11 @@ struct Backend {
 }
 
 fn backends() -> Vec<Backend> {
-    let config = TransportConfig { connect_timeout: CONNECT_TIMEOUT, idle_timeout: Duration::from_secs(5) };
+    let config = TransportConfig {
+        connect_timeout: CONNECT_TIMEOUT,
+        idle_timeout: Duration::from_secs(5),
+        tcp_congestion: None,
+    };
     let identity = Identity::generate().expect("identity");
     let id = identity.node_id();
     vec![

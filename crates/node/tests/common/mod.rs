@@ -24,12 +24,15 @@ pub fn net(transport: TransportKind, discovery_port: u16) -> NetConfig {
         broadcast: Some(vec![Ipv4Addr::new(127, 255, 255, 255)]),
         static_peers: vec![],
         timeout: Duration::from_secs(3),
+        tcp_congestion: None,
     }
 }
 
 /// A serving node; dropping `stop` (or sending on it) shuts it down.
 pub struct Running {
     pub id: NodeId,
+    /// The transfer port (the same number for every transport).
+    pub port: u16,
     pub dir: PathBuf,
     pub downloads: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -68,6 +71,7 @@ pub async fn serve_capped(net: &NetConfig, dir: &Path, name: &str, rate: Option<
     };
     let node = Node::bind(config).await.expect("node binds");
     let id = node.id();
+    let port = node.local_addrs()[0].1.port();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         node.run(async {
@@ -76,7 +80,7 @@ pub async fn serve_capped(net: &NetConfig, dir: &Path, name: &str, rate: Option<
         .await
         .expect("node runs");
     });
-    Running { id, dir: dir.to_path_buf(), downloads, stop: Some(tx), task }
+    Running { id, port, dir: dir.to_path_buf(), downloads, stop: Some(tx), task }
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.

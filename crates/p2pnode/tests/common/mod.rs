@@ -110,9 +110,12 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Flips one byte in chunk `index` (of `chunk` bytes) of the file at `path`, in place.
+/// Flips one byte in chunk `index` (of `chunk` bytes) of the file at `path`, in place, keeping its size
+/// and modification time: bit rot, which only the receivers' hash checks can catch.
 pub fn corrupt_chunk(path: &Path, chunk: usize, index: usize) {
+    let mtime = std::fs::metadata(path).and_then(|m| m.modified()).expect("mtime");
     let mut data = std::fs::read(path).expect("read");
     data[index * chunk + 17] ^= 0xff;
     std::fs::write(path, data).expect("write");
+    std::fs::File::options().write(true).open(path).and_then(|f| f.set_modified(mtime)).expect("keep mtime");
 }

@@ -1,0 +1,192 @@
+//! Hostile peers: a running node meets random datagrams, garbage and truncated frames, oversized lengths,
+//! requests for files it does not share and half-open connections, and still serves a valid download; a
+//! downloader meets a server whose file names try to escape the downloads folder.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use common::{bytes, free_udp_port, net, serve, temp};
+use node::{FileId, MAX_CONNECTIONS_PER_PEER, NodeId, Source, Survey, TransportKind, download, transport_for};
+use proto::{ErrorCode, Manifest, Request, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use transport::frames::{read_request, read_response, write_request, write_response};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_node_survives_hostile_bytes() {
+    survives_hostile_bytes(TransportKind::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quic_node_survives_hostile_bytes() {
+    survives_hostile_bytes(TransportKind::Quic).await;
+}
+
+async fn survives_hostile_bytes(kind: TransportKind) {
+    let net = net(kind, free_udp_port());
+    let dir = temp();
+    let data = bytes(3 * 256 * 1024 + 5, 7);
+    std::fs::write(dir.path().join("target.bin"), &data).expect("write");
+    let node = serve(&net, dir.path(), "victim").await;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.port));
+
+    random_datagrams(net.discovery_port).await;
+    random_datagrams(node.port).await;
+    for attack in [garbage(), oversized_length(), truncated_frame(), wrong_magic()] {
+        let closed = send_and_wait_for_close(addr, &attack).await;
+        assert!(closed, "{kind}: the node closes a connection that sent {} bad bytes", attack.len());
+    }
+    assert_refused(addr, &Request::Manifest(FileId([9; 32])), ErrorCode::NotFound).await;
+    assert_refused(addr, &Request::Chunk { file: FileId([9; 32]), index: 0, offset: 0, len: 1 }, ErrorCode::NotFound)
+        .await;
+    let (held, refused) = half_open_connections(addr, MAX_CONNECTIONS_PER_PEER + 8).await;
+    assert_eq!(refused, 8, "{kind}: connections beyond the per-peer limit are closed");
+
+    // While the slow host holds its connections, everyone else still gets the file.
+    let out = temp();
+    let mut survey = Survey::start(&net).expect("survey");
+    let (id, _, sources) = survey.find("target.bin").await.expect("still listed");
+    let transport = transport_for(kind, net.transport_config(), None);
+    let path = download(transport, id, &sources, out.path(), net.timeout, |_| {}).await.expect("still serves");
+    assert!(std::fs::read(path).expect("read") == data);
+    drop(held);
+    node.stop().await;
+}
+
+/// Datagrams of random length and content, and a valid header followed by junk.
+async fn random_datagrams(port: u16) {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("udp");
+    for i in 0..300u64 {
+        let mut datagram = bytes((i as usize * 37) % 1600, i + 1);
+        if i % 3 == 0 {
+            datagram.splice(0..0, *b"P2PD\x01\x01");
+        }
+        let _ = socket.send_to(&datagram, (Ipv4Addr::LOCALHOST, port)).await;
+    }
+}
+
+fn garbage() -> Vec<u8> {
+    bytes(64 * 1024, 99)
+}
+
+fn oversized_length() -> Vec<u8> {
+    u32::MAX.to_be_bytes().to_vec()
+}
+
+/// A frame that announces 100 bytes and stops after 10 (slowloris); the node gives up on it in seconds.
+fn truncated_frame() -> Vec<u8> {
+    let mut frame = 100u32.to_be_bytes().to_vec();
+    frame.extend_from_slice(b"P2PF\x01\x03abcd");
+    frame
+}
+
+fn wrong_magic() -> Vec<u8> {
+    let mut frame = Request::Catalogue.encode();
+    frame[4] ^= 0xff;
+    frame
+}
+
+/// Sends `bytes` on a fresh connection and reports whether the node then closed it within 10 s (well
+/// below its idle timeout).
+async fn send_and_wait_for_close(addr: SocketAddr, bytes: &[u8]) -> bool {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let _ = s.write_all(bytes).await;
+    let mut sink = [0u8; 1024];
+    let read_to_end = async {
+        while let Ok(n) = s.read(&mut sink).await {
+            if n == 0 {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read_to_end).await.is_ok()
+}
+
+async fn assert_refused(addr: SocketAddr, request: &Request, expected: ErrorCode) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    write_request(&mut s, request).await.expect("request");
+    match read_response(&mut s).await.expect("response") {
+        Response::Err { code, .. } => assert_eq!(code, expected, "{request:?}"),
+        other => panic!("{request:?} answered {other:?}"),
+    }
+}
+
+/// Opens `count` connections from another loopback address (another host) that send nothing; returns
+/// those the node kept open and how many it closed at once.
+async fn half_open_connections(addr: SocketAddr, count: usize) -> (Vec<TcpStream>, usize) {
+    let mut open = Vec::new();
+    for _ in 0..count {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.bind((Ipv4Addr::new(127, 0, 0, 2), 0).into()).expect("bind 127.0.0.2");
+        open.push(socket.connect(addr).await.expect("connect"));
+    }
+    // By now the node has accepted every one and closed those over the limit.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut held = Vec::new();
+    for mut s in open {
+        let mut byte = [0u8; 1];
+        if tokio::time::timeout(Duration::from_millis(10), s.read(&mut byte)).await.is_err() {
+            held.push(s);
+        }
+    }
+    let refused = count - held.len();
+    (held, refused)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_from_the_network_stay_in_the_downloads_folder() {
+    let hostile = ["../../x", "/etc/passwd", "C:\\x", "a/../../b", "..", "nul\0byte", "bell\x07\x1b[31m", "CON"];
+    for (i, name) in hostile.into_iter().enumerate() {
+        let data = bytes(1000 + i, i as u64);
+        let manifest = Manifest::new(name.into(), data.len() as u64, vec![blake3::hash(&data)]).expect("manifest");
+        let id = manifest.id();
+        let server = fake_server(manifest, data.clone()).await;
+        let root = temp();
+        let out = root.path().join("downloads");
+        let source = Source { node: NodeId([1; 32]), addr: server, has: None };
+        let transport = transport_for(TransportKind::Tcp, Default::default(), None);
+        let path = download(transport, id, &[source], &out, Duration::from_secs(3), |_| {}).await.expect("downloads");
+        assert_eq!(path.parent(), Some(out.as_path()), "{name:?} landed at {}", path.display());
+        let file_name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+        assert!(
+            !file_name.chars().any(|c| c.is_control() || c == '/' || c == '\\') && file_name != "..",
+            "{name:?} became {file_name:?}"
+        );
+        assert!(!file_name.eq_ignore_ascii_case("con"), "reserved Windows name {name:?} kept");
+        assert!(std::fs::read(&path).expect("read") == data);
+        assert_eq!(entries(root.path()), vec!["downloads".to_string()], "{name:?} wrote outside the folder");
+    }
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).expect("list").map(|e| e.expect("entry").file_name().to_string_lossy().into()).collect()
+}
+
+/// A server that answers with `manifest` for any manifest request and with slices of `data` for chunks:
+/// a peer free to name its file anything.
+async fn fake_server(manifest: Manifest, data: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (manifest, data) = (manifest.clone(), data.clone());
+            tokio::spawn(async move {
+                while let Ok(Some(request)) = read_request(&mut s).await {
+                    let body = match request {
+                        Request::Manifest(_) => manifest.encode(),
+                        Request::Chunk { offset, len, .. } => data[offset as usize..][..len as usize].to_vec(),
+                        Request::Catalogue => return,
+                    };
+                    let ok = Response::Ok { len: body.len() as u64 };
+                    if write_response(&mut s, &ok).await.is_err() || s.write_all(&body).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
