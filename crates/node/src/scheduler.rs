@@ -220,7 +220,9 @@ impl Scheduler {
 
     /// Expires the requests whose time is up at `now`, as failures. Returns them (the driver cancels them)
     /// with whether each one's peer is now dropped. Requests to one peer that expire together are one
-    /// failure of that peer (they queued behind each other), not one each.
+    /// failure of that peer (they queued behind each other), not one each; and a request that stalls while
+    /// its peer keeps delivering others (a stream stuck on a lossy link) is asked again without counting
+    /// against the peer.
     pub fn on_timeouts(&mut self, now: Instant) -> Vec<(Assignment, bool)> {
         let mut expired: Vec<Assignment> = self
             .in_flight
@@ -235,8 +237,12 @@ impl Scheduler {
             .map(|a| {
                 let first = struck != Some(a.peer);
                 struck = Some(a.peer);
-                let dropped =
-                    if first { self.on_failure(now, a.peer, a.chunk, Failure::Timeout) } else { self.requeue(a) };
+                let delivering = self.peers[&a.peer].last_done.is_some_and(|t| t + self.timeout(a.peer) > now);
+                let dropped = if first && !delivering {
+                    self.on_failure(now, a.peer, a.chunk, Failure::Timeout)
+                } else {
+                    self.requeue(a)
+                };
                 (a, dropped)
             })
             .collect()
@@ -490,6 +496,30 @@ mod tests {
         assert!(expired.len() > 1 && expired.iter().all(|(a, _)| a.peer == B));
         assert!(expired.iter().all(|(_, dropped)| !dropped), "requests that expire together are one strike");
         assert_eq!(s.peers[&B].strikes, 1);
+    }
+
+    #[test]
+    fn a_stalled_request_of_a_delivering_peer_is_asked_again_without_a_strike() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(0..40, full(&[A]), limits(4, 8));
+        drain(&mut s, t0);
+        let stuck = s.in_flight.keys().map(|(_, c)| *c).min().expect("in flight");
+        // A delivers every other request, one each 100 ms; `stuck` never arrives, and expires meanwhile.
+        let mut expiries = 0;
+        for i in 1..=39u64 {
+            let now = t0 + Duration::from_millis(100 * i);
+            if let Some(c) = s.in_flight.keys().map(|(_, c)| *c).filter(|c| *c != stuck).min() {
+                s.on_success(now, A, c, CHUNK);
+            }
+            for (expired, dropped) in s.on_timeouts(now) {
+                assert!(!dropped && expired.chunk == stuck);
+                expiries += 1;
+            }
+            assert_eq!(s.peers[&A].strikes, 0, "a peer that keeps delivering is not failing");
+            drain(&mut s, now);
+        }
+        assert!(expiries > 0, "the stalled request expired");
+        assert_eq!(s.live_peers(), 1);
     }
 
     #[test]

@@ -233,8 +233,11 @@ impl Listener for QuicServer {
             let incoming = self.endpoint.accept().await.ok_or_else(|| io::Error::other("endpoint closed"))?;
             let remote = incoming.remote_address();
             // The handshake completes in the connection's own task, so a slow client holds up no other.
-            Ok(Box::new(QuicIncoming { remote, state: Handshake::Pending(Box::new(incoming), self.handshake) })
-                as Box<dyn Incoming>)
+            Ok(Box::new(QuicIncoming {
+                remote,
+                state: Handshake::Pending(Box::new(incoming), self.handshake),
+                streams: 0,
+            }) as Box<dyn Incoming>)
         })
     }
 }
@@ -248,6 +251,8 @@ enum Handshake {
 struct QuicIncoming {
     remote: SocketAddr,
     state: Handshake,
+    /// Streams accepted so far: each answer gets a lower priority than the one before.
+    streams: i32,
 }
 
 impl Incoming for QuicIncoming {
@@ -269,7 +274,14 @@ impl Incoming for QuicIncoming {
             }
             let Handshake::Done(connection) = &self.state else { return Ok(None) };
             match connection.accept_bi().await {
-                Ok((send, recv)) => Ok(Some(Box::new(QuicStream { send, recv, finished: false }) as Box<dyn Stream>)),
+                Ok((send, recv)) => {
+                    // Answers go out in the order asked, as over TCP, rather than round-robin: each chunk
+                    // then arrives at the link's full rate, so the downloader's rate estimates and timeouts
+                    // hold, and the first chunks are verified (and shared) first.
+                    self.streams = self.streams.saturating_add(1);
+                    send.set_priority(-self.streams).map_err(io::Error::other)?;
+                    Ok(Some(Box::new(QuicStream { send, recv, finished: false }) as Box<dyn Stream>))
+                }
                 Err(
                     ConnectionError::ApplicationClosed(_) | ConnectionError::LocallyClosed | ConnectionError::TimedOut,
                 ) => Ok(None),

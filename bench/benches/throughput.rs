@@ -1,0 +1,93 @@
+//! Chunk throughput of real node-to-node downloads: loopback, then the link profiles `lan`, `wifi`, `poor`
+//! and `bad` (crates/linkem), each for TCP with cubic, TCP with bbr, and QUIC; then three sources each
+//! behind its own `poor` link. Criterion reports bytes per second; a Markdown table of goodput against
+//! the link rate follows.
+//!
+//! `P2PNODE_BENCH_QUICK=1` runs every case with small files (a smoke run of a couple of minutes whose
+//! goodputs are dominated by slow start); a filter runs some cases only: `cargo bench -- poor/`.
+
+use std::time::Duration;
+
+use bench::{Bed, Case};
+use criterion::{Criterion, SamplingMode, Throughput};
+use node::TransportKind;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Each transport setting of a profile: TCP with each congestion control, and QUIC (BBR inside).
+const TRANSPORTS: [(TransportKind, Option<&str>); 3] =
+    [(TransportKind::Tcp, Some("cubic")), (TransportKind::Tcp, Some("bbr")), (TransportKind::Quic, None)];
+
+/// Every case with its file size: about three seconds at the link's rate (quick mode: a tenth, 512 KiB at least).
+fn cases(quick: bool) -> Vec<Case> {
+    let profiles: [(Option<&'static str>, u64, usize); 6] = [
+        (None, 256 * MIB, 1),
+        (Some("lan"), 64 * MIB, 1),
+        (Some("wifi"), 16 * MIB, 1),
+        (Some("poor"), 8 * MIB, 1),
+        (Some("bad"), 4 * MIB, 1),
+        (Some("poor"), 16 * MIB, 3),
+    ];
+    let mut cases = Vec::new();
+    for (profile, size, sources) in profiles {
+        for (transport, congestion) in TRANSPORTS {
+            let size = if quick { (size / 10).max(MIB / 2) } else { size };
+            cases.push(Case { profile, transport, congestion, sources, size });
+        }
+    }
+    cases
+}
+
+fn main() {
+    let quick = std::env::var_os("P2PNODE_BENCH_QUICK").is_some();
+    let mut criterion = Criterion::default().sample_size(10).configure_from_args();
+    if quick {
+        criterion = criterion.warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_millis(1));
+    }
+    let mut results = Vec::new();
+    let mut group = criterion.benchmark_group("download");
+    // Downloads take seconds: the same iteration count in every sample, not a growing one.
+    group.sampling_mode(SamplingMode::Flat);
+    for case in cases(quick) {
+        group.throughput(Throughput::Bytes(case.size));
+        let mut bed: Option<Bed> = None;
+        let mut times = Vec::new();
+        group.bench_function(case.name(), |b| {
+            let bed =
+                bed.get_or_insert_with(|| Bed::new(&case).unwrap_or_else(|e| panic!("{}: setup: {e}", case.name())));
+            b.iter_custom(|iters| {
+                let took: Vec<Duration> = (0..iters)
+                    .map(|_| bed.download().unwrap_or_else(|e| panic!("{}: download: {e}", case.name())))
+                    .collect();
+                times.extend(&took);
+                took.iter().sum()
+            });
+        });
+        if !times.is_empty() {
+            results.push((case, times));
+        }
+    }
+    group.finish();
+    criterion.final_summary();
+    print_table(&results);
+}
+
+/// The Markdown summary: the median goodput of each case, and its share of the link rate.
+fn print_table(results: &[(Case, Vec<Duration>)]) {
+    println!("\n| profile | transport | sources | file | goodput (Mbit/s) | goodput / link rate |");
+    println!("|---|---|---|---|---|---|");
+    for (case, times) in results {
+        let mut times = times.clone();
+        times.sort();
+        let median = times[times.len() / 2].as_secs_f64();
+        let goodput = case.size as f64 * 8.0 / median / 1e6;
+        let share = case.link_rate().map_or("-".to_string(), |rate| format!("{:.0} %", goodput * 1e8 / rate as f64));
+        let transport = match case.congestion {
+            Some(cc) => format!("{}-{cc}", case.transport),
+            None => case.transport.to_string(),
+        };
+        let profile = case.profile.unwrap_or("loopback");
+        let mib = case.size as f64 / MIB as f64;
+        println!("| {profile} | {transport} | {} | {mib:.1} MiB | {goodput:.1} | {share} |", case.sources);
+    }
+}
