@@ -82,10 +82,7 @@ fn print_table(results: &[(Case, Vec<Duration>)]) {
         let median = times[times.len() / 2].as_secs_f64();
         let goodput = case.size as f64 * 8.0 / median / 1e6;
         let share = case.link_rate().map_or("-".to_string(), |rate| format!("{:.0} %", goodput * 1e8 / rate as f64));
-        let transport = match case.congestion {
-            Some(cc) => format!("{}-{cc}", case.transport),
-            None => case.transport.to_string(),
-        };
+        let transport = case.transport_label();
         let profile = case.profile.unwrap_or("loopback");
         let mib = case.size as f64 / MIB as f64;
         println!("| {profile} | {transport} | {} | {mib:.1} MiB | {goodput:.1} | {share} |", case.sources);

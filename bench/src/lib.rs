@@ -37,16 +37,21 @@ pub struct Case {
 }
 
 impl Case {
-    /// `profile/transport[-cc][/xN]`, as criterion and the table name it.
+    /// `profile/transport[-cc][/xN]`, as criterion names it.
     pub fn name(&self) -> String {
-        let mut name = format!("{}/{}", self.profile.unwrap_or("loopback"), self.transport);
-        if let Some(cc) = self.congestion {
-            name += &format!("-{cc}");
-        }
+        let mut name = format!("{}/{}", self.profile.unwrap_or("loopback"), self.transport_label());
         if self.sources > 1 {
             name += &format!("/x{}", self.sources);
         }
         name
+    }
+
+    /// The transport with its congestion control: `tcp-cubic`, `quic`.
+    pub fn transport_label(&self) -> String {
+        match self.congestion {
+            Some(cc) => format!("{}-{cc}", self.transport),
+            None => self.transport.to_string(),
+        }
     }
 
     /// The bits per second the links carry in all (`None` on loopback).
