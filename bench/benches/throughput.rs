@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use bench::{Bed, Case};
+use bench::{Bed, Case, Stats};
 use criterion::{Criterion, SamplingMode, Throughput};
 use node::TransportKind;
 
@@ -18,15 +18,17 @@ const MIB: u64 = 1024 * 1024;
 const TRANSPORTS: [(TransportKind, Option<&str>); 3] =
     [(TransportKind::Tcp, Some("cubic")), (TransportKind::Tcp, Some("bbr")), (TransportKind::Quic, None)];
 
-/// Every case with its file size: about three seconds at the link's rate (quick mode: a tenth, 512 KiB at least).
+/// Every case with its file size: over the lossy links about six seconds at the link's rate, so that
+/// the fixed cost of a download (connection, manifest, slow start: about half a second on `bad`) does not
+/// hide the chunk throughput (quick mode: a tenth, 512 KiB at least).
 fn cases(quick: bool) -> Vec<Case> {
     let profiles: [(Option<&'static str>, u64, usize); 6] = [
         (None, 256 * MIB, 1),
         (Some("lan"), 64 * MIB, 1),
-        (Some("wifi"), 16 * MIB, 1),
-        (Some("poor"), 8 * MIB, 1),
-        (Some("bad"), 4 * MIB, 1),
-        (Some("poor"), 16 * MIB, 3),
+        (Some("wifi"), 32 * MIB, 1),
+        (Some("poor"), 16 * MIB, 1),
+        (Some("bad"), 8 * MIB, 1),
+        (Some("poor"), 48 * MIB, 3),
     ];
     let mut cases = Vec::new();
     for (profile, size, sources) in profiles {
@@ -63,8 +65,8 @@ fn main() {
                 took.iter().sum()
             });
         });
-        if !times.is_empty() {
-            results.push((case, times));
+        if let Some(bed) = bed.filter(|_| !times.is_empty()) {
+            results.push(Outcome { link: bed.link_stats(), case, times });
         }
     }
     group.finish();
@@ -72,19 +74,38 @@ fn main() {
     print_table(&results);
 }
 
-/// The Markdown summary: the median goodput of each case, and its share of the link rate.
-fn print_table(results: &[(Case, Vec<Duration>)]) {
-    println!("\n| profile | transport | sources | file | goodput (Mbit/s) | goodput / link rate |");
-    println!("|---|---|---|---|---|---|");
-    for (case, times) in results {
-        let mut times = times.clone();
-        times.sort();
-        let median = times[times.len() / 2].as_secs_f64();
+/// What one case measured: every download's time, and what the links did over all of them.
+struct Outcome {
+    case: Case,
+    times: Vec<Duration>,
+    link: Option<[Stats; 2]>,
+}
+
+/// The Markdown summary: the median goodput of each case and its share of the link rate; then, per
+/// download, the bytes the links carried towards the downloader per byte of the file (headers,
+/// retransmissions, duplicates) and the packets the full queues dropped.
+fn print_table(results: &[Outcome]) {
+    println!(
+        "\n| profile | transport | sources | file | goodput (Mbit/s) | goodput / link rate | wire / file | queue drops |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for Outcome { case, times, link } in results {
+        let mut sorted = times.clone();
+        sorted.sort();
+        let median = sorted[sorted.len() / 2].as_secs_f64();
         let goodput = case.size as f64 * 8.0 / median / 1e6;
         let share = case.link_rate().map_or("-".to_string(), |rate| format!("{:.0} %", goodput * 1e8 / rate as f64));
+        let downloads = times.len() as f64;
+        let (wire, drops) = link.map_or(("-".to_string(), "-".to_string()), |[towards, _]| {
+            let wire = towards.delivered_bytes as f64 / downloads / case.size as f64;
+            (format!("{wire:.3}"), format!("{:.0}", towards.queue_drops as f64 / downloads))
+        });
         let transport = case.transport_label();
         let profile = case.profile.unwrap_or("loopback");
         let mib = case.size as f64 / MIB as f64;
-        println!("| {profile} | {transport} | {} | {mib:.1} MiB | {goodput:.1} | {share} |", case.sources);
+        println!(
+            "| {profile} | {transport} | {} | {mib:.1} MiB | {goodput:.1} | {share} | {wire} | {drops} |",
+            case.sources
+        );
     }
 }

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub use linkem::Stats;
 use linkem::{Namespace, Profile, Star};
 use node::{FileId, NetConfig, Node, ServeConfig, Source, TransportKind, download, transport_for};
 use tokio::runtime::Handle;
@@ -72,7 +73,7 @@ pub struct Bed {
     _servers: Vec<Party>,
     /// The shared data, then each source's own folder.
     _dirs: Vec<tempfile::TempDir>,
-    _star: Option<Star>,
+    star: Option<Star>,
 }
 
 impl Bed {
@@ -105,7 +106,7 @@ impl Bed {
         }
         let downloader = Party::start(star.as_ref().map(|s| &s.hub))?;
         let out = tempfile::tempdir()?;
-        Ok(Self { downloader, sources, id, case: case.clone(), out, _servers: servers, _dirs: dirs, _star: star })
+        Ok(Self { downloader, sources, id, case: case.clone(), out, _servers: servers, _dirs: dirs, star })
     }
 
     /// Downloads the file once (into an empty folder, removed afterwards) and returns how long it took.
@@ -133,6 +134,18 @@ impl Bed {
             }
         }
         Err(format!("{}: no complete download in {RESUMES} attempts", self.case.name()).into())
+    }
+
+    /// What the links did so far, summed over the sources: sources to downloader, then back.
+    pub fn link_stats(&self) -> Option<[Stats; 2]> {
+        let star = self.star.as_ref()?;
+        let mut sum = [Stats::default(); 2];
+        for i in 0..self.sources.len() {
+            for (total, link) in sum.iter_mut().zip(star.stats(i)) {
+                *total = *total + link;
+            }
+        }
+        Some(sum)
     }
 }
 

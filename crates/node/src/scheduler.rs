@@ -31,8 +31,10 @@ use proto::NodeId;
 pub(crate) const MAX_STRIKES: u32 = 3;
 /// Corrupt chunks after which a peer is dropped (banned for this download).
 pub(crate) const MAX_CORRUPT: u32 = 2;
-/// How long a peer's pipeline should keep it busy: enough to hide a LAN or VPN round trip.
-pub(crate) const PIPELINE_TARGET: Duration = Duration::from_millis(250);
+/// How long a peer's pipeline should keep it busy: enough to hide a round trip and the recovery of a lost
+/// packet (a few round trips) on a VPN link; with less, the peer idled whenever the oldest chunk waited
+/// for a retransmission while the next request could not be sent.
+pub(crate) const PIPELINE_TARGET: Duration = Duration::from_millis(1000);
 /// A request may take this many times what the peer's rate predicts before it expires.
 pub(crate) const TIMEOUT_FACTOR: u32 = 4;
 /// No request expires sooner than this.
@@ -41,6 +43,11 @@ pub(crate) const TIMEOUT_FLOOR: Duration = Duration::from_secs(2);
 const BACKOFF: Duration = Duration::from_millis(250);
 /// Weight of a new rate sample in the moving average.
 const RATE_WEIGHT: f64 = 0.3;
+/// A rate sample spans at least this long (or a whole busy spell): the chunks of a pipelined peer arrive
+/// in bursts (one waits for a lost packet while those behind it complete), and a sample per chunk read
+/// such a burst as many times the link's rate, the pipeline grew past what the peer could deliver within
+/// its timeouts, and requests expired while still queued behind others.
+const RATE_SAMPLE: Duration = Duration::from_millis(250);
 
 /// How a request failed, as far as scheduling cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +112,8 @@ struct PeerState {
     /// Bytes per second, moving average.
     rate: Option<f64>,
     last_done: Option<Instant>,
+    /// The sample being gathered: since when, and the bytes delivered since.
+    sample: Option<(Instant, u64)>,
 }
 
 /// Chunk assignment for one download.
@@ -180,8 +189,19 @@ impl Scheduler {
         state.strikes = 0;
         state.retry_at = None;
         let busy_since = state.last_done.map_or(issued, |t| t.max(issued));
-        let sample = f64::from(bytes) / now.saturating_duration_since(busy_since).as_secs_f64().max(1e-4);
-        state.rate = Some(state.rate.map_or(sample, |r| r + RATE_WEIGHT * (sample - r)));
+        let (since, before) = state.sample.unwrap_or((busy_since, 0));
+        let delivered = before + u64::from(bytes);
+        let elapsed = now.saturating_duration_since(since);
+        state.sample = Some((since, delivered));
+        if elapsed >= RATE_SAMPLE || state.in_flight == 0 && state.rate.is_none() {
+            let sample = delivered as f64 / elapsed.as_secs_f64().max(1e-4);
+            state.rate = Some(state.rate.map_or(sample, |r| r + RATE_WEIGHT * (sample - r)));
+            state.sample = (state.in_flight > 0).then_some((now, 0));
+        } else if state.in_flight == 0 {
+            // Idle from now: a spell too short to measure is dropped (the first is kept, for lack of
+            // any other), and the next starts with the next request rather than now.
+            state.sample = None;
+        }
         state.last_done = Some(now);
         let losers: Vec<Assignment> = self
             .in_flight
@@ -416,16 +436,38 @@ mod tests {
         let mut s = Scheduler::new(0..1000, full(&[A, B]), limits(16, 64));
         drain(&mut s, t0);
         // A delivers a chunk every millisecond (1 GB/s), B one every 100 ms (10 MB/s).
-        for i in 1..=50u64 {
+        for i in 1..=300u64 {
             let now = t0 + Duration::from_millis(i);
             let a = s.in_flight.keys().find(|(p, _)| *p == A).map(|(_, c)| *c).expect("A busy");
             s.on_success(now, A, a, CHUNK);
+            if i % 100 == 0 {
+                let b = s.in_flight.keys().find(|(p, _)| *p == B).map(|(_, c)| *c).expect("B busy");
+                s.on_success(now, B, b, CHUNK);
+            }
             while s.next_request(now).is_some() {}
         }
-        let b = s.in_flight.keys().find(|(p, _)| *p == B).map(|(_, c)| *c).expect("B busy");
-        s.on_success(t0 + Duration::from_millis(100), B, b, CHUNK);
         let busy = |p| s.in_flight.keys().filter(|(q, _)| *q == p).count();
         assert!(busy(A) > busy(B), "A {} B {}", busy(A), busy(B));
+    }
+
+    #[test]
+    fn chunks_arriving_in_bursts_do_not_inflate_the_rate() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(0..1000, full(&[A]), limits(64, 128));
+        drain(&mut s, t0);
+        // Ten chunks a second, arriving three at a time (two waited for a lost packet of the first).
+        for burst in 1..=10u64 {
+            let now = t0 + Duration::from_millis(300 * burst);
+            let mut oldest: Vec<u32> = s.in_flight.keys().map(|(_, c)| *c).collect();
+            oldest.sort();
+            for c in oldest.into_iter().take(3) {
+                s.on_success(now, A, c, CHUNK);
+            }
+            drain(&mut s, now);
+        }
+        let busy = s.in_flight.len();
+        let expected = (10.0 * PIPELINE_TARGET.as_secs_f64()) as usize + 1;
+        assert!(busy <= expected + 2, "{busy} requests in flight to a peer of ten chunks a second");
     }
 
     #[test]

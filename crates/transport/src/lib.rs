@@ -13,6 +13,7 @@
 //! Errors are typed ([`TransportError`]) so that a caller can tell "cannot reach" from "reached, then
 //! failed" and fall back to another peer without parsing messages.
 
+pub mod congestion;
 pub mod frames;
 mod identity;
 pub mod quic;

@@ -7,8 +7,12 @@
 //! Tuning, for one download to fill a 1 Gbit/s x 50 ms path (a 6.25 MB bandwidth-delay product):
 //! - a 16 MiB receive window per stream (a whole chunk of the largest size can be in flight) and 64 MiB
 //!   per connection (several chunks pipelined), with a matching send window;
-//! - BBR congestion control: loss-based controllers (Cubic, NewReno) read the random loss of Wi-Fi and
-//!   VPN links as congestion and collapse the rate, where BBR paces at the measured bottleneck rate;
+//! - our own congestion control ([`crate::congestion`]): a window of 1.5 bandwidth-delay products that
+//!   random loss does not shrink (loss-based Cubic and NewReno collapse on Wi-Fi and VPN links; quinn's
+//!   BBR keeps a whole BDP queued and overflows the router's queue);
+//! - path MTU discovery searches up to the MTU of the route to the peer (read from the kernel), not
+//!   beyond: probes larger than the path are lost and hold congestion window while in flight;
+//! - a 100 ms initial RTT instead of 333 ms, so a lost handshake packet is resent after 0.3 s, not 1 s;
 //! - GSO and GRO wherever quinn's UDP layer finds them (on by default; nothing to configure).
 
 use std::io;
@@ -30,6 +34,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OnceCell;
 
+use crate::congestion::BdpConfig;
 use crate::identity::SERVER_NAME;
 use crate::{
     BoxFuture, Connection, Identity, Incoming, Listener, Stream, Transport, TransportConfig, TransportError, node_id_of,
@@ -42,6 +47,15 @@ const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
 /// Path MTU discovery may grow packets up to this size where the path allows (loopback, jumbo-frame
 /// LANs); elsewhere it settles at the path's real MTU.
 const MAX_UDP_PAYLOAD: u16 = 65_000;
+/// The payload of a 1,500-byte IPv4 packet, assumed where the route's MTU cannot be read.
+const ETHERNET_PAYLOAD: u16 = 1_472;
+const IP_UDP_HEADERS: u16 = 20 + 8;
+/// Every QUIC path carries datagrams of 1,200 bytes (RFC 9000, 14).
+const QUIC_MIN_PAYLOAD: u16 = 1_200;
+/// The round trip assumed until the handshake measures one: the first retransmission of a lost handshake
+/// packet waits three of these. RFC 9002's 333 ms suits the Internet; on a LAN or VPN a lost packet of the
+/// handshake then cost a whole second.
+const INITIAL_RTT: Duration = Duration::from_millis(100);
 /// UDP socket buffers asked for.
 const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
 /// Exchanges a peer may run at once on one connection.
@@ -60,22 +74,6 @@ impl QuicTransport {
         Self { config, identity, client: OnceCell::new() }
     }
 
-    fn quinn_config(&self) -> Arc<quinn::TransportConfig> {
-        let mut mtu = quinn::MtuDiscoveryConfig::default();
-        mtu.upper_bound(MAX_UDP_PAYLOAD);
-        let mut t = quinn::TransportConfig::default();
-        t.stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
-            .receive_window(VarInt::from_u32(CONNECTION_WINDOW))
-            .send_window(u64::from(CONNECTION_WINDOW))
-            .max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS))
-            .max_concurrent_uni_streams(VarInt::from_u32(0))
-            .max_idle_timeout(IdleTimeout::try_from(self.config.idle_timeout).ok())
-            .keep_alive_interval(Some(self.config.idle_timeout / 3))
-            .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()))
-            .mtu_discovery_config(Some(mtu));
-        Arc::new(t)
-    }
-
     fn server_config(&self) -> io::Result<quinn::ServerConfig> {
         let identity = self.identity.as_ref().ok_or_else(|| io::Error::other("a QUIC server needs an identity"))?;
         let mut tls = rustls::ServerConfig::builder_with_provider(provider())
@@ -86,12 +84,10 @@ impl QuicTransport {
             .map_err(io::Error::other)?;
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let crypto = QuicServerConfig::try_from(tls).map_err(io::Error::other)?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        server.transport_config(self.quinn_config());
-        Ok(server)
+        Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))
     }
 
-    fn client_config(&self, verifier: Arc<PinnedVerifier>) -> io::Result<quinn::ClientConfig> {
+    fn client_config(&self, verifier: Arc<PinnedVerifier>, server: SocketAddr) -> io::Result<quinn::ClientConfig> {
         let mut tls = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(io::Error::other)?
@@ -101,13 +97,59 @@ impl QuicTransport {
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let crypto = QuicClientConfig::try_from(tls).map_err(io::Error::other)?;
         let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-        client.transport_config(self.quinn_config());
+        client.transport_config(transport_config(self.config.idle_timeout, server));
         Ok(client)
     }
 
     async fn client_endpoint(&self) -> io::Result<&Endpoint> {
         self.client.get_or_try_init(|| async { endpoint(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), None) }).await
     }
+}
+
+/// The settings of a connection to `peer` (see the module's doc); idle connections close after `idle`.
+fn transport_config(idle: Duration, peer: SocketAddr) -> Arc<quinn::TransportConfig> {
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(route_payload(peer));
+    let mut t = quinn::TransportConfig::default();
+    t.stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
+        .receive_window(VarInt::from_u32(CONNECTION_WINDOW))
+        .send_window(u64::from(CONNECTION_WINDOW))
+        .max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .initial_rtt(INITIAL_RTT)
+        .max_idle_timeout(IdleTimeout::try_from(idle).ok())
+        .keep_alive_interval(Some(idle / 3))
+        .congestion_controller_factory(Arc::new(BdpConfig::default()))
+        .mtu_discovery_config(Some(mtu));
+    Arc::new(t)
+}
+
+/// The largest UDP payload the route to `peer` carries: the outgoing device's MTU (65,536 on loopback,
+/// 1,500 on Ethernet) less the IP and UDP headers, for path MTU discovery to search up to. Searching
+/// above it only sends probes that are lost, and a lost probe holds congestion window until declared
+/// lost: a 33 KB probe behind the 15 KB initial window held up the first request for a whole PTO.
+fn route_payload(peer: SocketAddr) -> u16 {
+    match route_mtu(peer) {
+        Ok(mtu) => mtu.saturating_sub(IP_UDP_HEADERS).clamp(QUIC_MIN_PAYLOAD, MAX_UDP_PAYLOAD),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "route MTU unknown; assuming Ethernet's");
+            ETHERNET_PAYLOAD
+        }
+    }
+}
+
+/// The MTU of the route the kernel would take to `peer`.
+#[cfg(target_os = "linux")]
+fn route_mtu(peer: SocketAddr) -> io::Result<u16> {
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0))?;
+    socket.connect(peer)?;
+    let mtu = nix::sys::socket::getsockopt(&socket, nix::sys::socket::sockopt::IpMtu)?;
+    Ok(u16::try_from(mtu).unwrap_or(u16::MAX))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn route_mtu(_peer: SocketAddr) -> io::Result<u16> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "route MTU is read on Linux only"))
 }
 
 /// A QUIC endpoint on `addr` that accepts packets as large as path MTU discovery may grow them.
@@ -135,10 +177,11 @@ impl Transport for QuicTransport {
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'_, Result<Box<dyn Listener>, TransportError>> {
         Box::pin(async move {
             let bind_err = |source| TransportError::Bind { addr, source };
-            let endpoint = endpoint(addr, Some(self.server_config().map_err(bind_err)?)).map_err(bind_err)?;
+            let server = self.server_config().map_err(bind_err)?;
+            let endpoint = endpoint(addr, Some(server.clone())).map_err(bind_err)?;
             let local = endpoint.local_addr()?;
-            let handshake = self.config.connect_timeout;
-            Ok(Box::new(QuicServer { endpoint, local, handshake }) as Box<dyn Listener>)
+            let (handshake, idle) = (self.config.connect_timeout, self.config.idle_timeout);
+            Ok(Box::new(QuicServer { endpoint, server, local, handshake, idle }) as Box<dyn Listener>)
         })
     }
 
@@ -150,7 +193,7 @@ impl Transport for QuicTransport {
         Box::pin(async move {
             let verifier =
                 Arc::new(PinnedVerifier { expected, provider: provider(), mismatch: AtomicBool::new(false) });
-            let config = self.client_config(verifier.clone())?;
+            let config = self.client_config(verifier.clone(), addr)?;
             let connecting =
                 self.client_endpoint().await?.connect_with(config, addr, SERVER_NAME).map_err(io::Error::other)?;
             let after = self.config.connect_timeout;
@@ -219,8 +262,11 @@ impl ServerCertVerifier for PinnedVerifier {
 
 struct QuicServer {
     endpoint: Endpoint,
+    /// The TLS side of every connection; the transport settings are made per client (route MTU).
+    server: quinn::ServerConfig,
     local: SocketAddr,
     handshake: Duration,
+    idle: Duration,
 }
 
 impl Listener for QuicServer {
@@ -232,18 +278,24 @@ impl Listener for QuicServer {
         Box::pin(async move {
             let incoming = self.endpoint.accept().await.ok_or_else(|| io::Error::other("endpoint closed"))?;
             let remote = incoming.remote_address();
+            let mut config = self.server.clone();
+            config.transport_config(transport_config(self.idle, remote));
             // The handshake completes in the connection's own task, so a slow client holds up no other.
-            Ok(Box::new(QuicIncoming {
-                remote,
-                state: Handshake::Pending(Box::new(incoming), self.handshake),
-                streams: 0,
-            }) as Box<dyn Incoming>)
+            let pending = Pending { incoming: Box::new(incoming), config: Arc::new(config), limit: self.handshake };
+            Ok(Box::new(QuicIncoming { remote, state: Handshake::Pending(pending), streams: 0 }) as Box<dyn Incoming>)
         })
     }
 }
 
+/// A client's first packet, the settings to answer it with, and how long its handshake may take.
+struct Pending {
+    incoming: Box<quinn::Incoming>,
+    config: Arc<quinn::ServerConfig>,
+    limit: Duration,
+}
+
 enum Handshake {
-    Pending(Box<quinn::Incoming>, Duration),
+    Pending(Pending),
     Done(quinn::Connection),
     Failed,
 }
@@ -263,10 +315,13 @@ impl Incoming for QuicIncoming {
     fn accept_stream(&mut self) -> BoxFuture<'_, Result<Option<Box<dyn Stream>>, TransportError>> {
         Box::pin(async move {
             if let Handshake::Pending(..) = self.state {
-                let Handshake::Pending(incoming, limit) = std::mem::replace(&mut self.state, Handshake::Failed) else {
+                let Handshake::Pending(Pending { incoming, config, limit }) =
+                    std::mem::replace(&mut self.state, Handshake::Failed)
+                else {
                     unreachable!("matched just above")
                 };
-                match tokio::time::timeout(limit, *incoming).await {
+                let connecting = incoming.accept_with(config).map_err(io::Error::other)?;
+                match tokio::time::timeout(limit, connecting).await {
                     Ok(Ok(connection)) => self.state = Handshake::Done(connection),
                     Ok(Err(e)) => return Err(io::Error::other(e).into()),
                     Err(_) => return Err(TransportError::Timeout { addr: self.remote, after: limit }),
