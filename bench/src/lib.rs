@@ -182,17 +182,12 @@ fn serve_config(case: &Case, data: &Path, own: &Path, i: usize) -> Result<ServeC
 fn write_random(path: &Path, size: u64) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x = size | 1;
+    let mut noise = testdata::Noise::new(size);
     let mut piece = vec![0u8; 1 << 20];
     let mut left = size;
     while left > 0 {
-        for b in piece.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
         let n = left.min(piece.len() as u64) as usize;
+        piece[..n].iter_mut().zip(&mut noise).for_each(|(b, x)| *b = x);
         out.write_all(&piece[..n])?;
         left -= n as u64;
     }

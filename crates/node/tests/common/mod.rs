@@ -1,7 +1,7 @@
 //! Real nodes on loopback for the integration tests: each test gets its own discovery port and
 //! broadcasts only on 127.255.255.255.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -83,18 +83,7 @@ pub async fn serve_capped(net: &NetConfig, dir: &Path, name: &str, rate: Option<
     Running { id, port, dir: dir.to_path_buf(), downloads, stop: Some(tx), task }
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use testdata::bytes;
 
 pub fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")

@@ -1,7 +1,7 @@
 //! Helpers for tests that run the `p2pnode` binary: real processes on loopback, one discovery port per
 //! test, broadcasts on 127.255.255.255 only.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, UdpSocket};
@@ -97,18 +97,7 @@ pub fn get_streaming(cmd: &mut Command, mut on_event: impl FnMut(&Value)) -> Get
     GetRun { status: out.status, events, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
-/// Deterministic pseudo-random bytes.
-pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use testdata::bytes;
 
 /// Flips one byte in chunk `index` (of `chunk` bytes) of the file at `path`, in place, keeping its size
 /// and modification time: bit rot, which only the receivers' hash checks can catch.
