@@ -31,32 +31,17 @@ pub struct Stats {
     pub delivered_bytes: u64,
 }
 
-impl Stats {
-    /// Applies `op` field by field.
-    fn zip(self, other: Self, op: fn(u64, u64) -> u64) -> Self {
-        Self {
-            packets: op(self.packets, other.packets),
-            lost: op(self.lost, other.lost),
-            queue_drops: op(self.queue_drops, other.queue_drops),
-            delivered: op(self.delivered, other.delivered),
-            delivered_bytes: op(self.delivered_bytes, other.delivered_bytes),
-        }
-    }
-}
-
 /// Totals of several links.
 impl std::ops::Add for Stats {
     type Output = Self;
     fn add(self, other: Self) -> Self {
-        self.zip(other, u64::saturating_add)
-    }
-}
-
-/// What happened between two readings.
-impl std::ops::Sub for Stats {
-    type Output = Self;
-    fn sub(self, earlier: Self) -> Self {
-        self.zip(earlier, u64::saturating_sub)
+        Self {
+            packets: self.packets.saturating_add(other.packets),
+            lost: self.lost.saturating_add(other.lost),
+            queue_drops: self.queue_drops.saturating_add(other.queue_drops),
+            delivered: self.delivered.saturating_add(other.delivered),
+            delivered_bytes: self.delivered_bytes.saturating_add(other.delivered_bytes),
+        }
     }
 }
 

@@ -192,16 +192,18 @@ impl Scheduler {
         let (since, before) = state.sample.unwrap_or((busy_since, 0));
         let delivered = before + u64::from(bytes);
         let elapsed = now.saturating_duration_since(since);
-        state.sample = Some((since, delivered));
-        if elapsed >= RATE_SAMPLE || state.in_flight == 0 && state.rate.is_none() {
+        // A peer idle from now ends its sample: one too short to measure is dropped (the first is kept,
+        // for lack of any other), and the next starts with the next request rather than now.
+        let measured = elapsed >= RATE_SAMPLE || state.in_flight == 0 && state.rate.is_none();
+        if measured {
             let sample = delivered as f64 / elapsed.as_secs_f64().max(1e-4);
             state.rate = Some(state.rate.map_or(sample, |r| r + RATE_WEIGHT * (sample - r)));
-            state.sample = (state.in_flight > 0).then_some((now, 0));
-        } else if state.in_flight == 0 {
-            // Idle from now: a spell too short to measure is dropped (the first is kept, for lack of
-            // any other), and the next starts with the next request rather than now.
-            state.sample = None;
         }
+        state.sample = match (state.in_flight, measured) {
+            (0, _) => None,
+            (_, true) => Some((now, 0)),
+            (_, false) => Some((since, delivered)),
+        };
         state.last_done = Some(now);
         let losers: Vec<Assignment> = self
             .in_flight
