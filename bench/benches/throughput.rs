@@ -41,6 +41,11 @@ fn cases(quick: bool) -> Vec<Case> {
 }
 
 fn main() {
+    // Without root, the bench moves into a user namespace of its own, before criterion starts threads.
+    if let Err(e) = linkem::ensure_privileges() {
+        eprintln!("cannot emulate links: {e}");
+        std::process::exit(1);
+    }
     let quick = std::env::var_os("P2PNODE_BENCH_QUICK").is_some();
     let mut criterion = Criterion::default().sample_size(10).configure_from_args();
     if quick {

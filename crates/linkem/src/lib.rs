@@ -7,17 +7,21 @@
 //! exactly the same link. [`Star`] is the benches' topology: a downloader joined to each source by a link
 //! of its own. The decisions are made by [`Shaper`], plain logic tested without devices or clocks.
 //!
-//! It needs CAP_NET_ADMIN (root) and `ip` from iproute2; the namespaces and devices it makes are removed
-//! when dropped, and those of a killed run at the next start.
+//! It needs CAP_SYS_ADMIN and CAP_NET_ADMIN, which root has and which [`ensure_privileges`] gives an
+//! unprivileged process in a user namespace of its own, read-write access to /dev/net/tun, and `ip` from
+//! iproute2. Its namespaces are anonymous: they and their devices vanish when dropped or when the process
+//! ends, however it ends.
 
 mod link;
 mod netns;
+mod privileges;
 mod profile;
 mod shaper;
 mod star;
 
 pub use link::Link;
 pub use netns::Namespace;
+pub use privileges::{Privileges, ensure_privileges};
 pub use profile::{Loss, Profile};
 pub use shaper::{Shaper, Stats, Verdict};
 pub use star::Star;
@@ -25,8 +29,8 @@ pub use star::Star;
 /// Why the emulated network could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// A command (`ip ...`) failed; the message quotes it. Usually: not root (CAP_NET_ADMIN needed).
-    #[error("`{command}` failed: {stderr} (linkem needs root, or CAP_NET_ADMIN, and iproute2)")]
+    /// A command (`ip ...`) failed; the message quotes it.
+    #[error("`{command}` failed: {stderr} (linkem needs iproute2)")]
     Command {
         /// The command line.
         command: String,
@@ -34,8 +38,14 @@ pub enum LinkError {
         stderr: String,
     },
     /// A TUN device could not be made.
-    #[error("cannot create a TUN device: {0} (linkem needs root and /dev/net/tun)")]
+    #[error("cannot create a TUN device: {0} (linkem needs /dev/net/tun readable and writable by this user)")]
     Tun(String),
+    /// A network namespace could not be made or entered: the capabilities are missing.
+    #[error("cannot create or enter a network namespace: {0} (run as root, or call linkem::ensure_privileges)")]
+    Namespace(std::io::Error),
+    /// The process could not get the privileges linkem needs.
+    #[error("linkem cannot run unprivileged: {0}")]
+    Unprivileged(String),
     /// A system call failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

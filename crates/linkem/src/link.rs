@@ -1,10 +1,10 @@
 //! A link between two namespaces: a TUN device in each, and per direction a reader that decides each
 //! packet's fate (the [`Shaper`]) and a writer that hands it to the other side when it is due.
 //!
-//! The devices are made in the caller's namespace and moved into their own; their file descriptors stay
-//! valid across the move. Drops happen here, on the receiving side of the sender's device, never on the
-//! sender's own egress: a drop there would return an error to the sending socket, and TCP small queues
-//! would hold packets back from a sender-side rate cap so that it never dropped.
+//! Each device is made by a thread inside its namespace, so it is born there. Drops happen here, on the
+//! receiving side of the sender's device, never on the sender's own egress: a drop there would return an
+//! error to the sending socket, and TCP small queues would hold packets back from a sender-side rate cap
+//! so that it never dropped.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -46,8 +46,8 @@ impl Link {
     ) -> Result<Self, LinkError> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dev_a = device(&format!("lk{}x{n}a", std::process::id() % 100_000), a, a_ip, b_ip)?;
-        let dev_b = device(&format!("lk{}x{n}b", std::process::id() % 100_000), b, b_ip, a_ip)?;
+        let dev_a = device(format!("lk{n}a"), a, a_ip, b_ip)?;
+        let dev_b = device(format!("lk{n}b"), b, b_ip, a_ip)?;
         let stop = Arc::new(AtomicBool::new(false));
         let seed = u64::from(n) << 1;
         let shapers =
@@ -73,15 +73,14 @@ impl Drop for Link {
     }
 }
 
-/// A TUN device named `name`, moved into `ns`, with address `local` and peer `remote`, up.
-fn device(name: &str, ns: &Namespace, local: Ipv4Addr, remote: Ipv4Addr) -> Result<Device, LinkError> {
+/// A TUN device named `name` in `ns`, with address `local` and peer `remote`, up.
+fn device(name: String, ns: &Namespace, local: Ipv4Addr, remote: Ipv4Addr) -> Result<Device, LinkError> {
     let mut config = tun::Configuration::default();
-    config.tun_name(name).layer(tun::Layer::L3);
-    let dev = tun::create(&config).map_err(|e| LinkError::Tun(e.to_string()))?;
-    crate::netns::run("ip", &["link", "set", name, "netns", ns.name()])?;
+    config.tun_name(&name).layer(tun::Layer::L3);
+    let dev = ns.inside(move || tun::create(&config).map_err(|e| LinkError::Tun(e.to_string())))?;
     let (local, remote) = (local.to_string(), format!("{remote}/32"));
-    ns.ip(&["addr", "add", &local, "peer", &remote, "dev", name])?;
-    ns.ip(&["link", "set", name, "mtu", MTU, "txqueuelen", "10000", "up"])?;
+    ns.ip(&["addr", "add", &local, "peer", &remote, "dev", &name])?;
+    ns.ip(&["link", "set", &name, "mtu", MTU, "txqueuelen", "10000", "up"])?;
     Ok(Arc::new(dev))
 }
 

@@ -1,60 +1,50 @@
-//! Network namespaces made with `ip netns`, entered by threads, deleted when dropped.
+//! Network namespaces of our own: anonymous, held by a file descriptor, entered by threads.
+//!
+//! Nothing names them (no `ip netns`, no /run/netns), so nothing needs cleaning up: the kernel frees a
+//! namespace and its devices once the last descriptor, socket and thread in it are gone, when the
+//! [`Namespace`] is dropped or however the process ends. That also lets them live inside a user namespace
+//! of an unprivileged process, where /run is not writable.
 
 use std::fs::File;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 
-use nix::sched::{CloneFlags, setns};
+use nix::sched::{CloneFlags, setns, unshare};
 
 use crate::LinkError;
-
-/// Namespaces of this process are named `lk-PID-N`, so leftovers of a killed run can be recognised.
-const PREFIX: &str = "lk-";
-const NETNS_DIR: &str = "/run/netns";
 
 /// A network namespace of our own, with its loopback up.
 #[derive(Debug)]
 pub struct Namespace {
-    name: String,
     handle: File,
 }
 
 impl Namespace {
-    /// Creates a fresh namespace (and removes those left by runs that were killed).
+    /// Creates a fresh namespace (needs CAP_SYS_ADMIN and CAP_NET_ADMIN: see [`crate::ensure_privileges`]).
     pub fn create() -> Result<Self, LinkError> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        remove_leftovers();
-        let name = format!("{PREFIX}{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        run("ip", &["netns", "add", &name])?;
-        let handle = File::open(format!("{NETNS_DIR}/{name}")).map_err(LinkError::Io)?;
-        let ns = Self { name, handle };
+        // A thread that leaves for a new namespace and hands back its handle; the process stays where it is.
+        let handle = joined(std::thread::spawn(|| {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::Namespace(e.into()))?;
+            File::open("/proc/thread-self/ns/net").map_err(LinkError::Io)
+        }))?;
+        let ns = Self { handle };
         ns.ip(&["link", "set", "lo", "up"])?;
         // IPv4 only: no IPv6 router or neighbour solicitations on the links, so every packet counted is
         // the traffic under test. /proc/sys/net shows the namespace of the thread that opens it.
-        ns.spawn(|| std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"))?
-            .join()
-            .map_err(|_| LinkError::Io(std::io::Error::other("sysctl thread panicked")))??
-            .map_err(LinkError::Io)?;
+        ns.inside(|| std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1").map_err(LinkError::Io))?;
         Ok(ns)
     }
 
-    /// Its name, as `ip netns` knows it.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Runs `ip` inside the namespace.
+    /// Runs `ip` inside the namespace (a child process starts in the namespace of the thread forking it).
     pub fn ip(&self, args: &[&str]) -> Result<(), LinkError> {
-        let mut all = vec!["-n", &self.name];
-        all.extend_from_slice(args);
-        run("ip", &all)
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        self.inside(move || ip(&args))
     }
 
     /// Moves the calling thread into the namespace: sockets it creates from now on live there (and stay
     /// there whichever thread uses them later), and threads it spawns start there.
     pub fn enter(&self) -> Result<(), LinkError> {
-        setns(&self.handle, CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::Io(e.into()))
+        setns(&self.handle, CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::Namespace(e.into()))
     }
 
     /// Runs `f` on a new thread inside the namespace.
@@ -64,35 +54,29 @@ impl Namespace {
     ) -> Result<JoinHandle<Result<T, LinkError>>, LinkError> {
         let handle = self.handle.try_clone().map_err(LinkError::Io)?;
         Ok(std::thread::spawn(move || {
-            setns(&handle, CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::Io(e.into()))?;
+            setns(&handle, CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::Namespace(e.into()))?;
             Ok(f())
         }))
     }
-}
 
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        if let Err(e) = run("ip", &["netns", "del", &self.name]) {
-            tracing::warn!(namespace = %self.name, error = %e, "namespace not removed");
-        }
+    /// Runs `f` inside the namespace and waits for what it returns.
+    pub(crate) fn inside<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, LinkError> + Send + 'static,
+    ) -> Result<T, LinkError> {
+        joined(self.spawn(f)?)?
     }
 }
 
-/// Deletes the namespaces of processes that no longer run (a bench killed before it cleaned up).
-fn remove_leftovers() {
-    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else { return };
-    for name in entries.flatten().filter_map(|e| e.file_name().into_string().ok()) {
-        let pid = name.strip_prefix(PREFIX).and_then(|rest| rest.split('-').next());
-        if pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
-            let _ = run("ip", &["netns", "del", &name]);
-        }
-    }
+/// What a thread returned; its panic, as an error.
+fn joined<T>(thread: JoinHandle<Result<T, LinkError>>) -> Result<T, LinkError> {
+    thread.join().map_err(|_| LinkError::Io(std::io::Error::other("a linkem setup thread panicked")))?
 }
 
-/// Runs a command, turning a failure into an error that quotes it and its stderr.
-pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), LinkError> {
-    let command = format!("{program} {}", args.join(" "));
-    let out = Command::new(program)
+/// Runs `ip` in the calling thread's namespace; a failure quotes the command and what it printed.
+pub(crate) fn ip(args: &[String]) -> Result<(), LinkError> {
+    let command = format!("ip {}", args.join(" "));
+    let out = Command::new("ip")
         .args(args)
         .output()
         .map_err(|e| LinkError::Command { command: command.clone(), stderr: e.to_string() })?;

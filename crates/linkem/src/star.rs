@@ -11,7 +11,7 @@ use crate::{LinkError, Profile};
 /// A hub and its spokes. Spoke `i` has address `10.77.(i+1).1`; the hub's end of that link is
 /// `10.77.(i+1).2`.
 pub struct Star {
-    // Links go first: they stop and release their devices before the namespaces are deleted.
+    // Links go first: their threads stop before the namespaces are released.
     links: Vec<Link>,
     /// The downloader's namespace.
     pub hub: Namespace,

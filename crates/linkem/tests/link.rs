@@ -1,16 +1,13 @@
 //! Real traffic between namespaces through the emulator: delay, loss and rate each land within 5 % of the
 //! settings, and the emulator's own counts match what the receiver saw.
 
-use std::net::{SocketAddr, UdpSocket};
+mod common;
+
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use common::spoke;
 use linkem::{Loss, Profile, Star};
-
-const PORT: u16 = 7000;
-
-fn spoke() -> SocketAddr {
-    (Star::spoke_addr(0), PORT).into()
-}
 
 /// A UDP socket bound inside the spoke that receives for `window` and returns (bytes, arrival times).
 fn receive(star: &Star, window: Duration) -> std::thread::JoinHandle<Result<Vec<(usize, Instant)>, linkem::LinkError>> {
@@ -58,41 +55,8 @@ fn send(star: &Star, count: usize, len: usize, burst: usize, every: Duration) {
 #[test]
 fn delay_is_applied_each_way() {
     let star = Star::new(1, Profile::delay(Duration::from_millis(25))).expect("star (needs root)");
-    let echo = star.spokes[0]
-        .spawn(|| {
-            let socket = UdpSocket::bind(spoke()).expect("bind");
-            let mut buf = [0u8; 64];
-            for _ in 0..40 {
-                let (n, from) = socket.recv_from(&mut buf).expect("ping");
-                socket.send_to(&buf[..n], from).expect("pong");
-            }
-        })
-        .expect("spawn");
-    let rtts = star
-        .hub
-        .spawn(|| {
-            std::thread::sleep(Duration::from_millis(100));
-            let socket = UdpSocket::bind((Star::hub_addr(0), 0)).expect("bind");
-            let mut buf = [0u8; 64];
-            let mut rtts: Vec<Duration> = (0..40)
-                .map(|_| {
-                    let sent = Instant::now();
-                    socket.send_to(b"ping", spoke()).expect("send");
-                    socket.recv(&mut buf).expect("pong");
-                    sent.elapsed()
-                })
-                .collect();
-            rtts.sort();
-            rtts
-        })
-        .expect("spawn")
-        .join()
-        .expect("pinger")
-        .expect("entered");
-    echo.join().expect("echo").expect("entered");
-    let median = rtts[rtts.len() / 2].as_secs_f64() * 1000.0;
-    eprintln!("round trip through 2 x 25 ms: median {median:.2} ms, min {:?}, max {:?}", rtts[0], rtts[39]);
-    assert!((median - 50.0).abs() <= 2.5, "median round trip {median} ms for 50 ms");
+    let median = common::median_round_trip(&star, 40).as_secs_f64() * 1000.0;
+    assert!((median - 50.0).abs() <= 2.5, "median round trip {median} ms through 2 x 25 ms");
 }
 
 #[test]
