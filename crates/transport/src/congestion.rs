@@ -14,10 +14,14 @@
 //! window by at most what is acknowledged, to [`STARTUP_GAIN`] BDPs: it doubles per round trip until the
 //! bandwidth stops growing (at once if the RTT shows a queue building, so the overshoot is one round trip).
 //!
+//! The lowest RTT is that of the last [`MIN_RTT_WINDOW`]: when it has not been seen again for so long,
+//! the window drops to half a BDP until the queue drains and for [`PROBE_TIME`] more (as BBR's ProbeRTT),
+//! and what the path then shows is its delay; the window grows back by what is acknowledged. Without
+//! that, a path whose delay grew for good (a Wi-Fi client roaming, a VPN rerouted) would get a window
+//! sized for the old delay, deliver less, measure less and shrink the window again, down to the minimum.
+//!
 //! The logic is sans-IO like quinn-proto's: [`BdpControl`] takes times and sizes (tests drive it with a
-//! simulated link) and the [`Controller`] impl is its thin adapter. Known limit: the lowest RTT is the
-//! connection's lowest ever (there is no probe of it as BBR has), so a path whose RTT grows for good is
-//! under-used until the connection is made again.
+//! simulated link) and the [`Controller`] impl is its thin adapter.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -49,6 +53,13 @@ const MIN_PERIOD: Duration = Duration::from_millis(25);
 const RTT_FLOOR: Duration = Duration::from_millis(1);
 /// The window never falls below this many packets.
 const MIN_WINDOW_PACKETS: u64 = 4;
+/// How long the lowest RTT is believed without being seen again.
+const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
+/// The window while probing the path's delay, in bandwidth-delay products: it drains the half BDP queued.
+const PROBE_GAIN: f64 = 0.5;
+/// How long a probe holds the drained window, or one round trip if that is longer: it costs about 1 % of
+/// the link's capacity every [`MIN_RTT_WINDOW`].
+const PROBE_TIME: Duration = Duration::from_millis(200);
 
 /// Builds a [`BdpControl`] for each connection.
 #[derive(Clone, Copy, Debug)]
@@ -72,13 +83,13 @@ impl ControllerFactory for BdpConfig {
     }
 }
 
-/// Round-trip times of the path.
+/// The stages of a probe of the path's delay.
 #[derive(Clone, Copy, Debug)]
-pub struct RoundTrip {
-    /// The lowest seen: the path's own delay, without queues.
-    pub min: Duration,
-    /// The recent average.
-    pub smoothed: Duration,
+enum Probe {
+    /// The window is down to half a BDP; the queue drains.
+    Draining,
+    /// The queue has drained; what is measured until then is the path's delay.
+    Holding(Instant),
 }
 
 /// What was true when a packet was sent, to measure the delivery rate when it is acknowledged.
@@ -98,7 +109,12 @@ pub struct BdpControl {
     mtu: u64,
     initial_window: u64,
     window: u64,
-    rtt: Option<RoundTrip>,
+    /// The smoothed round-trip time, as the transport measures it.
+    smoothed_rtt: Option<Duration>,
+    /// The lowest round-trip time seen in the last [`MIN_RTT_WINDOW`] (or since the last probe), and when.
+    min_rtt: Option<(Duration, Instant)>,
+    /// Whether the path's delay is being probed.
+    probe: Option<Probe>,
     /// Bytes acknowledged so far, when the last were, and when the newest of them had been sent.
     delivered: u64,
     delivered_at: Instant,
@@ -124,7 +140,9 @@ impl BdpControl {
             mtu,
             initial_window,
             window: initial_window.max(MIN_WINDOW_PACKETS * mtu),
-            rtt: None,
+            smoothed_rtt: None,
+            min_rtt: None,
+            probe: None,
             delivered: 0,
             delivered_at: now,
             last_acked_sent: now,
@@ -153,14 +171,14 @@ impl BdpControl {
         self.in_flight.push_back(Sent { at: now, delivered, delivered_at, first_sent });
     }
 
-    /// A packet of `bytes` sent at `sent` was acknowledged at `now`.
-    pub fn acked(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: RoundTrip) {
+    /// A packet of `bytes` sent at `sent` was acknowledged at `now`; the transport's smoothed RTT is
+    /// `smoothed_rtt`.
+    pub fn acked(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, smoothed_rtt: Duration) {
         self.delivered += bytes;
         self.delivered_at = now;
         self.acked_in_batch += bytes;
-        if !rtt.min.is_zero() {
-            self.rtt = Some(rtt);
-        }
+        self.smoothed_rtt = Some(smoothed_rtt).filter(|rtt| !rtt.is_zero()).or(self.smoothed_rtt);
+        self.sample_rtt(now, now.saturating_duration_since(sent), app_limited);
         let i = self.in_flight.partition_point(|s| s.at < sent);
         let Some(&packet) = self.in_flight.get(i).filter(|s| s.at == sent) else { return };
         self.last_acked_sent = self.last_acked_sent.max(sent);
@@ -179,15 +197,29 @@ impl BdpControl {
         let Some(rate) = u64::try_from(interval.as_nanos()).ok().and_then(|ns| rate.checked_div(ns)) else {
             return;
         };
-        // A sender short of data measures its own pace, not the path's: only a higher rate counts.
-        if !app_limited || rate > self.bandwidth() {
+        // A sender short of data, or holding back to probe the delay, measures its own pace, not the
+        // path's: only a higher rate counts.
+        if !(app_limited || self.probe.is_some()) || rate > self.bandwidth() {
             let slot = &mut self.rates[self.period % BANDWIDTH_PERIODS];
             *slot = (*slot).max(rate);
         }
     }
 
-    /// A batch of acknowledgements was processed: the window follows the new estimates.
-    pub fn end_acks(&mut self, app_limited: bool) {
+    /// Keeps the lowest round-trip time of the last [`MIN_RTT_WINDOW`]; when it is that old, takes the
+    /// sample at hand and, if the sender keeps a queue (not short of data), probes for a lower one.
+    fn sample_rtt(&mut self, now: Instant, sample: Duration, app_limited: bool) {
+        let expired = self.min_rtt.is_some_and(|(_, at)| now.duration_since(at) > MIN_RTT_WINDOW);
+        if expired || self.min_rtt.is_none_or(|(min, _)| sample <= min) {
+            self.min_rtt = Some((sample, now));
+        }
+        if expired && !app_limited && self.startup.is_none() && self.probe.is_none() {
+            self.probe = Some(Probe::Draining);
+        }
+    }
+
+    /// A batch of acknowledgements was processed with `in_flight` bytes left in flight: the window
+    /// follows the new estimates.
+    pub fn end_acks(&mut self, now: Instant, in_flight: u64, app_limited: bool) {
         // Packets sent before the newest one acknowledged are acknowledged or lost by now.
         while self.in_flight.front().is_some_and(|s| s.at < self.last_acked_sent) {
             self.in_flight.pop_front();
@@ -202,30 +234,61 @@ impl BdpControl {
             } else {
                 *flat += 1;
             }
-            let queue_building =
-                self.rtt.is_some_and(|r| r.smoothed.as_secs_f64() > r.min.as_secs_f64() * QUEUE_BUILDING);
+            let queue_building = self
+                .smoothed_rtt
+                .zip(self.min_rtt)
+                .is_some_and(|(smoothed, (min, _))| smoothed.as_secs_f64() > min.as_secs_f64() * QUEUE_BUILDING);
             if *flat >= FLAT_ROUNDS || *flat > 0 && queue_building {
                 self.startup = None;
             }
         }
         self.new_round = false;
         let acked = std::mem::take(&mut self.acked_in_batch);
-        let Some(rtt) = self.rtt.filter(|_| bandwidth > 0) else { return };
-        let gain = if self.startup.is_some() { STARTUP_GAIN } else { GAIN };
-        let target = (bandwidth as f64 * rtt.min.max(RTT_FLOOR).as_secs_f64() * gain) as u64;
-        // Grow by at most what was acknowledged (no bursts), fall at once (drain a queue); startup
-        // never falls below where it began.
-        let mut window = target.min(self.window + acked);
-        if self.startup.is_some() {
-            window = window.max(self.window).max(self.initial_window);
+        if bandwidth > 0 {
+            let gain = match (self.startup, self.probe) {
+                (Some(_), _) => STARTUP_GAIN,
+                (None, Some(_)) => PROBE_GAIN,
+                (None, None) => GAIN,
+            };
+            // Grow by at most what was acknowledged (no bursts), fall at once (drain a queue); startup
+            // never falls below where it began.
+            let mut window = self.bdp_times(gain).min(self.window + acked);
+            if self.startup.is_some() {
+                window = window.max(self.window).max(self.initial_window);
+            }
+            self.window = window.max(self.min_window());
         }
-        self.window = window.max(self.min_window());
+        self.probe_step(now, in_flight);
+    }
+
+    /// A probe holds its window from when the queue has drained (what is in flight fits the window) for
+    /// [`PROBE_TIME`] or a round trip; then the lowest RTT it saw is the path's, for another
+    /// [`MIN_RTT_WINDOW`].
+    fn probe_step(&mut self, now: Instant, in_flight: u64) {
+        let Some((min, _)) = self.min_rtt else { return };
+        match self.probe {
+            Some(Probe::Draining) if in_flight <= self.window => {
+                self.probe = Some(Probe::Holding(now + PROBE_TIME.max(min)));
+            }
+            Some(Probe::Holding(end)) if now >= end => {
+                self.probe = None;
+                self.min_rtt = Some((min, now));
+            }
+            _ => {}
+        }
+    }
+
+    /// `gain` bandwidth-delay products, in bytes, by the current estimates.
+    fn bdp_times(&self, gain: f64) -> u64 {
+        let min_rtt = self.min_rtt.map_or(RTT_FLOOR, |(min, _)| min.max(RTT_FLOOR));
+        (self.bandwidth() as f64 * min_rtt.as_secs_f64() * gain) as u64
     }
 
     /// Every packet over a long stretch was lost: start again from the minimum.
     pub fn persistent_congestion(&mut self) {
         self.rates = [0; BANDWIDTH_PERIODS];
         self.startup = Some((0, 0));
+        self.probe = None;
         self.window = self.min_window();
     }
 
@@ -240,11 +303,11 @@ impl Controller for BdpControl {
     }
 
     fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator) {
-        self.acked(now, sent, bytes, app_limited, RoundTrip { min: rtt.min(), smoothed: rtt.get() });
+        self.acked(now, sent, bytes, app_limited, rtt.get());
     }
 
-    fn on_end_acks(&mut self, _now: Instant, _in_flight: u64, app_limited: bool, _largest_acked: Option<u64>) {
-        self.end_acks(app_limited);
+    fn on_end_acks(&mut self, now: Instant, in_flight: u64, app_limited: bool, _largest_acked: Option<u64>) {
+        self.end_acks(now, in_flight, app_limited);
     }
 
     /// Loss alone is not taken for congestion: on the links this is for, most of it is random. A full
@@ -336,8 +399,8 @@ mod tests {
             in_flight -= MTU;
             if !lost {
                 delivered += if now >= start + settle { MTU } else { 0 };
-                control.acked(now, sent_at, MTU, false, RoundTrip { min: rtt, smoothed: now - sent_at });
-                control.end_acks(false);
+                control.acked(now, sent_at, MTU, false, now - sent_at);
+                control.end_acks(now, in_flight, false);
             }
         }
         (delivered, queue_drops, now)
@@ -382,6 +445,32 @@ mod tests {
         drive(&mut control, &slow, now, Duration::ZERO, Duration::from_secs(3));
         let share = control.window() as f64 / bdp(&slow);
         assert!(share < GAIN * 1.3, "window {share:.2} BDP of the slower path");
+    }
+
+    #[test]
+    fn a_path_whose_delay_grew_gets_a_window_for_its_new_delay() {
+        let near = Path { rtt: Duration::from_millis(20), queue: 250_000, ..poor() };
+        let far = Path { rtt: Duration::from_millis(100), ..near };
+        let mut control = BdpControl::new(Instant::now(), MTU, 14_720);
+        let (_, _, now) = drive(&mut control, &near, Instant::now(), Duration::ZERO, Duration::from_secs(3));
+        let (delivered, _, _) = drive(&mut control, &far, now, Duration::from_secs(12), Duration::from_secs(15));
+        let share = control.window() as f64 / bdp(&far);
+        assert!((GAIN * 0.9..GAIN * 1.15).contains(&share), "window {share:.2} BDP of the longer path");
+        assert!(delivered as f64 > 0.95 * 3.0 * far.rate as f64, "delivered {delivered} in the last 3 s");
+    }
+
+    #[test]
+    fn probing_the_delay_costs_little() {
+        let path = poor();
+        let start = Instant::now();
+        let mut control = BdpControl::new(start, MTU, 14_720);
+        let (delivered, drops, _) = drive(&mut control, &path, start, Duration::from_secs(2), Duration::from_secs(25));
+        let probed = control.min_rtt.map(|(_, at)| at - start);
+        assert!(probed.is_some_and(|at| at > 2 * MIN_RTT_WINDOW), "last probe at {probed:?}");
+        let share = control.window() as f64 / bdp(&path);
+        assert!((GAIN * 0.9..GAIN * 1.15).contains(&share), "window {share:.2} BDP: the queue is not taken for delay");
+        assert!(delivered as f64 > 0.97 * 23.0 * path.rate as f64, "delivered {delivered} in 23 s");
+        assert_eq!(drops, 0, "tail drops after startup");
     }
 
     #[test]
