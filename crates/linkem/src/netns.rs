@@ -41,13 +41,8 @@ impl Namespace {
         self.inside(move || ip(&args))
     }
 
-    /// Moves the calling thread into the namespace: sockets it creates from now on live there (and stay
-    /// there whichever thread uses them later), and threads it spawns start there.
-    pub fn enter(&self) -> Result<(), LinkError> {
-        setns(&self.handle, CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::Namespace(e.into()))
-    }
-
-    /// Runs `f` on a new thread inside the namespace.
+    /// Runs `f` on a new thread inside the namespace: sockets it creates live there (and stay there
+    /// whichever thread uses them later), and threads it spawns start there.
     pub fn spawn<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
