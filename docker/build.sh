@@ -10,7 +10,7 @@ CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -q -p p2pnode --target "$target"
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
-cp "target/$target/release/p2pnode" "$context/"
+cp "${CARGO_TARGET_DIR:-target}/$target/release/p2pnode" "$context/"
 cp docker/Dockerfile "$context/"
 # The legacy builder (no buildx here) warns on stderr at every build: show its output only on failure.
 if ! log=$(docker build -q -t "$tag" "$context" 2>&1); then
