@@ -55,12 +55,13 @@ fn run_as_nobody() {
 }
 
 fn emulate_without_privileges() {
-    let privileges = linkem::ensure_privileges().expect("a user namespace of our own");
+    let privileges = linkem::ensure_privileges().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(privileges, Privileges::UserNamespace, "the process had no capabilities of its own");
     if let Some(node) = std::env::var_os(TUN_NODE) {
         mount_over_tun(Path::new(&node));
     }
-    let star = Star::new(1, Profile::delay(Duration::from_millis(10))).expect("star in the user namespace");
+    let star = Star::new(1, Profile::delay(Duration::from_millis(10)))
+        .unwrap_or_else(|e| panic!("star in the user namespace: {e}"));
     let median = common::median_round_trip(&star, 20).as_secs_f64() * 1000.0;
     assert!((median - 20.0).abs() <= 1.0, "median round trip {median} ms through 2 x 10 ms");
     println!("test {TEST} ... ok");
