@@ -14,7 +14,7 @@ use node::TransportKind;
 
 const MIB: u64 = 1024 * 1024;
 
-/// Each transport setting of a profile: TCP with each congestion control, and QUIC (BBR inside).
+/// Each transport setting of a profile: TCP with each congestion control, and QUIC (its own).
 const TRANSPORTS: [(TransportKind, Option<&str>); 3] =
     [(TransportKind::Tcp, Some("cubic")), (TransportKind::Tcp, Some("bbr")), (TransportKind::Quic, None)];
 

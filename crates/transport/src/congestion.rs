@@ -410,6 +410,12 @@ mod tests {
         path.rate as f64 * path.rtt.as_secs_f64()
     }
 
+    /// The window is [`GAIN`] BDPs of `path`, within -10 % and +15 %.
+    fn assert_window_at_gain(control: &BdpControl, path: &Path, context: &str) {
+        let share = control.window() as f64 / bdp(path);
+        assert!((GAIN * 0.9..GAIN * 1.15).contains(&share), "window {share:.2} BDP{context}");
+    }
+
     fn poor() -> Path {
         Path { rate: 2_500_000, rtt: Duration::from_millis(50), queue: 125_000, loss_every: u64::MAX }
     }
@@ -420,8 +426,7 @@ mod tests {
         let mut control = BdpControl::new(Instant::now(), MTU, 14_720);
         let (delivered, drops, _) =
             drive(&mut control, &path, Instant::now(), Duration::from_secs(2), Duration::from_secs(6));
-        let share = control.window() as f64 / bdp(&path);
-        assert!((GAIN * 0.9..GAIN * 1.15).contains(&share), "window {share:.2} BDP");
+        assert_window_at_gain(&control, &path, "");
         assert!(delivered as f64 > 0.98 * 4.0 * path.rate as f64, "delivered {delivered}");
         assert_eq!(drops, 0, "tail drops behind a one-BDP queue after startup");
     }
@@ -454,8 +459,7 @@ mod tests {
         let mut control = BdpControl::new(Instant::now(), MTU, 14_720);
         let (_, _, now) = drive(&mut control, &near, Instant::now(), Duration::ZERO, Duration::from_secs(3));
         let (delivered, _, _) = drive(&mut control, &far, now, Duration::from_secs(12), Duration::from_secs(15));
-        let share = control.window() as f64 / bdp(&far);
-        assert!((GAIN * 0.9..GAIN * 1.15).contains(&share), "window {share:.2} BDP of the longer path");
+        assert_window_at_gain(&control, &far, " of the longer path");
         assert!(delivered as f64 > 0.95 * 3.0 * far.rate as f64, "delivered {delivered} in the last 3 s");
     }
 
@@ -467,8 +471,7 @@ mod tests {
         let (delivered, drops, _) = drive(&mut control, &path, start, Duration::from_secs(2), Duration::from_secs(25));
         let probed = control.min_rtt.map(|(_, at)| at - start);
         assert!(probed.is_some_and(|at| at > 2 * MIN_RTT_WINDOW), "last probe at {probed:?}");
-        let share = control.window() as f64 / bdp(&path);
-        assert!((GAIN * 0.9..GAIN * 1.15).contains(&share), "window {share:.2} BDP: the queue is not taken for delay");
+        assert_window_at_gain(&control, &path, ": the queue is not taken for delay");
         assert!(delivered as f64 > 0.97 * 23.0 * path.rate as f64, "delivered {delivered} in 23 s");
         assert_eq!(drops, 0, "tail drops after startup");
     }

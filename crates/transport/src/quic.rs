@@ -105,6 +105,25 @@ impl QuicTransport {
         Ok(client)
     }
 
+    /// A connection to the node `expected` at `addr`, its identity checked.
+    async fn handshake(&self, addr: SocketAddr, expected: NodeId) -> Result<quinn::Connection, TransportError> {
+        let verifier = Arc::new(PinnedVerifier { expected, provider: provider(), mismatch: AtomicBool::new(false) });
+        let config = self.client_config(verifier.clone(), addr)?;
+        let connecting =
+            self.client_endpoint().await?.connect_with(config, addr, SERVER_NAME).map_err(io::Error::other)?;
+        let after = self.config.connect_timeout;
+        match tokio::time::timeout(after, connecting).await {
+            Err(_) => Err(TransportError::Timeout { addr, after }),
+            Ok(Err(_)) if verifier.mismatch.load(Ordering::Relaxed) => {
+                tracing::warn!(%addr, expected = %expected.short(), "peer's certificate does not match its announced id");
+                Err(TransportError::IdentityMismatch { addr, expected })
+            }
+            Ok(Err(ConnectionError::TimedOut)) => Err(TransportError::Timeout { addr, after }),
+            Ok(Err(e)) => Err(io::Error::other(e).into()),
+            Ok(Ok(connection)) => Ok(connection),
+        }
+    }
+
     async fn client_endpoint(&self) -> io::Result<&Endpoint> {
         self.client.get_or_try_init(|| async { endpoint(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), None) }).await
     }
@@ -198,27 +217,6 @@ impl Transport for QuicTransport {
             let connection = self.handshake(addr, expected).await?;
             Ok(Arc::new(QuicConnection { connection }) as Arc<dyn Connection>)
         })
-    }
-}
-
-impl QuicTransport {
-    /// A connection to the node `expected` at `addr`, its identity checked.
-    async fn handshake(&self, addr: SocketAddr, expected: NodeId) -> Result<quinn::Connection, TransportError> {
-        let verifier = Arc::new(PinnedVerifier { expected, provider: provider(), mismatch: AtomicBool::new(false) });
-        let config = self.client_config(verifier.clone(), addr)?;
-        let connecting =
-            self.client_endpoint().await?.connect_with(config, addr, SERVER_NAME).map_err(io::Error::other)?;
-        let after = self.config.connect_timeout;
-        match tokio::time::timeout(after, connecting).await {
-            Err(_) => Err(TransportError::Timeout { addr, after }),
-            Ok(Err(_)) if verifier.mismatch.load(Ordering::Relaxed) => {
-                tracing::warn!(%addr, expected = %expected.short(), "peer's certificate does not match its announced id");
-                Err(TransportError::IdentityMismatch { addr, expected })
-            }
-            Ok(Err(ConnectionError::TimedOut)) => Err(TransportError::Timeout { addr, after }),
-            Ok(Err(e)) => Err(io::Error::other(e).into()),
-            Ok(Ok(connection)) => Ok(connection),
-        }
     }
 }
 
