@@ -121,7 +121,8 @@ impl Bed {
                 let net = net(&case, 0);
                 let transport = transport_for(case.transport, net.transport_config(), None);
                 let started = Instant::now();
-                let result = download(transport, id, &sources, &out, net.timeout, |_| {}).await;
+                let result =
+                    download(transport, id, &sources, &out, net.timeout, &node::StateKey::random(), |_| {}).await;
                 (started.elapsed(), result)
             })?;
             took += elapsed;

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
-pub use cache::PeerCache;
+pub use cache::{MAX_CLAIMS, MAX_CLAIMS_PER_ID, MAX_IDS_PER_ADDRESS, MAX_INTERVAL, PeerCache};
 use proto::{Announcement, NodeId, TransportKind};
 
 /// A boxed future, so the trait stays object safe.
@@ -41,15 +41,16 @@ impl Peer {
     }
 }
 
-/// A change in the set of known peers.
+/// A change in the set of known peers. A peer is one host's claim to a node id: two hosts announcing the
+/// same id are two peers (one of them is an impostor or a stale address).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerEvent {
     /// A node announced itself for the first time (or again after expiring).
     Seen(Peer),
     /// A known node announced a change: address, ports, name, catalogue version or a restart.
     Updated(Peer),
-    /// A node missed three announce intervals.
-    Expired(NodeId),
+    /// A host's claim to a node id lapsed: three announce intervals missed, or evicted to bound the table.
+    Expired(Peer),
 }
 
 /// Finds peers and lets them find us.

@@ -153,7 +153,7 @@ impl Task {
         };
         match Datagram::decode(&buf[..len]) {
             Ok(Datagram::Announce(a)) => {
-                if let Some(event) = self.cache.on_announcement(std::time::Instant::now(), from.ip(), a) {
+                for event in self.cache.on_announcement(std::time::Instant::now(), from.ip(), a) {
                     self.emit(event).await;
                 }
             }
@@ -163,12 +163,11 @@ impl Task {
                 }
             }
             Ok(Datagram::Query { .. }) => {}
-            Err(e) => tracing::debug!(%from, error = %e, "ignored datagram"),
+            Err(_) => {}
         }
     }
 
     async fn emit(&self, event: PeerEvent) {
-        tracing::debug!(?event, "peer event");
         let _ = self.events.send(event).await;
     }
 

@@ -94,8 +94,8 @@ async fn expired_after_three_missed_intervals() {
     drop(leaver);
     let expired = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if let Some(PeerEvent::Expired(id)) = watcher.next_event().await {
-                return id;
+            if let Some(PeerEvent::Expired(p)) = watcher.next_event().await {
+                return p.id();
             }
         }
     })

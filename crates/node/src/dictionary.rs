@@ -1,7 +1,9 @@
 //! The content dictionary: every file on the LAN by id, with its name, size and the peers hosting it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
+use discovery::Peer;
 use proto::{Catalogue, FileId, NodeId};
 
 /// Close names offered when a name is not found.
@@ -12,6 +14,23 @@ const MIN_ID_PREFIX: usize = 8;
 /// One way a query may name a file, tried in order from the most to the least exact.
 type Matcher<'a> = dyn Fn(FileId, &DictEntry) -> bool + 'a;
 
+/// One host's claim to a node id, as a file's host: two hosts claiming one id (one an impostor) host
+/// what their own catalogues list, each apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Host {
+    /// The node id it claims.
+    pub node: NodeId,
+    /// Its address.
+    pub ip: IpAddr,
+}
+
+impl Host {
+    /// The host of a discovered peer.
+    pub fn of(peer: &Peer) -> Self {
+        Self { node: peer.id(), ip: peer.ip }
+    }
+}
+
 /// A file of the dictionary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DictEntry {
@@ -20,9 +39,9 @@ pub struct DictEntry {
     /// Its size in bytes.
     pub size: u64,
     /// The peers hosting it.
-    pub hosts: Vec<NodeId>,
+    pub hosts: Vec<Host>,
     /// The hosts that have only part of it (they are downloading it), with the bitmap of their chunks.
-    pub partial: HashMap<NodeId, Vec<u8>>,
+    pub partial: HashMap<Host, Vec<u8>>,
 }
 
 /// Files by id, merged from the catalogues of every peer.
@@ -48,7 +67,7 @@ pub enum ResolveError {
 
 impl Dictionary {
     /// Adds the files of `peer`'s catalogue.
-    pub fn add_catalogue(&mut self, peer: NodeId, catalogue: &Catalogue) {
+    pub fn add_catalogue(&mut self, peer: Host, catalogue: &Catalogue) {
         for e in &catalogue.entries {
             let entry = self.files.entry(e.id).or_insert_with(|| DictEntry {
                 name: e.name.clone(),
@@ -77,16 +96,16 @@ impl Dictionary {
         self.files.get(id)
     }
 
-    /// The one file that `query` names: a full id, an id prefix of at least 8 hex digits, an exact name,
-    /// or a name equal but for case.
+    /// The one file that `query` names. Ids come first: a full id, or an id prefix of at least 8 hex
+    /// digits, names the files whose id it is or starts with; only when no id matches is `query` taken as
+    /// a name, exact or equal but for case. So a peer cannot hijack `get 00803b11` by naming its own file
+    /// after another file's short id.
     pub fn resolve(&self, query: &str) -> Result<FileId, ResolveError> {
-        if let Ok(id) = query.parse::<FileId>() {
-            return self.files.contains_key(&id).then_some(id).ok_or(ResolveError::NotFound { close: vec![] });
-        }
         let lower = query.to_lowercase();
-        let tests: [&Matcher; 3] = [&|_, e| e.name == query, &|_, e| e.name.to_lowercase() == lower, &|id, _| {
-            query.len() >= MIN_ID_PREFIX && id.to_string().starts_with(&lower)
-        }];
+        let tests: [&Matcher; 3] =
+            [&|id, _| looks_like_id(query) && id.to_string().starts_with(&lower), &|_, e| e.name == query, &|_, e| {
+                e.name.to_lowercase() == lower
+            }];
         for test in tests {
             let ids: Vec<FileId> = self.files.iter().filter(|(id, e)| test(**id, e)).map(|(id, _)| *id).collect();
             match ids.as_slice() {
@@ -116,6 +135,11 @@ impl Dictionary {
     }
 }
 
+/// Whether `text` can name a file by id: 8 to 64 hex digits (a full id or a prefix of one).
+pub fn looks_like_id(text: &str) -> bool {
+    (MIN_ID_PREFIX..=2 * 32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -136,12 +160,16 @@ mod tests {
     use super::*;
     use proto::CatalogueEntry;
 
+    fn host(n: u8) -> Host {
+        Host { node: NodeId([n; 32]), ip: IpAddr::from([10, 0, 0, n]) }
+    }
+
     fn dictionary() -> Dictionary {
         let entry =
             |id: u8, name: &str| CatalogueEntry { id: FileId([id; 32]), name: name.into(), size: 1, have: None };
         let mut d = Dictionary::default();
-        d.add_catalogue(NodeId([1; 32]), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(2, "dup.txt")] });
-        d.add_catalogue(NodeId([2; 32]), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(3, "dup.txt")] });
+        d.add_catalogue(host(1), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(2, "dup.txt")] });
+        d.add_catalogue(host(2), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(3, "dup.txt")] });
         d
     }
 
@@ -160,6 +188,20 @@ mod tests {
         assert_eq!(d.resolve(&FileId([3; 32]).to_string()), Ok(FileId([3; 32])));
         assert_eq!(d.resolve("03030303"), Ok(FileId([3; 32])));
         assert_eq!(d.resolve("dup.txt"), Err(ResolveError::Ambiguous { ids: vec![FileId([2; 32]), FileId([3; 32])] }));
+    }
+
+    #[test]
+    fn an_id_wins_over_a_name_that_looks_like_it() {
+        let mut d = dictionary();
+        let impostor = CatalogueEntry { id: FileId([9; 32]), name: "03030303".into(), size: 1, have: None };
+        d.add_catalogue(host(3), &Catalogue { entries: vec![impostor] });
+        assert_eq!(d.resolve("03030303"), Ok(FileId([3; 32])), "the short id of dup.txt, not the file named so");
+        assert_eq!(d.resolve(&FileId([3; 32]).to_string()), Ok(FileId([3; 32])));
+        assert_eq!(d.resolve("0303030"), Err(ResolveError::NotFound { close: vec!["03030303".into()] }));
+        // A name that looks like an id still resolves when no id matches it.
+        let named = CatalogueEntry { id: FileId([7; 32]), name: "deadbeef".into(), size: 1, have: None };
+        d.add_catalogue(host(3), &Catalogue { entries: vec![named] });
+        assert_eq!(d.resolve("deadbeef"), Ok(FileId([7; 32])));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::{ErrorCode, FileId, Manifest, NodeId, Request};
-use store::{PartFile, StoreError};
+use store::{PartFile, StateKey, StoreError};
 use tokio::task::{AbortHandle, JoinSet};
 use transport::{Connection, Transport, TransportError};
 
@@ -19,6 +19,16 @@ use crate::{Failure, NodeError, Scheduler, Status, blocking};
 /// bounds memory whatever the file size.
 const PEER_WINDOW: u64 = 8 * 1024 * 1024;
 const TOTAL_WINDOW: u64 = 32 * 1024 * 1024;
+/// Manifest requests in flight at once, to different sources: the first valid answer wins, so peers that
+/// stall cost one timeout in all, not one each.
+const MANIFEST_PARALLEL: usize = 8;
+
+/// A source: its index in the list of sources, since several hosts may claim one node id (one is genuine,
+/// the others impostors or stale addresses) and each is tried on its own.
+type SourceIndex = usize;
+/// A source as the scheduler knows it: whether it is *not* the one whose manifest was taken (so that,
+/// among peers alike, the one known to answer is asked first), and its index.
+type Ranked = (bool, SourceIndex);
 
 /// A peer to download from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +39,13 @@ pub struct Source {
     pub addr: SocketAddr,
     /// `None` if it has the whole file; else the bitmap of the chunks it has.
     pub has: Option<Vec<u8>>,
+}
+
+impl Source {
+    /// The host this source is: the id it claims at its address.
+    pub fn host(&self) -> crate::Host {
+        crate::Host { node: self.node, ip: self.addr.ip() }
+    }
 }
 
 /// What happens during a download, for progress display and logs.
@@ -81,24 +98,31 @@ pub enum DownloadEvent {
 }
 
 /// Downloads file `id` from `sources` into `dir`, each chunk verified before it is written to the
-/// `.part` file, which is renamed when complete. Requests wait at most `timeout` each. Returns the final
-/// path; on failure the verified part is kept for a later resume.
+/// `.part` file, which is renamed when complete; the `.part` file's state is authenticated with `key`.
+/// Requests wait at most `timeout` each. Returns the final path; on failure the verified part is kept for
+/// a later resume.
+///
+/// Several sources may claim the same node id: each is connected to and scheduled on its own, so an
+/// impostor costs at most the fallback from a failing source, and an authenticating transport refuses it
+/// at the handshake.
 pub async fn download(
     transport: Arc<dyn Transport>,
     id: FileId,
     sources: &[Source],
     dir: &Path,
     timeout: Duration,
+    key: &StateKey,
     mut on_event: impl FnMut(&DownloadEvent),
 ) -> Result<PathBuf, NodeError> {
     check_writable(dir)?;
     let conns = connect_all(&transport, sources, &mut on_event).await?;
-    let manifest = Arc::new(fetch_manifest(&conns, id, timeout).await?);
+    let (manifest, answered) = fetch_manifest(&conns, sources, id, timeout).await?;
+    let manifest = Arc::new(manifest);
     let dir = dir.to_path_buf();
     let part = Arc::new(
         blocking({
-            let manifest = manifest.clone();
-            move || PartFile::open(&dir, manifest)
+            let (manifest, key) = (manifest.clone(), key.clone());
+            move || PartFile::open(&dir, manifest, &key)
         })
         .await?,
     );
@@ -120,13 +144,14 @@ pub async fn download(
         total: (TOTAL_WINDOW / chunk).max(2) as usize,
         timeout_ceiling: timeout,
     };
-    let availability = sources.iter().filter(|s| conns.contains_key(&s.node)).map(|s| (s.node, s.has.clone()));
-    let mut scheduler = Scheduler::new(part.missing(), availability, limits);
+    let availability = conns.keys().map(|&i| ((i != answered, i), sources[i].has.clone()));
+    let mut scheduler: Scheduler<Ranked> = Scheduler::new(part.missing(), availability, limits);
     let mut tasks = JoinSet::new();
-    let mut running: HashMap<Assignment, AbortHandle> = HashMap::new();
+    let mut running: HashMap<Assignment<Ranked>, AbortHandle> = HashMap::new();
+    let node = |job: Assignment<Ranked>| sources[job.peer.1].node;
     loop {
         while let Some(job) = scheduler.next_request(Instant::now()) {
-            let (conn, part) = (conns[&job.peer].clone(), part.clone());
+            let (conn, part) = (conns[&job.peer.1].clone(), part.clone());
             let handle = tasks.spawn(async move { (job, fetch_chunk(&*conn, &part, id, job.chunk).await) });
             running.insert(job, handle);
         }
@@ -140,7 +165,7 @@ pub async fn download(
                 for (job, dropped) in scheduler.on_timeouts(Instant::now()) {
                     running.remove(&job).inspect(AbortHandle::abort);
                     let error = format!("no answer within {:?}", scheduler.timeout(job.peer));
-                    report_failure(&mut on_event, &manifest, job, &error, false, dropped);
+                    report_failure(&mut on_event, &manifest, node(job), job.chunk, &error, false, dropped);
                 }
                 continue;
             }
@@ -151,20 +176,26 @@ pub async fn download(
             Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
             None => continue,
         };
-        running.remove(&job);
+        // A request no longer running was settled already: an endgame copy whose twin won, or one that
+        // expired. It may still have completed before it could be cancelled; it counts once, as settled.
+        if running.remove(&job).is_none() {
+            continue;
+        }
         match result {
             Ok(bytes) => {
                 for loser in scheduler.on_success(Instant::now(), job.peer, job.chunk, bytes) {
                     running.remove(&loser).inspect(AbortHandle::abort);
                 }
-                tracing::debug!(target: "p2pnode::download", file = manifest.name(), chunk = job.chunk, peer = %job.peer.short(), "chunk verified");
-                on_event(&DownloadEvent::Chunk { index: job.chunk, bytes, peer: job.peer });
+                let peer = node(job);
+                tracing::debug!(target: "p2pnode::download", file = manifest.name(), chunk = job.chunk, peer = %peer.short(), "chunk verified");
+                on_event(&DownloadEvent::Chunk { index: job.chunk, bytes, peer });
             }
             Err(ChunkError::Store(e)) => return Err(NodeError::PartWrite(e)),
             Err(e) => {
                 let failure = e.failure();
                 let dropped = scheduler.on_failure(Instant::now(), job.peer, job.chunk, failure);
-                report_failure(&mut on_event, &manifest, job, &e.to_string(), failure == Failure::Corrupt, dropped);
+                let corrupt = failure == Failure::Corrupt;
+                report_failure(&mut on_event, &manifest, node(job), job.chunk, &e.to_string(), corrupt, dropped);
             }
         }
     }
@@ -192,21 +223,22 @@ pub fn check_writable(dir: &Path) -> Result<(), NodeError> {
 fn report_failure(
     on_event: &mut impl FnMut(&DownloadEvent),
     manifest: &Manifest,
-    job: Assignment,
+    node: NodeId,
+    chunk: u32,
     error: &str,
     corrupt: bool,
     dropped: bool,
 ) {
-    let (file, chunk, peer) = (manifest.name(), job.chunk, job.peer.short());
+    let (file, peer) = (manifest.name(), node.short());
     if corrupt {
         tracing::warn!(target: "p2pnode::download", file, chunk, %peer, "corrupt chunk discarded");
     } else {
         tracing::info!(target: "p2pnode::download", file, chunk, %peer, error, "chunk request failed");
     }
-    on_event(&DownloadEvent::ChunkFailed { index: chunk, peer: job.peer, error: error.to_string(), corrupt });
+    on_event(&DownloadEvent::ChunkFailed { index: chunk, peer: node, error: error.to_string(), corrupt });
     if dropped {
         tracing::warn!(target: "p2pnode::download", %peer, error, "source dropped");
-        on_event(&DownloadEvent::SourceDropped { peer: job.peer, reason: error.to_string() });
+        on_event(&DownloadEvent::SourceDropped { peer: node, reason: error.to_string() });
     }
 }
 
@@ -217,26 +249,27 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Connects to every source at once; those that fail are reported and left out.
+/// Connects to every source at once; those that fail are reported and left out. Returns the connections by
+/// source index.
 async fn connect_all(
     transport: &Arc<dyn Transport>,
     sources: &[Source],
     on_event: &mut impl FnMut(&DownloadEvent),
-) -> Result<HashMap<NodeId, Arc<dyn Connection>>, NodeError> {
+) -> Result<HashMap<SourceIndex, Arc<dyn Connection>>, NodeError> {
     let mut attempts = JoinSet::new();
-    for source in sources.iter().cloned() {
+    for (index, source) in sources.iter().cloned().enumerate() {
         let transport = transport.clone();
-        attempts.spawn(async move { (source.node, transport.connect(source.addr, source.node).await) });
+        attempts.spawn(async move { (index, transport.connect(source.addr, source.node).await) });
     }
     let mut conns = HashMap::new();
     let mut last_error = None;
     while let Some(joined) = attempts.join_next().await {
         match joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())) {
-            (node, Ok(conn)) => {
-                conns.insert(node, conn);
+            (index, Ok(conn)) => {
+                conns.insert(index, conn);
             }
-            (node, Err(e)) => {
-                on_event(&DownloadEvent::SourceDropped { peer: node, reason: e.to_string() });
+            (index, Err(e)) => {
+                on_event(&DownloadEvent::SourceDropped { peer: sources[index].node, reason: e.to_string() });
                 last_error = Some(e);
             }
         }
@@ -247,21 +280,35 @@ async fn connect_all(
     }
 }
 
-/// The manifest of `id` from the first peer whose copy hashes to `id`.
+/// The manifest of `id` from the first source whose copy hashes to `id`, asked of up to
+/// [`MANIFEST_PARALLEL`] sources at once, each given what is left of `timeout`; and that source.
 async fn fetch_manifest(
-    conns: &HashMap<NodeId, Arc<dyn Connection>>,
+    conns: &HashMap<SourceIndex, Arc<dyn Connection>>,
+    sources: &[Source],
     id: FileId,
     timeout: Duration,
-) -> Result<Manifest, NodeError> {
+) -> Result<(Manifest, SourceIndex), NodeError> {
     const MAX_MANIFEST: u64 = 64 + proto::MAX_FILE_NAME as u64 + 32 * proto::MAX_CHUNKS as u64;
-    for (peer, conn) in conns {
-        let fetched = tokio::time::timeout(timeout, request(&**conn, &Request::Manifest(id), MAX_MANIFEST)).await;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut waiting = conns.iter().map(|(i, conn)| (*i, conn.clone()));
+    let mut asked = JoinSet::new();
+    loop {
+        while asked.len() < MANIFEST_PARALLEL {
+            let Some((index, conn)) = waiting.next() else { break };
+            asked.spawn(async move {
+                let ask = Request::Manifest(id);
+                (index, tokio::time::timeout_at(deadline, request(&*conn, &ask, MAX_MANIFEST)).await)
+            });
+        }
+        let Some(joined) = asked.join_next().await else { break };
+        let (index, fetched) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let peer = sources[index].node.short();
         match fetched.map(|r| r.map(|bytes| Manifest::decode(&bytes))) {
-            Ok(Ok(Ok(m))) if m.id() == id => return Ok(m),
-            Ok(Ok(Ok(_))) => tracing::warn!(peer = %peer.short(), "manifest does not match its id"),
-            Ok(Ok(Err(e))) => tracing::warn!(peer = %peer.short(), error = %e, "manifest undecodable"),
-            Ok(Err(e)) => tracing::warn!(peer = %peer.short(), error = %e, "manifest not fetched"),
-            Err(_) => tracing::warn!(peer = %peer.short(), "manifest request timed out"),
+            Ok(Ok(Ok(m))) if m.id() == id => return Ok((m, index)),
+            Ok(Ok(Ok(_))) => tracing::warn!(%peer, "manifest does not match its id"),
+            Ok(Ok(Err(e))) => tracing::warn!(%peer, error = %e, "manifest undecodable"),
+            Ok(Err(e)) => tracing::warn!(%peer, error = %e, "manifest not fetched"),
+            Err(_) => tracing::warn!(%peer, "manifest request timed out"),
         }
     }
     Err(NodeError::NoManifest(id.to_string()))

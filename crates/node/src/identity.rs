@@ -7,8 +7,7 @@ use transport::Identity;
 
 use crate::NodeError;
 
-const CERT_FILE: &str = "node-cert.der";
-const KEY_FILE: &str = "node-key.der";
+use store::{IDENTITY_CERT_FILE as CERT_FILE, IDENTITY_KEY_FILE as KEY_FILE};
 
 /// The identity stored in `state_dir`, created on first start. Its node id is the certificate's hash.
 pub(crate) fn load_or_create(state_dir: &Path) -> Result<Identity, NodeError> {

@@ -25,15 +25,15 @@ mod throttle;
 use std::sync::Arc;
 
 pub use config::{NetConfig, ServeConfig};
-pub use dictionary::{DictEntry, Dictionary, ResolveError};
+pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
 pub use discovery::Peer;
 pub use discovery::udp::DEFAULT_PORT as DEFAULT_DISCOVERY_PORT;
 pub use download::{DownloadEvent, Source, check_writable, download};
 pub use error::NodeError;
 pub use node::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node};
-pub use proto::{FileId, MAX_NODE_NAME, NodeId, TransportKind, chunk_size_for};
+pub use proto::{Escaped, FileId, MAX_NODE_NAME, NodeId, TransportKind, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
-pub use store::discard_part;
+pub use store::{StateKey, discard_part};
 pub use survey::Survey;
 use transport::{Identity, Transport, TransportConfig};
 

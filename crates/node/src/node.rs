@@ -8,7 +8,7 @@ use std::time::Duration;
 use discovery::udp::{UdpConfig, UdpDiscovery};
 use discovery::{Discovery, PeerEvent};
 use proto::{Announcement, NodeId, TransportKind};
-use store::{HashCache, Library};
+use store::{HASH_CACHE_FILE, HashCache, Library, StateKey};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use transport::{Identity, Incoming, Listener};
@@ -22,7 +22,6 @@ pub const MAX_CONNECTIONS: usize = 128;
 /// Connections one address may hold at once (a TCP downloader keeps up to 16 sockets to a peer, and a
 /// host may run several).
 pub const MAX_CONNECTIONS_PER_PEER: usize = 48;
-const HASH_CACHE_FILE: &str = "hashes.bin";
 /// Accepted connections waiting for the serving loop.
 const ACCEPT_QUEUE: usize = 16;
 
@@ -48,7 +47,9 @@ impl Node {
         let identity = identity::load_or_create(&config.state_dir)?;
         let id = identity.node_id();
         let cache = HashCache::load(config.state_dir.join(HASH_CACHE_FILE));
-        let mut library = Library::new(vec![config.dir.clone(), config.downloads.clone()], cache);
+        let key = StateKey::load_or_create(&config.state_dir)?;
+        let shared = vec![config.dir.clone(), config.downloads.clone()];
+        let mut library = Library::new(shared, config.state_dir.clone(), cache, key);
         library = blocking(move || library.rescan().map(|_| library)).await?;
         let listeners = bind_all(&config, &identity).await?;
         let discovery = UdpDiscovery::start(UdpConfig {
@@ -102,10 +103,12 @@ impl Node {
             idle: config.net.transport_config().idle_timeout,
             throttle: config.max_upload_rate.map(|rate| Arc::new(Throttle::new(rate))),
             rescan,
+            buffers: Arc::new(Semaphore::new(crate::server::SEND_BUDGET)),
         };
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let per_peer = Arc::new(PeerSlots::default());
         let mut connections = JoinSet::new();
+        let mut peer_log = PeerLog::default();
         let (mut incoming, mut accepting) = accept_all(listeners);
         tokio::pin!(shutdown);
         loop {
@@ -129,7 +132,7 @@ impl Node {
                     tracing::info!(files = current.files.len(), version = current.version, "catalogue changed");
                     discovery.announce(record(&current));
                 }
-                Some(event) = discovery.next_event() => log_peer(event),
+                Some(event) = discovery.next_event() => peer_log.log(event),
                 Some(_) = connections.join_next() => {}
             }
         }
@@ -254,12 +257,40 @@ async fn rescan_forever(
     }
 }
 
-fn log_peer(event: PeerEvent) {
-    match event {
-        PeerEvent::Seen(p) => {
-            tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, files = p.announcement.file_count, "peer seen")
+/// Logs peer events, at most [`PEER_LOG_BURST`] a second: a host that floods announcements of new ids
+/// must not flood the log (the cache bounds what it keeps; this bounds what is said about it).
+#[derive(Default)]
+struct PeerLog {
+    window: Option<tokio::time::Instant>,
+    logged: u32,
+    dropped: u32,
+}
+
+/// Peer events logged per second at most.
+const PEER_LOG_BURST: u32 = 20;
+
+impl PeerLog {
+    fn log(&mut self, event: PeerEvent) {
+        let now = tokio::time::Instant::now();
+        if self.window.is_none_or(|start| now - start >= Duration::from_secs(1)) {
+            if self.dropped > 0 {
+                tracing::warn!(events = self.dropped, "peer events not logged (too many in one second)");
+            }
+            (self.window, self.logged, self.dropped) = (Some(now), 0, 0);
         }
-        PeerEvent::Updated(p) => tracing::debug!(name = %p.announcement.name, id = %p.id().short(), "peer updated"),
-        PeerEvent::Expired(id) => tracing::info!(id = %id.short(), "peer gone"),
+        if self.logged >= PEER_LOG_BURST {
+            self.dropped += 1;
+            return;
+        }
+        self.logged += 1;
+        match event {
+            PeerEvent::Seen(p) => {
+                tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, files = p.announcement.file_count, "peer seen")
+            }
+            PeerEvent::Updated(p) => tracing::debug!(name = %p.announcement.name, id = %p.id().short(), "peer updated"),
+            PeerEvent::Expired(p) => {
+                tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, "peer gone")
+            }
+        }
     }
 }

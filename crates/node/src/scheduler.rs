@@ -25,6 +25,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use std::hash::Hash;
+
 use proto::NodeId;
 
 /// Consecutive failures after which a peer is dropped.
@@ -91,11 +93,17 @@ pub struct Limits {
     pub timeout_ceiling: Duration,
 }
 
+/// What the scheduler tells peers apart by: a node id, or (in the driver) the index of one of the sources
+/// that claim a node id, since several hosts may claim one.
+pub trait PeerKey: Copy + Ord + Hash + std::fmt::Debug {}
+
+impl<T: Copy + Ord + Hash + std::fmt::Debug> PeerKey for T {}
+
 /// A request the driver should make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Assignment {
+pub struct Assignment<P = NodeId> {
     /// Whom to ask.
-    pub peer: NodeId,
+    pub peer: P,
     /// For which chunk.
     pub chunk: u32,
 }
@@ -118,21 +126,21 @@ struct PeerState {
 
 /// Chunk assignment for one download.
 #[derive(Debug)]
-pub struct Scheduler {
+pub struct Scheduler<P = NodeId> {
     limits: Limits,
     pending: BTreeSet<u32>,
     /// Requests in flight and when each was made.
-    in_flight: HashMap<(NodeId, u32), Instant>,
-    failed_by: HashMap<u32, HashMap<NodeId, Failure>>,
-    peers: BTreeMap<NodeId, PeerState>,
+    in_flight: HashMap<(P, u32), Instant>,
+    failed_by: HashMap<u32, HashMap<P, Failure>>,
+    peers: BTreeMap<P, PeerState>,
 }
 
-impl Scheduler {
+impl<P: PeerKey> Scheduler<P> {
     /// Schedules the `missing` chunks over `peers`, each with the bitmap of the chunks it has (`None`:
     /// all of them).
     pub fn new(
         missing: impl IntoIterator<Item = u32>,
-        peers: impl IntoIterator<Item = (NodeId, Option<Vec<u8>>)>,
+        peers: impl IntoIterator<Item = (P, Option<Vec<u8>>)>,
         limits: Limits,
     ) -> Self {
         Self {
@@ -145,14 +153,14 @@ impl Scheduler {
     }
 
     /// The next request to make at `now`, if a peer has room and a chunk it may be asked for.
-    pub fn next_request(&mut self, now: Instant) -> Option<Assignment> {
+    pub fn next_request(&mut self, now: Instant) -> Option<Assignment<P>> {
         if self.in_flight.len() >= self.limits.total {
             return None;
         }
         for state in self.peers.values_mut() {
             state.retry_at = state.retry_at.filter(|t| *t > now);
         }
-        let mut ready: Vec<(usize, NodeId)> = self
+        let mut ready: Vec<(usize, P)> = self
             .peers
             .iter()
             .filter(|(_, s)| !s.dropped && s.retry_at.is_none() && s.in_flight < self.window(s))
@@ -181,7 +189,7 @@ impl Scheduler {
 
     /// `chunk` arrived from `peer`, verified and written. Returns the duplicate requests of the same
     /// chunk, which the driver cancels.
-    pub fn on_success(&mut self, now: Instant, peer: NodeId, chunk: u32, bytes: u32) -> Vec<Assignment> {
+    pub fn on_success(&mut self, now: Instant, peer: P, chunk: u32, bytes: u32) -> Vec<Assignment<P>> {
         let Some(issued) = self.in_flight.remove(&(peer, chunk)) else { return vec![] };
         self.failed_by.remove(&chunk);
         let state = self.peer(peer);
@@ -205,7 +213,7 @@ impl Scheduler {
             (_, false) => Some((since, delivered)),
         };
         state.last_done = Some(now);
-        let losers: Vec<Assignment> = self
+        let losers: Vec<Assignment<P>> = self
             .in_flight
             .keys()
             .filter(|(_, c)| *c == chunk)
@@ -219,7 +227,7 @@ impl Scheduler {
     }
 
     /// The request of `chunk` from `peer` failed. Returns `true` if the peer is now dropped.
-    pub fn on_failure(&mut self, now: Instant, peer: NodeId, chunk: u32, failure: Failure) -> bool {
+    pub fn on_failure(&mut self, now: Instant, peer: P, chunk: u32, failure: Failure) -> bool {
         if self.in_flight.remove(&(peer, chunk)).is_none() {
             return false;
         }
@@ -245,8 +253,8 @@ impl Scheduler {
     /// failure of that peer (they queued behind each other), not one each; and a request that stalls while
     /// its peer keeps delivering others (a stream stuck on a lossy link) is asked again without counting
     /// against the peer.
-    pub fn on_timeouts(&mut self, now: Instant) -> Vec<(Assignment, bool)> {
-        let mut expired: Vec<Assignment> = self
+    pub fn on_timeouts(&mut self, now: Instant) -> Vec<(Assignment<P>, bool)> {
+        let mut expired: Vec<Assignment<P>> = self
             .in_flight
             .iter()
             .filter(|((peer, _), issued)| **issued + self.timeout(*peer) <= now)
@@ -271,7 +279,7 @@ impl Scheduler {
     }
 
     /// Puts a request back without counting it against its peer. Returns `false` (the peer is not dropped).
-    fn requeue(&mut self, a: Assignment) -> bool {
+    fn requeue(&mut self, a: Assignment<P>) -> bool {
         if self.in_flight.remove(&(a.peer, a.chunk)).is_some() {
             self.peer(a.peer).in_flight -= 1;
             if !self.in_flight.keys().any(|(_, c)| *c == a.chunk) {
@@ -290,7 +298,7 @@ impl Scheduler {
     }
 
     /// The current timeout of a request to `peer`.
-    pub fn timeout(&self, peer: NodeId) -> Duration {
+    pub fn timeout(&self, peer: P) -> Duration {
         let best =
             self.peers.values().filter_map(|s| s.rate).fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
         let Some(state) = self.peers.get(&peer) else { return self.limits.timeout_ceiling };
@@ -305,7 +313,7 @@ impl Scheduler {
     }
 
     /// Drops `peer` before any request (it could not be connected to).
-    pub fn drop_peer(&mut self, peer: NodeId) {
+    pub fn drop_peer(&mut self, peer: P) {
         self.peer(peer).dropped = true;
     }
 
@@ -335,7 +343,7 @@ impl Scheduler {
 
     /// The oldest lagging request (in flight longer than its peer's rate predicts) that no other peer
     /// duplicates yet and `peer` may be asked for.
-    fn endgame_candidate(&self, peer: NodeId, now: Instant) -> Option<u32> {
+    fn endgame_candidate(&self, peer: P, now: Instant) -> Option<u32> {
         self.lagging()
             .filter(|((p, c), since)| *p != peer && *since <= now && self.may_ask(peer, *c))
             .min_by_key(|(_, since)| *since)
@@ -343,7 +351,7 @@ impl Scheduler {
     }
 
     /// Requests with no duplicate, each with the time from which it counts as lagging.
-    fn lagging(&self) -> impl Iterator<Item = ((NodeId, u32), Instant)> + '_ {
+    fn lagging(&self) -> impl Iterator<Item = ((P, u32), Instant)> + '_ {
         let mut copies: HashMap<u32, usize> = HashMap::new();
         for (_, c) in self.in_flight.keys() {
             *copies.entry(*c).or_default() += 1;
@@ -354,14 +362,14 @@ impl Scheduler {
             .map(|((p, c), issued)| ((*p, *c), *issued + self.timeout(*p) / TIMEOUT_FACTOR))
     }
 
-    fn live(&self, peer: NodeId) -> bool {
+    fn live(&self, peer: P) -> bool {
         self.peers.get(&peer).is_some_and(|s| !s.dropped)
     }
 
     /// Whether `peer` may be asked for `chunk`: it must have it; a peer that failed it is asked again
     /// only when every other live peer that has it failed it too, and never when its copy was corrupt.
-    fn may_ask(&self, peer: NodeId, chunk: u32) -> bool {
-        let has = |p: &NodeId| {
+    fn may_ask(&self, peer: P, chunk: u32) -> bool {
+        let has = |p: &P| {
             self.peers.get(p).is_some_and(|s| {
                 s.has
                     .as_ref()
@@ -379,7 +387,7 @@ impl Scheduler {
         }
     }
 
-    fn peer(&mut self, peer: NodeId) -> &mut PeerState {
+    fn peer(&mut self, peer: P) -> &mut PeerState {
         self.peers.entry(peer).or_default()
     }
 }

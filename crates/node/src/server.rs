@@ -9,9 +9,9 @@ use std::time::Duration;
 use proto::{ErrorCode, FileId, Request, Response};
 use store::{FileStamp, Library, SharedFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
-use transport::frames::{read_request, write_response};
+use transport::frames::read_request;
 use transport::{Incoming, Stream, TransportError};
 
 use crate::blocking;
@@ -22,8 +22,12 @@ const MAX_STREAMS_PER_CONNECTION: usize = 16;
 /// How long the rest of a request frame (at most 4 KiB) may take once its first byte arrived: a peer that
 /// dribbles bytes (slowloris) loses its exchange long before the idle timeout.
 const SLOW_SENDER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bytes read from disk per step while sending a chunk: the memory a chunk in transit costs the server.
+/// Bytes read from disk, or written to the peer, per step: each step must complete within the idle
+/// timeout, so a peer that stops reading is cut off whatever it asked for.
 const READ_PIECE: usize = 256 * 1024;
+/// What every exchange of a node together may hold in buffers (chunk pieces read from disk, encoded
+/// manifests) at once: bounds the server's memory whatever number of peers stop reading.
+pub(crate) const SEND_BUDGET: usize = 16 * 1024 * 1024;
 
 /// What the node shares right now; replaced as a whole when a rescan finds changes.
 #[derive(Debug, Default)]
@@ -50,9 +54,13 @@ pub(crate) struct ServeContext {
     pub(crate) throttle: Option<Arc<Throttle>>,
     /// Wakes the rescan task when a shared file turns out to have changed since it was hashed.
     pub(crate) rescan: Arc<Notify>,
+    /// Buffer bytes left to the exchanges of the node ([`SEND_BUDGET`]).
+    pub(crate) buffers: Arc<Semaphore>,
 }
 
-/// Serves the exchanges of one connection until the peer is done with it or it idles out.
+/// Serves the exchanges of one connection until the peer is done with it or it idles out: a connection
+/// with no exchange in progress that opens none within the idle timeout is closed, whatever the transport
+/// does to keep it alive.
 pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: ServeContext) {
     let peer = incoming.remote_addr();
     let limit = Arc::new(Semaphore::new(MAX_STREAMS_PER_CONNECTION));
@@ -60,11 +68,20 @@ pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: S
     let mut exchanges = JoinSet::new();
     loop {
         let Ok(permit) = limit.clone().acquire_owned().await else { return };
-        let stream = match incoming.accept_stream().await {
-            Ok(Some(stream)) => stream,
-            Ok(None) => break,
-            Err(e) => {
+        let accepted = if exchanges.is_empty() {
+            tokio::time::timeout(context.idle, incoming.accept_stream()).await
+        } else {
+            Ok(incoming.accept_stream().await)
+        };
+        let stream = match accepted {
+            Ok(Ok(Some(stream))) => stream,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "connection ended");
+                break;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "idle connection closed");
                 break;
             }
         };
@@ -107,24 +124,27 @@ async fn answer(
     context: &ServeContext,
 ) -> Result<(), TransportError> {
     match request {
-        Request::Catalogue => send_bytes(stream, &shares.catalogue).await,
+        Request::Catalogue => send_bytes(stream, &shares.catalogue, context).await,
         Request::Manifest(id) => match shares.files.get(id) {
-            Some(file) => send_bytes(stream, &file.manifest.encode()).await,
-            None => refuse(stream, ErrorCode::NotFound, "file not shared").await,
+            Some(file) => {
+                let _buffer = take_buffer(context, file.manifest.encoded_len()).await?;
+                send_bytes(stream, &file.manifest.encode(), context).await
+            }
+            None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await,
         },
         Request::Chunk { file, index, offset, len } => {
             let Some(shared) = shares.files.get(file) else {
-                return refuse(stream, ErrorCode::NotFound, "file not shared").await;
+                return refuse(stream, ErrorCode::NotFound, "file not shared", context).await;
             };
             if *index >= shared.manifest.chunk_count() {
-                return refuse(stream, ErrorCode::NotFound, "no such chunk").await;
+                return refuse(stream, ErrorCode::NotFound, "no such chunk", context).await;
             }
             if shared.have.as_ref().is_some_and(|bits| !store::bit(bits, *index)) {
-                return refuse(stream, ErrorCode::NotFound, "chunk not downloaded yet").await;
+                return refuse(stream, ErrorCode::NotFound, "chunk not downloaded yet", context).await;
             }
             let (start, chunk_len) = shared.manifest.chunk_span(*index);
             if offset.checked_add(*len).is_none_or(|end| end > chunk_len) {
-                return refuse(stream, ErrorCode::BadRequest, "range outside the chunk").await;
+                return refuse(stream, ErrorCode::BadRequest, "range outside the chunk", context).await;
             }
             send_file_range(stream, shared, start + u64::from(*offset), *len, context).await?;
             tracing::debug!(target: "p2pnode::server", file = shared.manifest.name(), chunk = index, %peer, "sent chunk");
@@ -133,17 +153,48 @@ async fn answer(
     }
 }
 
-async fn send_bytes(stream: &mut Box<dyn Stream>, bytes: &[u8]) -> Result<(), TransportError> {
-    write_response(stream, &Response::Ok { len: bytes.len() as u64 }).await?;
-    stream.write_all(bytes).await?;
+/// Sends an ok response with `bytes`, piece by piece, each within the idle timeout.
+async fn send_bytes(stream: &mut Box<dyn Stream>, bytes: &[u8], context: &ServeContext) -> Result<(), TransportError> {
+    write_within(stream, &Response::Ok { len: bytes.len() as u64 }.encode(), context).await?;
+    for piece in bytes.chunks(READ_PIECE) {
+        write_within(stream, piece, context).await?;
+    }
     stream.flush().await?;
     Ok(())
 }
 
-async fn refuse(stream: &mut Box<dyn Stream>, code: ErrorCode, message: &str) -> Result<(), TransportError> {
-    write_response(stream, &Response::Err { code, message: message.into() }).await?;
+async fn refuse(
+    stream: &mut Box<dyn Stream>,
+    code: ErrorCode,
+    message: &str,
+    context: &ServeContext,
+) -> Result<(), TransportError> {
+    write_within(stream, &Response::Err { code, message: message.into() }.encode(), context).await?;
     stream.flush().await?;
     Ok(())
+}
+
+/// Writes `bytes` (at most a piece), giving up when the peer does not take them within the idle timeout:
+/// every write of a response goes through here, so no peer holds an exchange by not reading.
+async fn write_within(
+    stream: &mut Box<dyn Stream>,
+    bytes: &[u8],
+    context: &ServeContext,
+) -> Result<(), TransportError> {
+    tokio::time::timeout(context.idle, stream.write_all(bytes))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading"))??;
+    Ok(())
+}
+
+/// `len` bytes of the node's buffer budget, waited for at most the idle timeout (the budget is full only
+/// while many peers hold exchanges without reading, and each of those is cut off within that time).
+async fn take_buffer(context: &ServeContext, len: usize) -> Result<OwnedSemaphorePermit, TransportError> {
+    let permits = len.min(SEND_BUDGET) as u32;
+    match tokio::time::timeout(context.idle, context.buffers.clone().acquire_many_owned(permits)).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "send buffers exhausted").into()),
+    }
 }
 
 /// Streams `len` bytes of `shared` from `offset`, one piece at a time, each piece sent within the idle
@@ -169,10 +220,11 @@ async fn send_file_range(
         _ => {
             tracing::info!(file = %shared.path.display(), "shared file changed since it was hashed; rescanning");
             context.rescan.notify_one();
-            return refuse(stream, ErrorCode::Internal, "file changed since it was hashed").await;
+            return refuse(stream, ErrorCode::Internal, "file changed since it was hashed", context).await;
         }
     };
-    write_response(stream, &Response::Ok { len: u64::from(len) }).await?;
+    write_within(stream, &Response::Ok { len: u64::from(len) }.encode(), context).await?;
+    let _buffer = take_buffer(context, READ_PIECE.min(len as usize)).await?;
     let mut buf = vec![0u8; READ_PIECE.min(len as usize)];
     let mut sent = 0u64;
     while sent < u64::from(len) {
@@ -188,9 +240,7 @@ async fn send_file_range(
         if let Some(throttle) = &context.throttle {
             throttle.take(piece).await;
         }
-        tokio::time::timeout(context.idle, stream.write_all(&buf[..piece]))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading"))??;
+        write_within(stream, &buf[..piece], context).await?;
         sent += piece as u64;
     }
     stream.flush().await?;

@@ -1,32 +1,42 @@
 //! Asking the LAN who is there and what they share, without running a node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use discovery::udp::{UdpConfig, UdpDiscovery};
 use discovery::{Discovery, Peer, PeerEvent};
 use proto::{Catalogue, FileId, NodeId, Request};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use transport::Transport;
 
-use crate::exchange::request;
-use crate::{DictEntry, Dictionary, NetConfig, NodeError, ResolveError, Source, identity, transport_for};
+use crate::exchange::request_within;
+use crate::{DictEntry, Dictionary, Host, NetConfig, NodeError, ResolveError, Source, identity, transport_for};
 
-/// Answers are taken as settled once none came for this long (LAN answers arrive within milliseconds).
+/// Answers are taken as settled once no new peer answered for this long (LAN answers arrive within
+/// milliseconds), and at the timeout whatever peers do.
 const SETTLE_QUIET: Duration = Duration::from_millis(250);
 /// How often the query is repeated while nobody has answered (datagrams get lost; peers start late).
 const REQUERY: Duration = Duration::from_millis(500);
 /// The largest catalogue accepted from a peer.
 const MAX_CATALOGUE_BYTES: u64 = 64 * 1024 * 1024;
+/// The catalogue bytes one survey takes in, over every peer: what bounds its memory whatever peers
+/// announce (a dictionary and the catalogue being merged cost about as much again).
+const SURVEY_BUDGET: usize = 24 * 1024 * 1024;
+/// Catalogues fetched from one address: several nodes on one machine are normal, a host claiming dozens
+/// of ids is not.
+const MAX_CATALOGUES_PER_ADDRESS: usize = 8;
 
-/// A short-lived view of the LAN: the peers that answered a query, and what they share.
+/// A short-lived view of the LAN: the peers that answered a query, and what they share. A peer is one
+/// host's claim to a node id; two hosts claiming one id are both kept (see [`discovery::PeerCache`]).
 pub struct Survey {
     net: NetConfig,
     transport: Arc<dyn Transport>,
     discovery: UdpDiscovery,
-    peers: BTreeMap<NodeId, Peer>,
+    peers: BTreeMap<(NodeId, IpAddr), Peer>,
     started: Instant,
     settled: bool,
 }
@@ -54,8 +64,8 @@ impl Survey {
         })
     }
 
-    /// The peers on the LAN: waits up to the timeout for a first answer, then until answers settle (the
-    /// first call only).
+    /// The peers on the LAN: waits up to the timeout for a first answer, then until no new peer answered
+    /// for a moment, and never past the timeout (the first call only).
     pub async fn peers(&mut self) -> Result<Vec<Peer>, NodeError> {
         if self.settled {
             return Ok(self.peers.values().cloned().collect());
@@ -64,41 +74,59 @@ impl Survey {
         while self.peers.is_empty() {
             let wait = (Instant::now() + REQUERY).min(give_up);
             match tokio::time::timeout_at(wait, self.discovery.next_event()).await {
-                Ok(Some(event)) => self.apply(event),
+                Ok(Some(event)) => _ = self.apply(event),
                 Ok(None) => break,
                 Err(_) if Instant::now() >= give_up => return Err(NodeError::NoPeers(self.net.timeout)),
                 Err(_) => self.discovery.query(),
             }
         }
-        while let Ok(Some(event)) = tokio::time::timeout(SETTLE_QUIET, self.discovery.next_event()).await {
-            self.apply(event);
+        // Only a new peer extends the wait: one that re-announces without end must not keep us here.
+        let mut quiet_until = Instant::now() + SETTLE_QUIET;
+        while let Ok(Some(event)) = tokio::time::timeout_at(quiet_until.min(give_up), self.discovery.next_event()).await
+        {
+            if self.apply(event) {
+                quiet_until = Instant::now() + SETTLE_QUIET;
+            }
         }
         self.settled = true;
         Ok(self.peers.values().cloned().collect())
     }
 
-    fn apply(&mut self, event: PeerEvent) {
+    /// Takes a discovery event; returns whether it brought a new peer.
+    fn apply(&mut self, event: PeerEvent) -> bool {
         match event {
-            PeerEvent::Seen(p) | PeerEvent::Updated(p) => {
-                self.peers.insert(p.id(), p);
+            PeerEvent::Seen(p) => self.peers.insert((p.id(), p.ip), p).is_none(),
+            PeerEvent::Updated(p) => {
+                self.peers.insert((p.id(), p.ip), p);
+                false
             }
-            PeerEvent::Expired(id) => {
-                self.peers.remove(&id);
+            PeerEvent::Expired(p) => {
+                self.peers.remove(&(p.id(), p.ip));
+                false
             }
         }
     }
 
-    /// The content dictionary: the catalogues of every peer, fetched in parallel. Peers that do not
-    /// answer in time are left out with a warning.
+    /// The content dictionary: the catalogues of every peer, fetched in parallel, within the survey's
+    /// memory budget and at most [`MAX_CATALOGUES_PER_ADDRESS`] per address. Peers that do not answer in
+    /// time, or whose catalogue does not fit, are left out with a warning.
     pub async fn dictionary(&mut self) -> Result<Dictionary, NodeError> {
         let mut fetches = JoinSet::new();
-        let ids: Vec<NodeId> = self.peers().await?.iter().map(Peer::id).collect();
-        for source in self.sources(ids.into_iter()) {
-            let (transport, timeout) = (self.transport.clone(), self.net.timeout);
+        self.peers().await?;
+        let budget = Arc::new(Semaphore::new(SURVEY_BUDGET));
+        let mut per_address: HashMap<IpAddr, usize> = HashMap::new();
+        for source in self.sources(|_| true) {
+            let fetched = per_address.entry(source.addr.ip()).or_default();
+            if *fetched >= MAX_CATALOGUES_PER_ADDRESS {
+                tracing::warn!(peer = %source.addr, "too many nodes at one address, catalogue not fetched");
+                continue;
+            }
+            *fetched += 1;
+            let (transport, timeout, budget) = (self.transport.clone(), self.net.timeout, budget.clone());
             fetches.spawn(async move {
                 let fetched = tokio::time::timeout(timeout, async {
                     let conn = transport.connect(source.addr, source.node).await?;
-                    let bytes = request(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES).await?;
+                    let bytes = request_within(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES, Some(&budget)).await?;
                     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Catalogue::decode(&bytes)?)
                 })
                 .await;
@@ -108,7 +136,7 @@ impl Survey {
         let mut dictionary = Dictionary::default();
         while let Some(joined) = fetches.join_next().await {
             match joined {
-                Ok((source, Ok(Ok(catalogue)))) => dictionary.add_catalogue(source.node, &catalogue),
+                Ok((source, Ok(Ok(catalogue)))) => dictionary.add_catalogue(source.host(), &catalogue),
                 Ok((source, Ok(Err(e)))) => tracing::warn!(peer = %source.addr, error = %e, "catalogue not fetched"),
                 Ok((source, Err(_))) => tracing::warn!(peer = %source.addr, "catalogue request timed out"),
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -117,7 +145,8 @@ impl Survey {
         Ok(dictionary)
     }
 
-    /// The one file `query` (a name or an id) names, and the peers to fetch it from.
+    /// The one file `query` (a name or an id) names, and the hosts to fetch it from: every host that
+    /// listed it, under whatever id each claims.
     pub async fn find(&mut self, query: &str) -> Result<(FileId, DictEntry, Vec<Source>), NodeError> {
         let dictionary = self.dictionary().await?;
         let id = dictionary.resolve(query).map_err(|e| match e {
@@ -128,17 +157,19 @@ impl Survey {
         })?;
         let entry =
             dictionary.entry(&id).cloned().ok_or(NodeError::NotHosted { query: query.into(), close: vec![] })?;
-        let mut sources = self.sources(entry.hosts.iter().copied());
+        let mut sources = self.sources(|host| entry.hosts.contains(&host));
         for source in &mut sources {
-            source.has = entry.partial.get(&source.node).cloned();
+            source.has = entry.partial.get(&source.host()).cloned();
         }
         Ok((id, entry, sources))
     }
 
-    /// The transfer addresses of these peers for our transport (peers without it are left out).
-    fn sources(&self, nodes: impl Iterator<Item = NodeId>) -> Vec<Source> {
-        nodes
-            .filter_map(|id| self.peers.get(&id))
+    /// The transfer addresses, for our transport, of the peers `wanted` picks (peers without our transport
+    /// are left out).
+    fn sources(&self, wanted: impl Fn(Host) -> bool) -> Vec<Source> {
+        self.peers
+            .values()
+            .filter(|p| wanted(Host::of(p)))
             .filter_map(|p| p.addr(self.net.transport).map(|addr| Source { node: p.id(), addr, has: None }))
             .collect()
     }

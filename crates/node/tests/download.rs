@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, serve_capped, temp};
-use node::{DownloadEvent, NodeError, Survey, TransportKind, download, transport_for};
+use node::{DownloadEvent, NodeError, StateKey, Survey, TransportKind, download, transport_for};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -48,8 +48,15 @@ async fn get(
 ) -> Result<std::path::PathBuf, NodeError> {
     let mut survey = Survey::start(net)?;
     let (id, _, sources) = survey.find(name).await?;
-    download(transport_for(net.transport, net.transport_config(), None), id, &sources, into, net.timeout, on_event)
-        .await
+    let transport = transport_for(net.transport, net.transport_config(), None);
+    download(transport, id, &sources, into, net.timeout, &key_for(into), on_event).await
+}
+
+/// The state key that a node serving `into` as its downloads folder uses (see `common::serve`), so that it
+/// shares what lands there; for any other folder, one kept beside it, so that a second get resumes.
+fn key_for(into: &std::path::Path) -> StateKey {
+    let state = if into.ends_with("downloads") { into.with_file_name(".p2pnode") } else { into.join(".p2pnode") };
+    StateKey::load_or_create(&state).expect("state key")
 }
 
 async fn three_nodes_are_discovered(kind: TransportKind) {
@@ -224,7 +231,7 @@ async fn a_download_in_progress_is_shared(kind: TransportKind) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let sources = loop {
         let (_, entry, sources) = Survey::start(&net).expect("survey").find("film.bin").await.expect("found");
-        if entry.partial.contains_key(&b.id) {
+        if entry.partial.keys().any(|h| h.node == b.id) {
             break sources;
         }
         assert!(tokio::time::Instant::now() < deadline, "B never shared its partial download");
@@ -233,7 +240,7 @@ async fn a_download_in_progress_is_shared(kind: TransportKind) {
     let transport = transport_for(kind, net.transport_config(), None);
     let id = Survey::start(&net).expect("survey").find("film.bin").await.expect("found").0;
     let mut from_b = 0;
-    let path = download(transport, id, &sources, c_dir.path(), net.timeout, |e| {
+    let path = download(transport, id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), |e| {
         from_b += u32::from(matches!(e, DownloadEvent::Chunk { peer, .. } if *peer == b.id));
     })
     .await
@@ -267,7 +274,8 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     std::fs::remove_file(shared.path().join("gone.txt")).expect("delete");
     let transport = transport_for(kind, net.transport_config(), None);
     for id in [old_id, gone_id] {
-        let result = download(transport.clone(), id, &sources, out.path(), net.timeout, |_| {}).await;
+        let result =
+            download(transport.clone(), id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
         assert!(result.is_err(), "{kind}: the old content is refused, got {result:?}");
     }
     assert!(!out.path().join("report.txt").exists() && !out.path().join("gone.txt").exists());
@@ -284,7 +292,9 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     let mut survey = Survey::start(&net).expect("survey");
     assert!(survey.find("gone.txt").await.is_err(), "{kind}: a deleted file is no longer listed");
     let (_, _, sources) = survey.find("report.txt").await.expect("listed");
-    let path = download(transport, new_id, &sources, out.path(), net.timeout, |_| {}).await.expect("new content");
+    let path = download(transport, new_id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+        .await
+        .expect("new content");
     assert!(std::fs::read(path).expect("read") == new);
     server.stop().await;
 }

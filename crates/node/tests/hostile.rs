@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{FileId, MAX_CONNECTIONS_PER_PEER, NodeId, Source, Survey, TransportKind, download, transport_for};
+use node::{
+    FileId, MAX_CONNECTIONS_PER_PEER, NodeId, Source, StateKey, Survey, TransportKind, download, transport_for,
+};
 use proto::{ErrorCode, Manifest, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
@@ -50,7 +52,9 @@ async fn survives_hostile_bytes(kind: TransportKind) {
     let mut survey = Survey::start(&net).expect("survey");
     let (id, _, sources) = survey.find("target.bin").await.expect("still listed");
     let transport = transport_for(kind, net.transport_config(), None);
-    let path = download(transport, id, &sources, out.path(), net.timeout, |_| {}).await.expect("still serves");
+    let path = download(transport, id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+        .await
+        .expect("still serves");
     assert!(std::fs::read(path).expect("read") == data);
     drop(held);
     node.stop().await;
@@ -148,7 +152,9 @@ async fn names_from_the_network_stay_in_the_downloads_folder() {
         let out = root.path().join("downloads");
         let source = Source { node: NodeId([1; 32]), addr: server, has: None };
         let transport = transport_for(TransportKind::Tcp, Default::default(), None);
-        let path = download(transport, id, &[source], &out, Duration::from_secs(3), |_| {}).await.expect("downloads");
+        let path = download(transport, id, &[source], &out, Duration::from_secs(3), &StateKey::random(), |_| {})
+            .await
+            .expect("downloads");
         assert_eq!(path.parent(), Some(out.as_path()), "{name:?} landed at {}", path.display());
         let file_name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
         assert!(

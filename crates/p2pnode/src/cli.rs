@@ -165,6 +165,21 @@ impl Global {
         self.downloads.clone().unwrap_or_else(|| self.dir.join("P2PDownloadFolder"))
     }
 
+    /// The node's state folder.
+    pub(crate) fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| self.dir.join(".p2pnode"))
+    }
+
+    /// The key that authenticates download state, from the state folder. Where the folder cannot hold one
+    /// (a read-only `--dir`), a key for this run only, with a warning: the download works, but a later
+    /// run will not resume it.
+    pub(crate) fn state_key(&self) -> node::StateKey {
+        node::StateKey::load_or_create(&self.state_dir()).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no state key; this download cannot be resumed later");
+            node::StateKey::random()
+        })
+    }
+
     /// The settings of `serve`.
     pub(crate) fn serve(&self, max_upload_rate: Option<u64>) -> anyhow::Result<ServeConfig> {
         let name = self.name.clone().unwrap_or_else(host_name);
@@ -176,7 +191,7 @@ impl Global {
             name,
             dir: self.dir.clone(),
             downloads: self.downloads(),
-            state_dir: self.state_dir.clone().unwrap_or_else(|| self.dir.join(".p2pnode")),
+            state_dir: self.state_dir(),
             port: self.port,
             max_upload_rate,
         })

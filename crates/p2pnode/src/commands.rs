@@ -67,7 +67,8 @@ async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomple
     }
     let transport = node::transport_for(net.transport, net.transport_config(), None);
     let mut progress = Progress::new(g.json);
-    let path = node::download(transport, id, &sources, &dir, net.timeout, |e| progress.on(e)).await;
+    let key = g.state_key();
+    let path = node::download(transport, id, &sources, &dir, net.timeout, &key, |e| progress.on(e)).await;
     progress.end(path.as_ref().ok(), id);
     if let Err(NodeError::Incomplete { part, .. }) = &path
         && decide(incomplete, part)

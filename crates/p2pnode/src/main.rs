@@ -42,7 +42,8 @@ fn main() -> ExitCode {
 
 fn fail(e: &anyhow::Error) -> ExitCode {
     tracing::debug!(error = ?e, "failed");
-    eprintln!("error: {}", one_line(e));
+    // Errors quote names and messages that peers chose.
+    eprintln!("error: {}", node::Escaped(&one_line(e)));
     ExitCode::FAILURE
 }
 

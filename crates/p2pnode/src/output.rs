@@ -1,8 +1,10 @@
 //! What the commands print on stdout: aligned tables for people, one JSON object per line with --json.
+//! Names in tables are escaped ([`Escaped`]): peers choose them. JSON carries them exactly (JSON escaping
+//! only).
 
 use std::collections::HashMap;
 
-use node::{Dictionary, Node, NodeId, Peer, ServeConfig};
+use node::{Dictionary, Escaped, Host, Node, NodeId, Peer, ServeConfig, escape};
 use serde_json::json;
 
 /// The line `serve` prints once it listens.
@@ -18,7 +20,7 @@ pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
         let ports: Vec<String> = ports.map(|(kind, port)| format!("{kind} {port}")).collect();
         println!(
             "{} ({}) shares {files} file(s) from {} and {} on {}; Ctrl-C stops",
-            config.name,
+            Escaped(&config.name),
             id.short(),
             config.dir.display(),
             config.downloads.display(),
@@ -27,27 +29,33 @@ pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
     }
 }
 
-/// The peers of `p2pnode peers`.
+/// The peers of `p2pnode peers`. Two hosts claiming one node id are both shown, each marked: one is an
+/// impostor (or a stale address), and only an authenticating transport tells which.
 pub(crate) fn peers(peers: &[Peer], json: bool) {
+    let mut claims: HashMap<NodeId, usize> = HashMap::new();
+    peers.iter().for_each(|p| *claims.entry(p.id()).or_default() += 1);
     let rows = peers.iter().map(|p| {
         let a = &p.announcement;
+        let contested = claims[&p.id()] > 1;
         let ports: Vec<String> = a.ports.iter().map(|(k, port)| format!("{k}:{port}")).collect();
         if json {
             let ports: serde_json::Map<_, _> = a.ports.iter().map(|(k, port)| (k.to_string(), json!(port))).collect();
-            return vec![json!({"name": a.name, "id": p.id().to_string(), "ip": p.ip.to_string(), "ports": ports, "files": a.file_count}).to_string()];
+            return vec![json!({"name": a.name, "id": p.id().to_string(), "ip": p.ip.to_string(), "ports": ports, "files": a.file_count, "conflicting_claim": contested}).to_string()];
         }
-        vec![a.name.clone(), p.id().short(), p.ip.to_string(), ports.join(" "), a.file_count.to_string()]
+        let id = if contested { format!("{} (claimed by {} hosts)", p.id().short(), claims[&p.id()]) } else { p.id().short() };
+        vec![escape(&a.name), id, p.ip.to_string(), ports.join(" "), a.file_count.to_string()]
     });
     print_rows(json, &["NAME", "ID", "ADDRESS", "PORTS", "FILES"], rows.collect());
 }
 
 /// The content dictionary of `p2pnode ls`.
 pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
-    let names: HashMap<NodeId, &str> = peers.iter().map(|p| (p.id(), p.announcement.name.as_str())).collect();
-    let host_name = |id: &NodeId| names.get(id).map_or_else(|| id.short(), |n| n.to_string());
+    let names: HashMap<Host, &str> = peers.iter().map(|p| (Host::of(p), p.announcement.name.as_str())).collect();
+    let host_name = |h: &Host| names.get(h).map_or_else(|| h.node.short(), |n| n.to_string());
+    let shown_host = |h: &Host| escape(&host_name(h));
     let rows = dictionary.entries().into_iter().map(|(id, e)| {
         // A host still downloading the file shows how much of it it has.
-        let share = |h: &NodeId| {
+        let share = |h: &Host| {
             e.partial.get(h).map(|bits| {
                 let have: u32 = bits.iter().map(|b| b.count_ones()).sum();
                 let chunks = e.size.div_ceil(u64::from(node::chunk_size_for(e.size))).max(1);
@@ -58,7 +66,7 @@ pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
             let hosts: Vec<_> = e
                 .hosts
                 .iter()
-                .map(|h| json!({"id": h.to_string(), "name": host_name(h), "partial": share(h)}))
+                .map(|h| json!({"id": h.node.to_string(), "ip": h.ip.to_string(), "name": host_name(h), "partial": share(h)}))
                 .collect();
             return vec![json!({"name": e.name, "size": e.size, "id": id.to_string(), "hosts": hosts}).to_string()];
         }
@@ -66,13 +74,19 @@ pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
             .hosts
             .iter()
             .map(|h| match share(h) {
-                Some(f) => format!("{} ({:.0}%)", host_name(h), f * 100.0),
-                None => host_name(h),
+                Some(f) => format!("{} ({:.0}%)", shown_host(h), f * 100.0),
+                None => shown_host(h),
             })
             .collect();
-        vec![e.name.clone(), human_bytes(e.size), id.short(), hosts.join(", ")]
+        vec![file_name(&e.name), human_bytes(e.size), id.short(), hosts.join(", ")]
     });
     print_rows(json, &["NAME", "SIZE", "ID", "PEERS"], rows.collect());
+}
+
+/// A file name as a table shows it: escaped, and quoted where it could pass for an id (`get` takes an
+/// id first, so a file named like another's id is fetched only by its own id or full name).
+fn file_name(name: &str) -> String {
+    if node::looks_like_id(name) { format!("\"{}\"", Escaped(name)) } else { escape(name) }
 }
 
 /// JSON rows are printed as they are; text rows as a table under `header`, columns padded to align.

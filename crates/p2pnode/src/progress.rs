@@ -45,7 +45,8 @@ impl Progress {
     pub(crate) fn on(&mut self, event: &DownloadEvent) {
         match event {
             DownloadEvent::Started { name, size, have_bytes, .. } => {
-                (self.name, self.size, self.resumed, self.done) = (name.clone(), *size, *have_bytes, *have_bytes);
+                // The name is the peer's: shown escaped (JSON events carry it exactly).
+                (self.name, self.size, self.resumed, self.done) = (node::escape(name), *size, *have_bytes, *have_bytes);
                 self.started = Instant::now();
             }
             DownloadEvent::Chunk { bytes, peer, .. } => {
@@ -73,7 +74,8 @@ impl Progress {
         let fraction = if self.size == 0 { 1.0 } else { self.done as f64 / self.size as f64 };
         let filled = (fraction * BAR_WIDTH as f64) as usize;
         let rate = self.rate();
-        let eta = if rate > 0.0 { format!("{:.0}s", (self.size - self.done) as f64 / rate) } else { "?".into() };
+        let eta =
+            if rate > 0.0 { format!("{:.0}s", self.size.saturating_sub(self.done) as f64 / rate) } else { "?".into() };
         let name: String = self.name.chars().take(30).collect();
         eprint!(
             "\r\x1b[2K{name} [{}{}] {:>3.0}% {}/{} {}/s ETA {eta} {} sources",
@@ -107,7 +109,7 @@ impl Progress {
                 self.name,
                 human_bytes(self.size),
                 human_bytes(self.rate() as u64),
-                path.display()
+                node::Escaped(&path.display().to_string())
             );
         }
     }

@@ -6,6 +6,7 @@
 //!   its canonical encoding, so a manifest fetched from any peer is checked against the id it was asked by.
 //! - [`Datagram`]: the discovery datagram (an [`Announcement`] or a query), always under [`MAX_DATAGRAM`].
 //! - [`Request`] and [`Response`]: the transfer frames, and [`Catalogue`]: the list of files a node shares.
+//! - [`Escaped`]: text from a peer made safe for a terminal or a log line.
 //!
 //! # Encoding
 //! All integers are big-endian. Strings and lists carry a length prefix and have a documented maximum, so a
@@ -25,6 +26,7 @@ pub mod codec;
 mod frame;
 mod ids;
 mod manifest;
+pub mod text;
 
 pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, TransportKind};
 pub use catalogue::{Catalogue, CatalogueEntry, MAX_CATALOGUE_ENTRIES};
@@ -34,3 +36,4 @@ pub use ids::{FileId, NodeId, ParseIdError};
 pub use manifest::{
     MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_size_for,
 };
+pub use text::{Escaped, escape};

@@ -85,9 +85,14 @@ impl Manifest {
         (offset, self.size.saturating_sub(offset).min(chunk) as u32)
     }
 
+    /// The length of [`Self::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        4 + 1 + 2 + self.name.len() + 8 + 4 + 32 * self.chunks.len()
+    }
+
     /// The canonical encoding; [`Self::id`] hashes exactly these bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.name.len() + 32 * self.chunks.len());
+        let mut out = Vec::with_capacity(self.encoded_len());
         out.put(MAGIC);
         out.put_u8(VERSION);
         out.put_str(&self.name);

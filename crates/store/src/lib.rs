@@ -7,7 +7,8 @@
 //! - [`Library`] scans the shared folders into the set of [`SharedFile`]s a node serves.
 //! - [`PartFile`] is a download in progress: verified chunks only are written to `NAME.part`, a small state
 //!   file records which, and the file is renamed to a name that overwrites nothing once every chunk is
-//!   verified. A later download of the same content resumes from it.
+//!   verified. A later download of the same content resumes from it. State files are authenticated with
+//!   the node-local [`StateKey`]: one this node did not write is never resumed or shared.
 //! - [`safe_file_name`] turns a name received from the network into a plain file name.
 
 mod cache;
@@ -16,6 +17,7 @@ mod hash;
 mod library;
 mod names;
 mod part;
+mod state_key;
 
 pub use cache::{FileStamp, HashCache};
 pub use error::StoreError;
@@ -23,3 +25,4 @@ pub use hash::{hash_file, verify_chunk};
 pub use library::{Library, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
 pub use part::{PartFile, PartProgress, bit, discard_part, read_state};
+pub use state_key::{HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, StateKey};

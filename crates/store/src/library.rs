@@ -9,7 +9,8 @@ use std::sync::Arc;
 use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest};
 
 use crate::names::{PART_SUFFIX, STATE_SUFFIX};
-use crate::{FileStamp, HashCache, StoreError, is_download_artifact, read_state};
+use crate::state_key::STATE_FILES;
+use crate::{FileStamp, HashCache, StateKey, StoreError, is_download_artifact, read_state};
 
 /// A file this node serves.
 #[derive(Clone, Debug)]
@@ -28,19 +29,31 @@ pub struct SharedFile {
     pub have: Option<Vec<u8>>,
 }
 
-/// The files of the shared folders (their top level; hidden files and symlinks leading out of the folder are
-/// left out), and the verified chunks of downloads in progress there, indexed by content id.
+/// The files of the shared folders (their top level), and the verified chunks of downloads in progress
+/// there, indexed by content id. Never shared: hidden files, the node's state folder and everything in it
+/// (identity, keys, caches) wherever it is, and symlinks whose target is hidden, in the state folder or
+/// outside the shared folders. Downloads in progress are recognised only by state files this node wrote
+/// ([`StateKey`]), and only as regular files (a symlinked `.part` could point anywhere).
 #[derive(Debug)]
 pub struct Library {
     dirs: Vec<PathBuf>,
+    state_dir: PathBuf,
     cache: HashCache,
+    key: StateKey,
     files: HashMap<FileId, SharedFile>,
 }
 
+/// Where a scan may and may not take files from: the shared folders and the state folder, canonical.
+struct Bounds {
+    roots: Vec<PathBuf>,
+    private: Option<PathBuf>,
+}
+
 impl Library {
-    /// A library over `dirs`, empty until [`Self::rescan`].
-    pub fn new(dirs: Vec<PathBuf>, cache: HashCache) -> Self {
-        Self { dirs, cache, files: HashMap::new() }
+    /// A library over `dirs`, keeping out `state_dir` and trusting the download state that `key`
+    /// authenticates; empty until [`Self::rescan`].
+    pub fn new(dirs: Vec<PathBuf>, state_dir: PathBuf, cache: HashCache, key: StateKey) -> Self {
+        Self { dirs, state_dir, cache, key, files: HashMap::new() }
     }
 
     /// Reads the folders again, hashing new and changed files. Returns whether the set of shared files
@@ -48,16 +61,20 @@ impl Library {
     /// error.
     pub fn rescan(&mut self) -> Result<bool, StoreError> {
         let mut files = HashMap::new();
-        for dir in &self.dirs {
-            let root = dir.canonicalize().map_err(crate::error::io_err(dir))?;
-            for entry in std::fs::read_dir(&root).map_err(crate::error::io_err(&root))? {
+        let roots = self.dirs.iter().map(|d| d.canonicalize().map_err(crate::error::io_err(d)));
+        let bounds = Bounds { roots: roots.collect::<Result<_, _>>()?, private: self.state_dir.canonicalize().ok() };
+        for root in &bounds.roots {
+            for entry in std::fs::read_dir(root).map_err(crate::error::io_err(root))? {
                 let Ok(entry) = entry else { continue };
                 let path = entry.path();
-                if let Some(partial) = partial(&path) {
+                if bounds.is_private(&path) {
+                    continue;
+                }
+                if let Some(partial) = partial(&path, &self.key) {
                     files.entry(partial.manifest.id()).or_insert(partial);
                     continue;
                 }
-                let Some((name, meta)) = shareable(&root, &path) else { continue };
+                let Some((name, meta)) = bounds.shareable(&path) else { continue };
                 if files.len() >= MAX_CATALOGUE_ENTRIES {
                     tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
                     break;
@@ -128,28 +145,57 @@ impl Library {
     }
 }
 
-/// A download in progress, from its state file `NAME.part.state` (if `path` is one and both files are
-/// there), shared for the chunks it has verified.
-fn partial(path: &Path) -> Option<SharedFile> {
+/// A download in progress, from its state file `NAME.part.state` (if `path` is one, `key` authenticates
+/// it, and both it and `NAME.part` are regular files), shared for the chunks it has verified.
+fn partial(path: &Path, key: &StateKey) -> Option<SharedFile> {
     let part = path.to_str()?.strip_suffix(STATE_SUFFIX).map(|p| PathBuf::from(format!("{p}{PART_SUFFIX}")))?;
-    let (manifest, have) = read_state(path)?;
-    part.is_file().then(|| SharedFile { path: part, manifest: Arc::new(manifest), stamp: None, have: Some(have) })
+    let regular = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file());
+    if !regular(path) || !regular(&part) {
+        return None;
+    }
+    let (manifest, have) = read_state(path, key)?;
+    Some(SharedFile { path: part, manifest: Arc::new(manifest), stamp: None, have: Some(have) })
 }
 
-/// The name and metadata of `path` if it is a file to share: a UTF-8, non-hidden name that is no download
-/// artifact, a regular file, and (for a symlink) a target inside `root`.
-fn shareable(root: &Path, path: &Path) -> Option<(String, Metadata)> {
-    let name = path.file_name()?.to_str()?;
-    if name.starts_with('.') || is_download_artifact(name) {
-        return None;
+impl Bounds {
+    /// Whether `path` (canonical) is in the state folder: anything in it, or only the node's own files
+    /// when the state folder is a shared folder or holds one (`--state-dir` equal to `--dir`).
+    fn is_private(&self, path: &Path) -> bool {
+        let Some(private) = &self.private else { return false };
+        if self.roots.iter().any(|root| root.starts_with(private)) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            path.parent() == Some(private.as_path()) && STATE_FILES.contains(&name)
+        } else {
+            path.starts_with(private)
+        }
     }
-    let link = std::fs::symlink_metadata(path).ok()?;
-    if link.file_type().is_symlink() && !path.canonicalize().ok()?.starts_with(root) {
-        tracing::debug!(file = %path.display(), "symlink leads out of the shared folder, skipped");
-        return None;
+
+    /// The name and metadata of `path` (in a root) if it is a file to share: a UTF-8, non-hidden name that
+    /// is no download artifact, a regular file, and for a symlink a target inside a shared folder, outside
+    /// the state folder and hidden nowhere along its way.
+    fn shareable(&self, path: &Path) -> Option<(String, Metadata)> {
+        let name = path.file_name()?.to_str()?;
+        if name.starts_with('.') || is_download_artifact(name) {
+            return None;
+        }
+        let link = std::fs::symlink_metadata(path).ok()?;
+        if link.file_type().is_symlink() && !self.allows_target(&path.canonicalize().ok()?) {
+            tracing::debug!(file = %path.display(), "symlink target is hidden, private or outside the shared folders, skipped");
+            return None;
+        }
+        let meta = std::fs::metadata(path).ok()?;
+        meta.is_file().then(|| (name.to_string(), meta))
     }
-    let meta = std::fs::metadata(path).ok()?;
-    meta.is_file().then(|| (name.to_string(), meta))
+
+    fn allows_target(&self, target: &Path) -> bool {
+        let visible = |root: &PathBuf| {
+            target.strip_prefix(root).is_ok_and(|rel| {
+                rel.components().all(|c| !c.as_os_str().to_string_lossy().starts_with('.'))
+                    && !rel.to_str().is_some_and(is_download_artifact)
+            })
+        };
+        !self.is_private(target) && self.roots.iter().any(visible)
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +215,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), s.join("escape")).expect("symlink");
         std::os::unix::fs::symlink(s.join("a.txt"), s.join("inside")).expect("symlink");
 
-        let mut lib = Library::new(vec![s.to_path_buf()], HashCache::default());
+        let mut lib = Library::new(vec![s.to_path_buf()], s.join(".p2pnode"), HashCache::default(), StateKey::random());
         assert!(lib.rescan().expect("scan"));
         let names: Vec<_> = lib.catalogue().entries.into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["a.txt", "inside", "same.txt"]);
@@ -188,10 +234,11 @@ mod tests {
         let manifest = Arc::new(crate::hash_file(&dir.path().join("src"), "film.mkv".into()).expect("hash"));
         let downloads = dir.path().join("downloads");
         std::fs::create_dir(&downloads).expect("mkdir");
-        let part = crate::PartFile::open(&downloads, manifest.clone()).expect("open");
+        let key = StateKey::random();
+        let part = crate::PartFile::open(&downloads, manifest.clone(), &key).expect("open");
         part.write_chunk(1, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 1");
 
-        let mut lib = Library::new(vec![downloads.clone()], HashCache::default());
+        let mut lib = Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), key);
         assert!(lib.rescan().expect("scan"));
         let entry = &lib.catalogue().entries[0];
         assert_eq!((entry.id, entry.have.clone()), (manifest.id(), Some(vec![0b010])));
@@ -205,8 +252,81 @@ mod tests {
     }
 
     #[test]
+    fn the_state_folder_and_what_leads_into_it_are_never_shared() {
+        let (shared, other, outside) =
+            (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let s = shared.path();
+        // The state folder is the shared folder itself, as with `--state-dir` equal to `--dir`.
+        let key = StateKey::load_or_create(s).expect("key");
+        std::fs::write(s.join(crate::IDENTITY_KEY_FILE), b"private key").expect("write");
+        std::fs::write(s.join("ok.txt"), b"ok").expect("write");
+        std::fs::create_dir(s.join(".ssh")).expect("mkdir");
+        std::fs::write(s.join(".ssh/id"), b"secret").expect("write");
+        std::fs::write(other.path().join("film"), b"film").expect("write");
+        std::fs::write(outside.path().join("passwd"), b"root").expect("write");
+        let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, s.join(name)).expect("symlink");
+        link(&s.join(".ssh/id"), "hidden-target");
+        link(&s.join(crate::IDENTITY_KEY_FILE), "key-link");
+        link(&outside.path().join("passwd"), "outside");
+        link(&other.path().join("film"), "other-share");
+
+        let mut lib =
+            Library::new(vec![s.to_path_buf(), other.path().to_path_buf()], s.to_path_buf(), HashCache::default(), key);
+        lib.rescan().expect("scan");
+        let mut names: Vec<_> = lib.catalogue().entries.into_iter().map(|e| e.name).collect();
+        names.sort();
+        assert_eq!(names, ["film", "ok.txt", "other-share"].map(String::from), "nothing private, hidden or outside");
+
+        // With the state folder inside the shared one, nothing in it is shared, whatever it is named.
+        let state = s.join("state");
+        std::fs::create_dir(&state).expect("mkdir");
+        std::fs::write(state.join("keep"), b"k").expect("write");
+        link(&state.join("keep"), "into-state");
+        let mut lib = Library::new(vec![s.to_path_buf()], state, HashCache::default(), StateKey::random());
+        lib.rescan().expect("scan");
+        assert!(!lib.catalogue().entries.iter().any(|e| e.name == "into-state"));
+    }
+
+    #[test]
+    fn only_our_own_regular_download_state_is_shared() {
+        let (dir, outside) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let data = vec![5u8; proto::MIN_CHUNK_SIZE as usize];
+        std::fs::write(outside.path().join("secret"), &data).expect("write");
+        let manifest = Arc::new(crate::hash_file(&outside.path().join("secret"), "leak".into()).expect("hash"));
+        let (ours, theirs) = (StateKey::random(), StateKey::random());
+        let downloads = dir.path().join("downloads");
+        std::fs::create_dir(&downloads).expect("mkdir");
+
+        // A state file written under another node's key (as a peer could deliver one) is not trusted.
+        let foreign = crate::PartFile::open(&downloads, manifest.clone(), &theirs).expect("open");
+        foreign.write_chunk(0, &data).expect("chunk");
+        let mut lib =
+            Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), ours.clone());
+        lib.rescan().expect("scan");
+        assert!(lib.is_empty(), "a foreign state file was trusted");
+        let (part, state) = (foreign.part_path().to_path_buf(), downloads.join("leak.part.state"));
+        drop(foreign);
+
+        // Our own state beside a `.part` that is a symlink to a file outside: not shared either.
+        std::fs::remove_file(&part).expect("rm");
+        std::fs::remove_file(&state).expect("rm");
+        let own = crate::PartFile::open(&downloads, manifest, &ours).expect("open");
+        own.write_chunk(0, &data).expect("chunk");
+        drop(own);
+        std::fs::remove_file(&part).expect("rm");
+        std::os::unix::fs::symlink(outside.path().join("secret"), &part).expect("symlink");
+        lib.rescan().expect("scan");
+        assert!(lib.is_empty(), "a symlinked .part was shared");
+    }
+
+    #[test]
     fn missing_folder_is_an_error() {
-        let mut lib = Library::new(vec!["/nonexistent/p2pnode".into()], HashCache::default());
+        let mut lib = Library::new(
+            vec!["/nonexistent/p2pnode".into()],
+            "/nonexistent/state".into(),
+            HashCache::default(),
+            StateKey::random(),
+        );
         assert!(matches!(lib.rescan(), Err(StoreError::Io { .. })));
     }
 }

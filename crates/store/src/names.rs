@@ -5,6 +5,13 @@ pub(crate) const PART_SUFFIX: &str = ".part";
 /// Suffix of the state file beside a download in progress.
 pub(crate) const STATE_SUFFIX: &str = ".part.state";
 
+/// Room an on-disk name leaves for what may be appended to it: ` (9999)` (a free name, see [`numbered`])
+/// and `.part.state` (a download in progress), so that every name within the wire's 255 bytes can be
+/// downloaded on a file system with 255-byte names.
+const APPENDED: usize = " (9999)".len() + STATE_SUFFIX.len();
+/// The longest extension kept whole when a name is shortened.
+const MAX_EXTENSION: usize = 16;
+
 /// Windows device names, refused as file names there even with an extension: a file shared by a Linux
 /// peer under such a name must not become unopenable on a Windows peer.
 const RESERVED: [&str; 22] = [
@@ -18,24 +25,43 @@ pub fn is_download_artifact(name: &str) -> bool {
 }
 
 /// A plain file name for `name`, which came from the network: only its last path component is kept
-/// (whether separated by `/` or `\`), characters that are special in paths on any system and control
-/// characters become `_`, leading dots and trailing dots or spaces go, Windows device names get a `_`
-/// prefix, and the result is at most 255 bytes and never empty.
+/// (whether separated by `/` or `\\`), characters that are special in paths on any system, control
+/// characters and Unicode format characters (bidi overrides, zero-width; [`proto::text::is_format_char`])
+/// become `_`, leading dots and trailing dots or spaces go, Windows device names get a `_` prefix, a name
+/// that would pass for a download artifact (`.part`, `.part.state`) gets a `_` suffix, and the result is
+/// short enough for ` (N)` and `.part.state` to be appended (the extension kept), and never empty.
 pub fn safe_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String =
-        last.chars().map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c }).collect();
+    let cleaned: String = last
+        .chars()
+        .map(|c| if c.is_control() || proto::text::is_format_char(c) || "<>:\"|?*".contains(c) { '_' } else { c })
+        .collect();
     let mut safe = cleaned.trim_start_matches('.').trim_end_matches(['.', ' ']).to_string();
     let stem = safe.split('.').next().unwrap_or_default();
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
         safe.insert(0, '_');
     }
-    let mut end = safe.len().min(proto::MAX_FILE_NAME);
-    while !safe.is_char_boundary(end) {
+    if is_download_artifact(&safe) {
+        safe.push('_');
+    }
+    let safe = shorten(&safe, proto::MAX_FILE_NAME - APPENDED);
+    if safe.is_empty() { "download".to_string() } else { safe }
+}
+
+/// `name` cut to at most `max` bytes at a character boundary, its extension (if short) kept.
+fn shorten(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let ext = match name.rfind('.') {
+        Some(dot) if dot > 0 && name.len() - dot <= MAX_EXTENSION => &name[dot..],
+        _ => "",
+    };
+    let mut end = max - ext.len();
+    while !name.is_char_boundary(end) {
         end -= 1;
     }
-    safe.truncate(end);
-    if safe.is_empty() { "download".to_string() } else { safe }
+    format!("{}{ext}", name[..end].trim_end_matches(['.', ' ']))
 }
 
 /// `name`, then `stem (1).ext`, `stem (2).ext`, ...: the names tried so that no existing file is replaced.
@@ -63,7 +89,34 @@ mod tests {
         assert_eq!(safe_file_name("con.txt"), "_con.txt");
         assert_eq!(safe_file_name(".bashrc"), "bashrc");
         assert_eq!(safe_file_name("ok name (2).tar.gz"), "ok name (2).tar.gz");
-        assert_eq!(safe_file_name(&"é".repeat(200)).len(), 254);
+        assert_eq!(safe_file_name(&"é".repeat(200)).len(), 236);
+    }
+
+    #[test]
+    fn format_characters_never_reach_the_disk() {
+        assert_eq!(safe_file_name("invoice\u{202e}txt.exe"), "invoice_txt.exe");
+        assert_eq!(safe_file_name("a\u{200b}b\u{2066}c\u{feff}"), "a_b_c_");
+        assert_eq!(safe_file_name("esc\x1b[2Jape\u{9b}"), "esc_[2Jape_");
+    }
+
+    #[test]
+    fn names_never_pass_for_download_artifacts() {
+        assert_eq!(safe_file_name("evil.part"), "evil.part_");
+        assert_eq!(safe_file_name("evil.part.state"), "evil.part.state_");
+        assert!(!is_download_artifact(&safe_file_name("x.part. ")));
+    }
+
+    #[test]
+    fn long_names_leave_room_for_suffixes_and_keep_their_extension() {
+        for len in 240..=255 {
+            let name = format!("{}.tar.gz", "n".repeat(len - 7));
+            let safe = safe_file_name(&name);
+            let longest = format!("{}{STATE_SUFFIX}", numbered(&safe).nth(9999).expect("numbered"));
+            assert!(longest.len() <= 255, "{len}: {} bytes", longest.len());
+            assert!(safe.ends_with(".gz"), "{safe}");
+        }
+        let wide = format!("{}.mkv", "日".repeat(84));
+        assert!(safe_file_name(&wide).ends_with("日.mkv"));
     }
 
     #[test]

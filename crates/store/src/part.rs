@@ -1,6 +1,8 @@
 //! A download in progress: verified chunks in `NAME.part`; the manifest and the bitmap of verified chunks
-//! in `NAME.part.state` (magic, version, manifest length and bytes, bitmap), so that a serving node can
-//! share the verified chunks before the download completes.
+//! in `NAME.part.state` (magic, version, manifest length and bytes, a MAC, bitmap), so that a serving node
+//! can share the verified chunks before the download completes. The MAC, under the node-local
+//! [`StateKey`], binds the manifest to the `.part` file's name: a state file this node did not write is
+//! not a download in progress (it is neither resumed nor shared).
 //!
 //! Invariant: a chunk's bit is set in the state file only after its verified bytes were written to the
 //! `.part` file. After a crash the bits may claim chunks whose bytes never reached the disk, so a resumed
@@ -17,10 +19,12 @@ use proto::codec::{Reader, Writer};
 
 use crate::error::io_err;
 use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
-use crate::{StoreError, safe_file_name, verify_chunk};
+use crate::{StateKey, StoreError, safe_file_name, verify_chunk};
 
 const MAGIC: &[u8; 4] = b"P2PS";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// What the MAC of a state file covers besides the part file's name and the manifest.
+const MAC_CONTEXT: &[u8] = b"p2pnode part state v3";
 /// Name candidates tried before giving up (each is a file that already exists).
 const MAX_NAME_TRIES: usize = 10_000;
 
@@ -56,19 +60,23 @@ struct Bitmap {
 
 impl PartFile {
     /// Opens the download of `manifest` into `dir` under its sanitised name. An existing `NAME.part` of the
-    /// same content is resumed (its claimed chunks re-verified); one of other content is left alone and
-    /// `NAME (1).part` tried instead.
-    pub fn open(dir: &Path, manifest: Arc<Manifest>) -> Result<Self, StoreError> {
+    /// same content whose state `key` authenticates is resumed (its claimed chunks re-verified); one of
+    /// other content, or with a state file this node did not write, is left alone and `NAME (1).part`
+    /// tried instead.
+    pub fn open(dir: &Path, manifest: Arc<Manifest>, key: &StateKey) -> Result<Self, StoreError> {
         let name = safe_file_name(manifest.name());
         let id = manifest.id();
         for candidate in numbered(&name).take(MAX_NAME_TRIES) {
             let part_path = dir.join(format!("{candidate}{PART_SUFFIX}"));
             let state_path = dir.join(format!("{candidate}{STATE_SUFFIX}"));
             if !part_path.exists() && !state_path.exists() {
-                return Self::create(dir, name, part_path, &state_path, manifest);
+                return Self::create(dir, name, part_path, &state_path, manifest, key);
             }
-            if read_state(&state_path).is_some_and(|(found, _)| found.id() == id) && part_path.exists() {
-                return Self::resume(dir, name, part_path, &state_path, manifest);
+            let ours = read_state(&state_path, key).filter(|(found, _)| found.id() == id);
+            if let Some((_, bits)) = ours
+                && part_path.is_file()
+            {
+                return Self::resume(dir, name, part_path, &state_path, manifest, key, &bits);
             }
         }
         Err(StoreError::Io { path: dir.join(name), source: std::io::Error::other("no free file name") })
@@ -80,16 +88,27 @@ impl PartFile {
         part_path: PathBuf,
         state_path: &Path,
         manifest: Arc<Manifest>,
+        key: &StateKey,
     ) -> Result<Self, StoreError> {
         let new = || OpenOptions::new().read(true).write(true).create_new(true).clone();
         let part = new().open(&part_path).map_err(io_err(&part_path))?;
-        part.set_len(manifest.size()).map_err(io_err(&part_path))?;
-        let state = new().open(state_path).map_err(io_err(state_path))?;
         let bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
-        let mut header = state_header(&manifest);
+        let mut header = state_header(&manifest, key, &part_path);
         let bits_at = header.len() as u64;
         header.put(&bits);
-        state.write_all_at(&header, 0).map_err(io_err(state_path))?;
+        let state = part.set_len(manifest.size()).map_err(io_err(&part_path)).and_then(|()| {
+            let state = new().open(state_path).map_err(io_err(state_path))?;
+            state.write_all_at(&header, 0).map_err(io_err(state_path))?;
+            Ok(state)
+        });
+        let state = match state {
+            Ok(state) => state,
+            // Leave nothing behind: a `.part` without its state would only be a stray file.
+            Err(e) => {
+                let _ = discard_part(&part_path);
+                return Err(e);
+            }
+        };
         let have = Mutex::new(Bitmap { bits, progress: PartProgress { chunks: 0, bytes: 0 } });
         Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, bits_at, have })
     }
@@ -100,13 +119,14 @@ impl PartFile {
         part_path: PathBuf,
         state_path: &Path,
         manifest: Arc<Manifest>,
+        key: &StateKey,
+        bits: &[u8],
     ) -> Result<Self, StoreError> {
         let open = || OpenOptions::new().read(true).write(true).clone();
         let part = open().open(&part_path).map_err(io_err(&part_path))?;
         part.set_len(manifest.size()).map_err(io_err(&part_path))?;
         let state = open().open(state_path).map_err(io_err(state_path))?;
-        let bits = read_state(state_path).map(|(_, bits)| bits).unwrap_or_default();
-        let bits_at = state_header(&manifest).len() as u64;
+        let bits_at = state_header(&manifest, key, &part_path).len() as u64;
         let this = Self {
             dir: dir.to_path_buf(),
             name,
@@ -118,7 +138,7 @@ impl PartFile {
             have: Mutex::new(Bitmap { bits: vec![0; bits.len()], progress: PartProgress { chunks: 0, bytes: 0 } }),
         };
         let mut buf = Vec::new();
-        for index in (0..this.manifest.chunk_count()).filter(|i| bit(&bits, *i)) {
+        for index in (0..this.manifest.chunk_count()).filter(|i| bit(bits, *i)) {
             let (offset, len) = this.manifest.chunk_span(index);
             buf.resize(len as usize, 0);
             let readable = this.part.read_exact_at(&mut buf, offset).is_ok();
@@ -236,30 +256,48 @@ fn state_path_of(part_path: &Path) -> PathBuf {
     path.into()
 }
 
-/// The state file's bytes before the bitmap.
-fn state_header(manifest: &Manifest) -> Vec<u8> {
+/// The state file's bytes before the bitmap, for the download into `part_path`.
+fn state_header(manifest: &Manifest, key: &StateKey, part_path: &Path) -> Vec<u8> {
     let encoded = manifest.encode();
-    let mut header = Vec::with_capacity(9 + encoded.len());
+    let mut header = Vec::with_capacity(9 + encoded.len() + 32);
     header.put(MAGIC);
     header.put_u8(VERSION);
     header.put_u32(encoded.len() as u32);
     header.put(&encoded);
+    header.put(&state_mac(key, part_path, &encoded));
     header
 }
 
-/// The manifest and the verified-chunk bitmap of a state file, if it is readable. A bitmap cut short (a
-/// crash while the file was created) claims nothing for what it lacks.
-pub fn read_state(path: &Path) -> Option<(Manifest, Vec<u8>)> {
+fn state_mac(key: &StateKey, part_path: &Path, manifest: &[u8]) -> [u8; 32] {
+    let name = part_path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
+    key.mac(&[MAC_CONTEXT, name, manifest])
+}
+
+/// The manifest and the verified-chunk bitmap of the state file at `path`, if it is readable and `key`
+/// authenticates it for the `.part` file beside it. A bitmap cut short (a crash while the file was
+/// created) claims nothing for what it lacks.
+pub fn read_state(path: &Path, key: &StateKey) -> Option<(Manifest, Vec<u8>)> {
     let bytes = std::fs::read(path).ok()?;
     let mut r = Reader::new(&bytes);
     r.header(MAGIC, VERSION).ok()?;
     let len = r.u32().ok()? as usize;
-    let manifest = Manifest::decode(r.bytes(len).ok()?).ok()?;
+    let encoded = r.bytes(len).ok()?;
+    let mac: [u8; 32] = r.array().ok()?;
+    let part_path = path.with_extension("");
+    if !subtle_eq(&mac, &state_mac(key, &part_path, encoded)) {
+        return None;
+    }
+    let manifest = Manifest::decode(encoded).ok()?;
     let mut bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
-    let stored = &bytes[9 + len..];
+    let stored = &bytes[9 + len + 32..];
     let n = stored.len().min(bits.len());
     bits[..n].copy_from_slice(&stored[..n]);
     Some((manifest, bits))
+}
+
+/// Compares two MACs in constant time.
+fn subtle_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    blake3::Hash::from_bytes(*a) == blake3::Hash::from_bytes(*b)
 }
 
 /// Whether bit `index` is set in `bits`.
@@ -271,6 +309,10 @@ pub fn bit(bits: &[u8], index: u32) -> bool {
 mod tests {
     use super::*;
     use crate::hash_file;
+
+    fn key() -> StateKey {
+        StateKey::random()
+    }
 
     fn setup(len: usize) -> (tempfile::TempDir, Vec<u8>, Arc<Manifest>) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -289,9 +331,10 @@ mod tests {
 
     #[test]
     fn writes_verified_chunks_and_never_overwrites() {
+        let key = key();
         let (dir, data, m) = setup(3 * proto::MIN_CHUNK_SIZE as usize + 10);
         std::fs::write(dir.path().join("out.bin"), b"user's own file").expect("write");
-        let part = PartFile::open(dir.path(), m.clone()).expect("open");
+        let part = PartFile::open(dir.path(), m.clone(), &key).expect("open");
         let mut bad = chunk(&m, &data, 1).to_vec();
         bad[0] ^= 0xff;
         assert!(matches!(part.write_chunk(1, &bad), Err(StoreError::ChunkMismatch { index: 1 })));
@@ -303,7 +346,7 @@ mod tests {
         let part = {
             let unfinished = part.finish();
             assert!(matches!(unfinished, Err(StoreError::Incomplete { missing: 1 })));
-            PartFile::open(dir.path(), m.clone()).expect("resume")
+            PartFile::open(dir.path(), m.clone(), &key).expect("resume")
         };
         assert_eq!(part.missing(), vec![2]);
         part.write_chunk(2, chunk(&m, &data, 2)).expect("write");
@@ -317,8 +360,9 @@ mod tests {
 
     #[test]
     fn resume_rechecks_claimed_chunks() {
+        let key = key();
         let (dir, data, m) = setup(2 * proto::MIN_CHUNK_SIZE as usize);
-        let part = PartFile::open(dir.path(), m.clone()).expect("open");
+        let part = PartFile::open(dir.path(), m.clone(), &key).expect("open");
         part.write_chunk(0, chunk(&m, &data, 0)).expect("write");
         part.write_chunk(1, chunk(&m, &data, 1)).expect("write");
         let part_path = part.part_path().to_path_buf();
@@ -326,25 +370,27 @@ mod tests {
         // Damage chunk 1 on disk, as a crash before write-back might.
         let f = OpenOptions::new().write(true).open(&part_path).expect("open");
         f.write_all_at(b"garbage", u64::from(proto::MIN_CHUNK_SIZE)).expect("damage");
-        let resumed = PartFile::open(dir.path(), m).expect("resume");
+        let resumed = PartFile::open(dir.path(), m, &key).expect("resume");
         assert_eq!(resumed.missing(), vec![1]);
         assert_eq!(resumed.progress().chunks, 1);
     }
 
     #[test]
     fn other_content_with_the_same_name_gets_its_own_part() {
+        let key = key();
         let (dir, _, m) = setup(10);
         let (_other_dir, _, other) = setup(20);
-        let first = PartFile::open(dir.path(), m).expect("open");
-        let second = PartFile::open(dir.path(), other).expect("open");
+        let first = PartFile::open(dir.path(), m, &key).expect("open");
+        let second = PartFile::open(dir.path(), other, &key).expect("open");
         assert_ne!(first.part_path(), second.part_path());
         assert!(second.part_path().ends_with("out (1).bin.part"));
     }
 
     #[test]
     fn empty_file_completes_at_once() {
+        let key = key();
         let (dir, _, m) = setup(0);
-        let part = PartFile::open(dir.path(), m).expect("open");
+        let part = PartFile::open(dir.path(), m, &key).expect("open");
         assert!(part.missing().is_empty());
         assert_eq!(std::fs::read(part.finish().expect("finish")).expect("read").len(), 0);
     }

@@ -5,8 +5,8 @@
 //! server holds the certificate's key. ALPN names the protocol and its version ([`ALPN`]).
 //!
 //! Tuning, for one download to fill a 1 Gbit/s x 50 ms path (a 6.25 MB bandwidth-delay product):
-//! - a 16 MiB receive window per stream (a whole chunk of the largest size can be in flight) and 64 MiB
-//!   per connection (several chunks pipelined), with a matching send window;
+//! - a client's receive window is 16 MiB per stream (a whole chunk of the largest size can be in flight)
+//!   and 64 MiB per connection (several chunks pipelined); a server's send window is 8 MiB per connection;
 //! - our own congestion control ([`crate::congestion`]): a window of 1.5 bandwidth-delay products that
 //!   random loss does not shrink (loss-based Cubic and NewReno collapse on Wi-Fi and VPN links; quinn's
 //!   BBR keeps a whole BDP queued and overflows the router's queue);
@@ -15,6 +15,13 @@
 //!   above 6,550 bytes, so that quinn's batches of 10 datagrams fit one 64 KiB GSO send;
 //! - a 100 ms initial RTT instead of 333 ms, so a lost handshake packet is resent after 0.3 s, not 1 s;
 //! - GSO and GRO wherever quinn's UDP layer finds them (on by default; nothing to configure).
+//!
+//! What a peer can make us hold is bounded by us: a server takes requests only (a small receive window,
+//! [`SERVER_STREAMS`] streams, none of its own toward the client), a client lets a server open no stream
+//! at all, keep-alives come from the client only (so a server's idle timeout closes a silent client), and
+//! a server completes at most [`MAX_HANDSHAKES`] handshakes at once, asking clients to prove their address
+//! (a Retry) once more than [`RETRY_ABOVE`] are under way, so forged Initial packets cost little and hold
+//! no connection slot: a connection is handed to the node only once its handshake completed.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -34,6 +41,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OnceCell;
+use tokio::task::JoinSet;
 
 use crate::congestion::BdpConfig;
 use crate::identity::SERVER_NAME;
@@ -45,6 +53,18 @@ use crate::{
 pub const ALPN: &[u8] = b"p2pnode/1";
 const STREAM_WINDOW: u32 = 16 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+/// A server's send window: what one connection may have written and not yet acknowledged.
+const SERVER_SEND_WINDOW: u64 = 8 * 1024 * 1024;
+/// A server receives request frames only (at most 4 KiB each).
+const SERVER_STREAM_WINDOW: u32 = 64 * 1024;
+const SERVER_CONNECTION_WINDOW: u32 = 256 * 1024;
+/// Exchanges a client may run at once on one connection to a server (a download keeps at most 16 chunk
+/// requests in flight to one peer).
+pub const SERVER_STREAMS: u32 = 16;
+/// Handshakes a server runs at once; further clients are refused until one completes or times out.
+pub const MAX_HANDSHAKES: usize = 64;
+/// Beyond this many handshakes under way, a client must prove its address with a Retry first.
+pub const RETRY_ABOVE: usize = 8;
 /// Path MTU discovery may grow packets up to this size where the path allows (loopback, jumbo-frame
 /// LANs); elsewhere it settles at the path's real MTU. Not larger: quinn sends up to 10 datagrams in one
 /// GSO call, the kernel refuses a call of over 64 KiB, and quinn-udp drops such a call silently (it takes
@@ -62,8 +82,6 @@ const QUIC_MIN_PAYLOAD: u16 = 1_200;
 const INITIAL_RTT: Duration = Duration::from_millis(100);
 /// UDP socket buffers asked for.
 const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
-/// Exchanges a peer may run at once on one connection.
-const MAX_STREAMS: u32 = 64;
 
 /// The QUIC transport. A node that serves needs its [`Identity`]; one that only downloads does not.
 pub struct QuicTransport {
@@ -101,7 +119,7 @@ impl QuicTransport {
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let crypto = QuicClientConfig::try_from(tls).map_err(io::Error::other)?;
         let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-        client.transport_config(transport_config(self.config.idle_timeout, server));
+        client.transport_config(transport_config(Side::Client, self.config.idle_timeout, server));
         Ok(client)
     }
 
@@ -129,19 +147,37 @@ impl QuicTransport {
     }
 }
 
+/// Which end of a connection a configuration is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
 /// The settings of a connection to `peer` (see the module's doc); idle connections close after `idle`.
-fn transport_config(idle: Duration, peer: SocketAddr) -> Arc<quinn::TransportConfig> {
+fn transport_config(side: Side, idle: Duration, peer: SocketAddr) -> Arc<quinn::TransportConfig> {
     let mut mtu = quinn::MtuDiscoveryConfig::default();
     mtu.upper_bound(route_payload(peer));
     let mut t = quinn::TransportConfig::default();
-    t.stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
-        .receive_window(VarInt::from_u32(CONNECTION_WINDOW))
-        .send_window(u64::from(CONNECTION_WINDOW))
-        .max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS))
-        .max_concurrent_uni_streams(VarInt::from_u32(0))
+    match side {
+        // A client reads chunks: large receive windows; it accepts no stream from the server.
+        Side::Client => t
+            .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
+            .receive_window(VarInt::from_u32(CONNECTION_WINDOW))
+            .send_window(u64::from(SERVER_CONNECTION_WINDOW))
+            .max_concurrent_bidi_streams(VarInt::from_u32(0))
+            .keep_alive_interval(Some(idle / 3)),
+        // A server reads small requests and sends chunks; it never keeps a silent client alive.
+        Side::Server => t
+            .stream_receive_window(VarInt::from_u32(SERVER_STREAM_WINDOW))
+            .receive_window(VarInt::from_u32(SERVER_CONNECTION_WINDOW))
+            .send_window(SERVER_SEND_WINDOW)
+            .max_concurrent_bidi_streams(VarInt::from_u32(SERVER_STREAMS))
+            .keep_alive_interval(None),
+    };
+    t.max_concurrent_uni_streams(VarInt::from_u32(0))
         .initial_rtt(INITIAL_RTT)
         .max_idle_timeout(IdleTimeout::try_from(idle).ok())
-        .keep_alive_interval(Some(idle / 3))
         .congestion_controller_factory(Arc::new(BdpConfig::default()))
         .mtu_discovery_config(Some(mtu));
     Arc::new(t)
@@ -204,7 +240,8 @@ impl Transport for QuicTransport {
             let endpoint = endpoint(addr, Some(server.clone())).map_err(bind_err)?;
             let local = endpoint.local_addr()?;
             let (handshake, idle) = (self.config.connect_timeout, self.config.idle_timeout);
-            Ok(Box::new(QuicServer { endpoint, server, local, handshake, idle }) as Box<dyn Listener>)
+            let handshakes = JoinSet::new();
+            Ok(Box::new(QuicServer { endpoint, server, local, handshake, idle, handshakes }) as Box<dyn Listener>)
         })
     }
 
@@ -275,6 +312,8 @@ struct QuicServer {
     local: SocketAddr,
     handshake: Duration,
     idle: Duration,
+    /// Handshakes under way, each in its own task, so a slow client holds up no other.
+    handshakes: JoinSet<Option<quinn::Connection>>,
 }
 
 impl Listener for QuicServer {
@@ -282,35 +321,65 @@ impl Listener for QuicServer {
         self.local
     }
 
+    /// The next client whose handshake completed: only then is it a connection (and takes a slot).
     fn accept(&mut self) -> BoxFuture<'_, Result<Box<dyn Incoming>, TransportError>> {
         Box::pin(async move {
-            let incoming = self.endpoint.accept().await.ok_or_else(|| io::Error::other("endpoint closed"))?;
-            let remote = incoming.remote_address();
-            let mut config = self.server.clone();
-            config.transport_config(transport_config(self.idle, remote));
-            // The handshake completes in the connection's own task, so a slow client holds up no other.
-            let pending = Pending { incoming: Box::new(incoming), config: Arc::new(config), limit: self.handshake };
-            Ok(Box::new(QuicIncoming { remote, state: Handshake::Pending(pending), streams: 0 }) as Box<dyn Incoming>)
+            loop {
+                tokio::select! {
+                    incoming = self.endpoint.accept() => {
+                        let incoming = incoming.ok_or_else(|| io::Error::other("endpoint closed"))?;
+                        self.start_handshake(incoming);
+                    }
+                    Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                        if let Ok(Some(connection)) = done {
+                            let remote = connection.remote_address();
+                            return Ok(Box::new(QuicIncoming { remote, connection, streams: 0 }) as Box<dyn Incoming>);
+                        }
+                    }
+                }
+            }
         })
     }
 }
 
-/// A client's first packet, the settings to answer it with, and how long its handshake may take.
-struct Pending {
-    incoming: Box<quinn::Incoming>,
-    config: Arc<quinn::ServerConfig>,
-    limit: Duration,
-}
-
-enum Handshake {
-    Pending(Pending),
-    Done(quinn::Connection),
-    Failed,
+impl QuicServer {
+    /// Answers a client's first packet: a handshake in a task of its own, a Retry where many handshakes
+    /// are under way and the client has not proven its address, or a refusal where too many are.
+    fn start_handshake(&mut self, incoming: quinn::Incoming) {
+        let under_way = self.handshakes.len();
+        if under_way >= RETRY_ABOVE && !incoming.remote_address_validated() && incoming.may_retry() {
+            let _ = incoming.retry();
+            return;
+        }
+        if under_way >= MAX_HANDSHAKES {
+            tracing::debug!(peer = %incoming.remote_address(), "too many handshakes under way, refused");
+            incoming.refuse();
+            return;
+        }
+        let remote = incoming.remote_address();
+        let mut config = self.server.clone();
+        config.transport_config(transport_config(Side::Server, self.idle, remote));
+        let limit = self.handshake;
+        self.handshakes.spawn(async move {
+            let connecting = incoming.accept_with(Arc::new(config)).ok()?;
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(Ok(connection)) => Some(connection),
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %remote, error = %e, "handshake failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(peer = %remote, "handshake timed out");
+                    None
+                }
+            }
+        });
+    }
 }
 
 struct QuicIncoming {
     remote: SocketAddr,
-    state: Handshake,
+    connection: quinn::Connection,
     /// Streams accepted so far: each answer gets a lower priority than the one before.
     streams: i32,
 }
@@ -322,21 +391,7 @@ impl Incoming for QuicIncoming {
 
     fn accept_stream(&mut self) -> BoxFuture<'_, Result<Option<Box<dyn Stream>>, TransportError>> {
         Box::pin(async move {
-            if let Handshake::Pending(..) = self.state {
-                let Handshake::Pending(Pending { incoming, config, limit }) =
-                    std::mem::replace(&mut self.state, Handshake::Failed)
-                else {
-                    unreachable!("matched just above")
-                };
-                let connecting = incoming.accept_with(config).map_err(io::Error::other)?;
-                match tokio::time::timeout(limit, connecting).await {
-                    Ok(Ok(connection)) => self.state = Handshake::Done(connection),
-                    Ok(Err(e)) => return Err(io::Error::other(e).into()),
-                    Err(_) => return Err(TransportError::Timeout { addr: self.remote, after: limit }),
-                }
-            }
-            let Handshake::Done(connection) = &self.state else { return Ok(None) };
-            match connection.accept_bi().await {
+            match self.connection.accept_bi().await {
                 Ok((send, recv)) => {
                     // Answers go out in the order asked, as over TCP, rather than round-robin: each chunk
                     // then arrives at the link's full rate, so the downloader's rate estimates and timeouts
