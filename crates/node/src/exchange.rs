@@ -7,7 +7,8 @@ use transport::frames::{read_response, write_request};
 use transport::{Connection, TransportError};
 
 /// The answer's buffer grows as its bytes arrive, never by the length a peer announces; up to this much is
-/// reserved at once (the largest chunk, so a chunk's buffer is allocated once).
+/// reserved at once (the largest chunk, so a chunk's buffer is allocated once), or one piece for an answer
+/// counted against a budget.
 const RESERVE: u64 = proto::MAX_CHUNK_SIZE as u64;
 /// Bytes read at a time when they are counted against a budget.
 const PIECE: u64 = 64 * 1024;
@@ -52,7 +53,8 @@ pub(crate) async fn request_within(
             return Err(ExchangeError::Refused { code, message });
         }
     };
-    let mut body = Vec::with_capacity(len.min(RESERVE) as usize);
+    let reserve = if budget.is_some() { PIECE } else { RESERVE };
+    let mut body = Vec::with_capacity(len.min(reserve) as usize);
     while (body.len() as u64) < len {
         let piece = (len - body.len() as u64).min(if budget.is_some() { PIECE } else { len });
         if let Some(budget) = budget {

@@ -1,5 +1,6 @@
 //! The serving node: shares its folders, announces itself, answers requests until told to stop.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -257,17 +258,20 @@ async fn rescan_forever(
     }
 }
 
-/// Logs peer events, at most [`PEER_LOG_BURST`] a second: a host that floods announcements of new ids
-/// must not flood the log (the cache bounds what it keeps; this bounds what is said about it).
+/// Logs peer events, at most [`PEER_LOG_BURST`] a second per address: a host that floods announcements of
+/// new ids must not flood the log (the cache bounds what it keeps; this bounds what is said about it), nor
+/// hide the lines about other hosts.
 #[derive(Default)]
 struct PeerLog {
     window: Option<tokio::time::Instant>,
-    logged: u32,
+    per_address: HashMap<IpAddr, u32>,
     dropped: u32,
 }
 
-/// Peer events logged per second at most.
-const PEER_LOG_BURST: u32 = 20;
+/// Peer events logged per second and address at most.
+const PEER_LOG_BURST: u32 = 5;
+/// Addresses logged about per second at most.
+const PEER_LOG_ADDRESSES: usize = 64;
 
 impl PeerLog {
     fn log(&mut self, event: PeerEvent) {
@@ -276,13 +280,18 @@ impl PeerLog {
             if self.dropped > 0 {
                 tracing::warn!(events = self.dropped, "peer events not logged (too many in one second)");
             }
-            (self.window, self.logged, self.dropped) = (Some(now), 0, 0);
+            (self.window, self.dropped) = (Some(now), 0);
+            self.per_address.clear();
         }
-        if self.logged >= PEER_LOG_BURST {
-            self.dropped += 1;
-            return;
+        let (PeerEvent::Seen(p) | PeerEvent::Updated(p) | PeerEvent::Expired(p)) = &event;
+        let room = self.per_address.len() < PEER_LOG_ADDRESSES || self.per_address.contains_key(&p.ip);
+        match self.per_address.entry(p.ip).or_default() {
+            logged if room && *logged < PEER_LOG_BURST => *logged += 1,
+            _ => {
+                self.dropped += 1;
+                return;
+            }
         }
-        self.logged += 1;
         match event {
             PeerEvent::Seen(p) => {
                 tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, files = p.announcement.file_count, "peer seen")

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""What hostile hosts on loopback cost a p2pnode (release build; run `cargo build --release` first).
+
+  - flood: one host (127.0.0.5) announces 40,000 distinct node ids to a serving node; the node's extra
+    RSS and CPU time, and whether a genuine node started during the flood is still seen
+    (targets: < 5 MiB, < 1 s CPU, seen);
+  - survey: one host (127.0.0.6) claims 9 node ids, each listing a 30 MB catalogue; the peak RSS of
+    `ls` (target: < 64 MiB) and its wall time.
+
+usage: bench/hostile.py [--flood 40000]
+"""
+import argparse, json, os, socket, struct, subprocess, tempfile, threading, time
+
+from loopback import BIN, base_args, free_port
+
+
+def announcement(node_id, name, port, version=1):
+    body = b"P2PD\x01\x01" + node_id + struct.pack(">Q", 7) + struct.pack(">H", len(name)) + name
+    body += b"\x02" + b"\x01" + struct.pack(">H", port) + b"\x02" + struct.pack(">H", port)
+    return body + struct.pack(">QIH", version, 1, 1)
+
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return rss / 1024, cpu
+
+
+def serve(disc, d, name, stderr=subprocess.DEVNULL):
+    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", "serve"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    json.loads(p.stdout.readline())
+    return p
+
+
+def flood(count):
+    disc = free_port(socket.SOCK_DGRAM)
+    with tempfile.TemporaryDirectory() as victim_dir, tempfile.TemporaryDirectory() as genuine_dir:
+        log = tempfile.TemporaryFile("w+")
+        victim = serve(disc, victim_dir, "victim", stderr=log)
+        time.sleep(0.5)
+        rss0, cpu0 = proc_stats(victim.pid)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.5", 0))
+        genuine, started = None, time.time()
+        for i in range(count):
+            s.sendto(announcement(struct.pack(">I", i + 1) + bytes(28), b"flood", 1), ("127.0.0.1", disc))
+            if i == count // 2:
+                genuine = serve(disc, genuine_dir, "genuine")
+        sent = time.time() - started
+        time.sleep(2)
+        rss1, cpu1 = proc_stats(victim.pid)
+        log.flush()
+        log.seek(0)
+        text = log.read()
+        seen = "name=genuine" in text
+        lines = text.count("\n")
+        for p in (victim, genuine):
+            p.kill()
+            p.wait()
+        print(f"flood: {count} ids from one host in {sent:.1f} s: victim RSS {rss0:.1f} -> {rss1:.1f} MiB "
+              f"(+{rss1 - rss0:.1f}), CPU +{cpu1 - cpu0:.2f} s, {lines} log lines, genuine seen: {seen}")
+
+
+def catalogue(entries):
+    out = bytearray(b"P2PC\x01" + struct.pack(">I", entries))
+    for i in range(entries):
+        name = (b"%06d-" % i) + b"n" * 248
+        out += struct.pack(">I", i) + bytes(28) + struct.pack(">H", len(name)) + name + struct.pack(">Q", 1) + b"\x00"
+    return bytes(out)
+
+
+def catalogue_server(encoded):
+    listener = socket.socket()
+    listener.bind(("127.0.0.6", 0))
+    listener.listen(64)
+    ok = b"P2PF\x01\x00" + struct.pack(">Q", len(encoded))
+    frame = struct.pack(">I", len(ok)) + ok
+
+    def answer(conn):
+        with conn:
+            try:
+                conn.recv(64)
+                conn.sendall(frame + encoded)
+                conn.recv(1)
+            except OSError:
+                pass
+
+    def accept():
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def survey():
+    disc = free_port(socket.SOCK_DGRAM)
+    encoded = catalogue(100_000)
+    port = catalogue_server(encoded)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.6", 0))
+    peer = f"127.0.0.6:{s.getsockname()[1]}"
+
+    def answer_queries():
+        while True:
+            _, asker = s.recvfrom(2048)
+            for i in range(9):
+                s.sendto(announcement(bytes([i + 1]) * 32, b"big%d" % i, port), asker)
+
+    threading.Thread(target=answer_queries, daemon=True).start()
+    started = time.time()
+    # /usr/bin/time measures the command alone (a child forked from here starts with this process's memory).
+    args = ["/usr/bin/time", "-f", "%M"] + base_args(disc) + ["--peer", peer, "--timeout", "10", "ls"]
+    out = subprocess.run(args, capture_output=True, text=True)
+    wall = time.time() - started
+    peak = int(out.stderr.strip().splitlines()[-1]) / 1024
+    files = max(len(out.stdout.splitlines()) - 1, 0)
+    print(f"survey: 9 ids x {len(encoded) / 1e6:.0f} MB catalogues from one host: `ls` peak RSS {peak:.1f} MiB, "
+          f"{wall:.1f} s, {files} files listed, exit {out.returncode}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--flood", type=int, default=40_000)
+    args = parser.parse_args()
+    survey()
+    flood(args.flood)
