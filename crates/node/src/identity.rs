@@ -39,14 +39,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// A random id, for a process that only asks (it needs no stable identity).
 pub(crate) fn random_id() -> NodeId {
-    let mut bytes = [0u8; 32];
-    // The OS random source failing is a broken system; a fixed id would only make our queries look
-    // like another node's, which is harmless, so fall back to mixing in the time and process id.
-    if getrandom::fill(&mut bytes).is_err() {
-        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        bytes = *blake3::hash(seed.as_bytes()).as_bytes();
-    }
-    NodeId(bytes)
+    NodeId(store::random_bytes())
 }
 
 #[cfg(test)]

@@ -25,4 +25,4 @@ pub use hash::{hash_file, verify_chunk};
 pub use library::{Library, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
 pub use part::{PartFile, PartProgress, bit, discard_part, read_state};
-pub use state_key::{HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, StateKey};
+pub use state_key::{HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, StateKey, random_bytes};

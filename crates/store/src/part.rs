@@ -76,7 +76,7 @@ impl PartFile {
             if let Some((_, bits)) = ours
                 && part_path.is_file()
             {
-                return Self::resume(dir, name, part_path, &state_path, manifest, key, &bits);
+                return Self::resume(dir, name, part_path, &state_path, manifest, &bits);
             }
         }
         Err(StoreError::Io { path: dir.join(name), source: std::io::Error::other("no free file name") })
@@ -119,14 +119,14 @@ impl PartFile {
         part_path: PathBuf,
         state_path: &Path,
         manifest: Arc<Manifest>,
-        key: &StateKey,
         bits: &[u8],
     ) -> Result<Self, StoreError> {
         let open = || OpenOptions::new().read(true).write(true).clone();
         let part = open().open(&part_path).map_err(io_err(&part_path))?;
         part.set_len(manifest.size()).map_err(io_err(&part_path))?;
         let state = open().open(state_path).map_err(io_err(state_path))?;
-        let bits_at = state_header(&manifest, key, &part_path).len() as u64;
+        // Magic, version, manifest length, manifest, MAC: where the bitmap starts.
+        let bits_at = (4 + 1 + 4 + manifest.encoded_len() + 32) as u64;
         let this = Self {
             dir: dir.to_path_buf(),
             name,

@@ -62,13 +62,7 @@ impl StateKey {
 
     /// A key for this process only: state files it writes are not trusted by any later process.
     pub fn random() -> Self {
-        let mut key = [0u8; KEY_LEN];
-        // Without an OS random source, a key derived from the time and process still differs per run.
-        if getrandom::fill(&mut key).is_err() {
-            let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-            key = *blake3::hash(seed.as_bytes()).as_bytes();
-        }
-        Self(key)
+        Self(random_bytes())
     }
 
     /// The MAC of `parts`, in order.
@@ -80,6 +74,17 @@ impl StateKey {
         }
         *hasher.finalize().as_bytes()
     }
+}
+
+/// 32 random bytes from the OS. Without an OS random source (a broken system), bytes derived from the
+/// time and process id, which still differ per run.
+pub fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        bytes = *blake3::hash(seed.as_bytes()).as_bytes();
+    }
+    bytes
 }
 
 #[cfg(unix)]
