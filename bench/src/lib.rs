@@ -162,6 +162,7 @@ fn net(case: &Case, discovery_port: u16) -> NetConfig {
         static_peers: Vec::new(),
         timeout: Duration::from_secs(20),
         tcp_congestion: case.congestion.map(str::to_string),
+        idle_timeout: node::IDLE_TIMEOUT,
     }
 }
 

@@ -24,15 +24,21 @@ pub struct NetConfig {
     pub timeout: Duration,
     /// The congestion control of TCP connections (`None`: the system default).
     pub tcp_congestion: Option<String>,
+    /// How long a serving node keeps a connection that asks nothing, and waits for a peer to take each
+    /// piece of an answer ([`IDLE_TIMEOUT`] unless a test wants it shorter).
+    pub idle_timeout: Duration,
 }
+
+/// The usual [`NetConfig::idle_timeout`].
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl NetConfig {
     /// The transport settings that follow from these.
     pub fn transport_config(&self) -> TransportConfig {
         TransportConfig {
             connect_timeout: self.timeout.min(Duration::from_secs(5)),
+            idle_timeout: self.idle_timeout,
             tcp_congestion: self.tcp_congestion.clone(),
-            ..TransportConfig::default()
         }
     }
 }

@@ -176,14 +176,15 @@ pub async fn download(
             Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
             None => continue,
         };
-        // A request no longer running was settled already: an endgame copy whose twin won, or one that
-        // expired. It may still have completed before it could be cancelled; it counts once, as settled.
-        if running.remove(&job).is_none() {
-            continue;
-        }
+        // A request settled already (its endgame twin won, or it expired) may still complete before it
+        // could be cancelled: the scheduler answers `None`, and its chunk counts once, as settled.
+        running.remove(&job);
         match result {
             Ok(bytes) => {
-                for loser in scheduler.on_success(Instant::now(), job.peer, job.chunk, bytes) {
+                let Some(losers) = scheduler.on_success(Instant::now(), job.peer, job.chunk, bytes) else {
+                    continue;
+                };
+                for loser in losers {
                     running.remove(&loser).inspect(AbortHandle::abort);
                 }
                 let peer = node(job);
@@ -193,7 +194,9 @@ pub async fn download(
             Err(ChunkError::Store(e)) => return Err(NodeError::PartWrite(e)),
             Err(e) => {
                 let failure = e.failure();
-                let dropped = scheduler.on_failure(Instant::now(), job.peer, job.chunk, failure);
+                let Some(dropped) = scheduler.on_failure(Instant::now(), job.peer, job.chunk, failure) else {
+                    continue;
+                };
                 let corrupt = failure == Failure::Corrupt;
                 report_failure(&mut on_event, &manifest, node(job), job.chunk, &e.to_string(), corrupt, dropped);
             }

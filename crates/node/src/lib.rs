@@ -24,7 +24,7 @@ mod throttle;
 
 use std::sync::Arc;
 
-pub use config::{NetConfig, ServeConfig};
+pub use config::{IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
 pub use discovery::Peer;
 pub use discovery::udp::DEFAULT_PORT as DEFAULT_DISCOVERY_PORT;

@@ -188,9 +188,10 @@ impl<P: PeerKey> Scheduler<P> {
     }
 
     /// `chunk` arrived from `peer`, verified and written. Returns the duplicate requests of the same
-    /// chunk, which the driver cancels.
-    pub fn on_success(&mut self, now: Instant, peer: P, chunk: u32, bytes: u32) -> Vec<Assignment<P>> {
-        let Some(issued) = self.in_flight.remove(&(peer, chunk)) else { return vec![] };
+    /// chunk, which the driver cancels; `None` for a request settled already (an endgame copy whose twin
+    /// won, or one that expired), whose bytes the driver must not count again.
+    pub fn on_success(&mut self, now: Instant, peer: P, chunk: u32, bytes: u32) -> Option<Vec<Assignment<P>>> {
+        let issued = self.in_flight.remove(&(peer, chunk))?;
         self.failed_by.remove(&chunk);
         let state = self.peer(peer);
         state.in_flight -= 1;
@@ -223,14 +224,13 @@ impl<P: PeerKey> Scheduler<P> {
             self.in_flight.remove(&(loser.peer, loser.chunk));
             self.peer(loser.peer).in_flight -= 1;
         }
-        losers
+        Some(losers)
     }
 
-    /// The request of `chunk` from `peer` failed. Returns `true` if the peer is now dropped.
-    pub fn on_failure(&mut self, now: Instant, peer: P, chunk: u32, failure: Failure) -> bool {
-        if self.in_flight.remove(&(peer, chunk)).is_none() {
-            return false;
-        }
+    /// The request of `chunk` from `peer` failed. Returns whether the peer is now dropped; `None` for a
+    /// request settled already, which is no failure of its peer.
+    pub fn on_failure(&mut self, now: Instant, peer: P, chunk: u32, failure: Failure) -> Option<bool> {
+        self.in_flight.remove(&(peer, chunk))?;
         if !self.in_flight.keys().any(|(_, c)| *c == chunk) {
             self.pending.insert(chunk);
         }
@@ -245,7 +245,7 @@ impl<P: PeerKey> Scheduler<P> {
             || state.corrupt >= MAX_CORRUPT;
         let newly = drop_now && !state.dropped;
         state.dropped |= drop_now;
-        newly
+        Some(newly)
     }
 
     /// Expires the requests whose time is up at `now`, as failures. Returns them (the driver cancels them)
@@ -269,7 +269,7 @@ impl<P: PeerKey> Scheduler<P> {
                 struck = Some(a.peer);
                 let delivering = self.peers[&a.peer].last_done.is_some_and(|t| t + self.timeout(a.peer) > now);
                 let dropped = if first && !delivering {
-                    self.on_failure(now, a.peer, a.chunk, Failure::Timeout)
+                    self.on_failure(now, a.peer, a.chunk, Failure::Timeout).unwrap_or(false)
                 } else {
                     self.requeue(a)
                 };
@@ -485,7 +485,7 @@ mod tests {
         let now = Instant::now();
         let mut s = Scheduler::new([7], full(&[A, B]), limits(1, 4));
         let first = s.next_request(now).expect("work");
-        assert!(s.on_failure(now, first.peer, first.chunk, Failure::Unreachable));
+        assert_eq!(s.on_failure(now, first.peer, first.chunk, Failure::Unreachable), Some(true));
         let second = s.next_request(now).expect("retry");
         assert_eq!(second.chunk, 7);
         assert_ne!(second.peer, first.peer);
@@ -500,7 +500,7 @@ mod tests {
         let mut s = Scheduler::new([0], full(&[A]), limits(1, 1));
         for strike in 1..=MAX_STRIKES {
             let a = s.next_request(now).expect("the only peer is asked again after its backoff");
-            assert_eq!(s.on_failure(now, a.peer, a.chunk, Failure::Timeout), strike == MAX_STRIKES);
+            assert_eq!(s.on_failure(now, a.peer, a.chunk, Failure::Timeout), Some(strike == MAX_STRIKES));
             if strike < MAX_STRIKES {
                 assert_eq!(s.next_request(now), None, "backing off");
                 now = s.next_deadline().expect("retry time");
@@ -589,8 +589,11 @@ mod tests {
         assert_ne!(duplicate.peer, first.peer);
         assert_eq!(s.next_request(lagging), None, "each chunk is duplicated once");
         let cancelled = s.on_success(lagging, duplicate.peer, duplicate.chunk, CHUNK);
-        assert_eq!(cancelled, vec![first]);
+        assert_eq!(cancelled, Some(vec![first]));
         assert_eq!(s.status(), Status::Done);
+        let late = s.on_success(lagging, first.peer, first.chunk, CHUNK);
+        assert_eq!(late, None, "the cancelled copy completed anyway: settled already, not counted again");
+        assert_eq!(s.on_failure(lagging, first.peer, first.chunk, Failure::Timeout), None, "nor failed");
     }
 
     #[test]

@@ -149,6 +149,7 @@ impl Global {
             static_peers,
             timeout: Duration::from_secs_f64(self.timeout),
             tcp_congestion: self.tcp_congestion.as_deref().map(check_congestion).transpose()?,
+            idle_timeout: node::IDLE_TIMEOUT,
         })
     }
 

@@ -503,4 +503,52 @@ mod tests {
         assert!(path.current_mtu > ETHERNET_PAYLOAD, "MTU stayed at {}", path.current_mtu);
         assert_eq!(path.lost_packets, 0, "packets lost over loopback (MTU {})", path.current_mtu);
     }
+    /// A node's server and a client connected to it: the listener is kept (handshakes complete only while
+    /// it accepts), and the accepted connection is held without taking any stream from it.
+    async fn connected() -> (quinn::Connection, Box<dyn Incoming>) {
+        let identity = Identity::generate().expect("identity");
+        let id = identity.node_id();
+        let server = QuicTransport::new(TransportConfig::default(), Some(identity));
+        let mut listener = server.bind((Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind");
+        let addr = listener.local_addr();
+        let client = QuicTransport::new(TransportConfig::default(), None);
+        let (connection, incoming) = tokio::join!(client.handshake(addr, id), listener.accept());
+        (connection.expect("connect"), incoming.expect("accept"))
+    }
+
+    /// A client accepts no stream from a server, so a hostile server cannot fill a downloader's memory
+    /// with data nobody asked for.
+    #[tokio::test]
+    async fn a_server_cannot_open_streams_toward_its_client() {
+        let identity = Identity::generate().expect("identity");
+        let id = identity.node_id();
+        let server = QuicTransport::new(TransportConfig::default(), Some(identity));
+        let endpoint =
+            endpoint((Ipv4Addr::LOCALHOST, 0).into(), Some(server.server_config().expect("config"))).expect("endpoint");
+        let addr = endpoint.local_addr().expect("addr");
+        let client = QuicTransport::new(TransportConfig::default(), None);
+        let accepted = async { endpoint.accept().await.expect("incoming").await.expect("handshake") };
+        let (_client, toward_client) = tokio::join!(client.handshake(addr, id), accepted);
+        let wait = Duration::from_millis(500);
+        assert!(tokio::time::timeout(wait, toward_client.open_bi()).await.is_err(), "a bidirectional stream opened");
+        assert!(tokio::time::timeout(wait, toward_client.open_uni()).await.is_err(), "a unidirectional stream opened");
+    }
+
+    /// Streams a server has not accepted hold at most its own small receive window, however much the
+    /// client pushes on however many of them.
+    #[tokio::test]
+    async fn unaccepted_streams_hold_at_most_the_servers_window() {
+        let (connection, _held) = connected().await;
+        let mut pushed = 0;
+        let mut streams = Vec::new();
+        for _ in 0..SERVER_STREAMS {
+            let (mut send, recv) = connection.open_bi().await.expect("stream");
+            let junk = vec![0u8; 64 * 1024];
+            while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), send.write(&junk)).await {
+                pushed += n;
+            }
+            streams.push((send, recv));
+        }
+        assert!(pushed <= SERVER_CONNECTION_WINDOW as usize, "{pushed} bytes buffered at the server");
+    }
 }

@@ -25,6 +25,7 @@ pub fn net(transport: TransportKind, discovery_port: u16) -> NetConfig {
         static_peers: vec![],
         timeout: Duration::from_secs(3),
         tcp_congestion: None,
+        idle_timeout: node::IDLE_TIMEOUT,
     }
 }
 
