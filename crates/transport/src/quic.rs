@@ -551,4 +551,38 @@ mod tests {
         }
         assert!(pushed <= SERVER_CONNECTION_WINDOW as usize, "{pushed} bytes buffered at the server");
     }
+    /// Clients that send an Initial and never complete the handshake (forged first packets, hundreds of
+    /// them from one address) hold up no genuine client: the server answers them with a Retry once a few
+    /// handshakes are under way, and the genuine client's connection is the next one accepted.
+    #[tokio::test]
+    async fn forged_initials_hold_up_no_genuine_client() {
+        let identity = Identity::generate().expect("identity");
+        let id = identity.node_id();
+        let server = QuicTransport::new(TransportConfig::default(), Some(identity));
+        let mut listener = server.bind((Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind");
+        let addr = listener.local_addr();
+        let accepted = tokio::spawn(async move { listener.accept().await.map(|incoming| incoming.remote_addr()) });
+        forge_initials(&server, addr, 200).await;
+        let client = QuicTransport::new(TransportConfig::default(), None);
+        let _connection = client.handshake(addr, id).await.expect("the genuine client connects");
+        let first = accepted.await.expect("accept task").expect("accepted");
+        let genuine = client.client_endpoint().await.and_then(|e| e.local_addr()).expect("client endpoint");
+        assert_eq!(first.port(), genuine.port(), "the first connection accepted is the genuine client's");
+    }
+
+    /// Sends `count` first packets of handshakes, each from a client that then goes silent.
+    async fn forge_initials(transport: &QuicTransport, server: SocketAddr, count: usize) {
+        let socket = tokio::net::UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 5), 0)).await.expect("forger socket");
+        let mut forger = quinn_proto::Endpoint::new(Arc::default(), None, false, None);
+        let verifier =
+            Arc::new(PinnedVerifier { expected: NodeId([0; 32]), provider: provider(), mismatch: false.into() });
+        let now = std::time::Instant::now();
+        for _ in 0..count {
+            let config = transport.client_config(verifier.clone(), server).expect("client config");
+            let (_, mut connection) = forger.connect(now, config, server, SERVER_NAME).expect("initial");
+            let mut packet = Vec::new();
+            let transmit = connection.poll_transmit(now, 1, &mut packet).expect("an initial packet");
+            socket.send_to(&packet[..transmit.size], server).await.expect("send");
+        }
+    }
 }
