@@ -5,7 +5,11 @@
     RSS and CPU time, and whether a genuine node started during the flood is still seen
     (targets: < 5 MiB, < 1 s CPU, seen);
   - survey: one host (127.0.0.6) claims 9 node ids, each listing a 30 MB catalogue; the peak RSS of
-    `ls` (target: < 64 MiB) and its wall time.
+    `ls` (target: < 64 MiB) and its wall time;
+  - stuck: two hosts (127.0.0.7, 127.0.0.8) fill every connection slot a serving node gives them (48
+    each) with 32 chunk requests per connection whose answers they never read; the node's peak RSS
+    while they hold on (target: < 64 MiB), whether another host still gets the file, and how many of
+    the stuck connections the node has closed after its idle timeout.
 
 usage: bench/hostile.py [--flood 40000]
 """
@@ -124,9 +128,58 @@ def survey():
           f"{wall:.1f} s, {files} files listed, exit {out.returncode}")
 
 
+def stuck():
+    disc = free_port(socket.SOCK_DGRAM)
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out:
+        with open(os.path.join(d, "big.bin"), "wb") as f:
+            f.write(os.urandom(64 << 20))
+        victim = subprocess.Popen(base_args(disc) + ["--dir", d, "--name", "victim", "--port", "0", "--json", "serve"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        port = json.loads(victim.stdout.readline())["ports"]["tcp"]
+        listing = subprocess.run(base_args(disc) + ["--json", "ls"], capture_output=True, text=True, check=True)
+        file_id = bytes.fromhex(json.loads(listing.stdout.splitlines()[0])["id"])
+        rss0, _ = proc_stats(victim.pid)
+        held = []
+        for host in ("127.0.0.7", "127.0.0.8"):
+            for i in range(48):
+                c = socket.socket()
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.bind((host, 0))
+                c.connect(("127.0.0.1", port))
+                for j in range(32):
+                    body = b"P2PF\x01\x03" + file_id + struct.pack(">III", (i * 32 + j) % 256, 0, 256 * 1024)
+                    c.sendall(struct.pack(">I", len(body)) + body)
+                held.append(c)
+        peak, started = rss0, time.time()
+        get = subprocess.Popen(base_args(disc) + ["--downloads", out, "get", "big.bin"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while time.time() - started < 40:
+            peak = max(peak, proc_stats(victim.pid)[0])
+            time.sleep(0.1)
+        got = get.wait() == 0 and os.path.getsize(os.path.join(out, "big.bin")) == 64 << 20
+        closed = 0
+        for c in held:
+            # A connection the node gave up on ends after what was already in the kernel's buffers; one it
+            # still serves keeps delivering and then waits for the next request.
+            c.settimeout(2)
+            try:
+                while c.recv(1 << 20):
+                    pass
+            except socket.timeout:
+                continue
+            except OSError:
+                pass
+            closed += 1
+        victim.kill()
+        victim.wait()
+        print(f"stuck: 96 connections x 32 unread 256 KiB chunks from two hosts: serve RSS {rss0:.1f} -> peak "
+              f"{peak:.1f} MiB over 40 s, another host's get complete: {got}, stuck connections closed: {closed}/96")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--flood", type=int, default=40_000)
     args = parser.parse_args()
     survey()
     flood(args.flood)
+    stuck()

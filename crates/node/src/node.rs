@@ -105,6 +105,8 @@ impl Node {
             throttle: config.max_upload_rate.map(|rate| Arc::new(Throttle::new(rate))),
             rescan,
             buffers: Arc::new(Semaphore::new(crate::server::SEND_BUDGET)),
+            // Each connection gets its address's share when accepted (see `PeerSlots`).
+            peer_buffers: Arc::new(Semaphore::new(0)),
         };
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let per_peer = Arc::new(PeerSlots::default());
@@ -119,7 +121,7 @@ impl Node {
                     let peer = accepted.remote_addr();
                     match (limit.clone().try_acquire_owned(), per_peer.take(peer.ip())) {
                         (Ok(permit), Some(slot)) => {
-                            let context = context.clone();
+                            let context = ServeContext { peer_buffers: slot.buffers.clone(), ..context.clone() };
                             connections.spawn(async move {
                                 serve_connection(accepted, context).await;
                                 drop((permit, slot));
@@ -144,20 +146,21 @@ impl Node {
     }
 }
 
-/// Connections held per peer address.
+/// Connections held per peer address, and the send buffers their exchanges share.
 #[derive(Default)]
-struct PeerSlots(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+struct PeerSlots(std::sync::Mutex<std::collections::HashMap<IpAddr, (usize, Arc<Semaphore>)>>);
 
 impl PeerSlots {
     /// A slot for one more connection from `ip`, if it holds fewer than the limit.
     fn take(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
         let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let count = held.entry(ip).or_default();
+        let (count, buffers) =
+            held.entry(ip).or_insert_with(|| (0, Arc::new(Semaphore::new(crate::server::PEER_SEND_BUDGET))));
         if *count >= MAX_CONNECTIONS_PER_PEER {
             return None;
         }
         *count += 1;
-        Some(PeerSlot { slots: self.clone(), ip })
+        Some(PeerSlot { slots: self.clone(), ip, buffers: buffers.clone() })
     }
 }
 
@@ -165,12 +168,13 @@ impl PeerSlots {
 struct PeerSlot {
     slots: Arc<PeerSlots>,
     ip: IpAddr,
+    buffers: Arc<Semaphore>,
 }
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
         let mut held = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = held.get_mut(&self.ip) {
+        if let Some((count, _)) = held.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {
                 held.remove(&self.ip);

@@ -28,6 +28,9 @@ const READ_PIECE: usize = 256 * 1024;
 /// What every exchange of a node together may hold in buffers (chunk pieces read from disk, encoded
 /// manifests) at once: bounds the server's memory whatever number of peers stop reading.
 pub(crate) const SEND_BUDGET: usize = 16 * 1024 * 1024;
+/// The part of [`SEND_BUDGET`] the exchanges of one peer address may hold: hosts that stop reading
+/// leave the rest to everyone else (a reading peer gives each piece back within milliseconds).
+pub(crate) const PEER_SEND_BUDGET: usize = SEND_BUDGET / 8;
 
 /// What the node shares right now; replaced as a whole when a rescan finds changes.
 #[derive(Debug, Default)]
@@ -56,6 +59,8 @@ pub(crate) struct ServeContext {
     pub(crate) rescan: Arc<Notify>,
     /// Buffer bytes left to the exchanges of the node ([`SEND_BUDGET`]).
     pub(crate) buffers: Arc<Semaphore>,
+    /// The part of it left to this connection's peer address ([`PEER_SEND_BUDGET`]).
+    pub(crate) peer_buffers: Arc<Semaphore>,
 }
 
 /// Serves the exchanges of one connection until the peer is done with it or it idles out: a connection
@@ -187,12 +192,22 @@ async fn write_within(
     Ok(())
 }
 
-/// `len` bytes of the node's buffer budget, waited for at most the idle timeout (the budget is full only
-/// while many peers hold exchanges without reading, and each of those is cut off within that time).
-async fn take_buffer(context: &ServeContext, len: usize) -> Result<OwnedSemaphorePermit, TransportError> {
-    let permits = len.min(SEND_BUDGET) as u32;
-    match tokio::time::timeout(context.idle, context.buffers.clone().acquire_many_owned(permits)).await {
-        Ok(Ok(permit)) => Ok(permit),
+/// `len` bytes of the peer's and of the node's buffer budgets, waited for at most the idle timeout (a
+/// budget is full only while peers hold exchanges without reading, and each of those is cut off within
+/// that time).
+async fn take_buffer(
+    context: &ServeContext,
+    len: usize,
+) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), TransportError> {
+    let take = |budget: &Arc<Semaphore>, most: usize| budget.clone().acquire_many_owned(len.min(most) as u32);
+    let both = async {
+        Ok::<_, tokio::sync::AcquireError>((
+            take(&context.peer_buffers, PEER_SEND_BUDGET).await?,
+            take(&context.buffers, SEND_BUDGET).await?,
+        ))
+    };
+    match tokio::time::timeout(context.idle, both).await {
+        Ok(Ok(permits)) => Ok(permits),
         _ => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "send buffers exhausted").into()),
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{MAX_CONNECTIONS_PER_PEER, NetConfig, NodeId, Survey, TransportKind, transport_for};
+use node::{MAX_CONNECTIONS_PER_PEER, NetConfig, NodeId, StateKey, Survey, TransportKind, download, transport_for};
 use proto::{Request, Response};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -22,7 +22,7 @@ const IDLE: Duration = Duration::from_secs(1);
 const BOUND: Duration = Duration::from_secs(15);
 /// Chunks each withholding reader asks for: 8 MiB of answers.
 const ASKED: usize = 32;
-/// The host the withholding connections come from.
+/// The host withholding connections come from.
 const WITHHOLDER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 
 fn quick_net(kind: TransportKind) -> NetConfig {
@@ -39,25 +39,36 @@ async fn tcp_readers_that_never_read_lose_their_answers_and_slots() {
     let (file, entry, _) = Survey::start(&net).expect("survey").find("big.bin").await.expect("listed");
     let len = node::chunk_size_for(entry.size);
 
-    // Every slot of one host, each asking for more chunks than the kernel's buffers hold (at most 4 MiB
-    // each way), through a tiny receive buffer it never reads.
-    let request = Request::Chunk { file, index: 0, offset: 0, len };
-    let mut readers = Vec::new();
-    for _ in 0..MAX_CONNECTIONS_PER_PEER {
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(4096).expect("small receive buffer");
-        socket.bind((WITHHOLDER, 0).into()).expect("bind");
-        let mut s = socket.connect(addr).await.expect("connect");
-        for _ in 0..ASKED {
-            write_request(&mut s, &request).await.expect("request");
-        }
-        readers.push(s);
-    }
-
+    let mut readers = withhold(addr, WITHHOLDER, Request::Chunk { file, index: 0, offset: 0, len }).await;
     let answered = wait_until_answered(|| tcp_catalogue(addr)).await;
     assert!(answered, "the host's slots stayed taken by readers that never read");
     let (got, asked) = (read_all(&mut readers[0]).await, ASKED * len as usize);
     assert!(got < asked, "the node gave up on the stalled answers ({got} of {asked} bytes sent)");
+    node.stop().await;
+}
+
+/// Two hosts that hold every slot they get with answers they never read (more than the node's whole send
+/// buffer budget) leave enough of it to everyone else: a download from a third host completes at once,
+/// not after the idle timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn readers_that_never_read_leave_buffers_to_other_hosts() {
+    let net = net(TransportKind::Tcp, free_udp_port());
+    let dir = temp();
+    let data = bytes(4 << 20, 5);
+    std::fs::write(dir.path().join("big.bin"), &data).expect("write");
+    let node = serve(&net, dir.path(), "victim").await;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.port));
+    let (file, entry, sources) = Survey::start(&net).expect("survey").find("big.bin").await.expect("listed");
+    let request = Request::Chunk { file, index: 0, offset: 0, len: node::chunk_size_for(entry.size) };
+    let _first = withhold(addr, WITHHOLDER, request.clone()).await;
+    let _second = withhold(addr, Ipv4Addr::new(127, 0, 0, 6), request).await;
+
+    let out = temp();
+    let transport = transport_for(TransportKind::Tcp, net.transport_config(), None);
+    let path = download(transport, file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+        .await
+        .expect("another host downloads while two hold their slots");
+    assert!(std::fs::read(path).expect("read") == data);
     node.stop().await;
 }
 
@@ -78,6 +89,23 @@ async fn quic_connections_that_ask_nothing_lose_their_slots() {
     let answered = wait_until_answered(|| quic_catalogue(&net, addr, node.id)).await;
     assert!(answered, "the host's slots stayed taken by connections that ask nothing");
     node.stop().await;
+}
+
+/// Takes every connection slot `host` gets at `addr`, each asking [`ASKED`] times for `request`, more than
+/// the kernel's buffers hold (at most 4 MiB each way), through a tiny receive buffer it never reads.
+async fn withhold(addr: SocketAddr, host: Ipv4Addr, request: Request) -> Vec<TcpStream> {
+    let mut readers = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_PEER {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("small receive buffer");
+        socket.bind((host, 0).into()).expect("bind");
+        let mut s = socket.connect(addr).await.expect("connect");
+        for _ in 0..ASKED {
+            write_request(&mut s, &request).await.expect("request");
+        }
+        readers.push(s);
+    }
+    readers
 }
 
 /// Asks `exchange` until it succeeds, for at most [`BOUND`].
