@@ -1,17 +1,18 @@
 //! Downloading one file from every peer hosting it: the async driver of the [`Scheduler`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::{ErrorCode, FileId, Manifest, NodeId, Request};
 use store::{PartFile, StateKey, StoreError};
+use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
 use transport::{Connection, Transport, TransportError};
 
-use crate::exchange::{ExchangeError, request};
+use crate::exchange::{ExchangeError, request, request_within};
 use crate::scheduler::{Assignment, Limits};
 use crate::{Failure, NodeError, Scheduler, Status, blocking};
 
@@ -19,9 +20,12 @@ use crate::{Failure, NodeError, Scheduler, Status, blocking};
 /// bounds memory whatever the file size.
 const PEER_WINDOW: u64 = 8 * 1024 * 1024;
 const TOTAL_WINDOW: u64 = 32 * 1024 * 1024;
-/// Manifest requests in flight at once, to different sources: the first valid answer wins, so peers that
-/// stall cost one timeout in all, not one each.
-const MANIFEST_PARALLEL: usize = 8;
+/// Manifest requests in flight at once, to different sources, one address after another: the first valid
+/// answer wins, so peers that stall cost one timeout in all, not one each.
+const MANIFEST_PARALLEL: usize = 32;
+/// The manifest bytes the requests in flight may hold together (the largest manifest is 32 MiB); a request
+/// that finds it used up fails and gives its bytes back.
+const MANIFEST_BUDGET: usize = 40 * 1024 * 1024;
 
 /// A source: its index in the list of sources, since several hosts may claim one node id (one is genuine,
 /// the others impostors or stale addresses) and each is tried on its own.
@@ -284,7 +288,9 @@ async fn connect_all(
 }
 
 /// The manifest of `id` from the first source whose copy hashes to `id`, asked of up to
-/// [`MANIFEST_PARALLEL`] sources at once, each given what is left of `timeout`; and that source.
+/// [`MANIFEST_PARALLEL`] sources at once, each given what is left of `timeout`; and that source. Sources
+/// are asked one address after another, so the ids of one host that all stall fill no more than their
+/// share of the requests.
 async fn fetch_manifest(
     conns: &HashMap<SourceIndex, Arc<dyn Connection>>,
     sources: &[Source],
@@ -293,14 +299,28 @@ async fn fetch_manifest(
 ) -> Result<(Manifest, SourceIndex), NodeError> {
     const MAX_MANIFEST: u64 = 64 + proto::MAX_FILE_NAME as u64 + 32 * proto::MAX_CHUNKS as u64;
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut waiting = conns.iter().map(|(i, conn)| (*i, conn.clone()));
+    let budget = Arc::new(Semaphore::new(MANIFEST_BUDGET));
+    let mut order: Vec<SourceIndex> = conns.keys().copied().collect();
+    order.sort_unstable();
+    let mut seen_at: HashMap<IpAddr, usize> = HashMap::new();
+    let mut ranked: Vec<(usize, SourceIndex)> = order
+        .into_iter()
+        .map(|i| {
+            let earlier = seen_at.entry(sources[i].addr.ip()).or_default();
+            *earlier += 1;
+            (*earlier, i)
+        })
+        .collect();
+    ranked.sort_unstable();
+    let mut waiting = ranked.into_iter().map(|(_, i)| (i, conns[&i].clone(), budget.clone()));
     let mut asked = JoinSet::new();
     loop {
         while asked.len() < MANIFEST_PARALLEL {
-            let Some((index, conn)) = waiting.next() else { break };
+            let Some((index, conn, budget)) = waiting.next() else { break };
             asked.spawn(async move {
                 let ask = Request::Manifest(id);
-                (index, tokio::time::timeout_at(deadline, request(&*conn, &ask, MAX_MANIFEST)).await)
+                let answer = request_within(&*conn, &ask, MAX_MANIFEST, Some(&budget));
+                (index, tokio::time::timeout_at(deadline, answer).await)
             });
         }
         let Some(joined) = asked.join_next().await else { break };

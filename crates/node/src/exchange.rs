@@ -2,7 +2,7 @@
 
 use proto::{ErrorCode, Request, Response};
 use tokio::io::AsyncReadExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use transport::frames::{read_response, write_request};
 use transport::{Connection, TransportError};
 
@@ -25,8 +25,8 @@ pub(crate) enum ExchangeError {
     /// The peer announced more bytes than the request can yield.
     #[error("peer announced {len} bytes where at most {max} fit")]
     TooLarge { len: u64, max: u64 },
-    /// The answers of this survey already took all the memory it may use.
-    #[error("answer dropped: the survey's memory budget is used up")]
+    /// The answers in flight already took all the memory they may use.
+    #[error("answer dropped: the memory budget for answers is used up")]
     OverBudget,
 }
 
@@ -35,8 +35,9 @@ pub(crate) async fn request(conn: &dyn Connection, request: &Request, max_len: u
     request_within(conn, request, max_len, None).await
 }
 
-/// [`request`], each piece of the answer taken from `budget` (one permit a byte, never given back) as it
-/// arrives: the answers of many peers together stay within what the budget holds.
+/// [`request`], each piece of the answer taken from `budget` (one permit a byte) as it arrives: the
+/// answers of many peers together stay within what the budget holds. A complete answer keeps its permits
+/// for good (the caller keeps its bytes); a failed one gives them back.
 pub(crate) async fn request_within(
     conn: &dyn Connection,
     request: &Request,
@@ -55,10 +56,15 @@ pub(crate) async fn request_within(
     };
     let reserve = if budget.is_some() { PIECE } else { RESERVE };
     let mut body = Vec::with_capacity(len.min(reserve) as usize);
+    let mut held: Option<SemaphorePermit<'_>> = None;
     while (body.len() as u64) < len {
         let piece = (len - body.len() as u64).min(if budget.is_some() { PIECE } else { len });
         if let Some(budget) = budget {
-            budget.try_acquire_many(piece as u32).map_err(|_| ExchangeError::OverBudget)?.forget();
+            let permit = budget.try_acquire_many(piece as u32).map_err(|_| ExchangeError::OverBudget)?;
+            match &mut held {
+                Some(held) => held.merge(permit),
+                None => held = Some(permit),
+            }
         }
         let read = (&mut stream).take(piece).read_to_end(&mut body).await.map_err(TransportError::from)?;
         if read as u64 != piece {
@@ -66,5 +72,47 @@ pub(crate) async fn request_within(
         }
     }
     stream.finish();
+    if let Some(held) = held {
+        held.forget();
+    }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use proto::{FileId, NodeId};
+    use tokio::io::AsyncWriteExt;
+    use transport::Transport;
+    use transport::frames::{read_request, write_response};
+    use transport::tcp::TcpTransport;
+
+    use super::*;
+
+    /// An answer cut short gives its bytes back to the budget; a complete one keeps them.
+    #[tokio::test]
+    async fn only_complete_answers_keep_their_budget() {
+        const SENT: usize = 200 * 1024;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            for announced in [SENT as u64 * 2, SENT as u64] {
+                let (mut s, _) = listener.accept().await.expect("accept");
+                let _ = read_request(&mut s).await;
+                let _ = write_response(&mut s, &Response::Ok { len: announced }).await;
+                let _ = s.write_all(&[7; SENT]).await;
+            }
+        });
+        let budget = Semaphore::new(1 << 20);
+        let transport = TcpTransport::new(Default::default());
+        let ask = Request::Manifest(FileId([1; 32]));
+        let cut = transport.connect(addr, NodeId([2; 32])).await.expect("connect");
+        assert!(request_within(&*cut, &ask, 1 << 20, Some(&budget)).await.is_err(), "the answer was cut short");
+        assert_eq!(budget.available_permits(), 1 << 20);
+        let whole = transport.connect(addr, NodeId([2; 32])).await.expect("connect");
+        let body = request_within(&*whole, &ask, 1 << 20, Some(&budget)).await.expect("whole answer");
+        assert_eq!(body.len(), SENT);
+        assert_eq!(budget.available_permits(), (1 << 20) - SENT);
+    }
 }
