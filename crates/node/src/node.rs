@@ -9,7 +9,7 @@ use std::time::Duration;
 use discovery::udp::{UdpConfig, UdpDiscovery};
 use discovery::{Discovery, PeerEvent};
 use proto::{Announcement, NodeId, TransportKind};
-use store::{HASH_CACHE_FILE, HashCache, Library, StateKey};
+use store::{Change, HASH_CACHE_FILE, HashCache, Library, StateKey};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use transport::{Identity, Incoming, Listener};
@@ -96,6 +96,7 @@ impl Node {
             file_count: s.files.len() as u32,
             interval_secs: config.net.announce_interval.as_secs().clamp(1, u64::from(u16::MAX)) as u16,
         };
+        let mut announced = shares.borrow().version;
         discovery.announce(record(&shares.borrow()));
         // Nodes that started before us have announced already: ask them now rather than wait an interval.
         discovery.query();
@@ -132,8 +133,11 @@ impl Node {
                 }
                 Ok(()) = shares.changed() => {
                     let current = shares.borrow_and_update().clone();
-                    tracing::info!(files = current.files.len(), version = current.version, "catalogue changed");
-                    discovery.announce(record(&current));
+                    if current.version != announced {
+                        announced = current.version;
+                        tracing::info!(files = current.files.len(), version = current.version, "catalogue changed");
+                        discovery.announce(record(&current));
+                    }
                 }
                 Some(event) = discovery.next_event() => peer_log.log(event),
                 Some(_) = connections.join_next() => {}
@@ -252,11 +256,13 @@ async fn rescan_forever(
         .await;
         library = returned;
         match changed {
-            Ok(true) => {
+            Ok(Change::Catalogue) => {
                 version += 1;
                 shares.send_replace(Arc::new(Shares::of(&library, version)));
             }
-            Ok(false) => {}
+            // Same catalogue, same version: the server gets the new stamps and nothing is announced.
+            Ok(Change::OnDisk) => _ = shares.send_replace(Arc::new(Shares::of(&library, version))),
+            Ok(Change::None) => {}
             Err(e) => tracing::warn!(error = %e, "rescan failed"),
         }
     }

@@ -212,10 +212,53 @@ async fn take_buffer(
     }
 }
 
+/// The file of `shared` opened, as it is now on disk: where its stamp no longer matches, from the latest
+/// scan, which a rescan (asked for now, awaited within the idle timeout) brings up to date. `None` once
+/// the content is no longer shared.
+async fn open_current(shared: &SharedFile, context: &ServeContext) -> Option<Arc<std::fs::File>> {
+    let id = shared.manifest.id();
+    let mut latest = context.shares.clone();
+    let mut candidate = shared.clone();
+    let mut rescanned = false;
+    loop {
+        if let Some(file) = open_unchanged(&candidate).await {
+            return Some(file);
+        }
+        // Connections keep the shares of when they started: a rescan since may know the file already.
+        let known = latest.borrow_and_update().files.get(&id).cloned()?;
+        if (&known.path, known.stamp) != (&candidate.path, candidate.stamp) {
+            candidate = known;
+            continue;
+        }
+        if rescanned {
+            return None;
+        }
+        rescanned = true;
+        tracing::info!(file = %shared.path.display(), "shared file changed since it was hashed; rescanning");
+        context.rescan.notify_one();
+        tokio::time::timeout(context.idle, latest.changed()).await.ok()?.ok()?;
+    }
+}
+
+/// The file of `shared` opened, if it is still what was hashed.
+async fn open_unchanged(shared: &SharedFile) -> Option<Arc<std::fs::File>> {
+    let (path, expected) = (shared.path.clone(), shared.stamp);
+    let opened = blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        let stamp = FileStamp::of(&file.metadata()?);
+        Ok::<_, std::io::Error>((file, stamp))
+    })
+    .await;
+    match opened {
+        Ok((file, stamp)) if expected.is_none_or(|s| s == stamp) => Some(Arc::new(file)),
+        _ => None,
+    }
+}
+
 /// Streams `len` bytes of `shared` from `offset`, one piece at a time, each piece sent within the idle
-/// timeout (a peer that stops reading is cut off). A file changed or deleted since it was hashed is refused
-/// before anything is sent, and a rescan is asked for; one that changes while being sent delivers bytes
-/// that fail the receiver's hash check.
+/// timeout (a peer that stops reading is cut off). A file touched, rewritten or replaced since it was
+/// hashed is rescanned at once and served if its content is the same; one changed or deleted is refused.
+/// One that changes while being sent delivers bytes that fail the receiver's hash check.
 async fn send_file_range(
     stream: &mut Box<dyn Stream>,
     shared: &SharedFile,
@@ -223,20 +266,8 @@ async fn send_file_range(
     len: u32,
     context: &ServeContext,
 ) -> Result<(), TransportError> {
-    let path = shared.path.clone();
-    let opened = blocking(move || {
-        let file = std::fs::File::open(&path)?;
-        let stamp = FileStamp::of(&file.metadata()?);
-        Ok::<_, std::io::Error>((file, stamp))
-    })
-    .await;
-    let file = match opened {
-        Ok((file, stamp)) if shared.stamp.is_none_or(|s| s == stamp) => Arc::new(file),
-        _ => {
-            tracing::info!(file = %shared.path.display(), "shared file changed since it was hashed; rescanning");
-            context.rescan.notify_one();
-            return refuse(stream, ErrorCode::Internal, "file changed since it was hashed", context).await;
-        }
+    let Some(file) = open_current(shared, context).await else {
+        return refuse(stream, ErrorCode::NotFound, "file changed or deleted since it was hashed", context).await;
     };
     write_within(stream, &Response::Ok { len: u64::from(len) }.encode(), context).await?;
     let _buffer = take_buffer(context, READ_PIECE.min(len as usize)).await?;

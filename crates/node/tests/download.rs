@@ -36,7 +36,8 @@ on_every_transport!(
     a_name_nobody_hosts_fails_with_close_names,
     no_peer_is_a_timeout_error,
     downloads_are_shared_again,
-    a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed
+    a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed,
+    a_file_touched_rewritten_alike_or_replaced_is_still_served
 );
 
 /// Downloads `name` through a fresh survey of the LAN into `into`.
@@ -302,5 +303,44 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
         .await
         .expect("new content");
     assert!(std::fs::read(path).expect("read") == new);
+    server.stop().await;
+}
+
+async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: TransportKind) {
+    let mut net = net(kind, free_udp_port());
+    // No periodic rescan during the test: only the server noticing the change can trigger one.
+    net.announce_interval = Duration::from_secs(60);
+    let shared = temp();
+    let (report, data) = (shared.path().join("report.txt"), bytes(600_000, 4));
+    std::fs::write(&report, &data).expect("write");
+    let server = serve(&net, shared.path(), "server").await;
+    let (id, _, sources) = Survey::start(&net).expect("survey").find("report.txt").await.expect("listed");
+    let transport = transport_for(kind, net.transport_config(), None);
+    let touch = || {
+        let later = std::time::SystemTime::now() + Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&report).and_then(|f| f.set_modified(later)).expect("touch");
+    };
+    let rewrite = || std::fs::write(&report, &data).expect("rewrite");
+    let replace = || {
+        let saved = shared.path().join(".report.txt.tmp");
+        std::fs::write(&saved, &data).expect("write");
+        std::fs::rename(&saved, &report).expect("rename over");
+    };
+    let alike: [(&str, &dyn Fn()); 3] = [("touch", &touch), ("identical rewrite", &rewrite), ("replace", &replace)];
+    for (what, change) in alike {
+        change();
+        let out = temp();
+        let path = download(transport.clone(), id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: served after {what}: {e}"));
+        assert!(std::fs::read(path).expect("read") == data, "{kind}: {what}");
+    }
+
+    std::fs::rename(&report, shared.path().join("renamed.txt")).expect("rename");
+    let out = temp();
+    let result = download(transport.clone(), id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
+    assert!(result.is_err(), "{kind}: a renamed file is a new file (its name is in its id)");
+    let path = get(&net, "renamed.txt", out.path(), |_| {}).await.expect("the renamed file is listed and served");
+    assert!(std::fs::read(path).expect("read") == data);
     server.stop().await;
 }

@@ -1,4 +1,4 @@
-//! The hash cache: manifests of shared files, keyed by path, size and modification time.
+//! The hash cache: manifests of shared files, keyed by path and [`FileStamp`].
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -14,11 +14,11 @@ use crate::error::io_err;
 use crate::{StoreError, hash_file};
 
 const MAGIC: &[u8; 4] = b"P2PH";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const MAX_PATH: usize = 4_096;
 const MAX_ENTRIES: usize = 1_000_000;
 
-/// Manifests of files already hashed. A file whose size and mtime are unchanged is not read again.
+/// Manifests of files already hashed. A file whose stamp is unchanged is not read again.
 #[derive(Debug, Default)]
 pub struct HashCache {
     file: Option<PathBuf>,
@@ -32,19 +32,37 @@ struct Entry {
     manifest: Manifest,
 }
 
-/// What tells a changed file from an unchanged one without reading it: its size and modification time.
+/// What tells a changed file from an unchanged one without reading it: its size, modification and
+/// status-change times, and inode. A `touch`, a rewrite with the same bytes and a replacement by rename
+/// (how editors save) all change it, even where the size and mtime come out the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStamp {
     size: u64,
     mtime_ns: u64,
+    ctime_ns: u64,
+    inode: u64,
 }
 
 impl FileStamp {
     /// The stamp of a file with metadata `meta`.
     pub fn of(meta: &Metadata) -> Self {
         let since_epoch = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-        Self { size: meta.len(), mtime_ns: since_epoch.map_or(0, |d| d.as_nanos() as u64) }
+        let (ctime_ns, inode) = status_change_and_inode(meta);
+        Self { size: meta.len(), mtime_ns: since_epoch.map_or(0, |d| d.as_nanos() as u64), ctime_ns, inode }
     }
+}
+
+#[cfg(unix)]
+fn status_change_and_inode(meta: &Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let ctime_ns = (meta.ctime() as u64).wrapping_mul(1_000_000_000).wrapping_add(meta.ctime_nsec() as u64);
+    (ctime_ns, meta.ino())
+}
+
+/// Elsewhere size and mtime are all the stamp holds.
+#[cfg(not(unix))]
+fn status_change_and_inode(_meta: &Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 impl HashCache {
@@ -61,7 +79,7 @@ impl HashCache {
     }
 
     /// The manifest of the file at `path` (with `meta`, its metadata), named `name`: from the cache when
-    /// size and mtime match, else by hashing the file.
+    /// its stamp matches, else by hashing the file.
     pub fn manifest(&mut self, path: &Path, meta: &Metadata, name: &str) -> Result<Manifest, StoreError> {
         let stamp = FileStamp::of(meta);
         if let Some(e) = self.entries.get(path)
@@ -103,8 +121,9 @@ impl HashCache {
             let bytes = path.as_os_str().as_bytes();
             out.put_u16(bytes.len() as u16);
             out.put(bytes);
-            out.put_u64(e.stamp.size);
-            out.put_u64(e.stamp.mtime_ns);
+            for field in [e.stamp.size, e.stamp.mtime_ns, e.stamp.ctime_ns, e.stamp.inode] {
+                out.put_u64(field);
+            }
             let manifest = e.manifest.encode();
             out.put_u32(manifest.len() as u32);
             out.put(&manifest);
@@ -116,13 +135,13 @@ impl HashCache {
 fn decode(bytes: &[u8]) -> Result<HashMap<PathBuf, Entry>, DecodeError> {
     let mut r = Reader::new(bytes);
     r.header(MAGIC, VERSION)?;
-    let count = r.count("hash cache", MAX_ENTRIES, 2 + 8 + 8 + 4)?;
+    let count = r.count("hash cache", MAX_ENTRIES, 2 + 4 * 8 + 4)?;
     let mut entries = HashMap::with_capacity(count);
     for _ in 0..count {
         let path_len = usize::from(r.u16()?);
         proto::codec::check_len("path", path_len, MAX_PATH)?;
         let path = PathBuf::from(OsStr::from_bytes(r.bytes(path_len)?));
-        let stamp = FileStamp { size: r.u64()?, mtime_ns: r.u64()? };
+        let stamp = FileStamp { size: r.u64()?, mtime_ns: r.u64()?, ctime_ns: r.u64()?, inode: r.u64()? };
         let manifest_len = r.u32()? as usize;
         let manifest = Manifest::decode(r.bytes(manifest_len)?)?;
         entries.insert(path, Entry { stamp, manifest });

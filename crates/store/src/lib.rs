@@ -2,8 +2,8 @@
 //!
 //! - [`hash_file`] streams a file through BLAKE3, chunk by chunk, into a [`proto::Manifest`] in constant
 //!   memory; [`verify_chunk`] checks received bytes against a manifest.
-//! - [`HashCache`] remembers manifests by (path, size, mtime) in the node's state folder, so a restart does
-//!   not rehash unchanged files.
+//! - [`HashCache`] remembers manifests by path and [`FileStamp`] (size, times, inode) in the node's state
+//!   folder, so a restart does not rehash unchanged files.
 //! - [`Library`] scans the shared folders into the set of [`SharedFile`]s a node serves.
 //! - [`PartFile`] is a download in progress: verified chunks only are written to `NAME.part`, a small state
 //!   file records which, and the file is renamed to a name that overwrites nothing once every chunk is
@@ -22,7 +22,7 @@ mod state_key;
 pub use cache::{FileStamp, HashCache};
 pub use error::StoreError;
 pub use hash::{hash_file, verify_chunk};
-pub use library::{Library, SharedFile};
+pub use library::{Change, Library, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
 pub use part::{PartFile, PartProgress, bit, discard_part, read_state};
 pub use state_key::{HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, StateKey, random_bytes};

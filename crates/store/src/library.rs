@@ -12,6 +12,18 @@ use crate::names::{PART_SUFFIX, STATE_SUFFIX};
 use crate::state_key::STATE_FILES;
 use crate::{FileStamp, HashCache, StateKey, StoreError, is_download_artifact, read_state};
 
+/// What a rescan found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing.
+    None,
+    /// The same content, but some files were touched, rewritten alike or replaced on disk: the catalogue
+    /// stands, what a server checks before sending bytes does not.
+    OnDisk,
+    /// Files came, went or changed content, or downloads verified more chunks: a new catalogue.
+    Catalogue,
+}
+
 /// A file this node serves.
 #[derive(Clone, Debug)]
 pub struct SharedFile {
@@ -19,8 +31,8 @@ pub struct SharedFile {
     pub path: PathBuf,
     /// Its manifest.
     pub manifest: Arc<Manifest>,
-    /// For a whole file, its size and mtime when it was hashed: a server compares them before sending
-    /// bytes, and refuses a file that changed. `None` for a download in progress, whose verified chunks
+    /// For a whole file, its stamp when it was hashed: a server compares it before sending bytes, and has
+    /// a file whose stamp changed rescanned first. `None` for a download in progress, whose verified chunks
     /// never change.
     pub stamp: Option<FileStamp>,
     /// `None` for a whole file; for a download in progress (`path` is its `.part`), the bitmap of the
@@ -56,10 +68,9 @@ impl Library {
         Self { dirs, state_dir, cache, key, files: HashMap::new() }
     }
 
-    /// Reads the folders again, hashing new and changed files. Returns whether the set of shared files
-    /// changed. Files that cannot be read are skipped with a warning; a folder that cannot be listed is an
-    /// error.
-    pub fn rescan(&mut self) -> Result<bool, StoreError> {
+    /// Reads the folders again, hashing new and changed files, and says what changed. Files that cannot be
+    /// read are skipped with a warning; a folder that cannot be listed is an error.
+    pub fn rescan(&mut self) -> Result<Change, StoreError> {
         let mut files = HashMap::new();
         let roots = self.dirs.iter().map(|d| d.canonicalize().map_err(crate::error::io_err(d)));
         let bounds = Bounds { roots: roots.collect::<Result<_, _>>()?, private: self.state_dir.canonicalize().ok() };
@@ -102,10 +113,17 @@ impl Library {
         if let Err(e) = self.cache.save() {
             tracing::warn!(error = %e, "hash cache not saved");
         }
-        let changed = files.len() != self.files.len()
+        let catalogue = files.len() != self.files.len()
             || files.iter().any(|(id, f)| self.files.get(id).is_none_or(|old| old.have != f.have));
+        let on_disk = files
+            .iter()
+            .any(|(id, f)| self.files.get(id).is_none_or(|old| (&old.path, old.stamp) != (&f.path, f.stamp)));
         self.files = files;
-        Ok(changed)
+        Ok(match (catalogue, on_disk) {
+            (true, _) => Change::Catalogue,
+            (false, true) => Change::OnDisk,
+            (false, false) => Change::None,
+        })
     }
 
     /// The shared file with content `id`.
@@ -216,14 +234,51 @@ mod tests {
         std::os::unix::fs::symlink(s.join("a.txt"), s.join("inside")).expect("symlink");
 
         let mut lib = Library::new(vec![s.to_path_buf()], s.join(".p2pnode"), HashCache::default(), StateKey::random());
-        assert!(lib.rescan().expect("scan"));
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         let names: Vec<_> = lib.catalogue().entries.into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["a.txt", "inside", "same.txt"]);
 
         std::fs::write(s.join("b.txt"), b"bb").expect("write");
-        assert!(lib.rescan().expect("scan"));
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         assert_eq!(lib.len(), 4);
-        assert!(!lib.rescan().expect("scan"));
+        assert_eq!(lib.rescan().expect("scan"), Change::None);
+    }
+
+    /// Every way a person or an editor can change a file on disk is noticed: alike content keeps its id and
+    /// catalogue (only the stamp moves on), a rename or a deletion changes the catalogue.
+    #[test]
+    fn touches_rewrites_replacements_renames_and_deletions_are_changes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (s, file) = (dir.path(), dir.path().join("notes.txt"));
+        std::fs::write(&file, b"same bytes").expect("write");
+        let mut lib = Library::new(vec![s.to_path_buf()], s.join(".p2pnode"), HashCache::default(), StateKey::random());
+        lib.rescan().expect("scan");
+        let id = lib.catalogue().entries[0].id;
+        let stamp = || FileStamp::of(&std::fs::metadata(&file).expect("metadata"));
+        let touch = |at: u64| {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at);
+            std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(when)).expect("touch");
+        };
+        let alike: [(&str, &dyn Fn()); 3] = [
+            ("touch", &|| touch(1_000_000)),
+            ("identical rewrite", &|| std::fs::write(&file, b"same bytes").expect("rewrite")),
+            ("replace by rename", &|| {
+                std::fs::write(s.join(".notes.txt.swp"), b"same bytes").expect("write");
+                std::fs::rename(s.join(".notes.txt.swp"), &file).expect("rename over");
+            }),
+        ];
+        for (what, change) in alike {
+            let before = stamp();
+            change();
+            assert_ne!(stamp(), before, "{what}: the stamp sees it");
+            assert_eq!(lib.rescan().expect("scan"), Change::OnDisk, "{what}");
+            assert_eq!(lib.file(&id).and_then(|f| f.stamp), Some(stamp()), "{what}: served with the new stamp");
+        }
+        std::fs::rename(&file, s.join("renamed.txt")).expect("rename");
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue, "rename");
+        std::fs::remove_file(s.join("renamed.txt")).expect("delete");
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue, "delete");
+        assert!(lib.is_empty());
     }
 
     #[test]
@@ -239,15 +294,15 @@ mod tests {
         part.write_chunk(1, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 1");
 
         let mut lib = Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), key);
-        assert!(lib.rescan().expect("scan"));
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         let entry = &lib.catalogue().entries[0];
         assert_eq!((entry.id, entry.have.clone()), (manifest.id(), Some(vec![0b010])));
         part.write_chunk(0, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 0");
-        assert!(lib.rescan().expect("scan"), "a new verified chunk changes the catalogue");
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue, "a new verified chunk changes the catalogue");
         assert_eq!(lib.catalogue().entries[0].have, Some(vec![0b011]));
         part.write_chunk(2, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 2");
         part.finish().expect("finish");
-        assert!(lib.rescan().expect("scan"));
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         assert_eq!(lib.catalogue().entries[0].have, None, "complete now");
     }
 
