@@ -97,10 +97,10 @@ fn forward(from: Device, to: Device, shaper: Arc<Mutex<Shaper>>, stop: Arc<Atomi
                 Err(e) => return tracing::warn!(error = %e, "link device read failed"),
             };
             let verdict = shaper.lock().unwrap_or_else(|p| p.into_inner()).on_packet(Instant::now(), len);
-            if let Verdict::Deliver(at) = verdict {
-                if tx.send((at, buf[..len].to_vec())).is_err() {
-                    return;
-                }
+            if let Verdict::Deliver(at) = verdict
+                && tx.send((at, buf[..len].to_vec())).is_err()
+            {
+                return;
             }
         }
     });

@@ -66,6 +66,22 @@ pub enum NodeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A background task of a serving node (rescan, discovery, a listener) ended.
+    #[error("the node's {task} task stopped ({reason}); the node exits: start it again, and report this if it repeats")]
+    TaskStopped {
+        /// Which task.
+        task: &'static str,
+        /// Why, as far as known.
+        reason: String,
+    },
+    /// Another node serves from the same state folder.
+    #[error("another p2pnode{} is already serving {}; stop it, or give this one its own --state-dir", pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), dir.display())]
+    AlreadyServing {
+        /// The process holding the folder, if it said.
+        pid: Option<u32>,
+        /// The shared folder.
+        dir: PathBuf,
+    },
     /// A state file could not be read or written.
     #[error("{}: {source}", path.display())]
     State {

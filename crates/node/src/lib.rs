@@ -19,6 +19,7 @@ mod identity;
 mod node;
 mod scheduler;
 mod server;
+mod state_lock;
 mod survey;
 mod throttle;
 

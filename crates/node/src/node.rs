@@ -11,10 +11,11 @@ use discovery::{Discovery, PeerEvent};
 use proto::{Announcement, NodeId, TransportKind};
 use store::{Change, HASH_CACHE_FILE, HashCache, Library, StateKey};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use transport::{Identity, Incoming, Listener};
 
 use crate::server::{ServeContext, Shares, serve_connection};
+use crate::state_lock::StateLock;
 use crate::throttle::Throttle;
 use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
 
@@ -34,10 +35,12 @@ pub struct Node {
     listeners: Vec<(TransportKind, Box<dyn Listener>)>,
     discovery: UdpDiscovery,
     library: Library,
+    /// Held until the node stops: no other node serves from its state folder meanwhile.
+    lock: StateLock,
 }
 
 impl Node {
-    /// Checks the folders, loads the identity, scans and hashes the shared files, and binds the transfer
+    /// Checks the folders, locks the state folder, loads the identity, scans and hashes the shared files, and binds the transfer
     /// and discovery ports, so that every setup error surfaces here, before anything is announced.
     pub async fn bind(config: ServeConfig) -> Result<Self, NodeError> {
         if !config.dir.is_dir() {
@@ -45,6 +48,7 @@ impl Node {
         }
         let created = std::fs::create_dir_all(&config.downloads);
         created.map_err(|source| NodeError::State { path: config.downloads.clone(), source })?;
+        let lock = StateLock::acquire(&config.state_dir, &config.dir)?;
         let identity = identity::load_or_create(&config.state_dir)?;
         let id = identity.node_id();
         let cache = HashCache::load(config.state_dir.join(HASH_CACHE_FILE));
@@ -62,7 +66,7 @@ impl Node {
             static_peers: config.net.static_peers.clone(),
         })?;
         let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
-        Ok(Self { id, instance, config, listeners, discovery, library })
+        Ok(Self { id, instance, config, listeners, discovery, library, lock })
     }
 
     /// This node's id.
@@ -83,10 +87,11 @@ impl Node {
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         let ports: Vec<_> = self.local_addrs().into_iter().map(|(kind, addr)| (kind, addr.port())).collect();
-        let Node { id, instance, config, listeners, mut discovery, library } = self;
+        let Node { id, instance, config, listeners, mut discovery, library, lock: _lock } = self;
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let rescan = Arc::new(Notify::new());
-        let rescans = tokio::spawn(rescan_forever(library, shares_tx, config.net.announce_interval, rescan.clone()));
+        let mut rescans =
+            tokio::spawn(rescan_forever(library, shares_tx, config.net.announce_interval, rescan.clone()));
         let record = |s: &Shares| Announcement {
             node: id,
             instance,
@@ -115,9 +120,13 @@ impl Node {
         let mut peer_log = PeerLog::default();
         let (mut incoming, mut accepting) = accept_all(listeners);
         tokio::pin!(shutdown);
-        loop {
+        // A background task that ends stops the node: serving on without rescans, announcements or a
+        // listener would look alive and share nothing new, or nothing at all.
+        let outcome = loop {
             tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut shutdown => break Ok(()),
+                joined = &mut rescans => break Err(stopped("rescan", joined)),
+                Some(joined) = accepting.join_next() => break Err(stopped("listener", joined)),
                 Some(accepted) = incoming.recv() => {
                     let peer = accepted.remote_addr();
                     match (limit.clone().try_acquire_owned(), per_peer.take(peer.ip())) {
@@ -139,15 +148,35 @@ impl Node {
                         discovery.announce(record(&current));
                     }
                 }
-                Some(event) = discovery.next_event() => peer_log.log(event),
+                event = discovery.next_event() => match event {
+                    Some(event) => peer_log.log(event),
+                    None => break Err(stopped("discovery", Ok(()))),
+                },
                 Some(_) = connections.join_next() => {}
             }
-        }
+        };
         rescans.abort();
         accepting.abort_all();
         connections.shutdown().await;
-        Ok(())
+        outcome
     }
+}
+
+/// The error that stops the node when its background `task` ended (they run until shut down), logged
+/// with why: the panic's message, if it panicked.
+fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
+    let reason = match joined {
+        Ok(()) => "it ended".to_string(),
+        Err(e) => match e.try_into_panic() {
+            Ok(payload) => match payload.downcast::<String>() {
+                Ok(message) => format!("it panicked: {message}"),
+                Err(payload) => format!("it panicked: {}", payload.downcast_ref::<&str>().unwrap_or(&"(no message)")),
+            },
+            Err(e) => e.to_string(),
+        },
+    };
+    tracing::error!(task, reason, "background task stopped; the node exits");
+    NodeError::TaskStopped { task, reason }
 }
 
 /// Connections held per peer address, and the send buffers their exchanges share.
@@ -311,5 +340,19 @@ impl PeerLog {
                 tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, "peer gone")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_background_task_that_dies_is_an_error_saying_why() {
+        let joined = tokio::spawn(async { panic!("disk on fire") }).await;
+        let error = stopped("rescan", joined).to_string();
+        assert!(error.contains("rescan task stopped (it panicked: disk on fire)"), "{error}");
+        let error = stopped("discovery", Ok(())).to_string();
+        assert!(error.contains("discovery task stopped (it ended)"), "{error}");
     }
 }

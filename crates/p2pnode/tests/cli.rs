@@ -69,6 +69,8 @@ fn usage_and_lookup_errors_are_one_line() {
     let args = ["--timeout", "0.5", "get", "x", "-o", inside_a_file.to_str().expect("utf-8")];
     assert_one_line_error(&run(p2pnode(port).args(args)), 1, "is not writable");
 
-    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
+    let server = Server::start(port, shared.path(), "alpha", &[], &[]);
     assert_one_line_error(&run(p2pnode(port).args(["get", "reprot.pdf"])), 1, "close names: report.pdf");
+    let second = run(p2pnode(port).args(["--dir", dir, "--port", "0", "serve"]));
+    assert_one_line_error(&second, 1, &format!("another p2pnode (pid {}) is already serving", server.pid()));
 }

@@ -32,14 +32,14 @@ struct Entry {
     manifest: Manifest,
 }
 
-/// What tells a changed file from an unchanged one without reading it: its size, modification and
-/// status-change times, and inode. A `touch`, a rewrite with the same bytes and a replacement by rename
-/// (how editors save) all change it, even where the size and mtime come out the same.
+/// What tells a changed file from an unchanged one without reading it: its size, modification time and
+/// inode. A `touch` and a rewrite change the mtime, a replacement by rename (how editors save) the inode.
+/// Not the status-change time: it moves on `chmod` and hard links too, and bytes changed with the mtime
+/// put back (bit rot, to the node) are caught by every downloader's hash check instead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStamp {
     size: u64,
     mtime_ns: u64,
-    ctime_ns: u64,
     inode: u64,
 }
 
@@ -47,22 +47,19 @@ impl FileStamp {
     /// The stamp of a file with metadata `meta`.
     pub fn of(meta: &Metadata) -> Self {
         let since_epoch = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-        let (ctime_ns, inode) = status_change_and_inode(meta);
-        Self { size: meta.len(), mtime_ns: since_epoch.map_or(0, |d| d.as_nanos() as u64), ctime_ns, inode }
+        Self { size: meta.len(), mtime_ns: since_epoch.map_or(0, |d| d.as_nanos() as u64), inode: inode(meta) }
     }
 }
 
 #[cfg(unix)]
-fn status_change_and_inode(meta: &Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    let ctime_ns = (meta.ctime() as u64).wrapping_mul(1_000_000_000).wrapping_add(meta.ctime_nsec() as u64);
-    (ctime_ns, meta.ino())
+fn inode(meta: &Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
 }
 
 /// Elsewhere size and mtime are all the stamp holds.
 #[cfg(not(unix))]
-fn status_change_and_inode(_meta: &Metadata) -> (u64, u64) {
-    (0, 0)
+fn inode(_meta: &Metadata) -> u64 {
+    0
 }
 
 impl HashCache {
@@ -121,7 +118,7 @@ impl HashCache {
             let bytes = path.as_os_str().as_bytes();
             out.put_u16(bytes.len() as u16);
             out.put(bytes);
-            for field in [e.stamp.size, e.stamp.mtime_ns, e.stamp.ctime_ns, e.stamp.inode] {
+            for field in [e.stamp.size, e.stamp.mtime_ns, e.stamp.inode] {
                 out.put_u64(field);
             }
             let manifest = e.manifest.encode();
@@ -135,13 +132,13 @@ impl HashCache {
 fn decode(bytes: &[u8]) -> Result<HashMap<PathBuf, Entry>, DecodeError> {
     let mut r = Reader::new(bytes);
     r.header(MAGIC, VERSION)?;
-    let count = r.count("hash cache", MAX_ENTRIES, 2 + 4 * 8 + 4)?;
+    let count = r.count("hash cache", MAX_ENTRIES, 2 + 3 * 8 + 4)?;
     let mut entries = HashMap::with_capacity(count);
     for _ in 0..count {
         let path_len = usize::from(r.u16()?);
         proto::codec::check_len("path", path_len, MAX_PATH)?;
         let path = PathBuf::from(OsStr::from_bytes(r.bytes(path_len)?));
-        let stamp = FileStamp { size: r.u64()?, mtime_ns: r.u64()?, ctime_ns: r.u64()?, inode: r.u64()? };
+        let stamp = FileStamp { size: r.u64()?, mtime_ns: r.u64()?, inode: r.u64()? };
         let manifest_len = r.u32()? as usize;
         let manifest = Manifest::decode(r.bytes(manifest_len)?)?;
         entries.insert(path, Entry { stamp, manifest });

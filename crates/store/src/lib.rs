@@ -2,7 +2,7 @@
 //!
 //! - [`hash_file`] streams a file through BLAKE3, chunk by chunk, into a [`proto::Manifest`] in constant
 //!   memory; [`verify_chunk`] checks received bytes against a manifest.
-//! - [`HashCache`] remembers manifests by path and [`FileStamp`] (size, times, inode) in the node's state
+//! - [`HashCache`] remembers manifests by path and [`FileStamp`] (size, mtime, inode) in the node's state
 //!   folder, so a restart does not rehash unchanged files.
 //! - [`Library`] scans the shared folders into the set of [`SharedFile`]s a node serves.
 //! - [`PartFile`] is a download in progress: verified chunks only are written to `NAME.part`, a small state
@@ -25,4 +25,6 @@ pub use hash::{hash_file, verify_chunk};
 pub use library::{Change, Library, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
 pub use part::{PartFile, PartProgress, bit, discard_part, read_state};
-pub use state_key::{HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, StateKey, random_bytes};
+pub use state_key::{
+    HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, LOCK_FILE, StateKey, random_bytes, write_private,
+};

@@ -20,8 +20,10 @@ pub const IDENTITY_CERT_FILE: &str = "node-cert.der";
 pub const IDENTITY_KEY_FILE: &str = "node-key.der";
 /// The hash cache, in the state folder.
 pub const HASH_CACHE_FILE: &str = "hashes.bin";
+/// The file a serving node holds locked, with its process id, so that one node at a time uses the folder.
+pub const LOCK_FILE: &str = "lock";
 /// Every file a node keeps in its state folder: never shared, even where the state folder is shared.
-pub(crate) const STATE_FILES: [&str; 4] = [KEY_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, HASH_CACHE_FILE];
+pub(crate) const STATE_FILES: [&str; 5] = [KEY_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, HASH_CACHE_FILE, LOCK_FILE];
 const KEY_LEN: usize = 32;
 
 /// A node-local secret key (see the module's doc).
@@ -87,15 +89,30 @@ pub fn random_bytes() -> [u8; 32] {
     bytes
 }
 
-#[cfg(unix)]
+/// Creates `path`, which must not exist, readable by its owner only.
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    private_options().create_new(true).open(path)
 }
 
+/// Writes `bytes` to `path` (replacing what it held), readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    private_options().create(true).truncate(true).open(path)?.write_all(bytes)
+}
+
+#[cfg(unix)]
+fn private_options() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    options
+}
+
+/// Elsewhere files get the folder's permissions (on Windows, the user's profile is private already).
 #[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+fn private_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    options
 }
 
 #[cfg(test)]

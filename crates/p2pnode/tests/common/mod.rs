@@ -53,9 +53,14 @@ impl Server {
         Self { child, id: v["id"].as_str().expect("id").to_string() }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (`KILL`, `STOP`, `CONT`).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status();
         assert!(status.expect("kill runs").success());
     }
 }
