@@ -44,7 +44,7 @@ async fn survives_hostile_bytes(kind: TransportKind) {
     assert_refused(addr, &Request::Manifest(FileId([9; 32])), ErrorCode::NotFound).await;
     assert_refused(addr, &Request::Chunk { file: FileId([9; 32]), index: 0, offset: 0, len: 1 }, ErrorCode::NotFound)
         .await;
-    let (held, refused) = half_open_connections(addr, MAX_CONNECTIONS_PER_PEER + 8).await;
+    let (held, refused) = half_open_connections(addr, MAX_CONNECTIONS_PER_PEER + 8, 8).await;
     assert_eq!(refused, 8, "{kind}: connections beyond the per-peer limit are closed");
 
     // While the slow host holds its connections, everyone else still gets the file.
@@ -119,23 +119,20 @@ async fn assert_refused(addr: SocketAddr, request: &Request, expected: ErrorCode
 }
 
 /// Opens `count` connections from another loopback address (another host) that send nothing; returns
-/// those the node kept open and how many it closed at once.
-async fn half_open_connections(addr: SocketAddr, count: usize) -> (Vec<TcpStream>, usize) {
+/// those the node kept open and how many it closed, once it has closed `expected` (or after 10 s).
+async fn half_open_connections(addr: SocketAddr, count: usize, expected: usize) -> (Vec<TcpStream>, usize) {
     let mut open = Vec::new();
     for _ in 0..count {
         let socket = TcpSocket::new_v4().expect("socket");
         socket.bind((Ipv4Addr::new(127, 0, 0, 2), 0).into()).expect("bind 127.0.0.2");
         open.push(socket.connect(addr).await.expect("connect"));
     }
-    // By now the node has accepted every one and closed those over the limit.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut held = Vec::new();
-    for mut s in open {
-        let mut byte = [0u8; 1];
-        if tokio::time::timeout(Duration::from_millis(10), s.read(&mut byte)).await.is_err() {
-            held.push(s);
-        }
+    let closed = |open: &[TcpStream]| open.iter().filter(|s| matches!(s.try_read(&mut [0u8; 1]), Ok(0))).count();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while closed(&open) < expected && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let held: Vec<TcpStream> = open.into_iter().filter(|s| !matches!(s.try_read(&mut [0u8; 1]), Ok(0))).collect();
     let refused = count - held.len();
     (held, refused)
 }

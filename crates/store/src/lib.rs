@@ -17,6 +17,7 @@ mod hash;
 mod library;
 mod names;
 mod part;
+mod place;
 mod state_key;
 
 pub use cache::{FileStamp, HashCache};

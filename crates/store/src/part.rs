@@ -19,6 +19,7 @@ use proto::codec::{Reader, Writer};
 
 use crate::error::io_err;
 use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
+use crate::place::rename_no_replace;
 use crate::{StateKey, StoreError, safe_file_name, verify_chunk};
 
 const MAGIC: &[u8; 4] = b"P2PS";
@@ -214,10 +215,8 @@ impl PartFile {
         self.part.sync_all().map_err(io_err(&self.part_path))?;
         for candidate in numbered(&self.name).take(MAX_NAME_TRIES) {
             let target = self.dir.join(candidate);
-            // A hard link fails if the target exists, so the check and the rename are one atomic step.
-            match std::fs::hard_link(&self.part_path, &target) {
+            match rename_no_replace(&self.part_path, &target) {
                 Ok(()) => {
-                    std::fs::remove_file(&self.part_path).map_err(io_err(&self.part_path))?;
                     std::fs::remove_file(self.state_path()).map_err(io_err(self.state_path()))?;
                     return Ok(target);
                 }

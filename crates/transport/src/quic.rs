@@ -501,7 +501,14 @@ mod tests {
         assert_eq!(reader.await.expect("reader"), LEN);
         let path = connection.stats().path;
         assert!(path.current_mtu > ETHERNET_PAYLOAD, "MTU stayed at {}", path.current_mtu);
-        assert_eq!(path.lost_packets, 0, "packets lost over loopback (MTU {})", path.current_mtu);
+        // The bug this guards against lost every large batch; a loaded machine may still drop a few datagrams.
+        let sent = connection.stats().udp_tx.datagrams;
+        assert!(
+            path.lost_packets * 100 <= sent,
+            "{} of {sent} packets lost over loopback (MTU {})",
+            path.lost_packets,
+            path.current_mtu
+        );
     }
     /// A node's server and a client connected to it: the listener is kept (handshakes complete only while
     /// it accepts), and the accepted connection is held without taking any stream from it.
