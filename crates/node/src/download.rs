@@ -358,6 +358,7 @@ impl ChunkError {
                 | TransportError::Timeout { .. },
             )) => Failure::Unreachable,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::NotFound, .. }) => Failure::NotFound,
+            ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::Busy, .. }) => Failure::Busy,
             ChunkError::Exchange(_) => Failure::Broken,
             ChunkError::Corrupt | ChunkError::Store(_) => Failure::Corrupt,
         }

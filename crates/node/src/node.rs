@@ -14,7 +14,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 use transport::{Identity, Incoming, Listener};
 
-use crate::server::{ServeContext, Shares, serve_connection};
+use crate::server::{ServeContext, Shares, answer_busy, serve_connection};
 use crate::state_lock::StateLock;
 use crate::throttle::Throttle;
 use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
@@ -26,6 +26,8 @@ pub const MAX_CONNECTIONS: usize = 128;
 pub const MAX_CONNECTIONS_PER_PEER: usize = 48;
 /// Accepted connections waiting for the serving loop.
 const ACCEPT_QUEUE: usize = 16;
+/// Connections over the limits answered busy at once; beyond these they are closed unanswered.
+const BUSY_ANSWERS: usize = 32;
 
 /// A node bound to its ports with its folders scanned, ready to [`Node::run`].
 pub struct Node {
@@ -116,6 +118,7 @@ impl Node {
         };
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let per_peer = Arc::new(PeerSlots::default());
+        let busy_answers = Arc::new(Semaphore::new(BUSY_ANSWERS));
         let mut connections = JoinSet::new();
         let mut peer_log = PeerLog::default();
         let (mut incoming, mut accepting) = accept_all(listeners);
@@ -137,7 +140,16 @@ impl Node {
                                 drop((permit, slot));
                             });
                         }
-                        _ => tracing::warn!(%peer, "connection limit reached, refused"),
+                        _ => {
+                            tracing::warn!(%peer, "connection limit reached, answered busy");
+                            // Busy answers are few and short, so a flood of connections costs little.
+                            if let Ok(permit) = busy_answers.clone().try_acquire_owned() {
+                                connections.spawn(async move {
+                                    answer_busy(accepted).await;
+                                    drop(permit);
+                                });
+                            }
+                        }
                     }
                 }
                 Ok(()) = shares.changed() => {

@@ -60,6 +60,8 @@ pub enum Failure {
     NotFound,
     /// No answer in time.
     Timeout,
+    /// The peer answered that it is at its limits: there, but to be asked less at once.
+    Busy,
     /// The connection broke or the peer broke the protocol.
     Broken,
     /// The bytes did not match the chunk hash.
@@ -122,6 +124,11 @@ struct PeerState {
     last_done: Option<Instant>,
     /// The sample being gathered: since when, and the bytes delivered since.
     sample: Option<(Instant, u64)>,
+    /// Requests in flight the peer took at once before it answered busy; grows by one per chunk delivered.
+    cap: Option<usize>,
+    /// Since when the peer answers busy without delivering a chunk: past twice the timeout ceiling, busy
+    /// counts as a failure (a peer always busy is as good as gone).
+    busy_since: Option<Instant>,
 }
 
 /// Chunk assignment for one download.
@@ -193,10 +200,13 @@ impl<P: PeerKey> Scheduler<P> {
     pub fn on_success(&mut self, now: Instant, peer: P, chunk: u32, bytes: u32) -> Option<Vec<Assignment<P>>> {
         let issued = self.in_flight.remove(&(peer, chunk))?;
         self.failed_by.remove(&chunk);
+        let per_peer = self.limits.per_peer;
         let state = self.peer(peer);
         state.in_flight -= 1;
         state.strikes = 0;
         state.retry_at = None;
+        state.cap = state.cap.map(|c| c + 1).filter(|c| *c < per_peer);
+        state.busy_since = None;
         let busy_since = state.last_done.map_or(issued, |t| t.max(issued));
         let (since, before) = state.sample.unwrap_or((busy_since, 0));
         let delivered = before + u64::from(bytes);
@@ -229,19 +239,38 @@ impl<P: PeerKey> Scheduler<P> {
 
     /// The request of `chunk` from `peer` failed. Returns whether the peer is now dropped; `None` for a
     /// request settled already, which is no failure of its peer.
+    ///
+    /// A busy peer is no failing one: it is asked again after a pause, with at most as many requests at
+    /// once as it took. Nor is the last live peer dropped for timeouts or broken exchanges while it still
+    /// delivers chunks (within twice the timeout ceiling): a slow but honest sole source is waited for.
     pub fn on_failure(&mut self, now: Instant, peer: P, chunk: u32, failure: Failure) -> Option<bool> {
         self.in_flight.remove(&(peer, chunk))?;
         if !self.in_flight.keys().any(|(_, c)| *c == chunk) {
             self.pending.insert(chunk);
         }
+        let delivering_for = self.limits.timeout_ceiling.max(TIMEOUT_FLOOR) * 2;
+        let state = self.peer(peer);
+        if failure == Failure::Busy {
+            let since = *state.busy_since.get_or_insert(now);
+            if now.saturating_duration_since(since) < delivering_for {
+                state.in_flight -= 1;
+                state.cap = Some(state.in_flight.max(1));
+                state.retry_at = Some(now + BACKOFF);
+                return Some(false);
+            }
+        }
         self.failed_by.entry(chunk).or_default().insert(peer, failure);
+        let sole = self.live_peers() == 1;
         let state = self.peer(peer);
         state.in_flight -= 1;
         state.strikes += 1;
         state.corrupt += u32::from(failure == Failure::Corrupt);
         state.retry_at = Some(now + BACKOFF * 2u32.pow(state.strikes.min(8) - 1));
+        let last_hope = sole
+            && matches!(failure, Failure::Timeout | Failure::Broken | Failure::Busy)
+            && state.last_done.is_some_and(|t| now.saturating_duration_since(t) < delivering_for);
         let drop_now = matches!(failure, Failure::Unreachable | Failure::NotFound)
-            || state.strikes >= MAX_STRIKES
+            || state.strikes >= MAX_STRIKES && !last_hope
             || state.corrupt >= MAX_CORRUPT;
         let newly = drop_now && !state.dropped;
         state.dropped |= drop_now;
@@ -336,9 +365,9 @@ impl<P: PeerKey> Scheduler<P> {
 
     /// Requests a peer may have in flight: enough to keep it busy for [`PIPELINE_TARGET`] at its rate.
     fn window(&self, state: &PeerState) -> usize {
-        let Some(rate) = state.rate else { return self.limits.per_peer.min(4) };
+        let Some(rate) = state.rate else { return self.limits.per_peer.min(4).min(state.cap.unwrap_or(usize::MAX)) };
         let chunks = (rate * PIPELINE_TARGET.as_secs_f64() / f64::from(self.limits.chunk_size)).ceil() as usize + 1;
-        chunks.clamp(2.min(self.limits.per_peer), self.limits.per_peer)
+        chunks.clamp(2.min(self.limits.per_peer), self.limits.per_peer).min(state.cap.unwrap_or(usize::MAX))
     }
 
     /// The oldest lagging request (in flight longer than its peer's rate predicts) that no other peer
@@ -426,6 +455,65 @@ mod tests {
         let done = first[0];
         s.on_success(now, done.peer, done.chunk, CHUNK);
         assert_eq!(s.next_request(now).map(|a| a.peer), Some(done.peer));
+    }
+
+    #[test]
+    fn a_busy_peer_is_asked_again_later_with_fewer_requests_not_dropped() {
+        let now = Instant::now();
+        let mut s = Scheduler::new(0..8, full(&[A]), limits(4, 8));
+        let asked = drain(&mut s, now);
+        assert_eq!(asked.len(), 4);
+        for a in &asked[2..] {
+            assert_eq!(s.on_failure(now, a.peer, a.chunk, Failure::Busy), Some(false), "busy is no strike");
+        }
+        assert_eq!(s.live_peers(), 1);
+        assert_eq!(s.next_request(now), None, "a pause after busy");
+        let later = now + Duration::from_secs(1);
+        assert_eq!(drain(&mut s, later), vec![], "no more at once than it took (2 in flight)");
+        s.on_success(now + Duration::from_millis(1), A, asked[0].chunk, CHUNK);
+        assert_eq!(drain(&mut s, later).len(), 2, "a fast peer, and each chunk delivered lets one more in");
+        // Busy for good, delivering nothing: past twice the timeout ceiling it counts as failing.
+        let mut t = later;
+        for _ in 0..100 {
+            t += Duration::from_secs(1);
+            let flying: Vec<(NodeId, u32)> = s.in_flight.keys().copied().collect();
+            for (peer, chunk) in flying {
+                s.on_failure(t, peer, chunk, Failure::Busy);
+            }
+            drain(&mut s, t + Duration::from_millis(500));
+        }
+        assert_eq!(s.live_peers(), 0, "a peer busy for ever is dropped in the end");
+    }
+
+    #[test]
+    fn the_only_source_is_kept_while_it_delivers_and_dropped_once_it_stops() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(0..64, full(&[A]), limits(4, 4));
+        let mut now = t0;
+        // Each round one chunk arrives and the other requests time out (queued behind other clients at a
+        // busy seed): more strikes in a row than a peer among others would get, but it delivers.
+        for round in 0..10 {
+            let asked = drain(&mut s, now);
+            if let [done, late @ ..] = &asked[..] {
+                s.on_success(now, done.peer, done.chunk, CHUNK);
+                for a in late {
+                    assert_eq!(s.on_failure(now, a.peer, a.chunk, Failure::Timeout), Some(false), "round {round}");
+                }
+            }
+            now = s.next_deadline().unwrap_or(now) + Duration::from_millis(1);
+        }
+        assert_eq!(s.live_peers(), 1, "a delivering sole source is never given up");
+        // Frozen: no chunk any more, only timeouts. It is dropped once it has delivered nothing for twice
+        // the timeout ceiling.
+        let frozen = now;
+        while s.live_peers() == 1 {
+            for a in drain(&mut s, now) {
+                s.on_failure(now, a.peer, a.chunk, Failure::Timeout);
+            }
+            now = s.next_deadline().unwrap_or(now) + Duration::from_millis(1);
+            assert!(now < frozen + Duration::from_secs(60), "a frozen sole source is dropped");
+        }
+        assert!(now >= frozen + Duration::from_secs(10), "not before it stopped delivering for a while");
     }
 
     #[test]

@@ -22,6 +22,8 @@ const MAX_STREAMS_PER_CONNECTION: usize = 16;
 /// How long the rest of a request frame (at most 4 KiB) may take once its first byte arrived: a peer that
 /// dribbles bytes (slowloris) loses its exchange long before the idle timeout.
 const SLOW_SENDER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection over the limits gets to ask, and to take its busy answer.
+const BUSY_ANSWER_TIME: Duration = Duration::from_secs(2);
 /// Bytes read from disk, or written to the peer, per step: each step must complete within the idle
 /// timeout, so a peer that stops reading is cut off whatever it asked for.
 const READ_PIECE: usize = 256 * 1024;
@@ -98,6 +100,22 @@ pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: S
         while exchanges.try_join_next().is_some() {}
     }
     while exchanges.join_next().await.is_some() {}
+}
+
+/// Answers the first request of a connection over the node's limits with [`ErrorCode::Busy`] and closes
+/// it, so the client can tell a busy node (ask again later, with fewer requests at once) from a dead one.
+/// The answer must go out within [`BUSY_ANSWER_TIME`]; the caller bounds how many are given at once.
+pub(crate) async fn answer_busy(mut incoming: Box<dyn Incoming>) {
+    let answer = async {
+        let mut stream = incoming.accept_stream().await.ok()??;
+        read_request(&mut stream).await.ok()??;
+        let busy = Response::Err { code: ErrorCode::Busy, message: "connection limit reached; ask again soon".into() };
+        stream.write_all(&busy.encode()).await.ok()?;
+        stream.flush().await.ok()?;
+        stream.finish();
+        Some(())
+    };
+    let _ = tokio::time::timeout(BUSY_ANSWER_TIME, answer).await;
 }
 
 async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: SocketAddr, context: &ServeContext) {

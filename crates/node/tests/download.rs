@@ -37,7 +37,8 @@ on_every_transport!(
     no_peer_is_a_timeout_error,
     downloads_are_shared_again,
     a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed,
-    a_file_touched_rewritten_alike_or_replaced_is_still_served
+    a_file_touched_rewritten_alike_or_replaced_is_still_served,
+    many_downloads_from_one_busy_seed_all_complete
 );
 
 /// Downloads `name` through a fresh survey of the LAN into `into`.
@@ -343,4 +344,33 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: Transp
     let path = get(&net, "renamed.txt", out.path(), |_| {}).await.expect("the renamed file is listed and served");
     assert!(std::fs::read(path).expect("read") == data);
     server.stop().await;
+}
+
+/// Sixteen downloads at once from one host, of a seed whose upload is capped: together they ask for more
+/// connections than the seed gives one address, and every request waits behind the others. The seed is
+/// busy, not dead: each download must complete.
+async fn many_downloads_from_one_busy_seed_all_complete(kind: TransportKind) {
+    const DOWNLOADS: usize = 16;
+    let net = net(kind, free_udp_port());
+    let shared = temp();
+    let data = bytes(4 * CHUNK, 6);
+    std::fs::write(shared.path().join("popular.bin"), &data).expect("write");
+    let seed = serve_capped(&net, shared.path(), "seed", Some(8 << 20)).await;
+    let (id, _, sources) = Survey::start(&net).expect("survey").find("popular.bin").await.expect("listed");
+    let mut downloads = tokio::task::JoinSet::new();
+    let outs: Vec<_> = (0..DOWNLOADS).map(|_| temp()).collect();
+    for (i, out) in outs.iter().enumerate() {
+        let (transport, sources, out) =
+            (transport_for(kind, net.transport_config(), None), sources.clone(), out.path().to_path_buf());
+        let timeout = net.timeout;
+        downloads.spawn(async move {
+            (i, download(transport, id, &sources, &out, timeout, &StateKey::random(), |_| {}).await)
+        });
+    }
+    while let Some(joined) = downloads.join_next().await {
+        let (i, done) = joined.expect("download task");
+        let path = done.unwrap_or_else(|e| panic!("{kind}: download {i} of {DOWNLOADS}: {e}"));
+        assert!(std::fs::read(path).expect("read") == data, "{kind}: download {i}");
+    }
+    seed.stop().await;
 }
