@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Builds the image p2pnode:test offline: a static p2pnode binary (glibc, crt-static) in a FROM scratch image.
+# Builds the image p2pnode:test: a static p2pnode binary (glibc, crt-static) in a FROM scratch image, for
+# the host's architecture (x86_64 or aarch64). Offline when cargo's cache holds every crate, else fetching.
 # Usage: docker/build.sh [IMAGE_TAG]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag="${1:-p2pnode:test}"
-target=x86_64-unknown-linux-gnu
+target="$(uname -m)-unknown-linux-gnu"
 # With an explicit --target, RUSTFLAGS apply to the binary only, not to build scripts and proc macros.
-CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -q -p p2pnode --target "$target"
+build() {
+    CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
+        RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -q -p p2pnode --target "$target" "$@"
+}
+build --offline 2>/dev/null || build
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 cp "${CARGO_TARGET_DIR:-target}/$target/release/p2pnode" "$context/"

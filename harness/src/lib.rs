@@ -64,6 +64,12 @@ impl Lan {
         format!("{}-net{n}", self.prefix)
     }
 
+    /// The container (and host) name of the peer named `name`, which other containers on its network
+    /// resolve through Docker's DNS.
+    pub fn host_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
     /// Starts a serving peer named `name` on network `net`, sharing `files`, with extra global arguments
     /// `args` (before `serve`) and `serve_args` after it.
     pub async fn peer(
@@ -82,7 +88,7 @@ impl Lan {
             .with_wait_for(WaitFor::message_on_stdout("Ctrl-C stops"))
             .with_cmd(cmd)
             .with_network(self.network(net))
-            .with_container_name(format!("{}-{name}", self.prefix));
+            .with_container_name(self.host_name(name));
         for (file, bytes) in files {
             request = request.with_copy_to(format!("{SHARE}/{file}"), bytes.to_vec());
         }

@@ -55,6 +55,12 @@ async fn discovery(t: &str) -> anyhow::Result<()> {
             ensure!(started.elapsed() < Duration::from_secs(2), "{}: sees {seen:?} sharing {shared:?}", p.name);
         }
     }
+    // No broadcast beyond the container: peer1 is reached only by its host name, which the static binary
+    // in its FROM scratch image resolves through Docker's DNS.
+    let by_name = ["--broadcast", "127.255.255.255", "--peer", &lan.host_name("peer1"), "--transport", t, "peers"];
+    let run = peers[0].p2pnode(&by_name, async |_| {}).await?;
+    let seen: BTreeSet<&str> = run.events.iter().filter_map(|e| e["name"].as_str()).collect();
+    ensure!(seen.contains("peer1") && !seen.contains("peer2"), "--peer by name: sees {seen:?}: {}", run.stderr);
     Ok(())
 }
 
