@@ -239,7 +239,9 @@ fn broadcast_targets(configured: Option<&[Ipv4Addr]>) -> BTreeSet<Ipv4Addr> {
 fn bind(port: u16, shared: bool) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     if shared {
+        // Windows shares a port with SO_REUSEADDR alone; Unix needs SO_REUSEPORT as well.
         socket.set_reuse_address(true)?;
+        #[cfg(unix)]
         socket.set_reuse_port(true)?;
     }
     socket.set_broadcast(true)?;

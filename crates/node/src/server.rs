@@ -2,12 +2,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use proto::{ErrorCode, FileId, Request, Response};
-use store::{FileStamp, Library, SharedFile};
+use store::{FileStamp, Library, PositionedIo, SharedFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;

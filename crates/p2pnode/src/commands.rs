@@ -97,18 +97,24 @@ fn decide(incomplete: Incomplete, part: &Path) -> bool {
 
 /// Completes on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminated = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        () = terminated => {}
+        () = terminated() => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Completes on SIGTERM (what `docker stop` and service managers send).
+#[cfg(unix)]
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => _ = term.recv().await,
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Elsewhere Ctrl-C (or the console closing) is the only signal.
+#[cfg(not(unix))]
+async fn terminated() {
+    std::future::pending().await
 }

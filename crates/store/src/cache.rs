@@ -1,9 +1,7 @@
 //! The hash cache: manifests of shared files, keyed by path and [`FileStamp`].
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs::Metadata;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -115,7 +113,7 @@ impl HashCache {
         out.put_u8(VERSION);
         out.put_u32(self.entries.len() as u32);
         for (path, e) in &self.entries {
-            let bytes = path.as_os_str().as_bytes();
+            let bytes = path.as_os_str().as_encoded_bytes();
             out.put_u16(bytes.len() as u16);
             out.put(bytes);
             for field in [e.stamp.size, e.stamp.mtime_ns, e.stamp.inode] {
@@ -137,14 +135,28 @@ fn decode(bytes: &[u8]) -> Result<HashMap<PathBuf, Entry>, DecodeError> {
     for _ in 0..count {
         let path_len = usize::from(r.u16()?);
         proto::codec::check_len("path", path_len, MAX_PATH)?;
-        let path = PathBuf::from(OsStr::from_bytes(r.bytes(path_len)?));
+        let path = path_from_bytes(r.bytes(path_len)?);
         let stamp = FileStamp { size: r.u64()?, mtime_ns: r.u64()?, inode: r.u64()? };
         let manifest_len = r.u32()? as usize;
         let manifest = Manifest::decode(r.bytes(manifest_len)?)?;
-        entries.insert(path, Entry { stamp, manifest });
+        if let Some(path) = path {
+            entries.insert(path, Entry { stamp, manifest });
+        }
     }
     r.finish()?;
     Ok(entries)
+}
+
+/// A path written by [`HashCache::encode`]: any bytes on Unix; elsewhere UTF-8 only (an entry whose path
+/// is not is dropped, and its file hashed again).
+#[cfg(unix)]
+fn path_from_bytes(bytes: &[u8]) -> Option<PathBuf> {
+    Some(PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes)))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: &[u8]) -> Option<PathBuf> {
+    std::str::from_utf8(bytes).ok().map(PathBuf::from)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod library;
 mod names;
 mod part;
 mod place;
+mod positioned;
 mod state_key;
 
 pub use cache::{FileStamp, HashCache};
@@ -26,6 +27,7 @@ pub use hash::{hash_file, verify_chunk};
 pub use library::{Change, Library, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
 pub use part::{PartFile, PartProgress, bit, discard_part, read_state};
+pub use positioned::PositionedIo;
 pub use state_key::{
     HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, LOCK_FILE, StateKey, random_bytes, write_private,
 };

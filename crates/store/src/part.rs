@@ -10,7 +10,6 @@
 //! renamed to the final name.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,7 +19,7 @@ use proto::codec::{Reader, Writer};
 use crate::error::io_err;
 use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
 use crate::place::rename_no_replace;
-use crate::{StateKey, StoreError, safe_file_name, verify_chunk};
+use crate::{PositionedIo, StateKey, StoreError, safe_file_name, verify_chunk};
 
 const MAGIC: &[u8; 4] = b"P2PS";
 const VERSION: u8 = 3;

@@ -93,10 +93,21 @@ impl Listener for TcpServer {
 fn tune(socket: &TcpStream, config: &TransportConfig) -> io::Result<()> {
     // Request frames are small and answered at once: never hold them back for coalescing.
     socket.set_nodelay(true)?;
-    if let Some(name) = &config.tcp_congestion {
-        socket2::SockRef::from(socket).set_tcp_congestion(name.as_bytes())?;
+    match &config.tcp_congestion {
+        Some(name) => set_congestion(socket, name),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn set_congestion(socket: &TcpStream, name: &str) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_tcp_congestion(name.as_bytes())
+}
+
+/// Elsewhere the system's congestion control cannot be chosen per socket.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn set_congestion(_socket: &TcpStream, _name: &str) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "choosing the TCP congestion control needs Linux or FreeBSD"))
 }
 
 /// Where the one socket of an accepted connection is: ready for the next exchange, lent to a stream that
