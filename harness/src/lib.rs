@@ -9,13 +9,13 @@
 //! [`Lan`] is one scenario's network; [`Peer`] one running node on it; [`Peer::get`] runs `p2pnode get`
 //! inside a peer and hands each JSON progress event to the scenario as it is printed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
-use testcontainers::core::{ExecCommand, WaitFor};
+use testcontainers::core::{ExecCommand, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::io::AsyncBufReadExt;
@@ -84,16 +84,21 @@ impl Lan {
         cmd.extend(args.iter().map(|a| a.to_string()));
         cmd.push("serve".into());
         cmd.extend(serve_args.iter().map(|a| a.to_string()));
-        let mut request = GenericImage::new(IMAGE.0, IMAGE.1)
+        // The shared folder is a folder of this host, mounted: files can then be changed in place behind
+        // the node's back (see `Peer::replace_file`).
+        let share = tempfile::tempdir()?;
+        for (file, bytes) in files {
+            std::fs::write(share.path().join(file), bytes)?;
+        }
+        let host_share = share.path().to_str().context("temporary folder path is not UTF-8")?;
+        let request = GenericImage::new(IMAGE.0, IMAGE.1)
             .with_wait_for(WaitFor::message_on_stdout("Ctrl-C stops"))
             .with_cmd(cmd)
             .with_network(self.network(net))
-            .with_container_name(self.host_name(name));
-        for (file, bytes) in files {
-            request = request.with_copy_to(format!("{SHARE}/{file}"), bytes.to_vec());
-        }
+            .with_container_name(self.host_name(name))
+            .with_mount(Mount::bind_mount(host_share, SHARE));
         let container = request.start().await.with_context(|| format!("starting peer {name}"))?;
-        Ok(Peer { container, name: name.into() })
+        Ok(Peer { container, name: name.into(), share })
     }
 }
 
@@ -102,6 +107,8 @@ pub struct Peer {
     container: ContainerAsync<GenericImage>,
     /// Its display name.
     pub name: String,
+    /// The host folder mounted as its shared folder.
+    share: tempfile::TempDir,
 }
 
 /// A finished `p2pnode get` (or any command) run inside a peer.
@@ -174,17 +181,16 @@ impl Peer {
         self.file(&format!("{SHARE}/P2PDownloadFolder/{name}")).await
     }
 
-    /// Replaces a shared file's bytes (`docker cp`) behind the running node's back, keeping its size and
-    /// modification time: bit rot, which only the receivers' hash checks can catch.
+    /// Overwrites a shared file's bytes in place behind the running node's back, keeping its size, inode
+    /// and modification time: bit rot, which only the receivers' hash checks can catch.
     pub fn replace_file(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let local: PathBuf = dir.path().join(name);
-        let remote = format!("{}:{SHARE}/{name}", self.id());
-        docker(&["cp", &remote, &local.to_string_lossy()])?;
-        let mtime = std::fs::metadata(&local)?.modified()?;
-        std::fs::write(&local, bytes)?;
-        std::fs::File::options().write(true).open(&local)?.set_modified(mtime)?;
-        docker(&["cp", &local.to_string_lossy(), &remote]).map(drop)
+        use std::os::unix::fs::FileExt;
+        let path = self.share.path().join(name);
+        let mtime = std::fs::metadata(&path)?.modified()?;
+        let file = std::fs::File::options().write(true).open(&path)?;
+        file.write_all_at(bytes, 0)?;
+        file.set_modified(mtime)?;
+        Ok(())
     }
 
     /// `docker kill`: the node dies at once.
