@@ -42,8 +42,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// Checks the folders, locks the state folder, loads the identity, scans and hashes the shared files, and binds the transfer
-    /// and discovery ports, so that every setup error surfaces here, before anything is announced.
+    /// Checks the folders, locks the state folder, loads the identity, scans and hashes the shared files,
+    /// and binds the transfer and discovery ports, so that every setup error surfaces here, before anything
+    /// is announced.
     pub async fn bind(config: ServeConfig) -> Result<Self, NodeError> {
         if !config.dir.is_dir() {
             return Err(NodeError::MissingFolder(config.dir.clone()));
@@ -141,7 +142,8 @@ impl Node {
                             });
                         }
                         _ => {
-                            tracing::warn!(%peer, "connection limit reached, answered busy");
+                            // Debug only: every client of a busy seed would log here, and so would a flood.
+                            tracing::debug!(%peer, "connection limit reached, answered busy");
                             // Busy answers are few and short, so a flood of connections costs little.
                             if let Ok(permit) = busy_answers.clone().try_acquire_owned() {
                                 connections.spawn(async move {
