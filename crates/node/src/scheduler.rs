@@ -363,11 +363,18 @@ impl<P: PeerKey> Scheduler<P> {
         Status::Running
     }
 
-    /// Requests a peer may have in flight: enough to keep it busy for [`PIPELINE_TARGET`] at its rate.
+    /// Requests a peer may have in flight: enough to keep it busy for [`PIPELINE_TARGET`] at its rate, and
+    /// no more than it took at once when it last answered busy.
     fn window(&self, state: &PeerState) -> usize {
-        let Some(rate) = state.rate else { return self.limits.per_peer.min(4).min(state.cap.unwrap_or(usize::MAX)) };
-        let chunks = (rate * PIPELINE_TARGET.as_secs_f64() / f64::from(self.limits.chunk_size)).ceil() as usize + 1;
-        chunks.clamp(2.min(self.limits.per_peer), self.limits.per_peer).min(state.cap.unwrap_or(usize::MAX))
+        let by_rate = match state.rate {
+            None => self.limits.per_peer.min(4),
+            Some(rate) => {
+                let chunks =
+                    (rate * PIPELINE_TARGET.as_secs_f64() / f64::from(self.limits.chunk_size)).ceil() as usize + 1;
+                chunks.clamp(2.min(self.limits.per_peer), self.limits.per_peer)
+            }
+        };
+        by_rate.min(state.cap.unwrap_or(usize::MAX))
     }
 
     /// The oldest lagging request (in flight longer than its peer's rate predicts) that no other peer
