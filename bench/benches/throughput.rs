@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use bench::{Bed, Case, Stats};
 use criterion::{Criterion, SamplingMode, Throughput};
-use node::TransportKind;
 
 const MIB: u64 = 1024 * 1024;
 
-/// Each transport setting of a profile: TCP with each congestion control, and QUIC (its own).
-const TRANSPORTS: [(TransportKind, Option<&str>); 3] =
-    [(TransportKind::Tcp, Some("cubic")), (TransportKind::Tcp, Some("bbr")), (TransportKind::Quic, None)];
+/// Each transport setting of a profile: TCP with each congestion control, TLS (over TCP with cubic), and
+/// QUIC (its own).
+const TRANSPORTS: [(&str, Option<&str>); 4] =
+    [("tcp", Some("cubic")), ("tcp", Some("bbr")), ("tls", Some("cubic")), ("quic", None)];
 
 /// Every case with its file size: over the lossy links about six seconds at the link's rate, so that
 /// the fixed cost of a download (connection, manifest, slow start: about half a second on `bad`) does not

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use linkem::Stats;
 use linkem::{Namespace, Profile, Star};
-use node::{FileId, NetConfig, Node, ServeConfig, Source, TransportKind, download, transport_for};
+use node::{FileId, Identity, NetConfig, Node, ServeConfig, Source, download};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -28,7 +28,7 @@ pub struct Case {
     /// The link profile of every source's link (see [`Profile::named`]); `None` for plain loopback.
     pub profile: Option<&'static str>,
     /// The transport of the download.
-    pub transport: TransportKind,
+    pub transport: &'static str,
     /// TCP congestion control of every node (`None`: the system's).
     pub congestion: Option<&'static str>,
     /// How many sources, each behind its own link.
@@ -97,10 +97,13 @@ impl Bed {
             let own = tempfile::tempdir()?;
             let config = serve_config(case, &data_dir, own.path(), i)?;
             dirs.push(own);
-            let node = party.run(Node::bind(config))??;
+            let node = party.run(bind(config))??;
             let port = node.local_addrs()[0].1.port();
             let ip = if star.is_some() { IpAddr::V4(Star::spoke_addr(i)) } else { IpAddr::V4(Ipv4Addr::LOCALHOST) };
-            sources.push(Source { node: node.id(), addr: SocketAddr::new(ip, port), has: None });
+            let identity = Identity::generate().map_err(|e| e.to_string())?;
+            let transport = transport::builtin::client(case.transport, net(case).transport_config(), identity)
+                .ok_or("unknown transport")?;
+            sources.push(Source { node: node.id(), addr: SocketAddr::new(ip, port), has: None, transport });
             party.serve(node);
             servers.push(party);
         }
@@ -118,11 +121,9 @@ impl Bed {
             let (id, sources, out, case) =
                 (self.id, self.sources.clone(), self.out.path().to_path_buf(), self.case.clone());
             let (elapsed, result) = self.downloader.run(async move {
-                let net = net(&case, 0);
-                let transport = transport_for(case.transport, net.transport_config(), None);
+                let net = net(&case);
                 let started = Instant::now();
-                let result =
-                    download(transport, id, &sources, &out, net.timeout, &node::StateKey::random(), |_| {}).await;
+                let result = download(id, &sources, &out, net.timeout, &node::StateKey::random(), |_| {}).await;
                 (started.elapsed(), result)
             })?;
             took += elapsed;
@@ -153,24 +154,32 @@ impl Bed {
 /// Attempts of one download before the bench gives up.
 const RESUMES: usize = 5;
 
-fn net(case: &Case, discovery_port: u16) -> NetConfig {
+fn net(case: &Case) -> NetConfig {
     NetConfig {
-        transport: case.transport,
-        discovery_port,
         announce_interval: Duration::from_secs(60),
-        broadcast: Some(Vec::new()),
-        static_peers: Vec::new(),
         timeout: Duration::from_secs(20),
         tcp_congestion: case.congestion.map(str::to_string),
         idle_timeout: node::IDLE_TIMEOUT,
     }
 }
 
+/// A source node on every transport; the bench hands downloads their sources, so discovery is a LAN of
+/// its own in memory.
+async fn bind(config: ServeConfig) -> Result<Node, node::NodeError> {
+    let builder = Node::builder(config.clone())?;
+    let identity = builder.identity().clone();
+    let lan = discovery::memory::MemoryLan::default().join(Ipv4Addr::LOCALHOST.into(), identity.node_id(), true);
+    let mut builder = builder.discovery(Box::new(lan));
+    for transport in transport::builtin::serving(config.net.transport_config(), &identity) {
+        builder = builder.transport(transport);
+    }
+    builder.bind().await
+}
+
 /// Source `i` shares the common data folder; its downloads and state go to `own`.
 fn serve_config(case: &Case, data: &Path, own: &Path, i: usize) -> Result<ServeConfig, Error> {
-    let discovery_port = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
     Ok(ServeConfig {
-        net: net(case, discovery_port),
+        net: net(case),
         name: format!("source{i}"),
         dir: data.to_path_buf(),
         downloads: own.join("downloads"),

@@ -11,20 +11,18 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use proto::{Announcement, Datagram, MAX_DATAGRAM, NodeId};
+use async_trait::async_trait;
+use proto::{MAX_DATAGRAM, NodeId};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::{BoxFuture, Discovery, PeerCache, PeerEvent};
+pub use crate::datagrams::DatagramDiscovery;
+use crate::datagrams::Medium;
 
 /// The default discovery port.
 pub const DEFAULT_PORT: u16 = 5000;
 /// Broadcast on the loopback network, so nodes on one host find each other even with no network up.
 const LOOPBACK_BROADCAST: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 255);
-/// Pending commands and undelivered events; a full event queue holds the socket loop back.
-const QUEUE: usize = 256;
 
 /// How to discover.
 #[derive(Clone, Debug)]
@@ -56,157 +54,39 @@ pub enum DiscoveryError {
     },
 }
 
-/// A running UDP discovery; dropping it stops the background task.
-#[derive(Debug)]
-pub struct UdpDiscovery {
-    commands: mpsc::Sender<Command>,
-    events: mpsc::Receiver<PeerEvent>,
+/// Binds the sockets and starts discovery (within a tokio runtime).
+pub fn start(config: UdpConfig) -> Result<DatagramDiscovery, DiscoveryError> {
+    let bind_err = |source| DiscoveryError::Bind { port: config.port, source };
+    let shared = if config.listen { Some(bind(config.port, true).map_err(bind_err)?) } else { None };
+    let own = bind(0, false).map_err(bind_err)?;
+    let (broadcast, port) = (config.broadcast.clone(), config.port);
+    let medium = Udp { shared, own, broadcast, port, bufs: Box::new(([0; MAX_DATAGRAM + 1], [0; MAX_DATAGRAM + 1])) };
+    Ok(DatagramDiscovery::start(medium, config.local, config.interval, config.static_peers))
 }
 
-#[derive(Debug)]
-enum Command {
-    Announce(Box<Announcement>),
-    Query,
-}
-
-impl UdpDiscovery {
-    /// Binds the sockets and starts the background task (within a tokio runtime).
-    pub fn start(config: UdpConfig) -> Result<Self, DiscoveryError> {
-        let bind_err = |source| DiscoveryError::Bind { port: config.port, source };
-        let shared = if config.listen { Some(bind(config.port, true).map_err(bind_err)?) } else { None };
-        let own = bind(0, false).map_err(bind_err)?;
-        let (commands, rx) = mpsc::channel(QUEUE);
-        let (tx, events) = mpsc::channel(QUEUE);
-        let cache = PeerCache::new(config.local);
-        let task = Task { config, shared, own, cache, record: None, commands: rx, events: tx };
-        tokio::spawn(task.run());
-        Ok(Self { commands, events })
-    }
-
-    fn send(&self, command: Command) {
-        // A full queue means the task is far behind; a lost announce or query is repeated at the next
-        // interval, so dropping it is harmless.
-        let _ = self.commands.try_send(command);
-    }
-}
-
-impl Discovery for UdpDiscovery {
-    fn announce(&self, record: Announcement) {
-        self.send(Command::Announce(Box::new(record)));
-    }
-
-    fn query(&self) {
-        self.send(Command::Query);
-    }
-
-    fn next_event(&mut self) -> BoxFuture<'_, Option<PeerEvent>> {
-        Box::pin(self.events.recv())
-    }
-}
-
-/// The background task: owns the sockets and the cache.
-struct Task {
-    config: UdpConfig,
+/// The two sockets, and where to broadcast (see [`UdpConfig::broadcast`]) to which port.
+struct Udp {
     shared: Option<UdpSocket>,
     own: UdpSocket,
-    cache: PeerCache,
-    record: Option<Announcement>,
-    commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<PeerEvent>,
+    broadcast: Option<Vec<Ipv4Addr>>,
+    port: u16,
+    bufs: Box<([u8; MAX_DATAGRAM + 1], [u8; MAX_DATAGRAM + 1])>,
 }
 
-impl Task {
-    async fn run(mut self) {
-        let mut tick = tokio::time::interval(self.config.interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let (mut shared_buf, mut own_buf) = ([0u8; MAX_DATAGRAM + 1], [0u8; MAX_DATAGRAM + 1]);
-        loop {
-            let deadline = self.cache.next_deadline().map(Instant::from_std);
-            tokio::select! {
-                command = self.commands.recv() => match command {
-                    Some(Command::Announce(record)) => {
-                        self.record = Some(*record);
-                        self.announce().await;
-                    }
-                    Some(Command::Query) => self.query().await,
-                    None => return,
-                },
-                received = recv(self.shared.as_ref(), &mut shared_buf) => self.on_datagram(received, &shared_buf).await,
-                received = self.own.recv_from(&mut own_buf) => self.on_datagram(received, &own_buf).await,
-                _ = tick.tick() => {
-                    self.announce().await;
-                    self.query_static().await;
-                }
-                _ = sleep_until(deadline) => {
-                    for event in self.cache.expire(std::time::Instant::now()) {
-                        self.emit(event).await;
-                    }
-                }
-            }
+#[async_trait]
+impl Medium for Udp {
+    async fn recv(&mut self) -> io::Result<(Vec<u8>, SocketAddr)> {
+        let (shared_buf, own_buf) = &mut *self.bufs;
+        tokio::select! {
+            received = recv(self.shared.as_ref(), shared_buf) => received.map(|(n, from)| (shared_buf[..n].to_vec(), from)),
+            received = self.own.recv_from(own_buf) => received.map(|(n, from)| (own_buf[..n].to_vec(), from)),
         }
-    }
-
-    async fn on_datagram(&mut self, received: io::Result<(usize, SocketAddr)>, buf: &[u8]) {
-        let (len, from) = match received {
-            Ok(r) => r,
-            Err(e) => return tracing::debug!(error = %e, "discovery receive failed"),
-        };
-        match Datagram::decode(&buf[..len]) {
-            Ok(Datagram::Announce(a)) => {
-                for event in self.cache.on_announcement(std::time::Instant::now(), from.ip(), a) {
-                    self.emit(event).await;
-                }
-            }
-            Ok(Datagram::Query { from: asker }) if asker != self.config.local => {
-                if let Some(bytes) = self.record_bytes() {
-                    self.send_to(&bytes, from).await;
-                }
-            }
-            Ok(Datagram::Query { .. }) => {}
-            Err(_) => {}
-        }
-    }
-
-    async fn emit(&self, event: PeerEvent) {
-        let _ = self.events.send(event).await;
-    }
-
-    fn record_bytes(&self) -> Option<Vec<u8>> {
-        let record = self.record.clone()?;
-        Datagram::Announce(record).encode().inspect_err(|e| tracing::warn!(error = %e, "announcement not sent")).ok()
-    }
-
-    /// Broadcasts our record (if we serve) and sends it to the static peers.
-    async fn announce(&self) {
-        if let Some(bytes) = self.record_bytes() {
-            self.broadcast(&bytes).await;
-            for peer in &self.config.static_peers {
-                self.send_to(&bytes, *peer).await;
-            }
-        }
-    }
-
-    async fn query(&self) {
-        let bytes = self.query_bytes();
-        self.broadcast(&bytes).await;
-        self.query_static().await;
-    }
-
-    /// Static peers cannot hear our broadcasts, and may not know us: ask them directly.
-    async fn query_static(&self) {
-        let bytes = self.query_bytes();
-        for peer in &self.config.static_peers {
-            self.send_to(&bytes, *peer).await;
-        }
-    }
-
-    fn query_bytes(&self) -> Vec<u8> {
-        Datagram::Query { from: self.config.local }.encode().expect("a query has no variable-length field")
     }
 
     async fn broadcast(&self, bytes: &[u8]) {
-        for ip in broadcast_targets(self.config.broadcast.as_deref()) {
-            self.send_to(bytes, SocketAddrV4::new(ip, self.config.port).into()).await;
+        // Listed at every send: interfaces come and go (a laptop joins Wi-Fi after the node started).
+        for ip in broadcast_targets(self.broadcast.as_deref()) {
+            self.send_to(bytes, SocketAddrV4::new(ip, self.port).into()).await;
         }
     }
 
@@ -253,13 +133,6 @@ fn bind(port: u16, shared: bool) -> io::Result<UdpSocket> {
 async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
     match socket {
         Some(s) => s.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

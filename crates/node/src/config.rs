@@ -1,25 +1,16 @@
 //! What a node and a survey are told by the command line.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use proto::TransportKind;
 use transport::TransportConfig;
 
-/// How to reach the LAN: shared by serving, surveying and downloading.
+/// How to behave on the LAN: shared by serving, surveying and downloading (which transports and
+/// discoveries to use is the plug-ins' business: see [`crate::NodeBuilder`] and [`crate::Survey`]).
 #[derive(Clone, Debug)]
 pub struct NetConfig {
-    /// The transport used to connect to peers.
-    pub transport: TransportKind,
-    /// The discovery port of the LAN.
-    pub discovery_port: u16,
     /// How often a serving node announces itself (peers expire it after three intervals).
     pub announce_interval: Duration,
-    /// Where to broadcast; `None`: every interface's broadcast address.
-    pub broadcast: Option<Vec<Ipv4Addr>>,
-    /// Discovery addresses of peers beyond broadcast reach.
-    pub static_peers: Vec<SocketAddr>,
     /// The longest wait for a peer: to appear, to connect, to answer one request.
     pub timeout: Duration,
     /// The congestion control of TCP connections (`None`: the system default).
@@ -33,7 +24,7 @@ pub struct NetConfig {
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl NetConfig {
-    /// The transport settings that follow from these.
+    /// The settings of the transports a binary makes from these.
     pub fn transport_config(&self) -> TransportConfig {
         TransportConfig {
             connect_timeout: self.timeout.min(Duration::from_secs(5)),

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto::{ErrorCode, FileId, Manifest, NodeId, Request};
 use store::{PartFile, StateKey, StoreError};
 use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
 use transport::{Connection, Transport, TransportError};
 
 use crate::exchange::{ExchangeError, request, request_within};
@@ -34,8 +35,8 @@ type SourceIndex = usize;
 /// among peers alike, the one known to answer is asked first), and its index.
 type Ranked = (bool, SourceIndex);
 
-/// A peer to download from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A peer to download from, and the transport that reaches it.
+#[derive(Clone)]
 pub struct Source {
     /// Its id, checked by transports that authenticate.
     pub node: NodeId,
@@ -43,6 +44,14 @@ pub struct Source {
     pub addr: SocketAddr,
     /// `None` if it has the whole file; else the bitmap of the chunks it has.
     pub has: Option<Vec<u8>>,
+    /// How to reach it.
+    pub transport: Arc<dyn Transport>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({} at {} over {})", self.node.short(), self.addr, self.transport.name())
+    }
 }
 
 impl Source {
@@ -101,7 +110,7 @@ pub enum DownloadEvent {
     },
 }
 
-/// Downloads file `id` from `sources` into `dir`, each chunk verified before it is written to the
+/// Downloads file `id` from `sources` (each over its own transport) into `dir`, each chunk verified before it is written to the
 /// `.part` file, which is renamed when complete; the `.part` file's state is authenticated with `key`.
 /// Requests wait at most `timeout` each. Returns the final path; on failure the verified part is kept for
 /// a later resume.
@@ -110,7 +119,6 @@ pub enum DownloadEvent {
 /// impostor costs at most the fallback from a failing source, and an authenticating transport refuses it
 /// at the handshake.
 pub async fn download(
-    transport: Arc<dyn Transport>,
     id: FileId,
     sources: &[Source],
     dir: &Path,
@@ -119,7 +127,7 @@ pub async fn download(
     mut on_event: impl FnMut(&DownloadEvent),
 ) -> Result<PathBuf, NodeError> {
     check_writable(dir)?;
-    let conns = connect_all(&transport, sources, &mut on_event).await?;
+    let conns = connect_all(sources, &mut on_event).await?;
     let (manifest, answered) = fetch_manifest(&conns, sources, id, timeout).await?;
     let manifest = Arc::new(manifest);
     let dir = dir.to_path_buf();
@@ -154,7 +162,7 @@ pub async fn download(
     let mut running: HashMap<Assignment<Ranked>, AbortHandle> = HashMap::new();
     let node = |job: Assignment<Ranked>| sources[job.peer.1].node;
     loop {
-        while let Some(job) = scheduler.next_request(Instant::now()) {
+        while let Some(job) = scheduler.next_request(now()) {
             let (conn, part) = (conns[&job.peer.1].clone(), part.clone());
             let handle = tasks.spawn(async move { (job, fetch_chunk(&*conn, &part, id, job.chunk).await) });
             running.insert(job, handle);
@@ -162,11 +170,11 @@ pub async fn download(
         if scheduler.status() != Status::Running || tasks.is_empty() && scheduler.next_deadline().is_none() {
             break;
         }
-        let deadline = scheduler.next_deadline().map(tokio::time::Instant::from_std);
+        let deadline = scheduler.next_deadline().map(Instant::from_std);
         let joined = tokio::select! {
             joined = tasks.join_next(), if !tasks.is_empty() => joined,
             () = sleep_until(deadline) => {
-                for (job, dropped) in scheduler.on_timeouts(Instant::now()) {
+                for (job, dropped) in scheduler.on_timeouts(now()) {
                     running.remove(&job).inspect(AbortHandle::abort);
                     let error = format!("no answer within {:?}", scheduler.timeout(job.peer));
                     report_failure(&mut on_event, &manifest, node(job), job.chunk, &error, false, dropped);
@@ -185,7 +193,7 @@ pub async fn download(
         running.remove(&job);
         match result {
             Ok(bytes) => {
-                let Some(losers) = scheduler.on_success(Instant::now(), job.peer, job.chunk, bytes) else {
+                let Some(losers) = scheduler.on_success(now(), job.peer, job.chunk, bytes) else {
                     continue;
                 };
                 for loser in losers {
@@ -198,7 +206,7 @@ pub async fn download(
             Err(ChunkError::Store(e)) => return Err(NodeError::PartWrite(e)),
             Err(e) => {
                 let failure = e.failure();
-                let Some(dropped) = scheduler.on_failure(Instant::now(), job.peer, job.chunk, failure) else {
+                let Some(dropped) = scheduler.on_failure(now(), job.peer, job.chunk, failure) else {
                     continue;
                 };
                 let corrupt = failure == Failure::Corrupt;
@@ -249,7 +257,12 @@ fn report_failure(
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// The scheduler's clock: tokio's, so that its timeouts and the driver's sleeps agree on a paused clock.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -259,14 +272,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// Connects to every source at once; those that fail are reported and left out. Returns the connections by
 /// source index.
 async fn connect_all(
-    transport: &Arc<dyn Transport>,
     sources: &[Source],
     on_event: &mut impl FnMut(&DownloadEvent),
 ) -> Result<HashMap<SourceIndex, Arc<dyn Connection>>, NodeError> {
     let mut attempts = JoinSet::new();
     for (index, source) in sources.iter().cloned().enumerate() {
-        let transport = transport.clone();
-        attempts.spawn(async move { (index, transport.connect(source.addr, source.node).await) });
+        attempts.spawn(async move { (index, source.transport.connect(source.addr, source.node).await) });
     }
     let mut conns = HashMap::new();
     let mut last_error = None;
@@ -298,7 +309,7 @@ async fn fetch_manifest(
     timeout: Duration,
 ) -> Result<(Manifest, SourceIndex), NodeError> {
     const MAX_MANIFEST: u64 = 64 + proto::MAX_FILE_NAME as u64 + 32 * proto::MAX_CHUNKS as u64;
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     let budget = Arc::new(Semaphore::new(MANIFEST_BUDGET));
     let mut order: Vec<SourceIndex> = conns.keys().copied().collect();
     order.sort_unstable();

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use discovery::udp::DiscoveryError;
 use store::StoreError;
 use transport::TransportError;
 
@@ -19,9 +18,9 @@ pub enum NodeError {
     /// The transfer port could not be bound, or a peer could not be reached.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// The discovery port could not be bound.
-    #[error(transparent)]
-    Discovery(#[from] DiscoveryError),
+    /// A node or survey was built without a plug-in it needs.
+    #[error("no {0} was given to the node")]
+    NoPlugin(&'static str),
     /// Nobody answered: no node runs on this LAN, or the firewall drops broadcasts.
     #[error(
         "no peer answered within {0:?}: is `p2pnode serve` running on the LAN? for other subnets or VPNs use --peer HOST:PORT"

@@ -3,7 +3,7 @@
 use proto::{ErrorCode, Request, Response};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, SemaphorePermit};
-use transport::frames::{read_response, write_request};
+use transport::frame_io::{read_response, write_request};
 use transport::{Connection, TransportError};
 
 /// The answer's buffer grows as its bytes arrive, never by the length a peer announces; up to this much is
@@ -85,7 +85,7 @@ mod tests {
     use proto::{FileId, NodeId};
     use tokio::io::AsyncWriteExt;
     use transport::Transport;
-    use transport::frames::{read_request, write_response};
+    use transport::frame_io::{read_request, write_response};
     use transport::tcp::TcpTransport;
 
     use super::*;

@@ -7,8 +7,18 @@
 //! - [`download()`] fetches a file from every peer hosting it, each chunk verified before it is written,
 //!   driven by the sans-IO [`Scheduler`].
 //!
-//! A serving node listens on every transport; a download uses the one chosen with [`transport_for`], and
-//! everything else takes `Arc<dyn Transport>`.
+//! The node is handed its plug-ins: any number of transports (`Arc<dyn Transport>`) and discoveries
+//! (`Box<dyn Discovery>`); nothing here names a concrete one. A serving node listens on every transport it
+//! is given and announces each by name; a survey or a download connects to each peer over the first of
+//! its transports that the peer announces.
+//!
+//! ```no_run
+//! # async fn example(config: node::ServeConfig, tls: std::sync::Arc<dyn node::Transport>,
+//! #     lan: Box<dyn node::Discovery>) -> Result<(), node::NodeError> {
+//! let node = node::Node::builder(config)?.transport(tls).discovery(lan).bind().await?;
+//! node.run(std::future::pending()).await
+//! # }
+//! ```
 
 mod config;
 mod dictionary;
@@ -16,41 +26,33 @@ mod download;
 mod error;
 mod exchange;
 mod identity;
-mod node;
 mod scheduler;
 mod server;
+mod serving;
 mod state_lock;
 mod survey;
 mod throttle;
 
-use std::sync::Arc;
-
 pub use config::{IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
-pub use discovery::Peer;
-pub use discovery::udp::DEFAULT_PORT as DEFAULT_DISCOVERY_PORT;
+pub use discovery::{Discovery, Peer};
 pub use download::{DownloadEvent, Source, check_writable, download};
 pub use error::NodeError;
-pub use node::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node};
-pub use proto::{Escaped, FileId, MAX_NODE_NAME, NodeId, TransportKind, chunk_size_for, escape};
+pub use proto::{Escaped, FileId, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
+pub use serving::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node, NodeBuilder};
 pub use store::{StateKey, discard_part};
 pub use survey::Survey;
-use transport::{Identity, Transport, TransportConfig};
-
-/// The transport of `kind`. A node that serves passes its identity (QUIC servers prove it); one that only
-/// downloads passes `None`.
-pub fn transport_for(kind: TransportKind, config: TransportConfig, identity: Option<&Identity>) -> Arc<dyn Transport> {
-    match kind {
-        TransportKind::Tcp => Arc::new(transport::tcp::TcpTransport::new(config)),
-        TransportKind::Quic => Arc::new(transport::quic::QuicTransport::new(config, identity.cloned())),
-    }
-}
+pub use transport::{Identity, Transport};
 
 /// Runs blocking file work off the async threads. A panic in it is a bug and carries on as one.
 pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(work).await {
         Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled: the runtime is shutting down, and nothing waits for this any more.
+            Err(_) => std::future::pending().await,
+        },
     }
 }

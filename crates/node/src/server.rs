@@ -10,7 +10,7 @@ use store::{FileStamp, Library, PositionedIo, SharedFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
-use transport::frames::read_request;
+use transport::frame_io::read_request;
 use transport::{Incoming, Stream, TransportError};
 
 use crate::blocking;

@@ -5,8 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use discovery::udp::{UdpConfig, UdpDiscovery};
-use discovery::{Discovery, Peer, PeerEvent};
+use discovery::{Discovery, Merged, Peer, PeerEvent};
 use proto::{Catalogue, FileId, NodeId, Request};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -14,7 +13,7 @@ use tokio::time::Instant;
 use transport::Transport;
 
 use crate::exchange::request_within;
-use crate::{DictEntry, Dictionary, Host, NetConfig, NodeError, ResolveError, Source, identity, transport_for};
+use crate::{DictEntry, Dictionary, Host, NetConfig, NodeError, ResolveError, Source};
 
 /// Answers are taken as settled once no new peer answered for this long (LAN answers arrive within
 /// milliseconds), and at the timeout whatever peers do.
@@ -34,34 +33,32 @@ const MAX_CATALOGUES_PER_ADDRESS: usize = 8;
 /// host's claim to a node id; two hosts claiming one id are both kept (see [`discovery::PeerCache`]).
 pub struct Survey {
     net: NetConfig,
-    transport: Arc<dyn Transport>,
-    discovery: UdpDiscovery,
+    /// The transports to reach peers with, preferred first.
+    transports: Vec<Arc<dyn Transport>>,
+    discovery: Merged,
     peers: BTreeMap<(NodeId, IpAddr), Peer>,
     started: Instant,
     settled: bool,
 }
 
 impl Survey {
-    /// Starts asking (binding only an ephemeral port: a serving node may hold the discovery port).
-    pub fn start(net: &NetConfig) -> Result<Self, NodeError> {
-        let discovery = UdpDiscovery::start(UdpConfig {
-            local: identity::random_id(),
-            port: net.discovery_port,
-            listen: false,
-            interval: net.announce_interval,
-            broadcast: net.broadcast.clone(),
-            static_peers: net.static_peers.clone(),
-        })?;
+    /// Starts asking through `discoveries`; peers are reached over the first of `transports` (in order of
+    /// preference) that each one announces.
+    pub fn new(
+        net: &NetConfig,
+        transports: Vec<Arc<dyn Transport>>,
+        discoveries: Vec<Box<dyn Discovery>>,
+    ) -> Result<Self, NodeError> {
+        if transports.is_empty() {
+            return Err(NodeError::NoPlugin("transport"));
+        }
+        if discoveries.is_empty() {
+            return Err(NodeError::NoPlugin("discovery"));
+        }
+        let discovery = Merged::new(discoveries);
         discovery.query();
-        let transport = transport_for(net.transport, net.transport_config(), None);
-        Ok(Self {
-            net: net.clone(),
-            transport,
-            discovery,
-            peers: BTreeMap::new(),
-            started: Instant::now(),
-            settled: false,
-        })
+        let (net, peers, started) = (net.clone(), BTreeMap::new(), Instant::now());
+        Ok(Self { net, transports, discovery, peers, started, settled: false })
     }
 
     /// The peers on the LAN: waits up to the timeout for a first answer, then until no new peer answered
@@ -108,7 +105,7 @@ impl Survey {
     }
 
     /// The content dictionary: the catalogues of every peer, fetched in parallel, within the survey's
-    /// memory budget and at most [`MAX_CATALOGUES_PER_ADDRESS`] per address. Peers that do not answer in
+    /// memory budget and at most `MAX_CATALOGUES_PER_ADDRESS` (8) per address. Peers that do not answer in
     /// time, or whose catalogue does not fit, are left out with a warning.
     pub async fn dictionary(&mut self) -> Result<Dictionary, NodeError> {
         let mut fetches = JoinSet::new();
@@ -122,10 +119,10 @@ impl Survey {
                 continue;
             }
             *fetched += 1;
-            let (transport, timeout, budget) = (self.transport.clone(), self.net.timeout, budget.clone());
+            let (timeout, budget) = (self.net.timeout, budget.clone());
             fetches.spawn(async move {
                 let fetched = tokio::time::timeout(timeout, async {
-                    let conn = transport.connect(source.addr, source.node).await?;
+                    let conn = source.transport.connect(source.addr, source.node).await?;
                     let bytes = request_within(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES, Some(&budget)).await?;
                     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Catalogue::decode(&bytes)?)
                 })
@@ -164,13 +161,20 @@ impl Survey {
         Ok((id, entry, sources))
     }
 
-    /// The transfer addresses, for our transport, of the peers `wanted` picks (peers without our transport
-    /// are left out).
+    /// The peers `wanted` picks, each with the first of our transports it announces and its address for
+    /// it (peers with none of our transports are left out).
     fn sources(&self, wanted: impl Fn(Host) -> bool) -> Vec<Source> {
-        self.peers
-            .values()
-            .filter(|p| wanted(Host::of(p)))
-            .filter_map(|p| p.addr(self.net.transport).map(|addr| Source { node: p.id(), addr, has: None }))
-            .collect()
+        let reach = |p: &Peer| {
+            let mut ours = self.transports.iter();
+            ours.find_map(|t| {
+                p.addr(t.name()).map(|addr| Source { node: p.id(), addr, has: None, transport: t.clone() })
+            })
+        };
+        self.peers.values().filter(|p| wanted(Host::of(p))).filter_map(reach).collect()
+    }
+
+    /// The names of the transports peers are reached with, preferred first.
+    pub fn transport_names(&self) -> Vec<&str> {
+        self.transports.iter().map(|t| t.name()).collect()
     }
 }

@@ -8,29 +8,29 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{NodeId, StateKey, Survey, TransportKind, download, transport_for};
+use node::{NodeId, StateKey, download};
 use proto::{Announcement, Catalogue, CatalogueEntry, Datagram, FileId, Request, Response};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
-use transport::frames::{read_request, write_response};
+use transport::frame_io::{read_request, write_response};
 
 const OTHER_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tcp_an_impostor_does_not_hide_the_genuine_node() {
-    an_impostor_does_not_hide_the_genuine_node(TransportKind::Tcp).await;
+    an_impostor_does_not_hide_the_genuine_node("tcp").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn quic_an_impostor_does_not_hide_the_genuine_node() {
-    an_impostor_does_not_hide_the_genuine_node(TransportKind::Quic).await;
+    an_impostor_does_not_hide_the_genuine_node("quic").await;
 }
 
 /// The impostor answers every query just after the genuine node, with the genuine node's id and the port
 /// of a real node of another identity (a decoy that shares nothing): before, its claim replaced the
 /// genuine one, and `get` asked only the decoy.
-async fn an_impostor_does_not_hide_the_genuine_node(kind: TransportKind) {
+async fn an_impostor_does_not_hide_the_genuine_node(kind: &'static str) {
     let mut net = net(kind, free_udp_port());
     let (genuine_dir, decoy_dir) = (temp(), temp());
     let data = bytes(3 * 256 * 1024 + 11, 5);
@@ -41,14 +41,13 @@ async fn an_impostor_does_not_hide_the_genuine_node(kind: TransportKind) {
         lying_peer(Duration::from_millis(50), move |_| vec![announcement(genuine.id, "genuine", decoy.port, 1)]).await;
     net.static_peers = vec![impostor];
 
-    let mut survey = Survey::start(&net).expect("survey");
+    let mut survey = net.survey().expect("survey");
     let peers = survey.peers().await.expect("peers");
     let claims: Vec<_> = peers.iter().filter(|p| p.id() == genuine.id).map(|p| p.ip).collect();
     assert_eq!(claims.len(), 2, "{kind}: both claims to the id are kept: {claims:?}");
     let (id, _, sources) = survey.find("plans.pdf").await.expect("listed");
     let out = temp();
-    let transport = transport_for(kind, net.transport_config(), None);
-    let path = download(transport, id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+    let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
         .await
         .expect("the genuine node serves despite the impostor");
     assert!(std::fs::read(path).expect("read") == data);
@@ -58,7 +57,7 @@ async fn an_impostor_does_not_hide_the_genuine_node(kind: TransportKind) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_survey_settles_within_its_timeout_whatever_a_peer_announces() {
-    let mut net = net(TransportKind::Tcp, free_udp_port());
+    let mut net = net("tcp", free_udp_port());
     net.timeout = Duration::from_secs(2);
     // A peer that answers the query, then announces a new catalogue version every 20 ms for a minute.
     let (chatty, _answering) = lying_peer(Duration::ZERO, |_| {
@@ -67,7 +66,7 @@ async fn a_survey_settles_within_its_timeout_whatever_a_peer_announces() {
     .await;
     net.static_peers = vec![chatty];
     let started = tokio::time::Instant::now();
-    let mut survey = Survey::start(&net).expect("survey");
+    let mut survey = net.survey().expect("survey");
     let settled = tokio::time::timeout(4 * net.timeout, survey.peers()).await;
     assert!(settled.is_ok(), "the survey never settled");
     assert_eq!(settled.expect("settled").expect("peers").len(), 1);
@@ -79,15 +78,15 @@ async fn a_survey_settles_within_its_timeout_whatever_a_peer_announces() {
 /// a 1.5 s timeout).
 #[tokio::test(flavor = "multi_thread")]
 async fn stalling_hosts_cost_one_timeout_together() {
-    let mut net = net(TransportKind::Tcp, free_udp_port());
+    let mut net = net("tcp", free_udp_port());
     net.timeout = Duration::from_millis(1500);
     let dir = temp();
     let data = bytes(300_000, 9);
     std::fs::write(dir.path().join("report.txt"), &data).expect("write");
     let genuine = serve(&net, dir.path(), "genuine").await;
-    let listed = Survey::start(&net).expect("survey").find("report.txt").await.expect("listed").1;
+    let listed = net.survey().expect("survey").find("report.txt").await.expect("listed").1;
     let entry = CatalogueEntry { id: FileId([0; 32]), name: listed.name, size: listed.size, have: None };
-    let mut survey = Survey::start(&net).expect("survey");
+    let mut survey = net.survey().expect("survey");
     let id = survey.find("report.txt").await.expect("listed").0;
     let staller = stalling_server(Catalogue { entries: vec![CatalogueEntry { id, ..entry }] }).await;
     let (host, _answering) = lying_peer(Duration::ZERO, move |_| {
@@ -96,13 +95,12 @@ async fn stalling_hosts_cost_one_timeout_together() {
     .await;
     net.static_peers = vec![host];
 
-    let mut survey = Survey::start(&net).expect("survey");
+    let mut survey = net.survey().expect("survey");
     let (id, _, sources) = survey.find("report.txt").await.expect("listed");
     assert_eq!(sources.len(), 9, "the genuine node and eight stalling ids");
     let started = tokio::time::Instant::now();
-    let transport = transport_for(TransportKind::Tcp, net.transport_config(), None);
     let (out, key) = (temp(), StateKey::random());
-    let fetch = download(transport, id, &sources, out.path(), net.timeout, &key, |_| {});
+    let fetch = download(id, &sources, out.path(), net.timeout, &key, |_| {});
     let path = tokio::time::timeout(4 * net.timeout, fetch).await.expect("not one timeout per staller");
     assert!(path.is_ok(), "{path:?}");
     eprintln!("downloaded past 8 stalling hosts in {:?} with --timeout {:?}", started.elapsed(), net.timeout);
@@ -114,7 +112,7 @@ fn announcement(node: NodeId, name: &str, port: u16, catalogue_version: u64) -> 
         node,
         instance: 7,
         name: name.into(),
-        ports: vec![(TransportKind::Tcp, port), (TransportKind::Quic, port)],
+        ports: vec![("tcp".into(), port), ("quic".into(), port)],
         catalogue_version,
         file_count: 1,
         interval_secs: 1,

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, serve_capped, temp};
-use node::{DownloadEvent, NodeError, StateKey, Survey, TransportKind, download, transport_for};
+use node::{DownloadEvent, NodeError, StateKey, download};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -15,13 +15,19 @@ macro_rules! on_every_transport {
         mod tcp {
             $(#[tokio::test(flavor = "multi_thread")]
             async fn $scenario() {
-                super::$scenario(super::TransportKind::Tcp).await
+                super::$scenario("tcp").await
+            })*
+        }
+        mod tls {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $scenario() {
+                super::$scenario("tls").await
             })*
         }
         mod quic {
             $(#[tokio::test(flavor = "multi_thread")]
             async fn $scenario() {
-                super::$scenario(super::TransportKind::Quic).await
+                super::$scenario("quic").await
             })*
         }
     };
@@ -43,15 +49,14 @@ on_every_transport!(
 
 /// Downloads `name` through a fresh survey of the LAN into `into`.
 async fn get(
-    net: &node::NetConfig,
+    net: &common::Lan,
     name: &str,
     into: &std::path::Path,
     on_event: impl FnMut(&DownloadEvent),
 ) -> Result<std::path::PathBuf, NodeError> {
-    let mut survey = Survey::start(net)?;
+    let mut survey = net.survey()?;
     let (id, _, sources) = survey.find(name).await?;
-    let transport = transport_for(net.transport, net.transport_config(), None);
-    download(transport, id, &sources, into, net.timeout, &key_for(into), on_event).await
+    download(id, &sources, into, net.timeout, &key_for(into), on_event).await
 }
 
 /// The state key that a node serving `into` as its downloads folder uses (see `common::serve`), so that it
@@ -61,7 +66,7 @@ fn key_for(into: &std::path::Path) -> StateKey {
     StateKey::load_or_create(&state).expect("state key")
 }
 
-async fn three_nodes_are_discovered(kind: TransportKind) {
+async fn three_nodes_are_discovered(kind: &'static str) {
     let net = net(kind, free_udp_port());
     let dirs = [temp(), temp(), temp()];
     let mut nodes = Vec::new();
@@ -75,7 +80,7 @@ async fn three_nodes_are_discovered(kind: TransportKind) {
     let give_up = std::time::Instant::now() + Duration::from_secs(15);
     let mut found = Vec::new();
     while found != expected && std::time::Instant::now() < give_up {
-        let peers = Survey::start(&net).expect("survey").peers().await.expect("peers");
+        let peers = net.survey().expect("survey").peers().await.expect("peers");
         found = peers.iter().map(|p| p.id()).collect();
         found.sort();
     }
@@ -85,7 +90,7 @@ async fn three_nodes_are_discovered(kind: TransportKind) {
     }
 }
 
-async fn files_of_every_shape_arrive_identical(kind: TransportKind) {
+async fn files_of_every_shape_arrive_identical(kind: &'static str) {
     let net = net(kind, free_udp_port());
     let (shared, out) = (temp(), temp());
     let files = [
@@ -116,7 +121,7 @@ async fn files_of_every_shape_arrive_identical(kind: TransportKind) {
     server.stop().await;
 }
 
-async fn an_existing_file_is_never_overwritten(kind: TransportKind) {
+async fn an_existing_file_is_never_overwritten(kind: &'static str) {
     let net = net(kind, free_udp_port());
     let (shared, out) = (temp(), temp());
     std::fs::write(shared.path().join("notes.txt"), b"from the peer").expect("write");
@@ -129,7 +134,7 @@ async fn an_existing_file_is_never_overwritten(kind: TransportKind) {
     server.stop().await;
 }
 
-async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the_rest(kind: TransportKind) {
+async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the_rest(kind: &'static str) {
     let mut net = net(kind, free_udp_port());
     net.timeout = Duration::from_secs(2);
     let (shared, out) = (temp(), temp());
@@ -167,7 +172,7 @@ async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the
     server.stop().await;
 }
 
-async fn a_name_nobody_hosts_fails_with_close_names(kind: TransportKind) {
+async fn a_name_nobody_hosts_fails_with_close_names(kind: &'static str) {
     let net = net(kind, free_udp_port());
     let shared = temp();
     std::fs::write(shared.path().join("holiday.jpg"), b"jpeg").expect("write");
@@ -177,14 +182,14 @@ async fn a_name_nobody_hosts_fails_with_close_names(kind: TransportKind) {
     server.stop().await;
 }
 
-async fn no_peer_is_a_timeout_error(kind: TransportKind) {
+async fn no_peer_is_a_timeout_error(kind: &'static str) {
     let mut net = net(kind, free_udp_port());
     net.timeout = Duration::from_millis(600);
     let err = get(&net, "anything", temp().path(), |_| {}).await.expect_err("nobody there");
     assert!(matches!(err, NodeError::NoPeers(_)), "{err}");
 }
 
-async fn downloads_are_shared_again(kind: TransportKind) {
+async fn downloads_are_shared_again(kind: &'static str) {
     let net = net(kind, free_udp_port());
     let (a_dir, b_dir) = (temp(), temp());
     std::fs::write(a_dir.path().join("song.ogg"), bytes(300_000, 3)).expect("write");
@@ -211,7 +216,7 @@ async fn downloads_are_shared_again(kind: TransportKind) {
     b.stop().await;
 }
 
-async fn a_download_in_progress_is_shared(kind: TransportKind) {
+async fn a_download_in_progress_is_shared(kind: &'static str) {
     let net = net(kind, free_udp_port());
     let (a_dir, b_dir, c_dir) = (temp(), temp(), temp());
     let data = bytes(32 * CHUNK, 11);
@@ -238,17 +243,16 @@ async fn a_download_in_progress_is_shared(kind: TransportKind) {
     // B's next rescan (1 s) lists its verified chunks; C finds B as a partial host.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let sources = loop {
-        let (_, entry, sources) = Survey::start(&net).expect("survey").find("film.bin").await.expect("found");
+        let (_, entry, sources) = net.survey().expect("survey").find("film.bin").await.expect("found");
         if entry.partial.keys().any(|h| h.node == b.id) {
             break sources;
         }
         assert!(tokio::time::Instant::now() < deadline, "B never shared its partial download");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let transport = transport_for(kind, net.transport_config(), None);
-    let id = Survey::start(&net).expect("survey").find("film.bin").await.expect("found").0;
+    let id = net.survey().expect("survey").find("film.bin").await.expect("found").0;
     let mut from_b = 0;
-    let path = download(transport, id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), |e| {
+    let path = download(id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), |e| {
         from_b += u32::from(matches!(e, DownloadEvent::Chunk { peer, .. } if *peer == b.id));
     })
     .await
@@ -260,7 +264,7 @@ async fn a_download_in_progress_is_shared(kind: TransportKind) {
     b.stop().await;
 }
 
-async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: TransportKind) {
+async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: &'static str) {
     let mut net = net(kind, free_udp_port());
     // No periodic rescan during the test: only the server noticing the change can trigger one.
     net.announce_interval = Duration::from_secs(60);
@@ -270,7 +274,7 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     std::fs::write(&report, bytes(600_000, 1)).expect("write");
     std::fs::write(shared.path().join("gone.txt"), b"soon deleted").expect("write");
     let server = serve(&net, shared.path(), "server").await;
-    let mut survey = Survey::start(&net).expect("survey");
+    let mut survey = net.survey().expect("survey");
     let (old_id, _, sources) = survey.find("report.txt").await.expect("listed");
     let (gone_id, _, _) = survey.find("gone.txt").await.expect("listed");
 
@@ -280,34 +284,31 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     let later = std::time::SystemTime::now() + Duration::from_secs(5);
     std::fs::File::options().write(true).open(&report).and_then(|f| f.set_modified(later)).expect("mtime");
     std::fs::remove_file(shared.path().join("gone.txt")).expect("delete");
-    let transport = transport_for(kind, net.transport_config(), None);
     for id in [old_id, gone_id] {
-        let result =
-            download(transport.clone(), id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
+        let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
         assert!(result.is_err(), "{kind}: the old content is refused, got {result:?}");
     }
     assert!(!out.path().join("report.txt").exists() && !out.path().join("gone.txt").exists());
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let new_id = loop {
-        let mut survey = Survey::start(&net).expect("survey");
+        let mut survey = net.survey().expect("survey");
         match survey.find("report.txt").await {
             Ok((id, _, _)) if id != old_id => break id,
             _ if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
             other => panic!("{kind}: the server never rehashed the changed file: {other:?}"),
         }
     };
-    let mut survey = Survey::start(&net).expect("survey");
+    let mut survey = net.survey().expect("survey");
     assert!(survey.find("gone.txt").await.is_err(), "{kind}: a deleted file is no longer listed");
     let (_, _, sources) = survey.find("report.txt").await.expect("listed");
-    let path = download(transport, new_id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
-        .await
-        .expect("new content");
+    let path =
+        download(new_id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await.expect("new content");
     assert!(std::fs::read(path).expect("read") == new);
     server.stop().await;
 }
 
-async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: TransportKind) {
+async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: &'static str) {
     let mut net = net(kind, free_udp_port());
     // No periodic rescan during the test: only the server noticing the change can trigger one.
     net.announce_interval = Duration::from_secs(60);
@@ -315,8 +316,7 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: Transp
     let (report, data) = (shared.path().join("report.txt"), bytes(600_000, 4));
     std::fs::write(&report, &data).expect("write");
     let server = serve(&net, shared.path(), "server").await;
-    let (id, _, sources) = Survey::start(&net).expect("survey").find("report.txt").await.expect("listed");
-    let transport = transport_for(kind, net.transport_config(), None);
+    let (id, _, sources) = net.survey().expect("survey").find("report.txt").await.expect("listed");
     let touch = || {
         let later = std::time::SystemTime::now() + Duration::from_secs(60);
         std::fs::File::options().write(true).open(&report).and_then(|f| f.set_modified(later)).expect("touch");
@@ -331,7 +331,7 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: Transp
     for (what, change) in alike {
         change();
         let out = temp();
-        let path = download(transport.clone(), id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+        let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
             .await
             .unwrap_or_else(|e| panic!("{kind}: served after {what}: {e}"));
         assert!(std::fs::read(path).expect("read") == data, "{kind}: {what}");
@@ -339,7 +339,7 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: Transp
 
     std::fs::rename(&report, shared.path().join("renamed.txt")).expect("rename");
     let out = temp();
-    let result = download(transport.clone(), id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
+    let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
     assert!(result.is_err(), "{kind}: a renamed file is a new file (its name is in its id)");
     let path = get(&net, "renamed.txt", out.path(), |_| {}).await.expect("the renamed file is listed and served");
     assert!(std::fs::read(path).expect("read") == data);
@@ -349,23 +349,20 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: Transp
 /// Sixteen downloads at once from one host, of a seed whose upload is capped: together they ask for more
 /// connections than the seed gives one address, and every request waits behind the others. The seed is
 /// busy, not dead: each download must complete.
-async fn many_downloads_from_one_busy_seed_all_complete(kind: TransportKind) {
+async fn many_downloads_from_one_busy_seed_all_complete(kind: &'static str) {
     const DOWNLOADS: usize = 16;
     let net = net(kind, free_udp_port());
     let shared = temp();
     let data = bytes(4 * CHUNK, 6);
     std::fs::write(shared.path().join("popular.bin"), &data).expect("write");
     let seed = serve_capped(&net, shared.path(), "seed", Some(8 << 20)).await;
-    let (id, _, sources) = Survey::start(&net).expect("survey").find("popular.bin").await.expect("listed");
+    let (id, _, sources) = net.survey().expect("survey").find("popular.bin").await.expect("listed");
     let mut downloads = tokio::task::JoinSet::new();
     let outs: Vec<_> = (0..DOWNLOADS).map(|_| temp()).collect();
     for (i, out) in outs.iter().enumerate() {
-        let (transport, sources, out) =
-            (transport_for(kind, net.transport_config(), None), sources.clone(), out.path().to_path_buf());
+        let (sources, out) = (sources.clone(), out.path().to_path_buf());
         let timeout = net.timeout;
-        downloads.spawn(async move {
-            (i, download(transport, id, &sources, &out, timeout, &StateKey::random(), |_| {}).await)
-        });
+        downloads.spawn(async move { (i, download(id, &sources, &out, timeout, &StateKey::random(), |_| {}).await) });
     }
     while let Some(joined) = downloads.join_next().await {
         let (i, done) = joined.expect("download task");

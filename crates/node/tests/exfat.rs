@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{StateKey, Survey, TransportKind, download, transport_for};
+use node::{StateKey, download};
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root and FUSE (exfatprogs, exfat-fuse)"]
@@ -18,14 +18,13 @@ async fn a_download_lands_on_exfat_beside_a_file_of_the_same_name() {
     std::fs::write(&existing, b"the user's own photo").expect("write on exFAT");
     assert!(std::fs::hard_link(&existing, stick.path().join("link")).is_err(), "exFAT has no hard links");
 
-    let net = net(TransportKind::Tcp, free_udp_port());
+    let net = net("tcp", free_udp_port());
     let shared = temp();
     let data = bytes(3 * 256 * 1024 + 11, 8);
     std::fs::write(shared.path().join("photo.raw"), &data).expect("write");
     let server = serve(&net, shared.path(), "server").await;
-    let (id, _, sources) = Survey::start(&net).expect("survey").find("photo.raw").await.expect("listed");
-    let transport = transport_for(TransportKind::Tcp, net.transport_config(), None);
-    let path = download(transport, id, &sources, stick.path(), net.timeout, &StateKey::random(), |_| {})
+    let (id, _, sources) = net.survey().expect("survey").find("photo.raw").await.expect("listed");
+    let path = download(id, &sources, stick.path(), net.timeout, &StateKey::random(), |_| {})
         .await
         .expect("downloads onto exFAT");
 

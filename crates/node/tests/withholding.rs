@@ -8,13 +8,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bytes, free_udp_port, net, serve, temp};
-use node::{MAX_CONNECTIONS_PER_PEER, NetConfig, NodeId, StateKey, Survey, TransportKind, download, transport_for};
+use common::{Lan, bytes, free_udp_port, net, serve, temp};
+use node::{MAX_CONNECTIONS_PER_PEER, NodeId, StateKey, download};
 use proto::{Request, Response};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use transport::Connection;
-use transport::frames::{read_response, write_request};
+use transport::frame_io::{read_response, write_request};
 
 /// The serving node's idle timeout in these tests, short so they end quickly.
 const IDLE: Duration = Duration::from_secs(1);
@@ -25,18 +25,20 @@ const ASKED: usize = 32;
 /// The host withholding connections come from.
 const WITHHOLDER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 
-fn quick_net(kind: TransportKind) -> NetConfig {
-    NetConfig { idle_timeout: IDLE, ..net(kind, free_udp_port()) }
+fn quick_net(kind: &'static str) -> Lan {
+    let mut net = net(kind, free_udp_port());
+    net.idle_timeout = IDLE;
+    net
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tcp_readers_that_never_read_lose_their_answers_and_slots() {
-    let net = quick_net(TransportKind::Tcp);
+    let net = quick_net("tcp");
     let dir = temp();
     std::fs::write(dir.path().join("big.bin"), bytes(1 << 20, 3)).expect("write");
     let node = serve(&net, dir.path(), "victim").await;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.port));
-    let (file, entry, _) = Survey::start(&net).expect("survey").find("big.bin").await.expect("listed");
+    let (file, entry, _) = net.survey().expect("survey").find("big.bin").await.expect("listed");
     let len = node::chunk_size_for(entry.size);
 
     let mut readers = withhold(addr, WITHHOLDER, Request::Chunk { file, index: 0, offset: 0, len }).await;
@@ -52,20 +54,19 @@ async fn tcp_readers_that_never_read_lose_their_answers_and_slots() {
 /// not after the idle timeout.
 #[tokio::test(flavor = "multi_thread")]
 async fn readers_that_never_read_leave_buffers_to_other_hosts() {
-    let net = net(TransportKind::Tcp, free_udp_port());
+    let net = net("tcp", free_udp_port());
     let dir = temp();
     let data = bytes(4 << 20, 5);
     std::fs::write(dir.path().join("big.bin"), &data).expect("write");
     let node = serve(&net, dir.path(), "victim").await;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.port));
-    let (file, entry, sources) = Survey::start(&net).expect("survey").find("big.bin").await.expect("listed");
+    let (file, entry, sources) = net.survey().expect("survey").find("big.bin").await.expect("listed");
     let request = Request::Chunk { file, index: 0, offset: 0, len: node::chunk_size_for(entry.size) };
     let _first = withhold(addr, WITHHOLDER, request.clone()).await;
     let _second = withhold(addr, Ipv4Addr::new(127, 0, 0, 6), request).await;
 
     let out = temp();
-    let transport = transport_for(TransportKind::Tcp, net.transport_config(), None);
-    let path = download(transport, file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+    let path = download(file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
         .await
         .expect("another host downloads while two hold their slots");
     assert!(std::fs::read(path).expect("read") == data);
@@ -74,7 +75,7 @@ async fn readers_that_never_read_leave_buffers_to_other_hosts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn quic_connections_that_ask_nothing_lose_their_slots() {
-    let net = quick_net(TransportKind::Quic);
+    let net = quick_net("quic");
     let dir = temp();
     let node = serve(&net, dir.path(), "victim").await;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.port));
@@ -82,7 +83,7 @@ async fn quic_connections_that_ask_nothing_lose_their_slots() {
     // Every slot of this host, held by clients that keep their connections alive and never open a stream.
     let mut silent = Vec::new();
     for _ in 0..MAX_CONNECTIONS_PER_PEER {
-        let transport = transport_for(TransportKind::Quic, net.transport_config(), None);
+        let transport = common::client("quic", &net);
         silent.push((transport.connect(addr, node.id).await.expect("connect"), transport));
     }
 
@@ -131,8 +132,8 @@ async fn tcp_catalogue(addr: SocketAddr) -> bool {
 }
 
 /// Whether a new QUIC connection (from the same host as the silent ones) gets the catalogue.
-async fn quic_catalogue(net: &NetConfig, addr: SocketAddr, id: NodeId) -> bool {
-    let transport = transport_for(TransportKind::Quic, net.transport_config(), None);
+async fn quic_catalogue(net: &node::NetConfig, addr: SocketAddr, id: NodeId) -> bool {
+    let transport = common::client("quic", net);
     let Ok(connection): Result<Arc<dyn Connection>, _> = transport.connect(addr, id).await else { return false };
     let Ok(mut s) = connection.open().await else { return false };
     catalogue_over(&mut s).await

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand};
-use node::{NetConfig, ServeConfig, TransportKind};
+use node::{NetConfig, ServeConfig};
+
+use crate::plugins::{DISCOVERIES, TRANSPORTS};
 
 /// Share files with everyone on your LAN: peers find each other by UDP broadcast and download each file
 /// chunk by chunk from every peer that has it, verifying every byte.
@@ -49,9 +51,14 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// Transfer transport: tcp, or quic for lossy links.
-    #[arg(long, global = true, default_value = "tcp", value_parser = parse_transport)]
-    pub(crate) transport: TransportKind,
+    /// Transport of ls, peers and get: tls (encrypted, authenticated), tcp (plain), or quic (lossy links);
+    /// serve listens on all three.
+    #[arg(long, global = true, default_value = "tls", value_name = "NAME", value_parser = parse_transport)]
+    pub(crate) transport: String,
+    /// How to find peers, comma-separated: broadcast, mdns [default: broadcast,mdns; broadcast alone with
+    /// --broadcast or a non-default --discovery-port].
+    #[arg(long, global = true, value_name = "NAMES", value_delimiter = ',', value_parser = parse_discovery)]
+    pub(crate) discovery: Option<Vec<String>>,
     /// The shared folder.
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub(crate) dir: PathBuf,
@@ -68,7 +75,7 @@ pub(crate) struct Global {
     #[arg(long, global = true, default_value_t = 5001)]
     pub(crate) port: u16,
     /// UDP port for discovery, the same on every peer of the LAN.
-    #[arg(long, global = true, default_value_t = node::DEFAULT_DISCOVERY_PORT)]
+    #[arg(long, global = true, default_value_t = discovery::udp::DEFAULT_PORT)]
     pub(crate) discovery_port: u16,
     /// Seconds between announcements; peers drop a node after three missed ones.
     #[arg(long, global = true, default_value_t = 5, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -99,8 +106,19 @@ pub(crate) struct Global {
     pub(crate) quiet: u8,
 }
 
-fn parse_transport(s: &str) -> Result<TransportKind, String> {
-    s.parse()
+fn parse_transport(s: &str) -> Result<String, String> {
+    one_of(s, &TRANSPORTS, "transport")
+}
+
+fn parse_discovery(s: &str) -> Result<String, String> {
+    one_of(s, &DISCOVERIES, "discovery")
+}
+
+fn one_of(s: &str, names: &[&str], what: &str) -> Result<String, String> {
+    match names.contains(&s) {
+        true => Ok(s.to_string()),
+        false => Err(format!("unknown {what} '{s}' (expected {})", names.join(", "))),
+    }
 }
 
 /// `20M` -> 20 MiB/s; a bare number is bytes per second.
@@ -140,17 +158,17 @@ impl Global {
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
             bail!("--timeout must be a number of seconds above 0, got {}", self.timeout);
         }
-        let static_peers = self.peers.iter().map(|p| self.resolve_peer(p)).collect::<anyhow::Result<_>>()?;
         Ok(NetConfig {
-            transport: self.transport,
-            discovery_port: self.discovery_port,
             announce_interval: Duration::from_secs(self.announce_interval),
-            broadcast: (!self.broadcast.is_empty()).then(|| self.broadcast.clone()),
-            static_peers,
             timeout: Duration::from_secs_f64(self.timeout),
             tcp_congestion: self.tcp_congestion.as_deref().map(check_congestion).transpose()?,
             idle_timeout: node::IDLE_TIMEOUT,
         })
+    }
+
+    /// The discovery addresses of `--peer`s.
+    pub(crate) fn static_peers(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        self.peers.iter().map(|p| self.resolve_peer(p)).collect()
     }
 
     /// `HOST:PORT`, or `HOST` alone for the discovery port; the first IPv4 address of HOST.

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use std::io::IsTerminal;
 
-use node::{Node, NodeError, Survey};
+use node::{Identity, Node, NodeError, Survey};
 
 use crate::cli::{Cli, Command, Global};
-use crate::output;
 use crate::progress::Progress;
+use crate::{output, plugins};
 
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -17,12 +17,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
         Command::Peers => {
-            let peers = Survey::start(&g.net()?)?.peers().await?;
+            let peers = survey(g)?.peers().await?;
             output::peers(&peers, g.json);
             Ok(())
         }
         Command::Ls => {
-            let mut survey = Survey::start(&g.net()?)?;
+            let mut survey = survey(g)?;
             let peers = survey.peers().await?;
             let dictionary = survey.dictionary().await?;
             output::files(&dictionary, &peers, g.json);
@@ -39,9 +39,26 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A survey over `--transport` and `--discovery`, proving an identity made for this run.
+fn survey(g: &Global) -> anyhow::Result<Survey> {
+    let net = g.net()?;
+    let identity = Identity::generate()?;
+    let transport = plugins::client_transport(&g.transport, net.transport_config(), identity.clone())?;
+    let discoveries = plugins::discoveries(g, &net, identity.node_id(), false)?;
+    Ok(Survey::new(&net, vec![transport], discoveries)?)
+}
+
 async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     let config = g.serve(max_upload_rate)?;
-    let node = Node::bind(config.clone()).await?;
+    let mut builder = Node::builder(config.clone())?;
+    let (identity, net) = (builder.identity().clone(), &config.net);
+    for transport in plugins::serving_transports(net.transport_config(), &identity) {
+        builder = builder.transport(transport);
+    }
+    for discovery in plugins::discoveries(g, net, identity.node_id(), true)? {
+        builder = builder.discovery(discovery);
+    }
+    let node = builder.bind().await?;
     output::serving(&config, &node, g.json);
     node.run(shutdown_signal()).await?;
     Ok(())
@@ -60,15 +77,14 @@ async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomple
     let net = g.net()?;
     let dir: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
     node::check_writable(&dir)?;
-    let mut survey = Survey::start(&net)?;
+    let mut survey = survey(g)?;
     let (id, entry, sources) = survey.find(file).await?;
     if sources.is_empty() {
-        bail!("the peers hosting '{}' do not serve --transport {}", entry.name, net.transport);
+        bail!("the peers hosting '{}' do not serve --transport {}", entry.name, g.transport);
     }
-    let transport = node::transport_for(net.transport, net.transport_config(), None);
     let mut progress = Progress::new(g.json);
     let key = g.state_key();
-    let path = node::download(transport, id, &sources, &dir, net.timeout, &key, |e| progress.on(e)).await;
+    let path = node::download(id, &sources, &dir, net.timeout, &key, |e| progress.on(e)).await;
     progress.end(path.as_ref().ok(), id);
     if let Err(NodeError::Incomplete { part, .. }) = &path
         && decide(incomplete, part)

@@ -1,6 +1,6 @@
 //! Logs: stderr at the level -v/-q choose, and with --log-file a detailed file log (every chunk served or
 //! downloaded, with timestamp, file, chunk and peer), as the original tool kept. Every field is escaped
-//! ([`proto::Escaped`]): log lines carry names and error messages that peers chose.
+//! ([`node::Escaped`]): log lines carry names and error messages that peers chose.
 
 use std::fs::OpenOptions;
 use std::io::IsTerminal;

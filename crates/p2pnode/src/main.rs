@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod logging;
 mod output;
+mod plugins;
 mod progress;
 
 use std::process::ExitCode;

@@ -10,7 +10,7 @@ use serde_json::json;
 /// The line `serve` prints once it listens.
 pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
     let (id, files) = (node.id(), node.file_count());
-    let ports = node.local_addrs().into_iter().map(|(kind, addr)| (kind.to_string(), addr.port()));
+    let ports = node.local_addrs().into_iter().map(|(name, addr)| (name, addr.port()));
     if json {
         let ports: serde_json::Map<_, _> = ports.map(|(kind, port)| (kind, json!(port))).collect();
         let line =
@@ -39,7 +39,7 @@ pub(crate) fn peers(peers: &[Peer], json: bool) {
         let contested = claims[&p.id()] > 1;
         let ports: Vec<String> = a.ports.iter().map(|(k, port)| format!("{k}:{port}")).collect();
         if json {
-            let ports: serde_json::Map<_, _> = a.ports.iter().map(|(k, port)| (k.to_string(), json!(port))).collect();
+            let ports: serde_json::Map<_, _> = a.ports.iter().map(|(k, port)| (k.clone(), json!(port))).collect();
             return vec![json!({"name": a.name, "id": p.id().to_string(), "ip": p.ip.to_string(), "ports": ports, "files": a.file_count, "conflicting_claim": contested}).to_string()];
         }
         let id = if contested { format!("{} (claimed by {} hosts)", p.id().short(), claims[&p.id()]) } else { p.id().short() };

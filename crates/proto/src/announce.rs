@@ -1,8 +1,5 @@
 //! The discovery datagram: who a node is and where its transports listen.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::NodeId;
 use crate::codec::{DecodeError, Reader, Writer, check_len};
 
@@ -14,52 +11,21 @@ pub const MAX_NODE_NAME: usize = 64;
 const MAX_PORTS: usize = 8;
 
 const MAGIC: &[u8; 4] = b"P2PD";
-const VERSION: u8 = 1;
+/// Version 2 names transports by string (version 1 had a closed list of tags); nodes of different versions
+/// ignore each other's datagrams.
+const VERSION: u8 = 2;
 const TAG_ANNOUNCE: u8 = 1;
 const TAG_QUERY: u8 = 2;
 
-/// A transfer transport, as named on the command line and in announcements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TransportKind {
-    /// Plain TCP: the fastest on a clean LAN.
-    Tcp,
-    /// QUIC over UDP: better on lossy links (Wi-Fi, VPN).
-    Quic,
-}
+/// The longest transport name, in bytes.
+pub const MAX_TRANSPORT_NAME: usize = 16;
 
-impl TransportKind {
-    /// Every transport this build knows.
-    pub const ALL: [TransportKind; 2] = [TransportKind::Tcp, TransportKind::Quic];
-
-    fn tag(self) -> u8 {
-        match self {
-            TransportKind::Tcp => 1,
-            TransportKind::Quic => 2,
-        }
-    }
-
-    fn from_tag(tag: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.tag() == tag)
-    }
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TransportKind::Tcp => "tcp",
-            TransportKind::Quic => "quic",
-        })
-    }
-}
-
-impl FromStr for TransportKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.to_string() == s)
-            .ok_or_else(|| format!("unknown transport '{s}' (expected tcp or quic)"))
-    }
+/// Whether `name` can name a transport on the wire: 1 to [`MAX_TRANSPORT_NAME`] bytes of lowercase ASCII
+/// letters, digits and `-` (as ALPN identifiers are short ASCII): safe to print, and never confused with
+/// another spelling of itself.
+pub fn is_transport_name(name: &str) -> bool {
+    (1..=MAX_TRANSPORT_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// What a serving node broadcasts about itself. The sender's address is the datagram's source address, so
@@ -72,8 +38,9 @@ pub struct Announcement {
     pub instance: u64,
     /// Display name, at most [`MAX_NODE_NAME`] bytes.
     pub name: String,
-    /// The transfer port of each transport the node listens on.
-    pub ports: Vec<(TransportKind, u16)>,
+    /// The transfer port of each transport the node listens on, by the transport's name
+    /// ([`is_transport_name`]); names this build does not know are kept, and a client uses the ones it has.
+    pub ports: Vec<(String, u16)>,
     /// Increases whenever the node's catalogue changes, so peers know when to fetch it again.
     pub catalogue_version: u64,
     /// How many files the catalogue lists.
@@ -83,9 +50,9 @@ pub struct Announcement {
 }
 
 impl Announcement {
-    /// The port of `kind`, if the node listens on it.
-    pub fn port(&self, kind: TransportKind) -> Option<u16> {
-        self.ports.iter().find(|(k, _)| *k == kind).map(|(_, p)| *p)
+    /// The port of the transport named `transport`, if the node listens on it.
+    pub fn port(&self, transport: &str) -> Option<u16> {
+        self.ports.iter().find(|(name, _)| name == transport).map(|(_, p)| *p)
     }
 }
 
@@ -111,13 +78,16 @@ impl Datagram {
             Datagram::Announce(a) => {
                 check_len("node name", a.name.len(), MAX_NODE_NAME)?;
                 check_len("port list", a.ports.len(), MAX_PORTS)?;
+                if !a.ports.iter().all(|(name, _)| is_transport_name(name)) {
+                    return Err(DecodeError::Invalid("transport name"));
+                }
                 out.put_u8(TAG_ANNOUNCE);
                 out.put(&a.node.0);
                 out.put_u64(a.instance);
                 out.put_str(&a.name);
                 out.put_u8(a.ports.len() as u8);
-                for (kind, port) in &a.ports {
-                    out.put_u8(kind.tag());
+                for (name, port) in &a.ports {
+                    out.put_str(name);
                     out.put_u16(*port);
                 }
                 out.put_u64(a.catalogue_version);
@@ -133,8 +103,8 @@ impl Datagram {
         Ok(out)
     }
 
-    /// Decodes a received datagram. Ports of transports this build does not know are skipped, so newer
-    /// peers stay reachable over the transports both sides share.
+    /// Decodes a received datagram. A transport name that breaks [`is_transport_name`] is skipped with its
+    /// port (it could name nothing a client has), so the rest of the announcement still counts.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         check_len("datagram", bytes.len(), MAX_DATAGRAM)?;
         let mut r = Reader::new(bytes);
@@ -148,8 +118,10 @@ impl Datagram {
                 check_len("port list", count, MAX_PORTS)?;
                 let mut ports = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let (tag, port) = (r.u8()?, r.u16()?);
-                    ports.extend(TransportKind::from_tag(tag).map(|k| (k, port)));
+                    let (name, port) = (r.str("transport name", MAX_TRANSPORT_NAME)?, r.u16()?);
+                    if is_transport_name(&name) {
+                        ports.push((name, port));
+                    }
                 }
                 Datagram::Announce(Announcement {
                     node,
@@ -178,7 +150,7 @@ mod tests {
             node: NodeId([7; 32]),
             instance: 42,
             name: "n".repeat(MAX_NODE_NAME),
-            ports: vec![(TransportKind::Tcp, 5001), (TransportKind::Quic, 5001)],
+            ports: (0..MAX_PORTS).map(|i| (format!("transport-{i:06}"), 5001)).collect(),
             catalogue_version: 3,
             file_count: 1_000_000,
             interval_secs: 5,
@@ -200,23 +172,25 @@ mod tests {
         a.name.push('x');
         assert!(matches!(Datagram::Announce(a).encode(), Err(DecodeError::TooLong { .. })));
         assert_eq!(Datagram::decode(b"hello world"), Err(DecodeError::BadMagic));
-        let mut v2 = Datagram::Query { from: NodeId([1; 32]) }.encode().expect("encodes");
-        v2[4] = 2;
-        assert_eq!(Datagram::decode(&v2), Err(DecodeError::UnsupportedVersion(2)));
+        for other in [1, 3] {
+            let mut foreign = Datagram::Query { from: NodeId([1; 32]) }.encode().expect("encodes");
+            foreign[4] = other;
+            assert_eq!(Datagram::decode(&foreign), Err(DecodeError::UnsupportedVersion(other)));
+        }
     }
 
     #[test]
-    fn skips_unknown_transports() {
-        let mut bytes = Datagram::Announce(announcement()).encode().expect("encodes");
-        let quic_tag = 5 + 1 + 32 + 8 + 2 + MAX_NODE_NAME + 1 + 3;
-        bytes[quic_tag] = 9;
+    fn keeps_unknown_transports_and_skips_malformed_names() {
+        let mut a = announcement();
+        a.ports = vec![("tls".into(), 5001), ("tcp".into(), 5001)];
+        let mut bytes = Datagram::Announce(a).encode().expect("encodes");
+        let tcp = bytes.len() - (8 + 4 + 2) - 2 - 3;
+        bytes[tcp..tcp + 3].copy_from_slice(b"T\x1bP");
         let Ok(Datagram::Announce(a)) = Datagram::decode(&bytes) else { panic!("decodes") };
-        assert_eq!(a.ports, vec![(TransportKind::Tcp, 5001)]);
-    }
-
-    #[test]
-    fn parses_transport_names() {
-        assert_eq!("quic".parse(), Ok(TransportKind::Quic));
-        assert!("udp".parse::<TransportKind>().is_err());
+        assert_eq!(a.ports, vec![("tls".to_string(), 5001)]);
+        assert!(is_transport_name("my-transport2") && !is_transport_name("") && !is_transport_name("TCP"));
+        let mut bad = announcement();
+        bad.ports = vec![("tcp\n".into(), 1)];
+        assert!(Datagram::Announce(bad).encode().is_err());
     }
 }

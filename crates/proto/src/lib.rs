@@ -28,7 +28,7 @@ mod ids;
 mod manifest;
 pub mod text;
 
-pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, TransportKind};
+pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, MAX_TRANSPORT_NAME, is_transport_name};
 pub use catalogue::{Catalogue, CatalogueEntry, MAX_CATALOGUE_ENTRIES};
 pub use codec::DecodeError;
 pub use frame::{ErrorCode, FRAME_PREFIX, MAX_FRAME, Request, Response, frame_len};

@@ -6,11 +6,11 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proto::{
     Announcement, Catalogue, CatalogueEntry, Datagram, ErrorCode, FRAME_PREFIX, FileId, MAX_FRAME, Manifest, NodeId,
-    Request, Response, TransportKind, chunk_size_for, frame_len,
+    Request, Response, chunk_size_for, frame_len,
 };
 
 fn announcement() -> impl Strategy<Value = Datagram> {
-    let kind = prop_oneof![Just(TransportKind::Tcp), Just(TransportKind::Quic)];
+    let kind = "[a-z0-9-]{1,16}";
     (
         any::<[u8; 32]>(),
         any::<u64>(),

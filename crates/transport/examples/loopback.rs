@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use proto::{FileId, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use transport::frames::{read_request, read_response, write_request, write_response};
+use transport::frame_io::{read_request, read_response, write_request, write_response};
 use transport::quic::QuicTransport;
 use transport::tcp::TcpTransport;
+use transport::tls::TlsTransport;
 use transport::{Connection, Identity, Transport, TransportConfig};
 
 const FIRST: u32 = 256 * 1024;
@@ -24,11 +25,15 @@ const BULK_COUNT: u32 = 1024;
 #[tokio::main]
 async fn main() {
     let config = TransportConfig::default();
-    let identity = Identity::generate().expect("identity");
+    let (identity, client) = (Identity::generate().expect("identity"), Identity::generate().expect("identity"));
     let id = identity.node_id();
-    let pairs: [(Arc<dyn Transport>, Arc<dyn Transport>); 2] = [
+    let pairs: [(Arc<dyn Transport>, Arc<dyn Transport>); 3] = [
         (Arc::new(TcpTransport::new(config.clone())), Arc::new(TcpTransport::new(config.clone()))),
-        (Arc::new(QuicTransport::new(config.clone(), Some(identity))), Arc::new(QuicTransport::new(config, None))),
+        (
+            Arc::new(TlsTransport::new(config.clone(), identity.clone())),
+            Arc::new(TlsTransport::new(config.clone(), client.clone())),
+        ),
+        (Arc::new(QuicTransport::new(config.clone(), identity)), Arc::new(QuicTransport::new(config, client))),
     ];
     for (server, client) in pairs {
         let addr = serve_zeros(&*server).await;
@@ -43,7 +48,7 @@ async fn main() {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
             "{}: connect + first 256 KiB: median {:.2} ms, worst {:.2} ms",
-            client.kind(),
+            client.name(),
             ms(times[ROUNDS / 2]),
             ms(times[ROUNDS - 1])
         );
@@ -63,7 +68,7 @@ async fn main() {
         let mib = f64::from(BULK_COUNT) * f64::from(BULK) / f64::from(1 << 20);
         println!(
             "{}: {mib:.0} MiB in 1 MiB exchanges: {:.0} MiB/s",
-            client.kind(),
+            client.name(),
             mib / started.elapsed().as_secs_f64()
         );
     }

@@ -1,38 +1,83 @@
-//! Transfer transports of p2pnode: how two nodes open byte streams to each other.
+//! Transfer transports of p2pnode: how two nodes open byte streams to each other, as plug-ins.
 //!
-//! The [`Transport`] trait is small on purpose: bind a [`Listener`] that yields [`Incoming`] connections,
-//! or connect to a peer (address plus the [`NodeId`] it announced) for a [`Connection`] that opens
-//! [`Stream`]s. Each stream carries one request/response exchange ([`frames`]); [`Stream::finish`] says the
-//! exchange completed, so a transport may carry the next exchange on the same channel.
+//! A [`Transport`] binds a [`Listener`] that yields [`Incoming`] connections, or connects to a peer
+//! (address plus the [`NodeId`] it announced) for a [`Connection`] that opens [`Stream`]s. Each stream
+//! carries one request/response exchange ([`frame_io`]); [`Stream::finish`] says the exchange completed,
+//! so a transport may carry the next exchange on the same channel. A transport names itself with a short
+//! ASCII name ([`Transport::name`]) that nodes announce with its port, so a new transport needs no change
+//! to the wire format: a node uses the transports it has among those a peer announces.
 //!
+//! The traits are written with [`async_trait`], so an implementation is plain `async fn`s:
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::sync::Arc;
+//! use transport::{Connection, Listener, NodeId, Transport, TransportError, async_trait};
+//!
+//! struct Carrier;
+//!
+//! #[async_trait]
+//! impl Transport for Carrier {
+//!     fn name(&self) -> &str {
+//!         "carrier-pigeon"
+//!     }
+//!     fn authenticates(&self) -> bool {
+//!         false
+//!     }
+//!     async fn bind(&self, addr: SocketAddr) -> Result<Box<dyn Listener>, TransportError> {
+//!         Err(TransportError::Bind { addr, source: std::io::ErrorKind::Unsupported.into() })
+//!     }
+//!     async fn connect(&self, addr: SocketAddr, _: NodeId) -> Result<Arc<dyn Connection>, TransportError> {
+//!         Err(TransportError::Refused { addr })
+//!     }
+//! }
+//! ```
+//!
+//! This crate's transports:
 //! - [`tcp`]: plain TCP. A connection is a small pool of sockets, each carrying one exchange at a time;
 //!   it does not authenticate the peer (content is verified by hash in any case).
-//! - [`quic`]: QUIC with quinn, for lossy links. One connection per peer, one stream per exchange; the
-//!   peer's certificate must hash to the node id it announced ([`Identity`]).
+//! - [`tls`]: TLS 1.3 over the same sockets and pooling, both ends proving their node id with their
+//!   certificate ([`Identity`]); its listener can take plain TCP clients on the same port.
+//! - [`quic`]: QUIC with quinn, for lossy links: one connection per peer, one stream per exchange, both
+//!   ends proving their node id as with TLS.
+//! - [`memory`]: an in-memory network for tests that need no sockets and run on a paused clock.
+//!
+//! [`builtin`] picks them by name, for wiring code such as a command line.
+//!
+//! With the `conformance` feature, [`conformance`] is the suite every transport must pass: a third party
+//! runs it on its own transport with one call.
 //!
 //! Errors are typed ([`TransportError`]) so that a caller can tell "cannot reach" from "reached, then
 //! failed" and fall back to another peer without parsing messages.
 
+pub mod builtin;
+mod certs;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod congestion;
-pub mod frames;
+pub mod frame_io;
 mod identity;
+pub mod memory;
+mod pool;
 pub mod quic;
 pub mod tcp;
+pub mod tls;
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::{NodeId, TransportKind};
+pub use async_trait::async_trait;
+pub use identity::{Identity, IdentityError, node_id_of};
+pub use proto::NodeId;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use identity::{Identity, IdentityError, node_id_of};
-
-/// A boxed future, so the traits stay object safe and a node can hold `Arc<dyn Transport>`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// The application protocol and its version, checked in every TLS handshake (tls and quic).
+pub const ALPN: &[u8] = b"p2pnode/2";
+/// Handshakes a server runs at once; further clients wait (tls) or are refused (quic) until one completes
+/// or times out.
+pub const MAX_HANDSHAKES: usize = 128;
 
 /// Why a transport operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +133,7 @@ impl TransportError {
 /// Settings shared by the transports.
 #[derive(Clone, Debug)]
 pub struct TransportConfig {
-    /// How long a connection attempt may take.
+    /// How long a connection attempt (handshake included) may take.
     pub connect_timeout: Duration,
     /// How long a server keeps a connection with no request in progress.
     pub idle_timeout: Duration,
@@ -103,44 +148,79 @@ impl Default for TransportConfig {
     }
 }
 
+/// What the handshake of an authenticating transport proved about one channel: the node id of the peer
+/// (the hash of the certificate whose key it proved), and keying material exported from this very
+/// handshake (the TLS exporter, RFC 8446 7.5), so that a later proof bound to it cannot be relayed onto
+/// another channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The peer's proven node id.
+    pub peer: NodeId,
+    /// Keying material both ends of this channel, and no one else, can compute.
+    pub binding: [u8; 32],
+}
+
+/// The exporter label of [`Authenticated::binding`].
+pub(crate) const BINDING_LABEL: &[u8] = b"EXPORTER-p2pnode-channel-binding";
+
 /// A way to carry byte streams between nodes.
+#[async_trait]
 pub trait Transport: Send + Sync + 'static {
-    /// Which transport this is (announced with its port).
-    fn kind(&self) -> TransportKind;
+    /// The transport's name, announced with its port: 1 to 16 bytes of `a-z`, `0-9` and `-`
+    /// ([`proto::is_transport_name`]), as ALPN names protocols (`tcp`, `tls`, `quic`).
+    fn name(&self) -> &str;
+
+    /// The names of other transports whose clients this one's listener also takes on its port (tls takes
+    /// plain tcp clients where told to): a node announces them with the same port.
+    fn also_serves(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether every connection proves the peer's node id ([`Authenticated`]) and is encrypted.
+    fn authenticates(&self) -> bool;
 
     /// Listens on `addr` (port 0 picks a free port; see [`Listener::local_addr`]).
-    fn bind(&self, addr: SocketAddr) -> BoxFuture<'_, Result<Box<dyn Listener>, TransportError>>;
+    async fn bind(&self, addr: SocketAddr) -> Result<Box<dyn Listener>, TransportError>;
 
-    /// Connects to the node `expected` at `addr`.
-    fn connect(&self, addr: SocketAddr, expected: NodeId)
-    -> BoxFuture<'_, Result<Arc<dyn Connection>, TransportError>>;
+    /// Connects to the node `expected` at `addr`. A transport that authenticates fails with
+    /// [`TransportError::IdentityMismatch`] when the peer proves another id.
+    async fn connect(&self, addr: SocketAddr, expected: NodeId) -> Result<Arc<dyn Connection>, TransportError>;
 }
 
 /// Accepts connections from other nodes.
+#[async_trait]
 pub trait Listener: Send {
     /// The bound address.
     fn local_addr(&self) -> SocketAddr;
 
-    /// The next incoming connection.
-    fn accept(&mut self) -> BoxFuture<'_, Result<Box<dyn Incoming>, TransportError>>;
+    /// The next incoming connection (its handshake completed, where the transport has one).
+    async fn accept(&mut self) -> Result<Box<dyn Incoming>, TransportError>;
 }
 
 /// The server side of an accepted connection.
+#[async_trait]
 pub trait Incoming: Send {
     /// The peer's address.
     fn remote_addr(&self) -> SocketAddr;
 
-    /// The next stream the peer opened; `None` once the peer is done with the connection.
-    fn accept_stream(&mut self) -> BoxFuture<'_, Result<Option<Box<dyn Stream>>, TransportError>>;
+    /// What the handshake proved about the client, if the transport authenticates.
+    fn authenticated(&self) -> Option<Authenticated> {
+        None
+    }
+
+    /// The next stream the peer opened; `None` once the peer is done with the connection. Must be
+    /// cancel-safe: a server bounds it with a timeout.
+    async fn accept_stream(&mut self) -> Result<Option<Box<dyn Stream>>, TransportError>;
 }
 
 /// The client side of a connection to a node; cheap to share between tasks.
+#[async_trait]
 pub trait Connection: Send + Sync {
     /// The peer's address.
     fn remote_addr(&self) -> SocketAddr;
 
     /// Opens a stream for one exchange.
-    fn open(&self) -> BoxFuture<'_, Result<Box<dyn Stream>, TransportError>>;
+    async fn open(&self) -> Result<Box<dyn Stream>, TransportError>;
 }
 
 /// A bidirectional byte stream carrying one request/response exchange.
@@ -148,4 +228,10 @@ pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {
     /// The exchange completed cleanly (the response was read or written in full); the transport may
     /// carry another exchange on what carried this one. Dropping a stream instead abandons it.
     fn finish(self: Box<Self>);
+
+    /// What the handshake of the channel carrying this stream proved about the peer, if the transport
+    /// authenticates (over TCP-based transports each pooled socket is a channel of its own).
+    fn authenticated(&self) -> Option<Authenticated> {
+        None
+    }
 }

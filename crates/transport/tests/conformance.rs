@@ -1,224 +1,169 @@
-//! One conformance suite, written once and run against every transport over loopback.
+//! The public conformance suite on every transport of this crate, plus what only a transport's own
+//! packets can show (garbage on the wire, a black hole).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use proto::{NodeId, Request, Response};
+use proto::{Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use transport::frames::{read_request, read_response, write_request, write_response};
+use transport::conformance::{CASES, Subject, run};
+use transport::frame_io::{read_request, read_response, write_request, write_response};
+use transport::memory::MemoryNetwork;
 use transport::quic::QuicTransport;
 use transport::tcp::TcpTransport;
-use transport::{Connection, Identity, Incoming, Transport, TransportConfig, TransportError};
+use transport::tls::TlsTransport;
+use transport::{Identity, Transport, TransportConfig, TransportError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 
-/// A transport under test: the server side (with an identity where the transport needs one), the client
-/// side, and the id the server proves.
-struct Backend {
-    server: Arc<dyn Transport>,
-    client: Arc<dyn Transport>,
-    id: NodeId,
+fn config() -> TransportConfig {
+    TransportConfig { connect_timeout: CONNECT_TIMEOUT, idle_timeout: Duration::from_secs(5), tcp_congestion: None }
 }
 
-fn backends() -> Vec<Backend> {
-    let config = TransportConfig {
-        connect_timeout: CONNECT_TIMEOUT,
-        idle_timeout: Duration::from_secs(5),
-        tcp_congestion: None,
-    };
-    let identity = Identity::generate().expect("identity");
-    let id = identity.node_id();
-    vec![
-        Backend {
-            server: Arc::new(TcpTransport::new(config.clone())),
-            client: Arc::new(TcpTransport::new(config.clone())),
-            id,
-        },
-        Backend {
-            server: Arc::new(QuicTransport::new(config.clone(), Some(identity))),
-            client: Arc::new(QuicTransport::new(config, None)),
-            id,
-        },
-    ]
+fn identities() -> (Identity, Identity) {
+    (Identity::generate().expect("identity"), Identity::generate().expect("identity"))
 }
 
-/// How the test server answers a chunk request of `len` bytes.
-#[derive(Clone, Copy, PartialEq)]
-enum Behaviour {
-    /// `len` bytes of [`pattern`].
-    Serve,
-    /// Announces `len` bytes, sends half, abandons the stream.
-    HalfThenClose,
-    /// Reads the request and never answers.
-    Silent,
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8).collect()
-}
-
-async fn spawn_server(t: &Arc<dyn Transport>, behaviour: Behaviour) -> SocketAddr {
-    let mut listener = t.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.expect("bind");
-    let addr = listener.local_addr();
-    tokio::spawn(async move {
-        while let Ok(incoming) = listener.accept().await {
-            tokio::spawn(serve(incoming, behaviour));
-        }
-    });
+/// A loopback port where nothing listens, on TCP or UDP.
+fn closed_port() -> SocketAddr {
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    drop(socket);
     addr
 }
 
-async fn serve(mut incoming: Box<dyn Incoming>, behaviour: Behaviour) {
-    while let Ok(Some(mut stream)) = incoming.accept_stream().await {
+/// A subject over loopback sockets: `make` builds a transport proving an identity.
+fn loopback<T: Transport>(make: impl Fn(Identity) -> T) -> Subject {
+    let (server, client) = identities();
+    Subject {
+        server_id: server.node_id(),
+        client_id: client.node_id(),
+        server: Arc::new(make(server)),
+        client: Arc::new(make(client)),
+        bind: (Ipv4Addr::LOCALHOST, 0).into(),
+        unreachable: closed_port(),
+        connect_timeout: CONNECT_TIMEOUT,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_conforms() {
+    assert_eq!(run(|| loopback(|_| TcpTransport::new(config()))).await, CASES);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_conforms() {
+    assert_eq!(run(|| loopback(|identity| TlsTransport::new(config(), identity))).await, CASES);
+}
+
+/// Plain TCP clients of a TLS listener that takes them too, on its port.
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_on_a_shared_tls_port_conforms() {
+    let subject = || Subject {
+        server: Arc::new(TlsTransport::new(config(), Identity::generate().expect("identity")).with_plain_tcp()),
+        client: Arc::new(TcpTransport::new(config())),
+        ..loopback(|_| TcpTransport::new(config()))
+    };
+    assert_eq!(run(subject).await, CASES);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quic_conforms() {
+    assert_eq!(run(|| loopback(|identity| QuicTransport::new(config(), identity))).await, CASES);
+}
+
+/// The in-memory network, on a paused clock: timeouts take no real time.
+#[tokio::test(start_paused = true)]
+async fn memory_conforms() {
+    let subject = || {
+        let network = MemoryNetwork::default();
+        let (server, client) = identities();
+        Subject {
+            server_id: server.node_id(),
+            client_id: client.node_id(),
+            server: Arc::new(network.transport([10, 0, 0, 1].into(), &server)),
+            client: Arc::new(network.transport([10, 0, 0, 2].into(), &client)),
+            bind: (Ipv4Addr::UNSPECIFIED, 0).into(),
+            unreachable: (Ipv4Addr::new(10, 0, 0, 9), 1).into(),
+            connect_timeout: CONNECT_TIMEOUT,
+        }
+    };
+    assert_eq!(run(subject).await, CASES);
+}
+
+/// A TLS listener hands plain clients over only when told to take them; otherwise it closes on them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_port_takes_plain_clients_only_when_told() {
+    for plain in [false, true] {
+        let tls = TlsTransport::new(config(), Identity::generate().expect("identity"));
+        let tls = if plain { tls.with_plain_tcp() } else { tls };
+        let mut listener = tls.bind((Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind");
+        let conn = TcpTransport::new(config()).connect(listener.local_addr(), transport::NodeId([0; 32])).await;
+        let mut stream = conn.expect("tcp connects").open().await.expect("open");
+        stream.write_all(&proto::Request::Catalogue.encode()).await.expect("request");
+        let handed_over = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await.is_ok();
+        assert_eq!(handed_over, plain, "plain clients taken: {plain}");
+        if !plain {
+            let mut rest = Vec::new();
+            let closed = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+            assert!(closed.is_ok(), "a refused plain client is closed on");
+        }
+    }
+}
+
+/// Garbage where a handshake or frame belongs: the server drops that client and serves the next.
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_bytes_do_not_stop_a_server() {
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+    let subjects = [
+        loopback(|_| TcpTransport::new(config())),
+        loopback(|identity| TlsTransport::new(config(), identity).with_plain_tcp()),
+        loopback(|identity| QuicTransport::new(config(), identity)),
+    ];
+    for s in subjects {
+        let mut listener = s.server.bind(s.bind).await.expect("bind");
+        let addr = listener.local_addr();
         tokio::spawn(async move {
-            let Ok(Some(Request::Chunk { len, .. })) = read_request(&mut stream).await else { return };
-            if behaviour == Behaviour::Silent {
-                return std::future::pending().await;
-            }
-            let data = pattern(len as usize);
-            let sent = if behaviour == Behaviour::Serve { &data[..] } else { &data[..data.len() / 2] };
-            write_response(&mut stream, &Response::Ok { len: u64::from(len) }).await.expect("header");
-            stream.write_all(sent).await.expect("body");
-            stream.flush().await.expect("flush");
-            if behaviour == Behaviour::Serve {
-                stream.finish();
+            while let Ok(mut incoming) = listener.accept().await {
+                tokio::spawn(async move {
+                    while let Ok(Some(mut stream)) = incoming.accept_stream().await {
+                        let Ok(Some(_)) = read_request(&mut stream).await else { return };
+                        let _ = write_response(&mut stream, &Response::Ok { len: 0 }).await;
+                        stream.finish();
+                    }
+                });
             }
         });
-    }
-}
-
-/// One exchange: ask for `len` bytes, read them all.
-async fn fetch(conn: &dyn Connection, len: u32) -> Result<Vec<u8>, TransportError> {
-    let mut stream = conn.open().await?;
-    write_request(&mut stream, &Request::Chunk { file: proto::FileId([0; 32]), index: 0, offset: 0, len }).await?;
-    let Response::Ok { len: announced } = read_response(&mut stream).await? else { panic!("server refused") };
-    let mut body = vec![0u8; announced as usize];
-    stream.read_exact(&mut body).await?;
-    stream.finish();
-    Ok(body)
-}
-
-async fn connect(b: &Backend, behaviour: Behaviour) -> Arc<dyn Connection> {
-    let addr = spawn_server(&b.server, behaviour).await;
-    b.client.connect(addr, b.id).await.expect("connect")
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn exchanges_round_trip_on_one_connection() {
-    for b in backends() {
-        let conn = connect(&b, Behaviour::Serve).await;
-        for len in [0, 1, 1000, 300_000] {
-            assert!(fetch(&*conn, len).await.expect("fetch") == pattern(len as usize), "{:?} {len}", b.client.kind());
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn many_concurrent_exchanges() {
-    for b in backends() {
-        let conn = connect(&b, Behaviour::Serve).await;
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..32u32 {
-            let conn = conn.clone();
-            tasks.spawn(async move { fetch(&*conn, 65_536 + i).await.map(|d| d == pattern(65_536 + i as usize)) });
-        }
-        while let Some(done) = tasks.join_next().await {
-            assert!(done.expect("task").expect("fetch"), "{:?}", b.client.kind());
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn largest_chunk_arrives_whole() {
-    for b in backends() {
-        let conn = connect(&b, Behaviour::Serve).await;
-        let len = proto::MAX_CHUNK_SIZE;
-        assert!(fetch(&*conn, len).await.expect("fetch") == pattern(len as usize), "{:?}", b.client.kind());
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn peer_closing_mid_chunk_is_an_error() {
-    for b in backends() {
-        let conn = connect(&b, Behaviour::HalfThenClose).await;
-        let result = tokio::time::timeout(Duration::from_secs(5), fetch(&*conn, 1_000_000)).await;
-        assert!(matches!(result, Ok(Err(_))), "{:?}: a cut exchange must fail, not hang or succeed", b.client.kind());
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn silent_peer_is_bounded_by_the_callers_timeout() {
-    for b in backends() {
-        let conn = connect(&b, Behaviour::Silent).await;
-        let started = Instant::now();
-        let result = tokio::time::timeout(Duration::from_millis(500), fetch(&*conn, 1000)).await;
-        assert!(result.is_err(), "{:?}: nothing may arrive from a silent peer", b.client.kind());
-        assert!(started.elapsed() < Duration::from_secs(2));
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn unreachable_peers_fail_within_the_connect_timeout() {
-    for b in backends() {
-        // A port where nothing listens (refused), and one whose socket never answers (black hole).
-        let closed = {
-            let s = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-            let port = s.local_addr().expect("addr").port();
-            drop(s);
-            let tcp = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port));
-            drop(tcp);
-            SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-        };
-        let black_hole = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-        let silent_udp = black_hole.local_addr().expect("addr");
-        for addr in [closed, silent_udp] {
-            let started = Instant::now();
-            let result = b.client.connect(addr, b.id).await;
-            let elapsed = started.elapsed();
-            match (&result, b.client.kind()) {
-                (Err(TransportError::Refused { .. }), proto::TransportKind::Tcp) => {}
-                (Err(TransportError::Timeout { .. }), proto::TransportKind::Quic) => {}
-                (other, kind) => panic!(
-                    "{kind:?} to {addr}: expected refused (tcp) or timeout (quic), got {:?}",
-                    other.as_ref().err()
-                ),
+        if s.server.name() == "quic" {
+            let raw = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+            for chunk in garbage.chunks(1200) {
+                raw.send_to(chunk, addr).await.expect("send");
             }
-            assert!(elapsed < CONNECT_TIMEOUT + Duration::from_millis(500), "{elapsed:?}");
+        } else {
+            let mut raw = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            // A TLS record header, then garbage: the server may close before it has all of it.
+            let _ = raw.write_all(&[0x16]).await;
+            let _ = raw.write_all(&garbage).await;
+            let mut sink = Vec::new();
+            let closed = tokio::time::timeout(Duration::from_secs(3), raw.read_to_end(&mut sink)).await;
+            assert!(closed.is_ok(), "{}: a connection that speaks garbage is closed", s.server.name());
         }
+        let conn = s.client.connect(addr, s.server_id).await.expect("connect after garbage");
+        let mut stream = conn.open().await.expect("open");
+        write_request(&mut stream, &Request::Catalogue).await.expect("request");
+        let answer = read_response(&mut stream).await;
+        assert!(matches!(answer, Ok(Response::Ok { len: 0 })), "{}: {answer:?}", s.server.name());
     }
 }
 
+/// A UDP socket that never answers: QUIC gives up within its connect timeout.
 #[tokio::test(flavor = "multi_thread")]
-async fn garbage_bytes_do_not_stop_the_server() {
-    for b in backends() {
-        let addr = spawn_server(&b.server, Behaviour::Serve).await;
-        let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
-        match b.client.kind() {
-            proto::TransportKind::Tcp => {
-                let mut raw = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                raw.write_all(&garbage).await.expect("write");
-                let mut sink = Vec::new();
-                let closed = tokio::time::timeout(Duration::from_secs(2), raw.read_to_end(&mut sink)).await;
-                assert!(closed.is_ok(), "the server closes a connection that speaks garbage");
-            }
-            proto::TransportKind::Quic => {
-                let raw = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
-                for chunk in garbage.chunks(1200) {
-                    raw.send_to(chunk, addr).await.expect("send");
-                }
-            }
-        }
-        let conn = b.client.connect(addr, b.id).await.expect("connect after garbage");
-        assert!(fetch(&*conn, 5000).await.expect("fetch") == pattern(5000), "{:?}", b.client.kind());
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn quic_refuses_a_peer_whose_certificate_is_not_its_id() {
-    let b = backends().pop().expect("quic backend");
-    let addr = spawn_server(&b.server, Behaviour::Serve).await;
-    let impostor_claim = NodeId([0x42; 32]);
-    let result = b.client.connect(addr, impostor_claim).await;
-    assert!(matches!(result, Err(TransportError::IdentityMismatch { expected, .. }) if expected == impostor_claim));
+async fn quic_gives_up_on_a_black_hole_within_the_connect_timeout() {
+    let s = loopback(|identity| QuicTransport::new(config(), identity));
+    let black_hole = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let started = tokio::time::Instant::now();
+    let result = s.client.connect(black_hole.local_addr().expect("addr"), s.server_id).await;
+    assert!(matches!(result, Err(TransportError::Timeout { .. })), "{:?}", result.err());
+    assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_millis(500));
 }

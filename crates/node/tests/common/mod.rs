@@ -3,11 +3,14 @@
 
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use node::{NetConfig, Node, NodeId, ServeConfig, TransportKind};
+use discovery::udp::{self, UdpConfig};
+use node::{Discovery, Identity, NetConfig, Node, NodeError, NodeId, ServeConfig, Source, Survey, Transport};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -16,17 +19,75 @@ pub fn free_udp_port() -> u16 {
     UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-pub fn net(transport: TransportKind, discovery_port: u16) -> NetConfig {
-    NetConfig {
-        transport,
-        discovery_port,
+/// A test's LAN: its discovery port on loopback broadcast, and the transport its clients use.
+#[derive(Clone, Debug)]
+pub struct Lan {
+    pub config: NetConfig,
+    pub discovery_port: u16,
+    pub transport: &'static str,
+    /// Discovery addresses of peers beyond broadcast reach.
+    pub static_peers: Vec<SocketAddr>,
+}
+
+impl Deref for Lan {
+    type Target = NetConfig;
+    fn deref(&self) -> &NetConfig {
+        &self.config
+    }
+}
+
+impl DerefMut for Lan {
+    fn deref_mut(&mut self) -> &mut NetConfig {
+        &mut self.config
+    }
+}
+
+pub fn net(transport: &'static str, discovery_port: u16) -> Lan {
+    let config = NetConfig {
         announce_interval: Duration::from_secs(1),
-        broadcast: Some(vec![Ipv4Addr::new(127, 255, 255, 255)]),
-        static_peers: vec![],
         timeout: Duration::from_secs(3),
         tcp_congestion: None,
         idle_timeout: node::IDLE_TIMEOUT,
+    };
+    Lan { config, discovery_port, transport, static_peers: vec![] }
+}
+
+impl Lan {
+    /// UDP discovery of node `local` on this LAN.
+    pub fn udp(&self, local: NodeId, listen: bool) -> Box<dyn Discovery> {
+        let config = UdpConfig {
+            local,
+            port: self.discovery_port,
+            listen,
+            interval: self.announce_interval,
+            broadcast: Some(vec![Ipv4Addr::new(127, 255, 255, 255)]),
+            static_peers: self.static_peers.clone(),
+        };
+        Box::new(udp::start(config).expect("udp discovery"))
     }
+
+    /// A client of this LAN's transport, with an identity of its own.
+    pub fn client(&self) -> Arc<dyn Transport> {
+        client(self.transport, self)
+    }
+
+    /// A survey over this LAN's transport.
+    pub fn survey(&self) -> Result<Survey, NodeError> {
+        let identity = Identity::generate().expect("identity");
+        let transport = client(self.transport, self);
+        Survey::new(&self.config, vec![transport], vec![self.udp(identity.node_id(), false)])
+    }
+
+    /// A source at `addr` claiming `node`, over this LAN's transport.
+    pub fn source(&self, node: NodeId, addr: SocketAddr) -> Source {
+        Source { node, addr, has: None, transport: self.client() }
+    }
+}
+
+/// A client of the transport `name`, with an identity of its own.
+pub fn client(name: &str, net: &NetConfig) -> Arc<dyn Transport> {
+    let identity = Identity::generate().expect("identity");
+    transport::builtin::client(name, net.transport_config(), identity).expect("a transport of this crate")
 }
 
 /// A serving node; dropping `stop` (or sending on it) shuts it down.
@@ -54,15 +115,15 @@ impl Running {
     }
 }
 
-pub async fn serve(net: &NetConfig, dir: &Path, name: &str) -> Running {
+pub async fn serve(net: &Lan, dir: &Path, name: &str) -> Running {
     serve_capped(net, dir, name, None).await
 }
 
 /// A serving node whose upload is capped at `rate` bytes per second.
-pub async fn serve_capped(net: &NetConfig, dir: &Path, name: &str, rate: Option<u64>) -> Running {
+pub async fn serve_capped(net: &Lan, dir: &Path, name: &str, rate: Option<u64>) -> Running {
     let downloads = dir.join("downloads");
     let config = ServeConfig {
-        net: net.clone(),
+        net: net.config.clone(),
         name: name.into(),
         dir: dir.to_path_buf(),
         downloads: downloads.clone(),
@@ -70,7 +131,13 @@ pub async fn serve_capped(net: &NetConfig, dir: &Path, name: &str, rate: Option<
         port: 0,
         max_upload_rate: rate,
     };
-    let node = Node::bind(config).await.expect("node binds");
+    let builder = Node::builder(config).expect("node checks its folders");
+    let identity = builder.identity().clone();
+    let mut builder = builder.discovery(net.udp(identity.node_id(), true));
+    for transport in transport::builtin::serving(net.transport_config(), &identity) {
+        builder = builder.transport(transport);
+    }
+    let node = builder.bind().await.expect("node binds");
     let id = node.id();
     let port = node.local_addrs()[0].1.port();
     let (tx, rx) = oneshot::channel::<()>();

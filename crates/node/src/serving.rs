@@ -6,18 +6,17 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use discovery::udp::{UdpConfig, UdpDiscovery};
-use discovery::{Discovery, PeerEvent};
-use proto::{Announcement, NodeId, TransportKind};
+use discovery::{Discovery, Merged, PeerEvent};
+use proto::{Announcement, NodeId};
 use store::{Change, HASH_CACHE_FILE, HashCache, Library, StateKey};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
-use transport::{Identity, Incoming, Listener};
+use transport::{Identity, Incoming, Listener, Transport};
 
 use crate::server::{ServeContext, Shares, answer_busy, serve_connection};
 use crate::state_lock::StateLock;
 use crate::throttle::Throttle;
-use crate::{NodeError, ServeConfig, blocking, identity, transport_for};
+use crate::{NodeError, ServeConfig, blocking, identity};
 
 /// Connections served at once; further ones are closed at once.
 pub const MAX_CONNECTIONS: usize = 128;
@@ -29,23 +28,74 @@ const ACCEPT_QUEUE: usize = 16;
 /// Connections over the limits answered busy at once; beyond these they are closed unanswered.
 const BUSY_ANSWERS: usize = 32;
 
+/// A node being put together: its folders checked, its state folder locked and its identity loaded, so
+/// that transports can be made with that identity and discoveries with its id; then [`NodeBuilder::bind`].
+pub struct NodeBuilder {
+    config: ServeConfig,
+    identity: Identity,
+    lock: StateLock,
+    transports: Vec<Arc<dyn Transport>>,
+    discoveries: Vec<Box<dyn Discovery>>,
+}
+
+impl NodeBuilder {
+    /// The identity the node proves (for the transports that authenticate).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Listens on `transport` too (the first one given takes the configured port, the others the same
+    /// number where it is free).
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transports.push(transport);
+        self
+    }
+
+    /// Announces on, and hears peers through, `discovery` too.
+    pub fn discovery(mut self, discovery: Box<dyn Discovery>) -> Self {
+        self.discoveries.push(discovery);
+        self
+    }
+
+    /// Scans and hashes the shared files and binds every transport, so that every setup error surfaces
+    /// here, before anything is announced.
+    pub async fn bind(self) -> Result<Node, NodeError> {
+        let NodeBuilder { config, identity, lock, transports, discoveries } = self;
+        if transports.is_empty() {
+            return Err(NodeError::NoPlugin("transport"));
+        }
+        if discoveries.is_empty() {
+            return Err(NodeError::NoPlugin("discovery"));
+        }
+        let cache = HashCache::load(config.state_dir.join(HASH_CACHE_FILE));
+        let key = StateKey::load_or_create(&config.state_dir)?;
+        let shared = vec![config.dir.clone(), config.downloads.clone()];
+        let mut library = Library::new(shared, config.state_dir.clone(), cache, key);
+        library = blocking(move || library.rescan().map(|_| library)).await?;
+        let listeners = bind_all(&transports, config.port).await?;
+        let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
+        let discovery = Merged::new(discoveries);
+        Ok(Node { id: identity.node_id(), instance, config, listeners, discovery, library, lock })
+    }
+}
+
 /// A node bound to its ports with its folders scanned, ready to [`Node::run`].
 pub struct Node {
     id: NodeId,
     instance: u64,
     config: ServeConfig,
-    listeners: Vec<(TransportKind, Box<dyn Listener>)>,
-    discovery: UdpDiscovery,
+    /// Each transport's listener, with the names announced for its port.
+    listeners: Vec<(Vec<String>, Box<dyn Listener>)>,
+    discovery: Merged,
     library: Library,
     /// Held until the node stops: no other node serves from its state folder meanwhile.
     lock: StateLock,
 }
 
 impl Node {
-    /// Checks the folders, locks the state folder, loads the identity, scans and hashes the shared files,
-    /// and binds the transfer and discovery ports, so that every setup error surfaces here, before anything
-    /// is announced.
-    pub async fn bind(config: ServeConfig) -> Result<Self, NodeError> {
+    /// Checks the folders, locks the state folder and loads (or creates) the node's identity: then hand
+    /// it its plug-ins.
+    pub fn builder(config: ServeConfig) -> Result<NodeBuilder, NodeError> {
         if !config.dir.is_dir() {
             return Err(NodeError::MissingFolder(config.dir.clone()));
         }
@@ -53,23 +103,7 @@ impl Node {
         created.map_err(|source| NodeError::State { path: config.downloads.clone(), source })?;
         let lock = StateLock::acquire(&config.state_dir, &config.dir)?;
         let identity = identity::load_or_create(&config.state_dir)?;
-        let id = identity.node_id();
-        let cache = HashCache::load(config.state_dir.join(HASH_CACHE_FILE));
-        let key = StateKey::load_or_create(&config.state_dir)?;
-        let shared = vec![config.dir.clone(), config.downloads.clone()];
-        let mut library = Library::new(shared, config.state_dir.clone(), cache, key);
-        library = blocking(move || library.rescan().map(|_| library)).await?;
-        let listeners = bind_all(&config, &identity).await?;
-        let discovery = UdpDiscovery::start(UdpConfig {
-            local: id,
-            port: config.net.discovery_port,
-            listen: true,
-            interval: config.net.announce_interval,
-            broadcast: config.net.broadcast.clone(),
-            static_peers: config.net.static_peers.clone(),
-        })?;
-        let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
-        Ok(Self { id, instance, config, listeners, discovery, library, lock })
+        Ok(NodeBuilder { config, identity, lock, transports: Vec::new(), discoveries: Vec::new() })
     }
 
     /// This node's id.
@@ -77,9 +111,10 @@ impl Node {
         self.id
     }
 
-    /// The bound transfer address of each transport.
-    pub fn local_addrs(&self) -> Vec<(TransportKind, SocketAddr)> {
-        self.listeners.iter().map(|(kind, l)| (*kind, l.local_addr())).collect()
+    /// The bound transfer address of each transport, by the names announced for it.
+    pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
+        let each = self.listeners.iter().map(|(names, l)| names.iter().map(|name| (name.clone(), l.local_addr())));
+        each.flatten().collect()
     }
 
     /// How many files are shared.
@@ -89,7 +124,7 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let ports: Vec<_> = self.local_addrs().into_iter().map(|(kind, addr)| (kind, addr.port())).collect();
+        let ports: Vec<_> = self.local_addrs().into_iter().map(|(name, addr)| (name, addr.port())).collect();
         let Node { id, instance, config, listeners, mut discovery, library, lock: _lock } = self;
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let rescan = Arc::new(Notify::new());
@@ -230,33 +265,34 @@ impl Drop for PeerSlot {
     }
 }
 
-/// Binds every transport: TCP on the configured port, then the others on the same number where it is
-/// free (UDP and TCP ports are separate), so a peer sees one port number however it connects.
+/// Binds every transport: the first on the configured port, then the others on the same number where it
+/// is free (UDP and TCP ports are separate), so a peer sees one port number however it connects. Each
+/// listener comes with the names it is announced by: its transport's, and those it also serves.
 async fn bind_all(
-    config: &ServeConfig,
-    identity: &Identity,
-) -> Result<Vec<(TransportKind, Box<dyn Listener>)>, NodeError> {
-    let mut listeners: Vec<(TransportKind, Box<dyn Listener>)> = Vec::new();
-    for kind in TransportKind::ALL {
-        let transport = transport_for(kind, config.net.transport_config(), Some(identity));
-        let port = listeners.first().map_or(config.port, |(_, l)| l.local_addr().port());
-        let listener = match transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await {
-            Err(e) if config.port == 0 && !listeners.is_empty() => {
-                tracing::debug!(%kind, port, error = %e, "port taken, using another");
+    transports: &[Arc<dyn Transport>],
+    port: u16,
+) -> Result<Vec<(Vec<String>, Box<dyn Listener>)>, NodeError> {
+    let mut listeners: Vec<(Vec<String>, Box<dyn Listener>)> = Vec::new();
+    for transport in transports {
+        let same = listeners.first().map_or(port, |(_, l)| l.local_addr().port());
+        let listener = match transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, same))).await {
+            Err(e) if port == 0 && !listeners.is_empty() => {
+                tracing::debug!(transport = transport.name(), port = same, error = %e, "port taken, using another");
                 transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).await?
             }
             other => other?,
         };
-        listeners.push((kind, listener));
+        let names = std::iter::once(transport.name().to_string()).chain(transport.also_serves()).collect();
+        listeners.push((names, listener));
     }
     Ok(listeners)
 }
 
 /// Accepts on every listener, each in its own task, into one bounded queue.
-fn accept_all(listeners: Vec<(TransportKind, Box<dyn Listener>)>) -> (mpsc::Receiver<Box<dyn Incoming>>, JoinSet<()>) {
+fn accept_all(listeners: Vec<(Vec<String>, Box<dyn Listener>)>) -> (mpsc::Receiver<Box<dyn Incoming>>, JoinSet<()>) {
     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
     let mut tasks = JoinSet::new();
-    for (kind, mut listener) in listeners {
+    for (names, mut listener) in listeners {
         let tx = tx.clone();
         tasks.spawn(async move {
             loop {
@@ -267,7 +303,7 @@ fn accept_all(listeners: Vec<(TransportKind, Box<dyn Listener>)>) -> (mpsc::Rece
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(%kind, error = %e, "accept failed");
+                        tracing::warn!(transport = names.join("+"), error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -336,7 +372,7 @@ impl PeerLog {
             (self.window, self.dropped) = (Some(now), 0);
             self.per_address.clear();
         }
-        let (PeerEvent::Seen(p) | PeerEvent::Updated(p) | PeerEvent::Expired(p)) = &event;
+        let p = event.peer();
         let room = self.per_address.len() < PEER_LOG_ADDRESSES || self.per_address.contains_key(&p.ip);
         match self.per_address.entry(p.ip).or_default() {
             logged if room && *logged < PEER_LOG_BURST => *logged += 1,

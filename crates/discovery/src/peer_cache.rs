@@ -105,6 +105,11 @@ impl PeerCache {
         events
     }
 
+    /// Drops `ip`'s claim to `node` at once (a discovery that learns of departures, as mDNS does).
+    pub fn forget(&mut self, node: NodeId, ip: IpAddr) -> Option<PeerEvent> {
+        self.remove((node, ip)).map(PeerEvent::Expired)
+    }
+
     fn remove(&mut self, key: ClaimKey) -> Option<Peer> {
         let (peer, at) = self.claims.remove(&key)?;
         self.by_expiry.remove(&(at, key));
@@ -137,14 +142,13 @@ fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: K) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto::TransportKind;
 
     fn announcement(node: u8, version: u64) -> Announcement {
         Announcement {
             node: NodeId([node; 32]),
             instance: 1,
             name: format!("node{node}"),
-            ports: vec![(TransportKind::Tcp, 5001)],
+            ports: vec![("tcp".into(), 5001)],
             catalogue_version: version,
             file_count: 0,
             interval_secs: 5,
