@@ -1,7 +1,7 @@
 //! Peer discovery of p2pnode, as plug-ins: who is on the LAN, at which address, with which transports.
 //!
 //! A [`Discovery`] announces this node's record, asks the LAN to announce itself, and yields
-//! [`PeerEvent`]s (seen, updated, expired). The traits are written with [`async_trait`], so an
+//! [`PeerEvent`]s (seen, updated, expired). The traits are written with `async_trait`, so an
 //! implementation is plain `async fn`s. This crate's discoveries:
 //! - [`udp`]: UDP broadcast datagrams ([`proto::Datagram`]) plus unicast to static peers (VPNs, other
 //!   subnets);
@@ -10,7 +10,7 @@
 //!
 //! [`Merged`] runs several at once as one. Each bounds what it keeps with the sans-IO [`PeerCache`]: it
 //! takes the time and announcements and returns events and its next deadline, so it is tested without
-//! sockets or sleeps. With the `conformance` feature, [`conformance`] is the suite every discovery must
+//! sockets or sleeps. With the `conformance` feature, `conformance` is the suite every discovery must
 //! pass.
 //!
 //! ```

@@ -8,14 +8,14 @@
 //! (2.89 in startup) keeps a whole BDP queued at the bottleneck: behind a router queue of one BDP (the
 //! `poor` bench link) a third of its packets were tail-dropped and goodput stayed near 80 %.
 //!
-//! Here a window of [`GAIN`] BDPs keeps half a BDP queued: the link stays busy through ack delays and
+//! Here a window of `GAIN` BDPs keeps half a BDP queued: the link stays busy through ack delays and
 //! lost packets, and the sender can deliver half as much again as its estimate wherever the path has
 //! more to give, which raises the estimate (the probe for more bandwidth is built in). Startup grows the
-//! window by at most what is acknowledged, to [`STARTUP_GAIN`] BDPs: it doubles per round trip until the
+//! window by at most what is acknowledged, to `STARTUP_GAIN` BDPs: it doubles per round trip until the
 //! bandwidth stops growing (at once if the RTT shows a queue building, so the overshoot is one round trip).
 //!
-//! The lowest RTT is that of the last [`MIN_RTT_WINDOW`]: when it has not been seen again for so long,
-//! the window drops to half a BDP until the queue drains and for [`PROBE_TIME`] more (as BBR's ProbeRTT),
+//! The lowest RTT is that of the last `MIN_RTT_WINDOW`: when it has not been seen again for so long,
+//! the window drops to half a BDP until the queue drains and for `PROBE_TIME` more (as BBR's ProbeRTT),
 //! and what the path then shows is its delay; the window grows back by what is acknowledged. Without
 //! that, a path whose delay grew for good (a Wi-Fi client roaming, a VPN rerouted) would get a window
 //! sized for the old delay, deliver less, measure less and shrink the window again, down to the minimum.
@@ -58,7 +58,7 @@ const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 /// The window while probing the path's delay, in bandwidth-delay products: it drains the half BDP queued.
 const PROBE_GAIN: f64 = 0.5;
 /// How long a probe holds the drained window, or one round trip if that is longer: it costs about 1 % of
-/// the link's capacity every [`MIN_RTT_WINDOW`].
+/// the link's capacity every `MIN_RTT_WINDOW`.
 const PROBE_TIME: Duration = Duration::from_millis(200);
 
 /// Builds a [`BdpControl`] for each connection.
@@ -111,7 +111,7 @@ pub struct BdpControl {
     window: u64,
     /// The smoothed round-trip time, as the transport measures it.
     smoothed_rtt: Option<Duration>,
-    /// The lowest round-trip time seen in the last [`MIN_RTT_WINDOW`] (or since the last probe), and when.
+    /// The lowest round-trip time seen in the last `MIN_RTT_WINDOW` (or since the last probe), and when.
     min_rtt: Option<(Duration, Instant)>,
     /// Whether the path's delay is being probed.
     probe: Option<Probe>,
@@ -205,7 +205,7 @@ impl BdpControl {
         }
     }
 
-    /// Keeps the lowest round-trip time of the last [`MIN_RTT_WINDOW`]; when it is that old, takes the
+    /// Keeps the lowest round-trip time of the last `MIN_RTT_WINDOW`; when it is that old, takes the
     /// sample at hand and, if the sender keeps a queue (not short of data), probes for a lower one.
     fn sample_rtt(&mut self, now: Instant, sample: Duration, app_limited: bool) {
         let expired = self.min_rtt.is_some_and(|(_, at)| now.duration_since(at) > MIN_RTT_WINDOW);
@@ -262,8 +262,8 @@ impl BdpControl {
     }
 
     /// A probe holds its window from when the queue has drained (what is in flight fits the window) for
-    /// [`PROBE_TIME`] or a round trip; then the lowest RTT it saw is the path's, for another
-    /// [`MIN_RTT_WINDOW`].
+    /// `PROBE_TIME` or a round trip; then the lowest RTT it saw is the path's, for another
+    /// `MIN_RTT_WINDOW`.
     fn probe_step(&mut self, now: Instant, in_flight: u64) {
         let Some((min, _)) = self.min_rtt else { return };
         match self.probe {

@@ -7,7 +7,7 @@
 //! ASCII name ([`Transport::name`]) that nodes announce with its port, so a new transport needs no change
 //! to the wire format: a node uses the transports it has among those a peer announces.
 //!
-//! The traits are written with [`async_trait`], so an implementation is plain `async fn`s:
+//! The traits are written with `async_trait`, so an implementation is plain `async fn`s:
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -44,7 +44,7 @@
 //!
 //! [`builtin`] picks them by name, for wiring code such as a command line.
 //!
-//! With the `conformance` feature, [`conformance`] is the suite every transport must pass: a third party
+//! With the `conformance` feature, `conformance` is the suite every transport must pass: a third party
 //! runs it on its own transport with one call.
 //!
 //! Errors are typed ([`TransportError`]) so that a caller can tell "cannot reach" from "reached, then

@@ -1,5 +1,5 @@
 //! Plain TCP: the fastest on a clean LAN, but neither encrypted nor authenticated (content is verified by
-//! hash in any case). Sockets are pooled per peer ([`crate::pool`]).
+//! hash in any case). Sockets are pooled per peer (`pool`).
 
 use std::io;
 use std::net::SocketAddr;

@@ -1,11 +1,11 @@
 //! TLS 1.3 over TCP (rustls): the framing, socket pooling and tuning of [`crate::tcp`], encrypted, with
-//! both ends proving their node id by certificate as over QUIC ([`crate::certs`]).
+//! both ends proving their node id by certificate as over QUIC (`certs`).
 //!
 //! One TCP port serves tls and, where told to ([`TlsTransport::with_plain_tcp`]), plain tcp clients too:
 //! a TLS client's first byte is 0x16 (a handshake record), a plain client's is the high byte of a frame's
 //! length, which is 0 (frames are at most 4 KiB). Handshakes run in tasks of their own, at most
 //! [`MAX_HANDSHAKES`] at once (beyond, clients wait in the kernel's backlog) and
-//! [`MAX_PENDING_PER_ADDRESS`] from one address; the first byte is awaited for the idle timeout (a pooled
+//! `MAX_PENDING_PER_ADDRESS` (48) from one address; the first byte is awaited for the idle timeout (a pooled
 //! plain socket sends it only with its first exchange), the handshake for the connect timeout. So a
 //! client that connects and says nothing holds up no other, and a connection is handed over only once its
 //! handshake completed.

@@ -1,6 +1,6 @@
 //! QUIC over UDP with quinn: one connection per peer, one stream per exchange, many exchanges at once.
 //!
-//! Identity is pinned as over [`crate::tls`] ([`crate::certs`]): the client accepts a server only if the
+//! Identity is pinned as over [`crate::tls`] (`certs`): the client accepts a server only if the
 //! BLAKE3 hash of its certificate is the node id the server announced, and the server learns the client's
 //! node id from its certificate. ALPN names the protocol and its version ([`crate::ALPN`]).
 //!
