@@ -1,4 +1,4 @@
-//! The command line: the contract of DESIGN.md, parsed by clap.
+//! The command line (README "Command line"), parsed by clap.
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
