@@ -37,7 +37,9 @@ impl MemoryLan {
         let (inbox, received) = mpsc::channel(INBOX);
         let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
         members.retain(|m| !m.inbox.is_closed());
-        let addr = SocketAddr::new(ip, 1 + members.len() as u16);
+        // Above every live member's port: after members leave, their count would name a live one.
+        let port = members.iter().map(|m| m.addr.port()).max().unwrap_or(0).wrapping_add(1);
+        let addr = SocketAddr::new(ip, port);
         members.push(Member { addr, listens: listen, inbox });
         let medium = Attached { lan: self.clone(), addr, received };
         DatagramDiscovery::start(medium, local, INTERVAL, Vec::new())
