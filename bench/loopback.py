@@ -2,13 +2,18 @@
 """Loopback numbers of p2pnode against `cat FILE | nc` in the same run.
 
 Measures, on this machine:
-  - throughput of `p2pnode get` of one file from one serving node over loopback, per transport,
-    against `cat FILE | nc` into a file on the same disk (the bar: >= 60 % for tcp, quic >= 50 % of tcp);
-  - peak RSS of `get` (the bar: < 64 MiB for any file size);
+  - throughput of `p2pnode get` of one file from one serving node (which serves every transport) over
+    loopback, per transport, against `cat FILE | nc` into a file on the same disk (the bars: tcp >= 60 % of
+    nc, tls >= 90 % of tcp, quic >= 50 % of tcp);
+  - peak RSS of `get` (the bar: < 64 MiB for any file size), and the CPU time `get` and `serve` spent on
+    it (steadier than the rates on a noisy machine);
   - how long a new node takes to be seen by a running one (the bar: < 1 s).
 Needs nc (netcat-openbsd) and GNU time (/usr/bin/time); builds p2pnode in release mode.
 
-usage: bench/loopback.py [--size-mib 1024] [--runs 3] [--transports tcp,quic]
+usage: bench/loopback.py [--size-mib 1024] [--runs 3] [--transports tcp,tls,quic] [--out DIR]
+
+--out puts the downloads (and nc's copy) in DIR, for example a tmpfs such as /dev/shm: the disk, which
+on a VM is the noisiest part, is then out of the comparison of transports.
 """
 import argparse, datetime, json, os, re, shutil, socket, subprocess, sys, tempfile, time
 
@@ -26,8 +31,8 @@ def base_args(disc):
     return [BIN, "--discovery-port", str(disc), "--broadcast", "127.255.255.255", "--announce-interval", "1"]
 
 
-def serve(disc, d, name, transport="tcp", log=None):
-    args = base_args(disc) + ["--transport", transport, "--dir", d, "--name", name, "--port", "0", "--json"]
+def serve(disc, d, name, log=None):
+    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json"]
     if log:
         args += ["--log-file", log]
     p = subprocess.Popen(args + ["serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -37,6 +42,7 @@ def serve(disc, d, name, transport="tcp", log=None):
 
 def nc_rate(path, size, out):
     port = free_port()
+    os.sync()
     with open(out, "wb") as sink:
         rx = subprocess.Popen(["nc", "-l", "127.0.0.1", str(port)], stdout=sink)
         time.sleep(0.3)
@@ -47,17 +53,26 @@ def nc_rate(path, size, out):
     return size / (time.perf_counter() - t)
 
 
-def get_rate(disc, transport, name, size, out_dir):
-    shutil.rmtree(out_dir, ignore_errors=True)
-    args = ["/usr/bin/time", "-f", "%M"] + base_args(disc) + ["--transport", transport, "-q", "get", name, "-o", out_dir]
-    t = time.perf_counter()
+def cpu_seconds(pid):
+    """User plus system CPU time the process `pid` has used so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def get_rate(disc, transport, name, size, out_dir, server):
+    # Every run starts with no dirty pages: the kernel's writeback of an earlier run's 1 GiB would
+    # otherwise slow whichever tool comes next.
+    os.sync()
+    args = ["/usr/bin/time", "-f", "%M %U %S"] + base_args(disc) + ["--transport", transport, "-q", "get", name, "-o", out_dir]
+    served_before, t = cpu_seconds(server.pid), time.perf_counter()
     r = subprocess.run(args, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
+    elapsed, served = time.perf_counter() - t, cpu_seconds(server.pid) - served_before
+    shutil.rmtree(out_dir, ignore_errors=True)
     if r.returncode != 0:
         sys.exit(f"get failed: {r.stderr}")
-    rss_kib = int(r.stderr.strip().splitlines()[-1])
-    # The wall time includes the LAN survey (about 0.3 s); report the transfer rate the tool itself measured.
-    return size / elapsed, rss_kib, elapsed
+    rss_kib, user, system = r.stderr.strip().splitlines()[-1].split()
+    # The rate of the whole command as a user waits for it: the LAN survey (about 0.3 s) included.
+    return size / elapsed, int(rss_kib), elapsed, float(user) + float(system) + served
 
 
 def discovery_latency(disc, work):
@@ -84,8 +99,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--transports", default="tcp")
+    ap.add_argument("--transports", default="tcp,tls,quic")
+    ap.add_argument("--out", help="where downloads go (default: a temporary folder beside the shared file)")
     opts = ap.parse_args()
+    for tool in ["nc", "/usr/bin/time"]:
+        if not shutil.which(tool):
+            sys.exit(f"loopback.py needs {tool}: install netcat-openbsd and time (apt-get install netcat-openbsd time)")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "p2pnode"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="p2pnode-bench-")
     try:
@@ -95,18 +114,29 @@ def main():
         size = opts.size_mib * 1024 * 1024
         subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(path, "wb"), check=True)
         disc = free_port(socket.SOCK_DGRAM)
-        servers = [serve(disc, shared, "bench-" + t, t) for t in opts.transports.split(",")]
-        # serve hashed the file; every run below reads it from the page cache, as nc does.
-        print(f"| run | tool | MiB/s | % of nc | get RSS MiB | wall s |\n|---|---|---|---|---|---|")
-        for run in range(opts.runs):
-            nc = nc_rate(path, size, os.path.join(work, "nc.out"))
-            os.remove(os.path.join(work, "nc.out"))
-            print(f"| {run} | cat \\| nc | {nc / 2**20:.0f} | 100 | | |")
-            for t in opts.transports.split(","):
-                rate, rss, wall = get_rate(disc, t, "big.bin", size, os.path.join(work, "out-" + t))
-                print(f"| {run} | p2pnode get --transport {t} | {rate / 2**20:.0f} | {100 * rate / nc:.0f} | {rss / 1024:.1f} | {wall:.2f} |")
-        for s in servers:
-            s.terminate()
+        server = serve(disc, shared, "bench")
+        out = tempfile.mkdtemp(prefix="p2pnode-bench-out-", dir=opts.out or work)
+        try:
+            # serve hashed the file; every run below reads it from the page cache, as nc does.
+            print(f"| run | tool | MiB/s | % of nc | % of tcp | get RSS MiB | wall s | CPU s (get + serve) |\n|---|---|---|---|---|---|---|---|")
+            of_tcp = {}
+            for run in range(opts.runs):
+                nc = nc_rate(path, size, os.path.join(out, "nc.out"))
+                os.remove(os.path.join(out, "nc.out"))
+                print(f"| {run} | cat \\| nc | {nc / 2**20:.0f} | 100 | | | | |")
+                rates = {}
+                for t in opts.transports.split(","):
+                    rate, rss, wall, cpu = get_rate(disc, t, "big.bin", size, os.path.join(out, "out-" + t), server)
+                    rates[t] = rate
+                    vs_tcp = f"{100 * rate / rates['tcp']:.0f}" if "tcp" in rates else ""
+                    of_tcp.setdefault(t, []).append(vs_tcp)
+                    print(f"| {run} | p2pnode get --transport {t} | {rate / 2**20:.0f} | {100 * rate / nc:.0f} | {vs_tcp} | {rss / 1024:.1f} | {wall:.2f} | {cpu:.2f} |")
+        finally:
+            server.terminate()
+            shutil.rmtree(out, ignore_errors=True)
+        for t, ratios in of_tcp.items():
+            if t != "tcp" and all(ratios):
+                print(f"{t} as % of tcp, per run: {', '.join(ratios)}")
         latency = discovery_latency(free_port(socket.SOCK_DGRAM), work)
         print(f"\nnew peer seen by a running node after: {latency:.3f} s" if latency else "\nnew peer not seen within 5 s")
     finally:

@@ -11,21 +11,24 @@ const CHUNK: usize = 256 * 1024;
 /// Sources cap their upload so that a download lasts long enough to be interrupted mid-way.
 const CAPPED: [&str; 2] = ["--max-upload-rate", "8M"];
 
+/// Runs each scenario on one transport, in a module named after it.
+macro_rules! on_transport {
+    ($t:ident: $($scenario:ident),*) => {
+        mod $t {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $scenario() -> anyhow::Result<()> {
+                super::$scenario(stringify!($t)).await
+            })*
+        }
+    };
+}
+
 /// Runs each scenario once per transport.
 macro_rules! on_every_transport {
     ($($scenario:ident),* $(,)?) => {
-        mod tcp {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $scenario() -> anyhow::Result<()> {
-                super::$scenario("tcp").await
-            })*
-        }
-        mod quic {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $scenario() -> anyhow::Result<()> {
-                super::$scenario("quic").await
-            })*
-        }
+        on_transport!(tls: $($scenario),*);
+        on_transport!(tcp: $($scenario),*);
+        on_transport!(quic: $($scenario),*);
     };
 }
 
@@ -62,6 +65,57 @@ async fn discovery(t: &str) -> anyhow::Result<()> {
     let seen: BTreeSet<&str> = run.events.iter().filter_map(|e| e["name"].as_str()).collect();
     ensure!(seen.contains("peer1") && !seen.contains("peer2"), "--peer by name: sees {seen:?}: {}", run.stderr);
     Ok(())
+}
+
+/// Broadcast dropped inside every container (iptables in each one's network namespace): a fresh `peers`
+/// finds every peer by mDNS alone within a generous bound, and `get` fetches from them. Prints how long
+/// into its survey each `peers` heard the last peer (from its own `-vv` log), and the command's wall time
+/// (docker exec, and the survey's quiet period after the last answer, included).
+#[tokio::test(flavor = "multi_thread")]
+async fn mdns_without_broadcast() -> anyhow::Result<()> {
+    let lan = Lan::new("mdns", "tls")?;
+    let files: Vec<(String, Vec<u8>)> = (0..3).map(|i| (format!("file{i}.txt"), bytes(1000 + i, i as u64))).collect();
+    let mut peers = Vec::new();
+    for (i, (file, data)) in files.iter().enumerate() {
+        peers.push(lan.peer(0, &format!("peer{i}"), &[(file, data)], &[], &[]).await?);
+    }
+    for p in &peers {
+        for chain in ["INPUT", "OUTPUT"] {
+            let rule = ["iptables", "-A", chain, "-m", "addrtype", "--dst-type", "BROADCAST", "-j", "DROP"];
+            in_netns(&p.host_pid()?, &rule)?;
+        }
+    }
+    let names = |run: &harness::Run| {
+        run.events.iter().filter_map(|e| e["name"].as_str().map(String::from)).collect::<BTreeSet<_>>()
+    };
+    let by_broadcast = peers[0].p2pnode(&["--discovery", "broadcast", "--timeout", "2", "peers"], async |_| {}).await?;
+    ensure!(names(&by_broadcast).is_empty(), "broadcast is not dropped: {:?}", names(&by_broadcast));
+
+    let everyone: BTreeSet<String> = (0..3).map(|i| format!("peer{i}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for p in &peers {
+        loop {
+            let started = Instant::now();
+            let run = p.p2pnode(&["-vv", "peers"], async |_| {}).await?;
+            if names(&run) == everyone {
+                let (heard, took) = (last_answer_ms(&run.stderr)?, started.elapsed().as_millis());
+                eprintln!("mdns: {}: every peer heard {heard} ms into the survey; `peers` took {took} ms", p.name);
+                break;
+            }
+            ensure!(Instant::now() < deadline, "{}: mDNS finds only {:?}: {}", p.name, names(&run), run.stderr);
+        }
+    }
+    let run = peers[1].get("tls", "file0.txt", &[], async |_| {}).await?;
+    ensure!(run.code == Some(0), "get over peers found by mDNS failed: {}", run.stderr);
+    ensure!(peers[1].downloaded("file0.txt").await.as_deref() == Some(&files[0].1[..]), "bytes differ");
+    Ok(())
+}
+
+/// The latest `after_ms` of the "peer answered" lines of a `-vv` log.
+fn last_answer_ms(log: &str) -> anyhow::Result<u64> {
+    let answers = log.lines().filter(|l| l.contains("peer answered"));
+    let after = answers.filter_map(|l| l.split("after_ms=").nth(1)?.split_whitespace().next()?.parse().ok());
+    after.max().context("no 'peer answered' line in the log")
 }
 
 /// The file on 3 peers, one killed mid-download: the download completes from the others.

@@ -11,6 +11,21 @@
 //! unprivileged process in a user namespace of its own, read-write access to /dev/net/tun, and `ip` from
 //! iproute2. Its namespaces are anonymous: they and their devices vanish when dropped or when the process
 //! ends, however it ends.
+//!
+//! # Example
+//! ```no_run
+//! use std::time::Duration;
+//! use linkem::{Profile, Star};
+//!
+//! linkem::ensure_privileges()?; // first thing in main, before any thread starts
+//! // Two sources, each behind 20 Mbit/s, 20 ms one way and 1 % loss.
+//! let star = Star::new(2, Profile::shaped(20, Duration::from_millis(20), 0.01))?;
+//! // A socket made on a namespace's thread lives in that namespace: here a source on spoke 0.
+//! let source = star.spokes[0].spawn(|| std::net::TcpListener::bind((Star::spoke_addr(0), 5001)))?;
+//! let _listener = source.join().expect("thread")??;
+//! println!("spoke 0 to hub, hub to spoke 0: {:?}", star.stats(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod link;
 mod netns;

@@ -92,7 +92,11 @@ impl Survey {
     /// Takes a discovery event; returns whether it brought a new peer.
     fn apply(&mut self, event: PeerEvent) -> bool {
         match event {
-            PeerEvent::Seen(p) => self.peers.insert((p.id(), p.ip), p).is_none(),
+            PeerEvent::Seen(p) => {
+                let after = self.started.elapsed();
+                tracing::debug!(peer = %p.announcement.name, ip = %p.ip, after_ms = after.as_millis(), "peer answered");
+                self.peers.insert((p.id(), p.ip), p).is_none()
+            }
             PeerEvent::Updated(p) => {
                 self.peers.insert((p.id(), p.ip), p);
                 false

@@ -1,6 +1,12 @@
 //! The `p2pnode` command: a thin layer over the `node` crate that parses the command line, installs
 //! logging, draws progress and prints results. Every error ends here as one line on stderr and a non-zero
 //! exit status.
+//!
+//! ```text
+//! p2pnode --dir ~/Shared serve      # share a folder with the LAN until Ctrl-C
+//! p2pnode ls                        # every file on the LAN, and who has it
+//! p2pnode get holiday.mp4           # fetch it from every peer that has it at once, verified
+//! ```
 
 mod cli;
 mod commands;

@@ -4,7 +4,8 @@
 use crate::codec::{DecodeError, Reader, Writer, check_len};
 use crate::{FileId, MAX_CHUNKS, MAX_FILE_NAME};
 
-/// The most files one catalogue lists; bounds a catalogue to about 30 MiB.
+/// The most files one catalogue lists: about 30 MiB of whole files; a file in progress adds its chunk
+/// bitmap (up to 128 KiB), and receivers cap the bytes of a catalogue besides.
 pub const MAX_CATALOGUE_ENTRIES: usize = 100_000;
 
 const MAGIC: &[u8; 4] = b"P2PC";

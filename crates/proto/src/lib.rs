@@ -19,6 +19,27 @@
 //! answers with one response frame (`u32 length`, body), and for [`Response::Ok`] exactly `len` raw bytes
 //! follow: an encoded [`Catalogue`], an encoded [`Manifest`], or chunk bytes. A TCP connection carries such
 //! exchanges one after the other; QUIC carries one per stream.
+//!
+//! # Example
+//! ```
+//! use proto::{Announcement, Datagram, MAX_DATAGRAM, NodeId};
+//!
+//! let record = Announcement {
+//!     node: NodeId([7; 32]),
+//!     instance: 1,
+//!     name: "laptop".into(),
+//!     ports: vec![("tls".into(), 5001), ("quic".into(), 5001)],
+//!     catalogue_version: 3,
+//!     file_count: 12,
+//!     interval_secs: 5,
+//! };
+//! let bytes = Datagram::Announce(record.clone()).encode()?;
+//! assert!(bytes.len() < MAX_DATAGRAM);
+//! assert_eq!(Datagram::decode(&bytes)?, Datagram::Announce(record));
+//! // A peer's bytes are never trusted: a truncated datagram is an error, not a panic.
+//! assert!(Datagram::decode(&bytes[..10]).is_err());
+//! # Ok::<(), proto::DecodeError>(())
+//! ```
 
 mod announce;
 mod catalogue;

@@ -10,6 +10,19 @@
 //!   verified. A later download of the same content resumes from it. State files are authenticated with
 //!   the node-local [`StateKey`]: one this node did not write is never resumed or shared.
 //! - [`safe_file_name`] turns a name received from the network into a plain file name.
+//!
+//! # Example
+//! ```
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("notes.txt");
+//! std::fs::write(&path, b"chunked, hashed, verified")?;
+//! let manifest = store::hash_file(&path, "notes.txt".into())?;
+//! store::verify_chunk(&manifest, 0, b"chunked, hashed, verified")?;
+//! assert!(store::verify_chunk(&manifest, 0, b"chunked, hashed, altered!").is_err());
+//! // A name from the network becomes a plain file name, never a path.
+//! assert_eq!(store::safe_file_name("../../etc/passwd"), "passwd");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod cache;
 mod error;

@@ -1,5 +1,11 @@
 //! Test and bench data of p2pnode: reproducible, incompressible bytes (xorshift), so that a test can make
 //! a file from a seed and a corrupted copy can never match by chance. Not for anything secret.
+//!
+//! ```
+//! let data = testdata::bytes(1 << 20, 7);
+//! assert_eq!(data, testdata::bytes(1 << 20, 7), "one seed, one content");
+//! assert_ne!(data, testdata::bytes(1 << 20, 8));
+//! ```
 
 /// An endless stream of bytes determined by its seed.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 //! - connect plus a first 256 KiB exchange (median and worst of 50 fresh connections);
 //! - throughput of 1 GiB as 1 MiB exchanges, 8 in flight on one connection.
 //!
-//! `cargo run --release -p transport --example loopback`
+//! `cargo run --release -p transport --example loopback [-- TRANSPORT...]` (all three when none is named)
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -35,7 +35,11 @@ async fn main() {
         ),
         (Arc::new(QuicTransport::new(config.clone(), identity)), Arc::new(QuicTransport::new(config, client))),
     ];
+    let named: Vec<String> = std::env::args().skip(1).collect();
     for (server, client) in pairs {
+        if !named.is_empty() && !named.iter().any(|n| n == client.name()) {
+            continue;
+        }
         let addr = serve_zeros(&*server).await;
         let mut times: Vec<Duration> = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {

@@ -15,9 +15,13 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::{ALPN, Identity, node_id_of};
 
-/// The crypto of every handshake.
+/// The crypto of every handshake and of the traffic after it: ring's, with AES-128-GCM preferred (ring
+/// puts AES-256 first). Both give more security than a LAN tool needs; AES-128 encrypts bulk data a
+/// quarter faster, and tls and quic both spend their CPU there.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(provider)
 }
 
 /// A server's TLS settings: its certificate, and a client certificate required of every client.

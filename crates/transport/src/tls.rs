@@ -18,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use proto::NodeId;
 use rustls::pki_types::ServerName;
+use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -37,6 +38,9 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// plain socket sends only when it carries an exchange, or in their handshake): as many as a node serves
 /// one address, so a host that connects and says nothing cannot take every slot from the others.
 const MAX_PENDING_PER_ADDRESS: usize = 48;
+/// What one read from the socket may take in. rustls reads at most 4 KiB at a time; buffered below it, a
+/// read system call brings in several records instead of a fraction of one.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// The TLS transport.
 #[derive(Clone, Debug)]
@@ -108,11 +112,11 @@ struct TlsDial {
 
 #[async_trait]
 impl Dial for TlsDial {
-    type Socket = tokio_rustls::client::TlsStream<TcpStream>;
+    type Socket = tokio_rustls::client::TlsStream<BufReader<TcpStream>>;
 
     async fn dial(&self) -> Result<(Self::Socket, Option<Authenticated>), TransportError> {
         let (addr, after) = (self.addr, self.config.connect_timeout);
-        let socket = dial(addr, &self.config).await?;
+        let socket = BufReader::with_capacity(READ_BUFFER, dial(addr, &self.config).await?);
         let name = ServerName::try_from(SERVER_NAME).map_err(io::Error::other)?;
         match tokio::time::timeout(after, self.connector.connect(name, socket)).await {
             Err(_) => Err(TransportError::Timeout { addr, after }),
@@ -208,6 +212,7 @@ async fn handshake(
     if first[0] != TLS_HANDSHAKE {
         return Ok(plain.then(|| Box::new(Accepted::new(socket, remote, None)) as Box<dyn Incoming>));
     }
+    let socket = BufReader::with_capacity(READ_BUFFER, socket);
     let accepted = tokio::time::timeout(config.connect_timeout, acceptor.accept(socket)).await;
     let tls = accepted.map_err(|_| timed_out("handshake"))??;
     let connection = tls.get_ref().1;
