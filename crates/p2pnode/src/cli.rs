@@ -10,10 +10,10 @@ use node::{NetConfig, ServeConfig};
 
 use crate::plugins::{DISCOVERIES, TRANSPORTS};
 
-/// Share files with everyone on your LAN: peers find each other by UDP broadcast and download each file
-/// chunk by chunk from every peer that has it, verifying every byte.
+/// Share files with everyone on your LAN: peers find each other by UDP broadcast and mDNS and download
+/// each file chunk by chunk from every peer that has it, verifying every byte.
 #[derive(Debug, Parser)]
-#[command(name = "p2pnode", version)]
+#[command(name = "p2pnode", version, arg_required_else_help = true)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: Global,
@@ -47,6 +47,14 @@ pub(crate) enum Command {
         #[arg(long)]
         keep_incomplete: bool,
     },
+    /// Print a shell completion script (README "Command line" says where each shell looks for it).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `p2pnode man > ~/.local/share/man/man1/p2pnode.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
+use clap::CommandFactory;
 use std::io::IsTerminal;
 
 use node::{Identity, Node, NodeError, Survey};
@@ -36,6 +37,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             get(g, file, output.as_deref(), incomplete).await
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "p2pnode", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?),
     }
 }
 

@@ -27,10 +27,12 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            // clap explains on several lines; the first says what is wrong, the rest is in --help.
-            let text = e.render().to_string();
-            eprintln!("{} (see p2pnode --help)", text.lines().next().unwrap_or("invalid arguments"));
+            eprintln!("{}", usage_error(&e.render().to_string()));
             return ExitCode::from(2);
         }
     };
@@ -47,7 +49,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// clap's explanation on one line: what is wrong, what it suggests (a similar name, the missing
+/// argument), and the usage of the command.
+fn usage_error(rendered: &str) -> String {
+    let mut line = String::new();
+    let mut usage = "p2pnode --help";
+    for text in rendered.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("For more information")) {
+        if let Some(u) = text.strip_prefix("Usage: ") {
+            usage = u;
+            break;
+        }
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(text);
+    }
+    format!("{line} (usage: {usage})")
+}
+
 fn fail(e: &anyhow::Error) -> ExitCode {
+    // The reader of our output went away (`p2pnode man | head`): nothing to tell anyone.
+    if e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    {
+        return ExitCode::FAILURE;
+    }
     tracing::debug!(error = ?e, "failed");
     // Errors quote names and messages that peers chose.
     eprintln!("error: {}", node::Escaped(&one_line(e)));

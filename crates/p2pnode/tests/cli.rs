@@ -74,3 +74,40 @@ fn usage_and_lookup_errors_are_one_line() {
     let second = run(p2pnode(port).args(["--dir", dir, "--port", "0", "serve"]));
     assert_one_line_error(&second, 1, &format!("another p2pnode (pid {}) is already serving", server.pid()));
 }
+
+#[test]
+fn usage_mistakes_are_explained_with_what_to_type() {
+    let bare = run(&mut std::process::Command::new(env!("CARGO_BIN_EXE_p2pnode")));
+    let help = String::from_utf8_lossy(&bare.stderr);
+    assert_eq!(bare.status.code(), Some(2), "{help}");
+    assert!(help.contains("Commands:") && help.contains("serve") && help.contains("Options:"), "the help: {help}");
+
+    let port = free_udp_port();
+    assert_one_line_error(&run(p2pnode(port).arg("get")), 2, "not provided: <FILE> (usage: p2pnode get");
+    assert_one_line_error(&run(p2pnode(port).arg("serv")), 2, "similar subcommand exists: 'serve'");
+    assert_one_line_error(
+        &run(p2pnode(port).args(["--tiemout", "1", "ls"])),
+        2,
+        "similar argument exists: '--timeout'",
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_printed() {
+    let port = free_udp_port();
+    for (shell, expected) in [
+        ("bash", "complete -F _p2pnode"),
+        ("zsh", "#compdef p2pnode"),
+        ("fish", "complete -c p2pnode"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = run(p2pnode(port).args(["completions", shell]));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && script.contains(expected), "{shell}: {script:.200}");
+        assert!(script.contains("get") && script.contains("transport"), "{shell} completes commands and options");
+    }
+    let out = run(p2pnode(port).arg("man"));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && page.contains(".TH p2pnode"), "{page:.200}");
+    assert!(page.contains("completions") && page.contains("\\-\\-transport"), "the page lists commands and options");
+}
