@@ -131,6 +131,8 @@ pub async fn download(
     let (manifest, answered) = fetch_manifest(&conns, sources, id, timeout).await?;
     let manifest = Arc::new(manifest);
     let dir = dir.to_path_buf();
+    // Only now, with something to write, does the folder come into being.
+    std::fs::create_dir_all(&dir).map_err(|source| NodeError::NotWritable { dir: dir.clone(), source })?;
     let part = Arc::new(
         blocking({
             let (manifest, key) = (manifest.clone(), key.clone());
@@ -224,12 +226,18 @@ pub async fn download(
     }
 }
 
-/// Creates `dir` if needed and proves it writable, so a download fails before it starts rather than after
-/// its first chunk.
+/// Proves that `dir` is, or can be created as, a writable folder, so a download fails before it starts
+/// rather than after its first chunk; creates nothing (a failed `get` leaves no folder behind).
 pub fn check_writable(dir: &Path) -> Result<(), NodeError> {
     let err = |source| NodeError::NotWritable { dir: dir.to_path_buf(), source };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let probe = dir.join(format!(".p2pnode-probe-{}", std::process::id()));
+    // The folder itself, or the nearest folder it would be created in.
+    let existing = dir.ancestors().find(|a| a.as_os_str().is_empty() || a.exists()).unwrap_or(dir);
+    let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
+    if !existing.is_dir() {
+        let what = format!("{} is a file, not a folder", existing.display());
+        return Err(err(std::io::Error::new(std::io::ErrorKind::NotADirectory, what)));
+    }
+    let probe = existing.join(format!(".p2pnode-probe-{}", std::process::id()));
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).map_err(err)?;
     std::fs::remove_file(&probe).map_err(err)
 }

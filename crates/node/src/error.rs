@@ -10,8 +10,11 @@ use transport::TransportError;
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The shared folder is missing: create it or point `--dir` elsewhere.
-    #[error("shared folder {} does not exist (create it or pass --dir)", .0.display())]
+    #[error("shared folder {} does not exist (create it with mkdir -p, or pass another --dir)", .0.display())]
     MissingFolder(PathBuf),
+    /// The shared folder is a file.
+    #[error("shared folder {} is a file, not a folder (pass the folder to share with --dir)", .0.display())]
+    NotAFolder(PathBuf),
     /// A folder or file could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),

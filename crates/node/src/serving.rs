@@ -96,11 +96,15 @@ impl Node {
     /// Checks the folders, locks the state folder and loads (or creates) the node's identity: then hand
     /// it its plug-ins.
     pub fn builder(config: ServeConfig) -> Result<NodeBuilder, NodeError> {
+        if config.dir.is_file() {
+            return Err(NodeError::NotAFolder(config.dir.clone()));
+        }
         if !config.dir.is_dir() {
             return Err(NodeError::MissingFolder(config.dir.clone()));
         }
+        crate::check_writable(&config.downloads)?;
         let created = std::fs::create_dir_all(&config.downloads);
-        created.map_err(|source| NodeError::State { path: config.downloads.clone(), source })?;
+        created.map_err(|source| NodeError::NotWritable { dir: config.downloads.clone(), source })?;
         let lock = StateLock::acquire(&config.state_dir, &config.dir)?;
         let identity = identity::load_or_create(&config.state_dir)?;
         Ok(NodeBuilder { config, identity, lock, transports: Vec::new(), discoveries: Vec::new() })

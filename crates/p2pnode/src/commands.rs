@@ -1,12 +1,12 @@
 //! One function per subcommand.
 
+use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use clap::CommandFactory;
-use std::io::IsTerminal;
-
 use node::{Identity, Node, NodeError, Survey};
+use transport::TransportError;
 
 use crate::cli::{Cli, Command, Global};
 use crate::progress::Progress;
@@ -64,7 +64,7 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     for discovery in plugins::discoveries(g, net, identity.node_id(), true)? {
         builder = builder.discovery(discovery);
     }
-    let node = builder.bind().await?;
+    let node = builder.bind().await.map_err(port_hint)?;
     output::serving(&config, &node, g.json);
     node.run(shutdown_signal()).await?;
     Ok(())
@@ -100,6 +100,16 @@ async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomple
     }
     path?;
     Ok(())
+}
+
+/// A taken transfer port, with what to do about it.
+fn port_hint(e: NodeError) -> anyhow::Error {
+    match &e {
+        NodeError::Transport(TransportError::Bind { source, .. }) if source.kind() == ErrorKind::AddrInUse => {
+            anyhow::anyhow!("{e}: another p2pnode or program listens there; pass --port 0 for any free port")
+        }
+        _ => e.into(),
+    }
 }
 
 /// Whether to delete the verified part: as the flags say, or as the user answers on a terminal (the

@@ -60,14 +60,27 @@ fn usage_and_lookup_errors_are_one_line() {
     assert_one_line_error(
         &run(p2pnode(port).args(["--dir", dir, "--port", &taken_port, "serve"])),
         1,
-        "cannot listen on",
+        "pass --port 0 for any free port",
     );
 
     let blocker = shared.path().join("a-file");
     std::fs::write(&blocker, b"not a folder").expect("write");
     let inside_a_file = blocker.join("downloads");
     let args = ["--timeout", "0.5", "get", "x", "-o", inside_a_file.to_str().expect("utf-8")];
-    assert_one_line_error(&run(p2pnode(port).args(args)), 1, "is not writable");
+    assert_one_line_error(&run(p2pnode(port).args(args)), 1, "a-file is a file, not a folder");
+    let file = blocker.to_str().expect("utf-8");
+    assert_one_line_error(&run(p2pnode(port).args(["--dir", file, "serve"])), 1, "is a file, not a folder (pass");
+    let args = ["--dir", dir, "--downloads", file, "--port", "0", "serve"];
+    assert_one_line_error(&run(p2pnode(port).args(args)), 1, "downloads folder");
+
+    // A get that fails creates no folder: neither -o's nor the default downloads folder.
+    let empty = tempfile::tempdir().expect("dir");
+    let (into, home) = (empty.path().join("new/deeper"), empty.path().to_str().expect("utf-8"));
+    let args = ["--dir", home, "--timeout", "0.5", "get", "x", "-o", into.to_str().expect("utf-8")];
+    assert_one_line_error(&run(p2pnode(port).args(args)), 1, "no peer answered");
+    assert_one_line_error(&run(p2pnode(port).args(["--dir", home, "--timeout", "0.5", "get", "x"])), 1, "no peer");
+    let left: Vec<_> = std::fs::read_dir(empty.path()).expect("list").collect();
+    assert!(left.is_empty(), "a failed get left {left:?}");
 
     let server = Server::start(port, shared.path(), "alpha", &[], &[]);
     assert_one_line_error(&run(p2pnode(port).args(["get", "reprot.pdf"])), 1, "close names: report.pdf");
