@@ -63,11 +63,14 @@ def get_rate(disc, transport, name, size, out_dir, server):
     # Every run starts with no dirty pages: the kernel's writeback of an earlier run's 1 GiB would
     # otherwise slow whichever tool comes next.
     os.sync()
-    args = ["/usr/bin/time", "-f", "%M %U %S"] + base_args(disc) + ["--transport", transport, "-q", "get", name, "-o", out_dir]
+    # Its own state folder: `get` keeps a key there, and the default (./.p2pnode) is wherever this runs.
+    state = ["--state-dir", out_dir + "-state"]
+    args = ["/usr/bin/time", "-f", "%M %U %S"] + base_args(disc) + state + ["--transport", transport, "-q", "get", name, "-o", out_dir]
     served_before, t = cpu_seconds(server.pid), time.perf_counter()
     r = subprocess.run(args, capture_output=True, text=True)
     elapsed, served = time.perf_counter() - t, cpu_seconds(server.pid) - served_before
     shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.rmtree(out_dir + "-state", ignore_errors=True)
     if r.returncode != 0:
         sys.exit(f"get failed: {r.stderr}")
     rss_kib, user, system = r.stderr.strip().splitlines()[-1].split()
