@@ -226,6 +226,13 @@ pub async fn download(
     }
 }
 
+/// The file in `dir` that already holds file `id` (named `name`, `size` bytes), whatever it is called
+/// there: a download that need not happen. Uses the hash cache in `state_dir` where a node keeps one.
+pub async fn find_copy(dir: &Path, id: FileId, name: &str, size: u64, state_dir: &Path) -> Option<PathBuf> {
+    let (dir, name, cache) = (dir.to_path_buf(), name.to_string(), state_dir.join(store::HASH_CACHE_FILE));
+    blocking(move || store::find_copy(&dir, id, &name, size, &mut store::HashCache::load(cache))).await
+}
+
 /// Proves that `dir` is, or can be created as, a writable folder, so a download fails before it starts
 /// rather than after its first chunk; creates nothing (a failed `get` leaves no folder behind).
 pub fn check_writable(dir: &Path) -> Result<(), NodeError> {

@@ -46,6 +46,9 @@ pub(crate) enum Command {
         /// If the download cannot complete, keep the verified part for a later resume, without asking.
         #[arg(long)]
         keep_incomplete: bool,
+        /// Download even if the destination already holds the file (the copy gets a free name).
+        #[arg(long)]
+        force: bool,
     },
     /// Print a shell completion script (README "Command line" says where each shell looks for it).
     Completions {

@@ -29,13 +29,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             output::files(&dictionary, &peers, g.json);
             Ok(())
         }
-        Command::Get { file, output, delete_incomplete, keep_incomplete } => {
+        Command::Get { file, output, delete_incomplete, keep_incomplete, force } => {
             let incomplete = match (delete_incomplete, keep_incomplete) {
                 (true, _) => Incomplete::Delete,
                 (_, true) => Incomplete::Keep,
                 _ => Incomplete::Ask,
             };
-            get(g, file, output.as_deref(), incomplete).await
+            get(g, file, output.as_deref(), incomplete, *force).await
         }
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "p2pnode", &mut std::io::stdout());
@@ -79,12 +79,16 @@ enum Incomplete {
     Ask,
 }
 
-async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomplete) -> anyhow::Result<()> {
+async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomplete, force: bool) -> anyhow::Result<()> {
     let net = g.net()?;
     let dir: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
     node::check_writable(&dir)?;
     let mut survey = survey(g)?;
     let (id, entry, sources) = survey.find(file).await?;
+    if !force && let Some(copy) = node::find_copy(&dir, id, &entry.name, entry.size, &g.state_dir()).await {
+        output::already_have(&entry.name, &copy, id, g.json);
+        return Ok(());
+    }
     if sources.is_empty() {
         bail!("the peers hosting '{}' do not serve --transport {}", entry.name, g.transport);
     }

@@ -3,8 +3,9 @@
 //! only).
 
 use std::collections::HashMap;
+use std::path::Path;
 
-use node::{Dictionary, Escaped, Host, Node, NodeId, Peer, ServeConfig, escape};
+use node::{Dictionary, Escaped, FileId, Host, Node, NodeId, Peer, ServeConfig, escape};
 use serde_json::json;
 
 /// The line `serve` prints once it listens.
@@ -115,6 +116,15 @@ pub(crate) fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// A file `get` did not fetch: the destination already holds it, at `path`.
+pub(crate) fn already_have(name: &str, path: &Path, id: FileId, json: bool) {
+    if json {
+        println!("{}", json!({"event": "already_have", "id": id.to_string(), "name": name, "path": path}));
+    } else {
+        println!("already have {} ({})", Escaped(name), Escaped(&path.display().to_string()));
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ const BAR_WIDTH: usize = 24;
 pub(crate) struct Progress {
     json: bool,
     bar: bool,
+    /// The file's name as its peers give it; `name` is that, escaped for the terminal.
+    requested: String,
     name: String,
     size: u64,
     /// Bytes verified before this run (a resume): excluded from the rate.
@@ -32,6 +34,7 @@ impl Progress {
         Self {
             json,
             bar: !json && std::io::stderr().is_terminal(),
+            requested: String::new(),
             name: String::new(),
             size: 0,
             resumed: 0,
@@ -47,6 +50,7 @@ impl Progress {
             DownloadEvent::Started { name, size, have_bytes, .. } => {
                 // The name is the peer's: shown escaped (JSON events carry it exactly).
                 (self.name, self.size, self.resumed, self.done) = (node::escape(name), *size, *have_bytes, *have_bytes);
+                self.requested = name.clone();
                 self.started = Instant::now();
             }
             DownloadEvent::Chunk { bytes, peer, .. } => {
@@ -104,12 +108,16 @@ impl Progress {
                 json!({"event": "done", "id": id.to_string(), "path": path, "size": self.size, "seconds": secs, "bytes_per_second": self.rate()})
             );
         } else {
+            // The name was taken (by another file, or the same one with --force): the file went beside it.
+            let wanted = node::safe_file_name(&self.requested);
+            let taken = path.file_name().is_some_and(|n| *n != *wanted);
             println!(
-                "downloaded {} ({}) in {secs:.1}s ({}/s) to {}",
+                "downloaded {} ({}) in {secs:.1}s ({}/s) to {}{}",
                 self.name,
                 human_bytes(self.size),
                 human_bytes(self.rate() as u64),
-                node::Escaped(&path.display().to_string())
+                node::Escaped(&path.display().to_string()),
+                if taken { format!(" ({} is taken there)", node::Escaped(&wanted)) } else { String::new() }
             );
         }
     }

@@ -124,3 +124,44 @@ fn completions_and_man_page_are_printed() {
     assert!(out.status.success() && page.contains(".TH p2pnode"), "{page:.200}");
     assert!(page.contains("completions") && page.contains("\\-\\-transport"), "the page lists commands and options");
 }
+
+#[test]
+fn a_file_already_there_is_not_fetched_again() {
+    let port = free_udp_port();
+    let (shared, mine) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let data = testdata::bytes(300_000, 11);
+    std::fs::write(shared.path().join("song.ogg"), &data).expect("write");
+    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
+    let into = mine.path().to_str().expect("utf-8");
+    let get = |extra: &[&str]| {
+        let out = run(p2pnode(port).args(["get", "song.ogg", "-o", into]).args(extra));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(mine.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    // A copy under another name is found by its content; nothing is fetched.
+    std::fs::write(mine.path().join("copy of song.ogg"), &data).expect("write");
+    let said = get(&[]);
+    assert!(said.starts_with("already have song.ogg (") && said.contains("copy of song.ogg"), "{said}");
+    assert_eq!(listing(), ["copy of song.ogg"]);
+
+    // A different file of that name: the download goes beside it, and says why.
+    std::fs::remove_file(mine.path().join("copy of song.ogg")).expect("remove");
+    std::fs::write(mine.path().join("song.ogg"), testdata::bytes(300_000, 12)).expect("write");
+    let said = get(&[]);
+    assert!(said.contains("song (1).ogg (song.ogg is taken there)"), "{said}");
+    assert_eq!(std::fs::read(mine.path().join("song (1).ogg")).expect("downloaded"), data);
+
+    // --force fetches another copy even so.
+    assert!(get(&[]).starts_with("already have song.ogg ("), "the copy fetched is found next time");
+    assert!(get(&["--force"]).contains("song (2).ogg"));
+    assert_eq!(listing(), ["song (1).ogg", "song (2).ogg", "song.ogg"]);
+}
