@@ -10,6 +10,7 @@
 
 mod cli;
 mod commands;
+mod events;
 mod logging;
 mod output;
 mod plugins;
@@ -32,20 +33,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Err(e) => {
-            eprintln!("{}", usage_error(&e.render().to_string()));
+            let line = usage_error(&e.render().to_string());
+            if std::env::args_os().any(|a| a == "--json") {
+                events::Event::Error { message: line.trim_start_matches("error: ").to_string() }.print();
+            }
+            eprintln!("{line}");
             return ExitCode::from(2);
         }
     };
+    let json = cli.global.json;
     if let Err(e) = logging::init(&cli) {
-        return fail(&e);
+        return fail(&e, json);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => return fail(&e.into()),
+        Err(e) => return fail(&e.into(), json),
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => fail(&e, json),
     }
 }
 
@@ -67,7 +73,8 @@ fn usage_error(rendered: &str) -> String {
     format!("{line} (usage: {usage})")
 }
 
-fn fail(e: &anyhow::Error) -> ExitCode {
+/// Says why the command failed: one line on stderr, and with `--json` an `error` event on stdout too.
+fn fail(e: &anyhow::Error, json: bool) -> ExitCode {
     // The reader of our output went away (`p2pnode man | head`): nothing to tell anyone.
     if e.chain()
         .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
@@ -75,8 +82,12 @@ fn fail(e: &anyhow::Error) -> ExitCode {
         return ExitCode::FAILURE;
     }
     tracing::debug!(error = ?e, "failed");
+    let message = one_line(e);
+    if json {
+        events::Event::Error { message: message.clone() }.print();
+    }
     // Errors quote names and messages that peers chose.
-    eprintln!("error: {}", node::Escaped(&one_line(e)));
+    eprintln!("error: {}", node::Escaped(&message));
     ExitCode::FAILURE
 }
 

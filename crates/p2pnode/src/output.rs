@@ -6,17 +6,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use node::{Dictionary, Escaped, FileId, Host, Node, NodeId, Peer, ServeConfig, escape};
-use serde_json::json;
+
+use crate::events::{Event, FileHost};
 
 /// The line `serve` prints once it listens.
 pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
     let (id, files) = (node.id(), node.file_count());
     let ports = node.local_addrs().into_iter().map(|(name, addr)| (name, addr.port()));
     if json {
-        let ports: serde_json::Map<_, _> = ports.map(|(kind, port)| (kind, json!(port))).collect();
-        let line =
-            json!({"event": "serving", "name": config.name, "id": id.to_string(), "ports": ports, "files": files});
-        println!("{line}");
+        Event::Serving { name: config.name.clone(), id: id.to_string(), ports: ports.collect(), files }.print();
     } else {
         let ports: Vec<String> = ports.map(|(kind, port)| format!("{kind} {port}")).collect();
         println!(
@@ -40,11 +38,16 @@ pub(crate) fn peers(peers: &[Peer], json: bool) {
         let contested = claims[&p.id()] > 1;
         let ports: Vec<String> = a.ports.iter().map(|(k, port)| format!("{k}:{port}")).collect();
         if json {
-            let ports: serde_json::Map<_, _> = a.ports.iter().map(|(k, port)| (k.clone(), json!(port))).collect();
-            return vec![json!({"name": a.name, "id": p.id().to_string(), "ip": p.ip.to_string(), "ports": ports, "files": a.file_count, "conflicting_claim": contested}).to_string()];
+            let ports = a.ports.iter().cloned().collect();
+            let (name, id, ip) = (a.name.clone(), p.id().to_string(), p.ip.to_string());
+            return Row::Json(Event::Peer { name, id, ip, ports, files: a.file_count, conflicting_claim: contested });
         }
-        let id = if contested { format!("{} (claimed by {} hosts)", p.id().short(), claims[&p.id()]) } else { p.id().short() };
-        vec![escape(&a.name), id, p.ip.to_string(), ports.join(" "), a.file_count.to_string()]
+        let id = if contested {
+            format!("{} (claimed by {} hosts)", p.id().short(), claims[&p.id()])
+        } else {
+            p.id().short()
+        };
+        Row::Text(vec![escape(&a.name), id, p.ip.to_string(), ports.join(" "), a.file_count.to_string()])
     });
     print_rows(json, &["NAME", "ID", "ADDRESS", "PORTS", "FILES"], rows.collect());
 }
@@ -64,12 +67,14 @@ pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
             })
         };
         if json {
-            let hosts: Vec<_> = e
-                .hosts
-                .iter()
-                .map(|h| json!({"id": h.node.to_string(), "ip": h.ip.to_string(), "name": host_name(h), "partial": share(h)}))
-                .collect();
-            return vec![json!({"name": e.name, "size": e.size, "id": id.to_string(), "hosts": hosts}).to_string()];
+            let host = |h: &Host| FileHost {
+                id: h.node.to_string(),
+                ip: h.ip.to_string(),
+                name: host_name(h),
+                partial: share(h),
+            };
+            let hosts = e.hosts.iter().map(host).collect();
+            return Row::Json(Event::File { name: e.name.clone(), size: e.size, id: id.to_string(), hosts });
         }
         let hosts: Vec<String> = e
             .hosts
@@ -79,7 +84,7 @@ pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
                 None => shown_host(h),
             })
             .collect();
-        vec![file_name(&e.name), human_bytes(e.size), id.short(), hosts.join(", ")]
+        Row::Text(vec![file_name(&e.name), human_bytes(e.size), id.short(), hosts.join(", ")])
     });
     print_rows(json, &["NAME", "SIZE", "ID", "PEERS"], rows.collect());
 }
@@ -90,14 +95,24 @@ fn file_name(name: &str) -> String {
     if node::looks_like_id(name) { format!("\"{}\"", Escaped(name)) } else { escape(name) }
 }
 
+/// A row of a listing: an event with --json, else the cells of a table row.
+enum Row {
+    Json(Event),
+    Text(Vec<String>),
+}
+
 /// JSON rows are printed as they are; text rows as a table under `header`, columns padded to align.
-fn print_rows(json: bool, header: &[&str], rows: Vec<Vec<String>>) {
+fn print_rows(json: bool, header: &[&str], rows: Vec<Row>) {
+    let mut table = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    for row in rows {
+        match row {
+            Row::Json(event) => event.print(),
+            Row::Text(cells) => table.push(cells),
+        }
+    }
     if json {
-        rows.iter().flatten().for_each(|line| println!("{line}"));
         return;
     }
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let table: Vec<&Vec<String>> = std::iter::once(&header).chain(&rows).collect();
     let widths: Vec<usize> =
         (0..header.len()).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for row in table {
@@ -121,7 +136,7 @@ pub(crate) fn human_bytes(n: u64) -> String {
 /// A file `get` did not fetch: the destination already holds it, at `path`.
 pub(crate) fn already_have(name: &str, path: &Path, id: FileId, json: bool) {
     if json {
-        println!("{}", json!({"event": "already_have", "id": id.to_string(), "name": name, "path": path}));
+        Event::AlreadyHave { id: id.to_string(), name: name.to_string(), path: path.to_path_buf() }.print();
     } else {
         println!("already have {} ({})", Escaped(name), Escaped(&path.display().to_string()));
     }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use node::{DownloadEvent, FileId, NodeId};
-use serde_json::json;
+
+use crate::events::Event;
 
 use crate::output::human_bytes;
 
@@ -63,7 +64,7 @@ impl Progress {
             DownloadEvent::ChunkFailed { .. } => {}
         }
         if self.json {
-            println!("{}", event_json(event, self.done));
+            event_json(event, self.done).print();
         } else if self.bar && self.drawn.is_none_or(|t| t.elapsed() >= REDRAW) {
             self.draw();
         }
@@ -103,10 +104,8 @@ impl Progress {
         let Some(path) = path else { return };
         let secs = self.started.elapsed().as_secs_f64();
         if self.json {
-            println!(
-                "{}",
-                json!({"event": "done", "id": id.to_string(), "path": path, "size": self.size, "seconds": secs, "bytes_per_second": self.rate()})
-            );
+            let (id, path, size, bytes_per_second) = (id.to_string(), path.clone(), self.size, self.rate());
+            Event::Done { id, path, size, seconds: secs, bytes_per_second }.print();
         } else {
             // The name was taken (by another file, or the same one with --force): the file went beside it.
             let wanted = node::safe_file_name(&self.requested);
@@ -123,19 +122,24 @@ impl Progress {
     }
 }
 
-fn event_json(event: &DownloadEvent, done: u64) -> serde_json::Value {
+fn event_json(event: &DownloadEvent, done_bytes: u64) -> Event {
     match event {
-        DownloadEvent::Started { name, size, chunks, have, sources, part, .. } => {
-            json!({"event": "started", "name": name, "size": size, "chunks": chunks, "have": have, "sources": sources, "part": part})
-        }
+        DownloadEvent::Started { name, size, chunks, have, sources, part, .. } => Event::Started {
+            name: name.clone(),
+            size: *size,
+            chunks: *chunks,
+            have: *have,
+            sources: *sources,
+            part: part.clone(),
+        },
         DownloadEvent::Chunk { index, bytes, peer } => {
-            json!({"event": "chunk", "index": index, "bytes": bytes, "peer": peer.to_string(), "done_bytes": done})
+            Event::Chunk { index: *index, bytes: *bytes, peer: peer.to_string(), done_bytes }
         }
         DownloadEvent::ChunkFailed { index, peer, error, corrupt } => {
-            json!({"event": "chunk_failed", "index": index, "peer": peer.to_string(), "error": error, "corrupt": corrupt})
+            Event::ChunkFailed { index: *index, peer: peer.to_string(), error: error.clone(), corrupt: *corrupt }
         }
         DownloadEvent::SourceDropped { peer, reason } => {
-            json!({"event": "source_dropped", "peer": peer.to_string(), "reason": reason})
+            Event::SourceDropped { peer: peer.to_string(), reason: reason.clone() }
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Server {
     child: Child,
     /// Its node id, from the line it prints once serving.
     pub id: String,
+    /// That line.
+    pub serving: Value,
 }
 
 impl Server {
@@ -50,7 +52,7 @@ impl Server {
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("serving line");
         let v: Value = serde_json::from_str(&line).expect("json line");
         assert_eq!(v["event"], "serving");
-        Self { child, id: v["id"].as_str().expect("id").to_string() }
+        Self { child, id: v["id"].as_str().expect("id").to_string(), serving: v }
     }
 
     /// Its process id.

@@ -1,0 +1,90 @@
+//! Every JSON line the binary prints with --json: one variant per event, named by its `event` field, each
+//! documented in docs/json.md (tests hold the two together). Strings carry peers' names exactly: JSON
+//! escaping is the only escaping.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// One line of `--json` output.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub(crate) enum Event {
+    /// `serve` listens.
+    Serving { name: String, id: String, ports: BTreeMap<String, u16>, files: usize },
+    /// A peer of `peers`.
+    Peer { name: String, id: String, ip: String, ports: BTreeMap<String, u16>, files: u32, conflicting_claim: bool },
+    /// A file of `ls`.
+    File { name: String, size: u64, id: String, hosts: Vec<FileHost> },
+    /// A download's manifest is known and its `.part` open.
+    Started { name: String, size: u64, chunks: u32, have: u32, sources: usize, part: PathBuf },
+    /// A chunk arrived, verified and written.
+    Chunk { index: u32, bytes: u32, peer: String, done_bytes: u64 },
+    /// A chunk request failed; the chunk is asked of a peer again.
+    ChunkFailed { index: u32, peer: String, error: String, corrupt: bool },
+    /// A peer is no longer asked for chunks.
+    SourceDropped { peer: String, reason: String },
+    /// A download completed.
+    Done { id: String, path: PathBuf, size: u64, seconds: f64, bytes_per_second: f64 },
+    /// `get` fetched nothing: the destination holds the file.
+    AlreadyHave { id: String, name: String, path: PathBuf },
+    /// The command failed (also said on stderr); the exit status is not 0.
+    Error { message: String },
+}
+
+/// A host of a file of `ls`.
+#[derive(Debug, Serialize)]
+pub(crate) struct FileHost {
+    pub(crate) id: String,
+    pub(crate) ip: String,
+    pub(crate) name: String,
+    /// The share of the file the host has, while it is downloading it itself.
+    pub(crate) partial: Option<f64>,
+}
+
+impl Event {
+    /// Prints the event as one line on stdout.
+    pub(crate) fn print(&self) {
+        match serde_json::to_string(self) {
+            Ok(line) => println!("{line}"),
+            Err(e) => tracing::error!(error = %e, "event not printed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `event` of every variant: the test below finds each in docs/json.md.
+    fn one_of_each() -> Vec<Event> {
+        let (s, id, ports) = (String::new, || "00".repeat(32), BTreeMap::new);
+        vec![
+            Event::Serving { name: s(), id: id(), ports: ports(), files: 0 },
+            Event::Peer { name: s(), id: id(), ip: s(), ports: ports(), files: 0, conflicting_claim: false },
+            Event::File { name: s(), size: 0, id: id(), hosts: vec![] },
+            Event::Started { name: s(), size: 0, chunks: 0, have: 0, sources: 0, part: PathBuf::new() },
+            Event::Chunk { index: 0, bytes: 0, peer: id(), done_bytes: 0 },
+            Event::ChunkFailed { index: 0, peer: id(), error: s(), corrupt: false },
+            Event::SourceDropped { peer: id(), reason: s() },
+            Event::Done { id: id(), path: PathBuf::new(), size: 0, seconds: 0.0, bytes_per_second: 0.0 },
+            Event::AlreadyHave { id: id(), name: s(), path: PathBuf::new() },
+            Event::Error { message: s() },
+        ]
+    }
+
+    #[test]
+    fn every_event_and_field_is_documented() {
+        let doc = include_str!("../../../docs/json.md");
+        for event in one_of_each() {
+            let value = serde_json::to_value(&event).expect("serialises");
+            let name = value["event"].as_str().expect("an event field");
+            let section = doc.split(&format!("## `{name}`\n")).nth(1).unwrap_or_else(|| panic!("{name} undocumented"));
+            let section = section.split("\n## ").next().unwrap_or_default();
+            for field in value.as_object().expect("an object").keys() {
+                assert!(section.contains(&format!("| `{field}` |")), "{name}.{field} undocumented");
+            }
+        }
+    }
+}
