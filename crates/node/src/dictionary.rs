@@ -1,6 +1,6 @@
 //! The content dictionary: every file on the LAN by id, with its name, size and the peers hosting it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use discovery::Peer;
@@ -34,8 +34,10 @@ impl Host {
 /// A file of the dictionary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DictEntry {
-    /// The name its hosts give it.
+    /// The path its hosts give it (the first of `paths`).
     pub name: String,
+    /// Every path its hosts give it (`folder/file`): one content may sit in several folders.
+    pub paths: BTreeSet<String>,
     /// Its size in bytes.
     pub size: u64,
     /// The peers hosting it.
@@ -71,10 +73,14 @@ impl Dictionary {
         for e in &catalogue.entries {
             let entry = self.files.entry(e.id).or_insert_with(|| DictEntry {
                 name: e.name.clone(),
+                paths: BTreeSet::new(),
                 size: e.size,
                 hosts: Vec::new(),
                 partial: HashMap::new(),
             });
+            if entry.paths.insert(e.name.clone()) && e.name < entry.name {
+                entry.name = e.name.clone();
+            }
             if !entry.hosts.contains(&peer) {
                 entry.hosts.push(peer);
             }
@@ -98,14 +104,19 @@ impl Dictionary {
 
     /// The one file that `query` names. Ids come first: a full id, or an id prefix of at least 8 hex
     /// digits, names the files whose id it is or starts with; only when no id matches is `query` taken as
-    /// a name, exact or equal but for case. So a peer cannot hijack `get 00803b11` by naming its own file
-    /// after another file's short id.
+    /// a path (`docs/report.pdf`), then as a file name in any folder (`report.pdf`), each exact before equal
+    /// but for case. So a peer cannot hijack `get 00803b11` by naming its own file after another file's
+    /// short id.
     pub fn resolve(&self, query: &str) -> Result<FileId, ResolveError> {
         let lower = query.to_lowercase();
-        let tests: [&Matcher; 3] =
-            [&|id, _| looks_like_id(query) && id.to_string().starts_with(&lower), &|_, e| e.name == query, &|_, e| {
-                e.name.to_lowercase() == lower
-            }];
+        let file_name = |p: &String| p.rsplit('/').next().unwrap_or_default().to_string();
+        let tests: [&Matcher; 5] = [
+            &|id, _| looks_like_id(query) && id.to_string().starts_with(&lower),
+            &|_, e| e.paths.contains(query),
+            &|_, e| e.paths.iter().any(|p| p.to_lowercase() == lower),
+            &|_, e| e.paths.iter().any(|p| file_name(p) == query),
+            &|_, e| e.paths.iter().any(|p| file_name(p).to_lowercase() == lower),
+        ];
         for test in tests {
             let ids: Vec<FileId> = self.files.iter().filter(|(id, e)| test(**id, e)).map(|(id, _)| *id).collect();
             match ids.as_slice() {
@@ -188,6 +199,25 @@ mod tests {
         assert_eq!(d.resolve(&FileId([3; 32]).to_string()), Ok(FileId([3; 32])));
         assert_eq!(d.resolve("03030303"), Ok(FileId([3; 32])));
         assert_eq!(d.resolve("dup.txt"), Err(ResolveError::Ambiguous { ids: vec![FileId([2; 32]), FileId([3; 32])] }));
+    }
+
+    #[test]
+    fn files_in_folders_resolve_by_path_or_by_their_name() {
+        let entry =
+            |id: u8, path: &str| CatalogueEntry { id: FileId([id; 32]), name: path.into(), size: 1, have: None };
+        let mut d = Dictionary::default();
+        let listed = [entry(4, "docs/report.pdf"), entry(5, "docs/2024/report.pdf"), entry(6, "notes/todo.txt")];
+        d.add_catalogue(host(1), &Catalogue { entries: listed.to_vec() });
+        d.add_catalogue(host(2), &Catalogue { entries: vec![entry(6, "todo.txt")] });
+        assert_eq!(d.resolve("docs/report.pdf"), Ok(FileId([4; 32])));
+        assert_eq!(d.resolve("Docs/2024/Report.PDF"), Ok(FileId([5; 32])));
+        assert_eq!(d.resolve("todo.txt"), Ok(FileId([6; 32])), "a path of its own on host 2");
+        assert_eq!(
+            d.resolve("report.pdf"),
+            Err(ResolveError::Ambiguous { ids: vec![FileId([4; 32]), FileId([5; 32])] })
+        );
+        let todo = d.entry(&FileId([6; 32])).expect("entry");
+        assert_eq!((todo.name.as_str(), todo.paths.len()), ("notes/todo.txt", 2), "shown by its first path");
     }
 
     #[test]

@@ -85,7 +85,9 @@ async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomple
     node::check_writable(&dir)?;
     let mut survey = survey(g)?;
     let (id, entry, sources) = survey.find(file).await?;
-    if !force && let Some(copy) = node::find_copy(&dir, id, &entry.name, entry.size, &g.state_dir()).await {
+    // A file's id covers its name, not the folders it sits in.
+    let file_name = entry.name.rsplit('/').next().unwrap_or(&entry.name);
+    if !force && let Some(copy) = node::find_copy(&dir, id, file_name, entry.size, &g.state_dir()).await {
         output::already_have(&entry.name, &copy, id, g.json);
         return Ok(());
     }

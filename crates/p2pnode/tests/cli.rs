@@ -165,3 +165,25 @@ fn a_file_already_there_is_not_fetched_again() {
     assert!(get(&["--force"]).contains("song (2).ogg"));
     assert_eq!(listing(), ["song (1).ogg", "song (2).ogg", "song.ogg"]);
 }
+
+#[test]
+fn files_in_subfolders_are_listed_by_path_and_fetched_by_path_or_name() {
+    let port = free_udp_port();
+    let (shared, into) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    std::fs::create_dir_all(shared.path().join("docs/2024")).expect("mkdir");
+    std::fs::write(shared.path().join("docs/2024/q1.pdf"), b"quarter one").expect("write");
+    std::fs::write(shared.path().join("docs/notes.txt"), b"notes").expect("write");
+    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
+
+    let files = json_lines(&run(p2pnode(port).args(["--json", "ls"])));
+    let mut paths: Vec<&str> = files.iter().filter_map(|f| f["name"].as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["docs/2024/q1.pdf", "docs/notes.txt"]);
+    let into = into.path();
+    for query in ["docs/2024/q1.pdf", "notes.txt"] {
+        let out = run(p2pnode(port).args(["get", query, "-o", into.to_str().expect("utf-8")]));
+        assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(std::fs::read(into.join("q1.pdf")).expect("q1"), b"quarter one", "a file lands as cp would put it");
+    assert_eq!(std::fs::read(into.join("notes.txt")).expect("notes"), b"notes");
+}

@@ -2,21 +2,24 @@
 //! transport (it is too large for a datagram).
 
 use crate::codec::{DecodeError, Reader, Writer, check_len};
-use crate::{FileId, MAX_CHUNKS, MAX_FILE_NAME};
+use crate::{FileId, MAX_CHUNKS, MAX_PATH, check_path};
 
-/// The most files one catalogue lists: about 30 MiB of whole files; a file in progress adds its chunk
-/// bitmap (up to 128 KiB), and receivers cap the bytes of a catalogue besides.
+/// The most files one catalogue lists: about 100 MiB at the longest paths, 30 MiB at file names of 255
+/// bytes; a file in progress adds its chunk bitmap (up to 128 KiB), and receivers cap the bytes of a
+/// catalogue besides.
 pub const MAX_CATALOGUE_ENTRIES: usize = 100_000;
 
 const MAGIC: &[u8; 4] = b"P2PC";
-const VERSION: u8 = 1;
+/// 2: entries are paths (`folder/file`), not bare names.
+const VERSION: u8 = 2;
 
 /// One shared file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatalogueEntry {
     /// The file's content id; its manifest is fetched by it.
     pub id: FileId,
-    /// The name the sharing node gives it (for people, never trusted as a path).
+    /// Its path below the sharing node's folder, `/`-separated ([`check_path`] holds for it); several
+    /// paths may list the same content.
     pub name: String,
     /// The size in bytes.
     pub size: u64,
@@ -63,7 +66,8 @@ impl Catalogue {
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
             let id = FileId(r.array()?);
-            let name = r.str("file name", MAX_FILE_NAME)?;
+            let name = r.str("file path", MAX_PATH)?;
+            check_path(&name).map_err(|_| DecodeError::Invalid("file path"))?;
             let size = r.u64()?;
             let have = match r.u8()? {
                 0 => None,
@@ -99,6 +103,17 @@ mod tests {
             ],
         };
         assert_eq!(Catalogue::decode(&c.encode()), Ok(c));
+    }
+
+    #[test]
+    fn a_catalogue_with_an_unsafe_path_is_refused() {
+        let entry = |name: &str| CatalogueEntry { id: FileId([1; 32]), name: name.into(), size: 1, have: None };
+        let good = Catalogue { entries: vec![entry("photos/2024/beach.jpg")] };
+        assert_eq!(Catalogue::decode(&good.encode()), Ok(good));
+        for bad in ["../../.ssh/authorized_keys", "/etc/passwd", "a/./b", "docs\\..\\x", "nul.txt", "a\u{202e}b"] {
+            let forged = Catalogue { entries: vec![entry("fine.txt"), entry(bad)] };
+            assert_eq!(Catalogue::decode(&forged.encode()), Err(DecodeError::Invalid("file path")), "{bad:?}");
+        }
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub mod codec;
 mod frame;
 mod ids;
 mod manifest;
+mod path;
 pub mod text;
 
 pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, MAX_TRANSPORT_NAME, is_transport_name};
@@ -57,4 +58,5 @@ pub use ids::{FileId, NodeId, ParseIdError};
 pub use manifest::{
     MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_size_for,
 };
+pub use path::{MAX_DEPTH, MAX_PATH, PathError, WINDOWS_DEVICES, check_path, is_windows_device};
 pub use text::{Escaped, escape};

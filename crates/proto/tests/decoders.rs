@@ -63,7 +63,8 @@ fn manifest() -> impl Strategy<Value = Manifest> {
 }
 
 fn catalogue() -> impl Strategy<Value = Catalogue> {
-    let entry = (any::<[u8; 32]>(), "\\PC{0,60}", any::<u64>(), proptest::option::of(vec(any::<u8>(), 0..64)))
+    let path = "\\PC{1,60}".prop_filter("a safe path", |p: &String| proto::check_path(p).is_ok());
+    let entry = (any::<[u8; 32]>(), path, any::<u64>(), proptest::option::of(vec(any::<u8>(), 0..64)))
         .prop_map(|(id, name, size, have)| CatalogueEntry { id: FileId(id), name, size, have });
     vec(entry, 0..16).prop_map(|entries| Catalogue { entries })
 }

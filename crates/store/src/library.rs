@@ -1,12 +1,12 @@
 //! The shared folders: which files a node serves, by content id.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest};
+use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest, check_path};
 
 use crate::names::{PART_SUFFIX, STATE_SUFFIX};
 use crate::state_key::STATE_FILES;
@@ -41,8 +41,9 @@ pub struct SharedFile {
     pub have: Option<Vec<u8>>,
 }
 
-/// The files of the shared folders (their top level), and the verified chunks of downloads in progress
-/// there, indexed by content id. Never shared: hidden files, the node's state folder and everything in it
+/// The files of the shared folders and their subfolders, and the verified chunks of downloads in progress
+/// there, indexed by content id and listed by path. Never shared: hidden files and folders, paths that
+/// [`check_path`] refuses, symlinked folders, the node's state folder and everything in it
 /// (identity, keys, caches) wherever it is, and symlinks whose target is hidden, in the state folder or
 /// outside the shared folders. Downloads in progress are recognised only by state files this node wrote
 /// ([`StateKey`]), and only as regular files (a symlinked `.part` could point anywhere).
@@ -53,6 +54,17 @@ pub struct Library {
     cache: HashCache,
     key: StateKey,
     files: HashMap<FileId, SharedFile>,
+    /// Every shared path (`folder/file`, below its shared folder) and the content it holds.
+    paths: BTreeMap<String, FileId>,
+}
+
+/// What one rescan gathers.
+#[derive(Default)]
+struct Scan {
+    files: HashMap<FileId, SharedFile>,
+    paths: BTreeMap<String, FileId>,
+    /// The files hashed or found in the cache: the cache keeps these.
+    hashed: HashSet<PathBuf>,
 }
 
 /// Where a scan may and may not take files from: the shared folders and the state folder, canonical.
@@ -65,65 +77,111 @@ impl Library {
     /// A library over `dirs`, keeping out `state_dir` and trusting the download state that `key`
     /// authenticates; empty until [`Self::rescan`].
     pub fn new(dirs: Vec<PathBuf>, state_dir: PathBuf, cache: HashCache, key: StateKey) -> Self {
-        Self { dirs, state_dir, cache, key, files: HashMap::new() }
+        Self { dirs, state_dir, cache, key, files: HashMap::new(), paths: BTreeMap::new() }
     }
 
     /// Reads the folders again, hashing new and changed files, and says what changed. Files that cannot be
-    /// read are skipped with a warning; a folder that cannot be listed is an error.
+    /// read, and files and subfolders whose path is not safe to share ([`check_path`]), are skipped with a
+    /// warning; a shared folder that cannot be listed is an error.
     pub fn rescan(&mut self) -> Result<Change, StoreError> {
-        let mut files = HashMap::new();
+        let mut scan = Scan::default();
         let roots = self.dirs.iter().map(|d| d.canonicalize().map_err(crate::error::io_err(d)));
         let bounds = Bounds { roots: roots.collect::<Result<_, _>>()?, private: self.state_dir.canonicalize().ok() };
         for root in &bounds.roots {
-            for entry in std::fs::read_dir(root).map_err(crate::error::io_err(root))? {
-                let Ok(entry) = entry else { continue };
-                let path = entry.path();
-                if bounds.is_private(&path) {
-                    continue;
-                }
-                if let Some(partial) = partial(&path, &self.key) {
-                    files.entry(partial.manifest.id()).or_insert(partial);
-                    continue;
-                }
-                let Some((name, meta)) = bounds.shareable(&path) else { continue };
-                if files.len() >= MAX_CATALOGUE_ENTRIES {
-                    tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
-                    break;
-                }
-                match self.cache.manifest(&path, &meta, &name) {
-                    Ok(m) => {
-                        let stamp = Some(FileStamp::of(&meta));
-                        let whole = SharedFile { path, manifest: Arc::new(m), stamp, have: None };
-                        match files.entry(whole.manifest.id()) {
-                            Entry::Vacant(slot) => {
-                                slot.insert(whole);
-                            }
-                            // A whole copy beats a partial one of the same content.
-                            Entry::Occupied(mut slot) if slot.get().have.is_some() => {
-                                slot.insert(whole);
-                            }
-                            Entry::Occupied(_) => {}
-                        }
+            let mut folders = vec![(root.clone(), String::new())];
+            while let Some((folder, prefix)) = folders.pop() {
+                let entries = match std::fs::read_dir(&folder) {
+                    Ok(entries) => entries,
+                    Err(e) if prefix.is_empty() => return Err(crate::error::io_err(root)(e)),
+                    Err(e) => {
+                        tracing::warn!(folder = %folder.display(), error = %e, "folder not shared");
+                        continue;
                     }
-                    Err(e) => tracing::warn!(error = %e, "not shared"),
+                };
+                for entry in entries.flatten() {
+                    if scan.paths.len() >= MAX_CATALOGUE_ENTRIES {
+                        tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
+                        break;
+                    }
+                    let path = entry.path();
+                    if bounds.is_private(&path) {
+                        continue;
+                    }
+                    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+                    let rel = format!("{prefix}{name}");
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        // Hidden folders, and shared folders inside this one (the downloads folder in the
+                        // shared one), which are scanned as roots of their own.
+                        if !name.starts_with('.') && !bounds.roots.contains(&path) && self.safe(&path, &rel) {
+                            folders.push((path, format!("{rel}/")));
+                        }
+                        continue;
+                    }
+                    self.add(&mut scan, &bounds, path, rel);
                 }
             }
         }
-        self.cache.retain(|p| files.values().any(|f| f.path == p));
+        let Scan { files, paths, hashed } = scan;
+        self.cache.retain(|p| hashed.contains(p));
         if let Err(e) = self.cache.save() {
             tracing::warn!(error = %e, "hash cache not saved");
         }
-        let catalogue = files.len() != self.files.len()
-            || files.iter().any(|(id, f)| self.files.get(id).is_none_or(|old| old.have != f.have));
+        let catalogue =
+            paths != self.paths || files.iter().any(|(id, f)| self.files.get(id).is_none_or(|old| old.have != f.have));
         let on_disk = files
             .iter()
             .any(|(id, f)| self.files.get(id).is_none_or(|old| (&old.path, old.stamp) != (&f.path, f.stamp)));
-        self.files = files;
+        (self.files, self.paths) = (files, paths);
         Ok(match (catalogue, on_disk) {
             (true, _) => Change::Catalogue,
             (false, true) => Change::OnDisk,
             (false, false) => Change::None,
         })
+    }
+
+    /// Whether `rel` may be shared as a path, with a warning where not.
+    fn safe(&self, path: &Path, rel: &str) -> bool {
+        let checked = check_path(rel);
+        if let Err(e) = checked {
+            tracing::warn!(file = %path.display(), error = %e, "not shared");
+        }
+        checked.is_ok()
+    }
+
+    /// Adds the file at `path`, shared as `rel`, to `scan`: a download in progress for the chunks it has
+    /// verified, or a whole file, hashed unless the cache knows it.
+    fn add(&mut self, scan: &mut Scan, bounds: &Bounds, path: PathBuf, rel: String) {
+        if let Some(partial) = partial(&path, &self.key) {
+            let rel = rel.strip_suffix(STATE_SUFFIX).unwrap_or(&rel).to_string();
+            if self.safe(&path, &rel) {
+                scan.paths.insert(rel, partial.manifest.id());
+                scan.files.entry(partial.manifest.id()).or_insert(partial);
+            }
+            return;
+        }
+        let Some((name, meta)) = bounds.shareable(&path) else { return };
+        if !self.safe(&path, &rel) {
+            return;
+        }
+        match self.cache.manifest(&path, &meta, &name) {
+            Ok(m) => {
+                scan.hashed.insert(path.clone());
+                let stamp = Some(FileStamp::of(&meta));
+                let whole = SharedFile { path, manifest: Arc::new(m), stamp, have: None };
+                scan.paths.insert(rel, whole.manifest.id());
+                match scan.files.entry(whole.manifest.id()) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(whole);
+                    }
+                    // A whole copy beats a partial one of the same content.
+                    Entry::Occupied(mut slot) if slot.get().have.is_some() => {
+                        slot.insert(whole);
+                    }
+                    Entry::Occupied(_) => {}
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "not shared"),
+        }
     }
 
     /// The shared file with content `id`.
@@ -146,20 +204,13 @@ impl Library {
         self.files.is_empty()
     }
 
-    /// The catalogue to serve, sorted by name.
+    /// The catalogue to serve: every shared path, sorted.
     pub fn catalogue(&self) -> Catalogue {
-        let mut entries: Vec<_> = self
-            .files
-            .iter()
-            .map(|(id, f)| CatalogueEntry {
-                id: *id,
-                name: f.manifest.name().to_string(),
-                size: f.manifest.size(),
-                have: f.have.clone(),
-            })
-            .collect();
-        entries.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        Catalogue { entries }
+        let entry = |(path, id): (&String, &FileId)| {
+            let f = self.files.get(id)?;
+            Some(CatalogueEntry { id: *id, name: path.clone(), size: f.manifest.size(), have: f.have.clone() })
+        };
+        Catalogue { entries: self.paths.iter().filter_map(entry).collect() }
     }
 }
 
@@ -242,6 +293,38 @@ mod tests {
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         assert_eq!(lib.len(), 4);
         assert_eq!(lib.rescan().expect("scan"), Change::None);
+    }
+
+    #[test]
+    fn subfolders_are_shared_by_path_and_hidden_or_unsafe_ones_are_not() {
+        let shared = tempfile::tempdir().expect("dir");
+        let s = shared.path();
+        let write = |rel: &str, bytes: &[u8]| {
+            std::fs::create_dir_all(s.join(rel).parent().expect("parent")).expect("mkdir");
+            std::fs::write(s.join(rel), bytes).expect("write");
+        };
+        write("a.txt", b"a");
+        write("copy.txt", b"same");
+        write("docs/copy.txt", b"same");
+        write("docs/report.pdf", b"pdf");
+        write("docs/2024/q1.pdf", b"q1");
+        write("docs/.draft", b"hidden file");
+        write(".git/config", b"hidden folder");
+        write("CON/x.txt", b"a Windows device name");
+        write("downloads/got.txt", b"a shared folder inside the shared folder");
+        write(&("d/".repeat(proto::MAX_DEPTH + 2) + "deep.txt"), b"too deep");
+        std::os::unix::fs::symlink(s.join("docs"), s.join("loop")).expect("symlink");
+
+        let dirs = vec![s.to_path_buf(), s.join("downloads")];
+        let mut lib = Library::new(dirs, s.join(".p2pnode"), HashCache::default(), StateKey::random());
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
+        let entries = lib.catalogue().entries;
+        let paths: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(paths, ["a.txt", "copy.txt", "docs/2024/q1.pdf", "docs/copy.txt", "docs/report.pdf", "got.txt"]);
+        assert_eq!(entries[1].id, entries[3].id, "one content under one name is one file, at either path");
+        assert_eq!(lib.len(), 5);
+        std::fs::rename(s.join("docs/2024"), s.join("docs/2025")).expect("rename a folder");
+        assert_eq!(lib.rescan().expect("scan"), Change::Catalogue, "a renamed folder is a new catalogue");
     }
 
     /// Every way a person or an editor can change a file on disk is noticed: alike content keeps its id and

@@ -38,6 +38,23 @@ impl Server {
     /// Starts `serve` sharing `dir`, with `extra` arguments before `serve` and
     /// `serve_args` after it.
     pub fn start(discovery_port: u16, dir: &Path, name: &str, extra: &[&str], serve_args: &[&str]) -> Self {
+        Self::spawn(discovery_port, dir, name, extra, serve_args, Stdio::null())
+    }
+
+    /// Starts `serve` sharing `dir` with its log kept, for [`Self::log`].
+    pub fn start_logged(discovery_port: u16, dir: &Path, name: &str) -> Self {
+        Self::spawn(discovery_port, dir, name, &[], &[], Stdio::piped())
+    }
+
+    /// Stops the node and returns what it logged (started with [`Self::start_logged`]).
+    pub fn log(mut self) -> String {
+        let _ = self.child.kill();
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut self.child.stderr.take().expect("a logged server"), &mut log).expect("log");
+        log
+    }
+
+    fn spawn(discovery_port: u16, dir: &Path, name: &str, extra: &[&str], serve_args: &[&str], log: Stdio) -> Self {
         let mut child = p2pnode(discovery_port)
             .args(["--dir", dir.to_str().expect("utf-8 path"), "--name", name])
             .args(["--port", "0", "--json"])
@@ -45,7 +62,7 @@ impl Server {
             .arg("serve")
             .args(serve_args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("serve starts");
         let mut line = String::new();
