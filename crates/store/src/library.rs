@@ -87,7 +87,7 @@ impl Library {
         let mut scan = Scan::default();
         let roots = self.dirs.iter().map(|d| d.canonicalize().map_err(crate::error::io_err(d)));
         let bounds = Bounds { roots: roots.collect::<Result<_, _>>()?, private: self.state_dir.canonicalize().ok() };
-        for root in &bounds.roots {
+        'roots: for root in &bounds.roots {
             let mut folders = vec![(root.clone(), String::new())];
             while let Some((folder, prefix)) = folders.pop() {
                 let entries = match std::fs::read_dir(&folder) {
@@ -101,7 +101,7 @@ impl Library {
                 for entry in entries.flatten() {
                     if scan.paths.len() >= MAX_CATALOGUE_ENTRIES {
                         tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
-                        break;
+                        break 'roots;
                     }
                     let path = entry.path();
                     if bounds.is_private(&path) {
