@@ -70,7 +70,7 @@ def flood(count):
 
 
 def catalogue(entries):
-    out = bytearray(b"P2PC\x01" + struct.pack(">I", entries))
+    out = bytearray(b"P2PC\x02" + struct.pack(">I", entries))  # magic, catalogue version 2
     for i in range(entries):
         name = (b"%06d-" % i) + b"n" * 248
         out += struct.pack(">I", i) + bytes(28) + struct.pack(">H", len(name)) + name + struct.pack(">Q", 1) + b"\x00"
