@@ -128,6 +128,47 @@ impl Dictionary {
         Err(ResolveError::NotFound { close: self.close_names(&lower) })
     }
 
+    /// The files `query` names, each with where it goes below the destination (`cp -r` style): one file
+    /// ([`Self::resolve`]) goes by its name; a folder (`docs/2024`, no file of that path or name) goes
+    /// whole, its files below a folder of its name (`2024/q1.pdf`); a glob (`*`, `?`, `[...]`; `*` stops
+    /// at `/`) takes the files whose path or name it matches, each by its name. Sorted by where they go.
+    pub fn select(&self, query: &str) -> Result<Vec<(FileId, String)>, ResolveError> {
+        let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
+        if query.contains(['*', '?', '[']) {
+            let pattern = glob::Pattern::new(query).map_err(|_| ResolveError::NotFound { close: vec![] })?;
+            let options = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+            let matched = self.paths().filter(|(_, path)| {
+                pattern.matches_with(path, options) || pattern.matches_with(&file_name(path), options)
+            });
+            let found: Vec<_> = matched.map(|(id, path)| (id, file_name(path))).collect();
+            return if found.is_empty() { Err(ResolveError::NotFound { close: vec![] }) } else { Ok(dedup(found)) };
+        }
+        match self.resolve(query) {
+            Ok(id) => {
+                let path = self.files.get(&id).map_or(query, |e| e.name.as_str());
+                Ok(vec![(id, file_name(path))])
+            }
+            Err(ResolveError::NotFound { close }) => {
+                let folder = query.trim_end_matches('/');
+                let inside = format!("{folder}/");
+                // The folder's own name and what is below it: `docs/2024` -> `2024/...`.
+                let parent = folder.rfind('/').map_or(0, |at| at + 1);
+                let found: Vec<_> = self
+                    .paths()
+                    .filter(|(_, path)| !folder.is_empty() && path.starts_with(&inside))
+                    .map(|(id, path)| (id, path[parent..].to_string()))
+                    .collect();
+                if found.is_empty() { Err(ResolveError::NotFound { close }) } else { Ok(dedup(found)) }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every path of every file.
+    fn paths(&self) -> impl Iterator<Item = (FileId, &str)> {
+        self.files.iter().flat_map(|(id, e)| e.paths.iter().map(|p| (*id, p.as_str())))
+    }
+
     /// Names containing the query, or within a few edits of it.
     fn close_names(&self, lower: &str) -> Vec<String> {
         let max_edits = (lower.chars().count() / 3).max(2);
@@ -144,6 +185,13 @@ impl Dictionary {
         scored.dedup_by(|a, b| a.1 == b.1);
         scored.into_iter().take(MAX_SUGGESTIONS).map(|(_, n)| n.to_string()).collect()
     }
+}
+
+/// `found` sorted by where each goes, each place once.
+fn dedup(mut found: Vec<(FileId, String)>) -> Vec<(FileId, String)> {
+    found.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    found.dedup_by(|a, b| a.1 == b.1);
+    found
 }
 
 /// Whether `text` can name a file by id: 8 to 64 hex digits (a full id or a prefix of one).
@@ -175,9 +223,12 @@ mod tests {
         Host { node: NodeId([n; 32]), ip: IpAddr::from([10, 0, 0, n]) }
     }
 
+    /// A whole file `id` at `path`.
+    fn entry(id: u8, path: &str) -> CatalogueEntry {
+        CatalogueEntry { id: FileId([id; 32]), name: path.into(), size: 1, have: None }
+    }
+
     fn dictionary() -> Dictionary {
-        let entry =
-            |id: u8, name: &str| CatalogueEntry { id: FileId([id; 32]), name: name.into(), size: 1, have: None };
         let mut d = Dictionary::default();
         d.add_catalogue(host(1), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(2, "dup.txt")] });
         d.add_catalogue(host(2), &Catalogue { entries: vec![entry(1, "report.pdf"), entry(3, "dup.txt")] });
@@ -203,8 +254,6 @@ mod tests {
 
     #[test]
     fn files_in_folders_resolve_by_path_or_by_their_name() {
-        let entry =
-            |id: u8, path: &str| CatalogueEntry { id: FileId([id; 32]), name: path.into(), size: 1, have: None };
         let mut d = Dictionary::default();
         let listed = [entry(4, "docs/report.pdf"), entry(5, "docs/2024/report.pdf"), entry(6, "notes/todo.txt")];
         d.add_catalogue(host(1), &Catalogue { entries: listed.to_vec() });
@@ -218,6 +267,22 @@ mod tests {
         );
         let todo = d.entry(&FileId([6; 32])).expect("entry");
         assert_eq!((todo.name.as_str(), todo.paths.len()), ("notes/todo.txt", 2), "shown by its first path");
+    }
+
+    #[test]
+    fn folders_and_globs_select_files_with_where_they_go() {
+        let mut d = Dictionary::default();
+        let listed = [entry(4, "docs/report.pdf"), entry(5, "docs/2024/q1.pdf"), entry(6, "music/a.ogg")];
+        d.add_catalogue(host(1), &Catalogue { entries: listed.to_vec() });
+        let picked = |q: &str| d.select(q).map(|v| v.into_iter().map(|(id, to)| (id.0[0], to)).collect::<Vec<_>>());
+        let to = |v: &[(u8, &str)]| Ok(v.iter().map(|(id, p)| (*id, p.to_string())).collect());
+        assert_eq!(picked("docs"), to(&[(5, "docs/2024/q1.pdf"), (4, "docs/report.pdf")]), "a folder goes whole");
+        assert_eq!(picked("docs/2024/"), to(&[(5, "2024/q1.pdf")]));
+        assert_eq!(picked("docs/report.pdf"), to(&[(4, "report.pdf")]), "a file goes by its name");
+        assert_eq!(picked("*.pdf"), to(&[(5, "q1.pdf"), (4, "report.pdf")]), "a glob matches file names");
+        assert_eq!(picked("docs/*"), to(&[(4, "report.pdf")]), "* stays within its folder");
+        assert!(matches!(d.select("doc"), Err(ResolveError::NotFound { .. })), "a folder is named whole");
+        assert!(matches!(d.select("*.txt"), Err(ResolveError::NotFound { .. })));
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use proto::{Escaped, FileId, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use serving::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node, NodeBuilder};
 pub use store::{StateKey, discard_part, safe_file_name};
-pub use survey::Survey;
+pub use survey::{Survey, Wanted, unresolved};
 pub use transport::{Identity, Transport};
 
 /// Runs blocking file work off the async threads. A panic in it is a bug and carries on as one.

@@ -29,6 +29,30 @@ const SURVEY_BUDGET: usize = 24 * 1024 * 1024;
 /// of ids is not.
 const MAX_CATALOGUES_PER_ADDRESS: usize = 8;
 
+/// A file to fetch: which, from whom, and where below the destination it goes (`photos/beach.jpg`: a
+/// path of the dictionary, safe by [`proto::check_path`]).
+#[derive(Clone)]
+pub struct Wanted {
+    /// Its id.
+    pub id: FileId,
+    /// What the dictionary knows of it.
+    pub entry: DictEntry,
+    /// Where it goes: folders, then its name.
+    pub to: String,
+    /// The hosts to fetch it from.
+    pub sources: Vec<Source>,
+}
+
+/// The error of a query that names no file, or several.
+pub fn unresolved(query: &str, e: ResolveError) -> NodeError {
+    match e {
+        ResolveError::NotFound { close } => NodeError::NotHosted { query: query.into(), close },
+        ResolveError::Ambiguous { ids } => {
+            NodeError::Ambiguous { query: query.into(), ids: ids.iter().map(FileId::to_string).collect() }
+        }
+    }
+}
+
 /// A short-lived view of the LAN: the peers that answered a query, and what they share. A peer is one
 /// host's claim to a node id; two hosts claiming one id are both kept (see [`discovery::PeerCache`]).
 pub struct Survey {
@@ -150,19 +174,36 @@ impl Survey {
     /// listed it, under whatever id each claims.
     pub async fn find(&mut self, query: &str) -> Result<(FileId, DictEntry, Vec<Source>), NodeError> {
         let dictionary = self.dictionary().await?;
-        let id = dictionary.resolve(query).map_err(|e| match e {
-            ResolveError::NotFound { close } => NodeError::NotHosted { query: query.into(), close },
-            ResolveError::Ambiguous { ids } => {
-                NodeError::Ambiguous { query: query.into(), ids: ids.iter().map(FileId::to_string).collect() }
-            }
-        })?;
+        let id = dictionary.resolve(query).map_err(|e| unresolved(query, e))?;
         let entry =
             dictionary.entry(&id).cloned().ok_or(NodeError::NotHosted { query: query.into(), close: vec![] })?;
+        let sources = self.sources_of(&entry);
+        Ok((id, entry, sources))
+    }
+
+    /// The files `queries` name (files, folders or globs: [`Dictionary::select`]), each with the hosts to
+    /// fetch it from and where below the destination it goes; the catalogues are fetched once for all.
+    pub async fn select(&mut self, queries: &[String]) -> Result<Vec<Wanted>, NodeError> {
+        let dictionary = self.dictionary().await?;
+        let mut wanted: Vec<Wanted> = Vec::new();
+        for query in queries {
+            for (id, to) in dictionary.select(query).map_err(|e| unresolved(query, e))? {
+                let Some(entry) = dictionary.entry(&id).cloned() else { continue };
+                if !wanted.iter().any(|w| w.to == to) {
+                    wanted.push(Wanted { id, sources: self.sources_of(&entry), entry, to });
+                }
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// The hosts of `entry`, each with the chunks it has if it has only part of the file.
+    fn sources_of(&self, entry: &DictEntry) -> Vec<Source> {
         let mut sources = self.sources(|host| entry.hosts.contains(&host));
         for source in &mut sources {
             source.has = entry.partial.get(&source.host()).cloned();
         }
-        Ok((id, entry, sources))
+        sources
     }
 
     /// The peers `wanted` picks, each with the first of our transports it announces and its address for

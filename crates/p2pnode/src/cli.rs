@@ -31,12 +31,20 @@ pub(crate) enum Command {
     },
     /// Query the LAN and print the peers (name, id, address, files).
     Peers,
-    /// Print every file on the LAN: name, size, id, hosting peers.
-    Ls,
-    /// Download a file by name or id into --downloads.
+    /// Print the files on the LAN: path, size, id, hosting peers.
+    Ls {
+        /// Only these: a file's path or name, a folder, or a glob (`*.jpg`, `photos/*`).
+        pattern: Option<String>,
+        /// Show files by path under their folders.
+        #[arg(long)]
+        tree: bool,
+    },
+    /// Download files or folders into --downloads, as `cp -r` would copy them.
     Get {
-        /// The file's name, full id, or id prefix (8 hex digits or more).
-        file: String,
+        /// What to fetch: a file's path, name, full id or id prefix (8 hex digits or more); a folder's path
+        /// (fetched whole, below a folder of its name); or a glob (`*.jpg`, `photos/*`).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
         /// Download into this folder instead of --downloads.
         #[arg(short = 'o', long = "output", value_name = "DIR")]
         output: Option<PathBuf>,

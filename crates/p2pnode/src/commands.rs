@@ -22,20 +22,25 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             output::peers(&peers, g.json);
             Ok(())
         }
-        Command::Ls => {
+        Command::Ls { pattern, tree } => {
             let mut survey = survey(g)?;
             let peers = survey.peers().await?;
             let dictionary = survey.dictionary().await?;
-            output::files(&dictionary, &peers, g.json);
+            let selected = match pattern {
+                Some(p) => Some(dictionary.select(p).map_err(|e| node::unresolved(p, e))?),
+                None => None,
+            };
+            let selected = selected.map(|files| files.into_iter().map(|(id, _)| id).collect());
+            output::files(&dictionary, &peers, g.json, selected.as_ref(), *tree);
             Ok(())
         }
-        Command::Get { file, output, delete_incomplete, keep_incomplete, force } => {
+        Command::Get { files, output, delete_incomplete, keep_incomplete, force } => {
             let incomplete = match (delete_incomplete, keep_incomplete) {
                 (true, _) => Incomplete::Delete,
                 (_, true) => Incomplete::Keep,
                 _ => Incomplete::Ask,
             };
-            get(g, file, output.as_deref(), incomplete, *force).await
+            get(g, files, output.as_deref(), incomplete, *force).await
         }
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "p2pnode", &mut std::io::stdout());
@@ -79,24 +84,62 @@ enum Incomplete {
     Ask,
 }
 
-async fn get(g: &Global, file: &str, output: Option<&Path>, incomplete: Incomplete, force: bool) -> anyhow::Result<()> {
+async fn get(
+    g: &Global,
+    files: &[String],
+    output: Option<&Path>,
+    incomplete: Incomplete,
+    force: bool,
+) -> anyhow::Result<()> {
     let net = g.net()?;
-    let dir: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
-    node::check_writable(&dir)?;
-    let mut survey = survey(g)?;
-    let (id, entry, sources) = survey.find(file).await?;
-    // A file's id covers its name, not the folders it sits in.
-    let file_name = entry.name.rsplit('/').next().unwrap_or(&entry.name);
-    if !force && let Some(copy) = node::find_copy(&dir, id, file_name, entry.size, &g.state_dir()).await {
+    let dest: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
+    node::check_writable(&dest)?;
+    let wanted = survey(g)?.select(files).await?;
+    let key = g.state_key();
+    let mut failures = Vec::new();
+    for file in &wanted {
+        if let Err(e) = get_one(g, file, &dest, &net, &key, incomplete, force).await {
+            if wanted.len() == 1 {
+                return Err(e);
+            }
+            eprintln!("error: {}: {}", node::Escaped(&file.to), node::Escaped(&format!("{e:#}")));
+            failures.push(file.to.clone());
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} files could not be fetched (run the same get again to resume them)",
+            failures.len(),
+            wanted.len()
+        );
+    }
+    Ok(())
+}
+
+/// Fetches one file into its place below `dest`, unless it is already there.
+async fn get_one(
+    g: &Global,
+    file: &node::Wanted,
+    dest: &Path,
+    net: &node::NetConfig,
+    key: &node::StateKey,
+    incomplete: Incomplete,
+    force: bool,
+) -> anyhow::Result<()> {
+    // Folders as the dictionary gives them (safe components), each made a valid name on this system.
+    let mut folders: Vec<&str> = file.to.split('/').collect();
+    let name = folders.pop().unwrap_or_default();
+    let dir = folders.iter().fold(dest.to_path_buf(), |dir, folder| dir.join(node::safe_file_name(folder)));
+    let (id, entry) = (file.id, &file.entry);
+    if !force && let Some(copy) = node::find_copy(&dir, id, name, entry.size, &g.state_dir()).await {
         output::already_have(&entry.name, &copy, id, g.json);
         return Ok(());
     }
-    if sources.is_empty() {
+    if file.sources.is_empty() {
         bail!("the peers hosting '{}' do not serve --transport {}", entry.name, g.transport);
     }
     let mut progress = Progress::new(g.json);
-    let key = g.state_key();
-    let path = node::download(id, &sources, &dir, net.timeout, &key, |e| progress.on(e)).await;
+    let path = node::download(id, &file.sources, &dir, net.timeout, key, |e| progress.on(e)).await;
     progress.end(path.as_ref().ok(), id);
     if let Err(NodeError::Incomplete { part, .. }) = &path
         && decide(incomplete, part)

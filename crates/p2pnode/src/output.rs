@@ -2,10 +2,10 @@
 //! Names in tables are escaped ([`Escaped`]): peers choose them. JSON carries them exactly (JSON escaping
 //! only).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use node::{Dictionary, Escaped, FileId, Host, Node, NodeId, Peer, ServeConfig, escape};
+use node::{DictEntry, Dictionary, Escaped, FileId, Host, Node, NodeId, Peer, ServeConfig, escape};
 
 use crate::events::{Event, FileHost};
 
@@ -52,12 +52,19 @@ pub(crate) fn peers(peers: &[Peer], json: bool) {
     print_rows(json, &["NAME", "ID", "ADDRESS", "PORTS", "FILES"], rows.collect());
 }
 
-/// The content dictionary of `p2pnode ls`.
-pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
+/// The content dictionary of `p2pnode ls`: the files `selected` keeps (all when `None`), in a table by
+/// file, or with `tree` by path under their folders.
+pub(crate) fn files(
+    dictionary: &Dictionary,
+    peers: &[Peer],
+    json: bool,
+    selected: Option<&HashSet<FileId>>,
+    tree: bool,
+) {
     let names: HashMap<Host, &str> = peers.iter().map(|p| (Host::of(p), p.announcement.name.as_str())).collect();
     let host_name = |h: &Host| names.get(h).map_or_else(|| h.node.short(), |n| n.to_string());
     let shown_host = |h: &Host| escape(&host_name(h));
-    let rows = dictionary.entries().into_iter().map(|(id, e)| {
+    let row = |id: FileId, e: &DictEntry, shown_name: String| {
         // A host still downloading the file shows how much of it it has.
         let share = |h: &Host| {
             e.partial.get(h).map(|bits| {
@@ -84,9 +91,36 @@ pub(crate) fn files(dictionary: &Dictionary, peers: &[Peer], json: bool) {
                 None => shown_host(h),
             })
             .collect();
-        Row::Text(vec![file_name(&e.name), human_bytes(e.size), id.short(), hosts.join(", ")])
-    });
-    print_rows(json, &["NAME", "SIZE", "ID", "PEERS"], rows.collect());
+        Row::Text(vec![shown_name, human_bytes(e.size), id.short(), hosts.join(", ")])
+    };
+    let entries = dictionary.entries().into_iter().filter(|(id, _)| selected.is_none_or(|s| s.contains(id)));
+    let rows = if tree && !json {
+        let mut paths: Vec<(&str, FileId, &DictEntry)> =
+            entries.flat_map(|(id, e)| e.paths.iter().map(move |p| (p.as_str(), id, e))).collect();
+        paths.sort_by_key(|(path, ..)| *path);
+        let mut rows = Vec::new();
+        let mut open: Vec<&str> = Vec::new();
+        for (path, id, e) in paths {
+            let mut parts: Vec<&str> = path.split('/').collect();
+            let name = parts.pop().unwrap_or_default();
+            let same = open.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+            open.truncate(same);
+            for folder in &parts[same..] {
+                rows.push(Row::Text(vec![
+                    format!("{}{}/", "  ".repeat(open.len()), escape(folder)),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                ]));
+                open.push(folder);
+            }
+            rows.push(row(id, e, format!("{}{}", "  ".repeat(open.len()), file_name(name))));
+        }
+        rows
+    } else {
+        entries.map(|(id, e)| row(id, e, file_name(&e.name))).collect()
+    };
+    print_rows(json, &["NAME", "SIZE", "ID", "PEERS"], rows);
 }
 
 /// A file name as a table shows it: escaped, and quoted where it could pass for an id (`get` takes an

@@ -96,7 +96,7 @@ fn usage_mistakes_are_explained_with_what_to_type() {
     assert!(help.contains("Commands:") && help.contains("serve") && help.contains("Options:"), "the help: {help}");
 
     let port = free_udp_port();
-    assert_one_line_error(&run(p2pnode(port).arg("get")), 2, "not provided: <FILE> (usage: p2pnode get");
+    assert_one_line_error(&run(p2pnode(port).arg("get")), 2, "not provided: <FILE>... (usage: p2pnode get <FILE>...");
     assert_one_line_error(&run(p2pnode(port).arg("serv")), 2, "similar subcommand exists: 'serve'");
     assert_one_line_error(
         &run(p2pnode(port).args(["--tiemout", "1", "ls"])),
@@ -179,6 +179,18 @@ fn files_in_subfolders_are_listed_by_path_and_fetched_by_path_or_name() {
     let mut paths: Vec<&str> = files.iter().filter_map(|f| f["name"].as_str()).collect();
     paths.sort();
     assert_eq!(paths, ["docs/2024/q1.pdf", "docs/notes.txt"]);
+    let tree = String::from_utf8_lossy(&run(p2pnode(port).args(["ls", "--tree"])).stdout).into_owned();
+    let names: Vec<&str> = tree.lines().skip(1).map(|l| l.split("  ").find(|c| !c.is_empty()).unwrap_or("")).collect();
+    let indents: Vec<usize> = tree.lines().skip(1).map(|l| l.len() - l.trim_start().len()).collect();
+    assert_eq!((names, indents), (vec!["docs/", "2024/", "q1.pdf", "notes.txt"], vec![0, 2, 4, 2]), "{tree}");
+    for (pattern, expected) in
+        [("*.pdf", "docs/2024/q1.pdf"), ("docs/2024", "docs/2024/q1.pdf"), ("notes.txt", "docs/notes.txt")]
+    {
+        let listed = json_lines(&run(p2pnode(port).args(["--json", "ls", pattern])));
+        let names: Vec<&str> = listed.iter().filter_map(|f| f["name"].as_str()).collect();
+        assert_eq!(names, [expected], "ls {pattern}");
+    }
+    assert_one_line_error(&run(p2pnode(port).args(["ls", "nothing-here"])), 1, "no peer hosts 'nothing-here'");
     let into = into.path();
     for query in ["docs/2024/q1.pdf", "notes.txt"] {
         let out = run(p2pnode(port).args(["get", query, "-o", into.to_str().expect("utf-8")]));
@@ -186,4 +198,23 @@ fn files_in_subfolders_are_listed_by_path_and_fetched_by_path_or_name() {
     }
     assert_eq!(std::fs::read(into.join("q1.pdf")).expect("q1"), b"quarter one", "a file lands as cp would put it");
     assert_eq!(std::fs::read(into.join("notes.txt")).expect("notes"), b"notes");
+
+    // Folders go whole below a folder of their name, beside files and globs in one get; then nothing is new.
+    let whole = into.join("whole");
+    let get = |args: &[&str]| {
+        let out = run(p2pnode(port).arg("get").args(args).args(["-o", whole.to_str().expect("utf-8")]));
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    get(&["docs", "docs/2024", "*.txt"]);
+    for (path, bytes) in [
+        ("docs/2024/q1.pdf", &b"quarter one"[..]),
+        ("docs/notes.txt", b"notes"),
+        ("2024/q1.pdf", b"quarter one"),
+        ("notes.txt", b"notes"),
+    ] {
+        assert_eq!(std::fs::read(whole.join(path)).unwrap_or_default(), bytes, "{path}");
+    }
+    let again = get(&["docs"]);
+    assert_eq!(again.lines().filter(|l| l.starts_with("already have")).count(), 2, "{again}");
 }
