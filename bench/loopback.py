@@ -17,14 +17,7 @@ on a VM is the noisiest part, is then out of the comparison of transports.
 """
 import argparse, datetime, json, os, re, shutil, socket, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "p2pnode")
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchlib import BIN, free_port, prepare
 
 
 def base_args(disc):
@@ -105,10 +98,7 @@ def main():
     ap.add_argument("--transports", default="tcp,tls,quic")
     ap.add_argument("--out", help="where downloads go (default: a temporary folder beside the shared file)")
     opts = ap.parse_args()
-    for tool in ["nc", "/usr/bin/time"]:
-        if not shutil.which(tool):
-            sys.exit(f"loopback.py needs {tool}: install netcat-openbsd and time (apt-get install netcat-openbsd time)")
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "p2pnode"], cwd=ROOT, check=True)
+    prepare("loopback.py", {"nc": "netcat-openbsd", "/usr/bin/time": "time"})
     work = tempfile.mkdtemp(prefix="p2pnode-bench-")
     try:
         shared = os.path.join(work, "shared")

@@ -226,11 +226,10 @@ pub async fn download(
     }
 }
 
-/// The file in `dir` that already holds file `id` (named `name`, `size` bytes), whatever it is called
-/// there: a download that need not happen. Uses the hash cache in `state_dir` where a node keeps one.
-pub async fn find_copy(dir: &Path, id: FileId, name: &str, size: u64, state_dir: &Path) -> Option<PathBuf> {
-    let (dir, name, cache) = (dir.to_path_buf(), name.to_string(), state_dir.join(store::HASH_CACHE_FILE));
-    blocking(move || store::find_copy(&dir, id, &name, size, &mut store::HashCache::load(cache))).await
+/// Lookups of the files a run's downloads would only duplicate, with the hash cache in `state_dir`
+/// where a node keeps one (it holds the node's downloads folder).
+pub fn copies(state_dir: &Path) -> store::Copies {
+    store::Copies::new(store::HashCache::load(state_dir.join(store::HASH_CACHE_FILE)))
 }
 
 /// Proves that `dir` is, or can be created as, a writable folder, so a download fails before it starts

@@ -36,12 +36,12 @@ mod throttle;
 pub use config::{IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
 pub use discovery::{Discovery, Peer};
-pub use download::{DownloadEvent, Source, check_writable, download, find_copy};
+pub use download::{DownloadEvent, Source, check_writable, copies, download};
 pub use error::NodeError;
 pub use proto::{Escaped, FileId, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use serving::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node, NodeBuilder};
-pub use store::{StateKey, discard_part, safe_file_name};
+pub use store::{Copies, StateKey, discard_part, safe_file_name};
 pub use survey::{Survey, Wanted, unresolved};
 pub use transport::{Identity, Transport};
 

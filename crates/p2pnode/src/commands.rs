@@ -2,15 +2,20 @@
 
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::bail;
 use clap::CommandFactory;
+use futures_util::StreamExt;
 use node::{Identity, Node, NodeError, Survey};
 use transport::TransportError;
 
 use crate::cli::{Cli, Command, Global};
 use crate::progress::Progress;
 use crate::{output, plugins};
+
+/// Files one `get` fetches at once (each from all its peers): enough to hide each file's round trips.
+const FILES_AT_ONCE: usize = 8;
 
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -95,60 +100,77 @@ async fn get(
     let dest: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
     node::check_writable(&dest)?;
     let wanted = survey(g)?.select(files).await?;
-    let key = g.state_key();
-    let mut failures = Vec::new();
-    for file in &wanted {
-        if let Err(e) = get_one(g, file, &dest, &net, &key, incomplete, force).await {
-            if wanted.len() == 1 {
-                return Err(e);
-            }
-            eprintln!("error: {}: {}", node::Escaped(&file.to), node::Escaped(&format!("{e:#}")));
-            failures.push(file.to.clone());
-        }
+    let copies = Mutex::new((!force).then(|| node::copies(&g.state_dir())));
+    let mut run = GetRun { g, dest, net, key: g.state_key(), incomplete, copies };
+    if let [file] = wanted.as_slice() {
+        return run.one(file, true).await;
     }
-    if !failures.is_empty() {
-        bail!(
-            "{} of {} files could not be fetched (run the same get again to resume them)",
-            failures.len(),
-            wanted.len()
-        );
+    // Several files: a few at once, each from all its peers; no bar and no questions (parts are kept).
+    if run.incomplete == Incomplete::Ask {
+        run.incomplete = Incomplete::Keep;
+    }
+    let run = &run;
+    let fetches = wanted.iter().map(|file| async move {
+        let fetched = run.one(file, false).await;
+        if let Err(e) = &fetched {
+            eprintln!("error: {}: {}", node::Escaped(&file.to), node::Escaped(&format!("{e:#}")));
+        }
+        fetched.is_err()
+    });
+    let failed = futures_util::stream::iter(fetches).buffer_unordered(FILES_AT_ONCE).filter(|f| std::future::ready(*f));
+    let failed = failed.count().await;
+    if failed > 0 {
+        bail!("{failed} of {} files could not be fetched (run the same get again to resume them)", wanted.len());
     }
     Ok(())
 }
 
-/// Fetches one file into its place below `dest`, unless it is already there.
-async fn get_one(
-    g: &Global,
-    file: &node::Wanted,
-    dest: &Path,
-    net: &node::NetConfig,
-    key: &node::StateKey,
+/// What the files of one `get` share.
+struct GetRun<'a> {
+    g: &'a Global,
+    dest: PathBuf,
+    net: node::NetConfig,
+    key: node::StateKey,
     incomplete: Incomplete,
-    force: bool,
-) -> anyhow::Result<()> {
-    // Folders as the dictionary gives them (safe components), each made a valid name on this system.
-    let mut folders: Vec<&str> = file.to.split('/').collect();
-    let name = folders.pop().unwrap_or_default();
-    let dir = folders.iter().fold(dest.to_path_buf(), |dir, folder| dir.join(node::safe_file_name(folder)));
-    let (id, entry) = (file.id, &file.entry);
-    if !force && let Some(copy) = node::find_copy(&dir, id, name, entry.size, &g.state_dir()).await {
-        output::already_have(&entry.name, &copy, id, g.json);
-        return Ok(());
+    /// What the destination holds already (`None` with --force).
+    copies: Mutex<Option<node::Copies>>,
+}
+
+impl GetRun<'_> {
+    /// Fetches one file into its place below the destination, unless it is already there; `bar`: the one
+    /// file of the run, whose progress may be drawn.
+    async fn one(&self, file: &node::Wanted, bar: bool) -> anyhow::Result<()> {
+        let (g, dest, net, key, incomplete, copies) =
+            (self.g, &self.dest, &self.net, &self.key, self.incomplete, &self.copies);
+        // Folders as the dictionary gives them (safe components), each made a valid name on this system.
+        let mut folders: Vec<&str> = file.to.split('/').collect();
+        let name = folders.pop().unwrap_or_default();
+        let dir = folders.iter().fold(dest.to_path_buf(), |dir, folder| dir.join(node::safe_file_name(folder)));
+        let (id, entry) = (file.id, &file.entry);
+        // Hashing what is there already is file work: off the async threads' hands.
+        let found = tokio::task::block_in_place(|| {
+            let mut copies = copies.lock().unwrap_or_else(PoisonError::into_inner);
+            copies.as_mut().and_then(|c| c.find(&dir, id, name, entry.size))
+        });
+        if let Some(copy) = found {
+            output::already_have(&entry.name, &copy, id, g.json);
+            return Ok(());
+        }
+        if file.sources.is_empty() {
+            bail!("the peers hosting '{}' do not serve --transport {}", entry.name, g.transport);
+        }
+        let mut progress = Progress::new(g.json, id, bar);
+        let path = node::download(id, &file.sources, &dir, net.timeout, key, |e| progress.on(e)).await;
+        progress.end(path.as_ref().ok());
+        if let Err(NodeError::Incomplete { part, .. }) = &path
+            && decide(incomplete, part)
+        {
+            node::discard_part(part)?;
+            eprintln!("deleted {}", part.display());
+        }
+        path?;
+        Ok(())
     }
-    if file.sources.is_empty() {
-        bail!("the peers hosting '{}' do not serve --transport {}", entry.name, g.transport);
-    }
-    let mut progress = Progress::new(g.json);
-    let path = node::download(id, &file.sources, &dir, net.timeout, key, |e| progress.on(e)).await;
-    progress.end(path.as_ref().ok(), id);
-    if let Err(NodeError::Incomplete { part, .. }) = &path
-        && decide(incomplete, part)
-    {
-        node::discard_part(part)?;
-        eprintln!("deleted {}", part.display());
-    }
-    path?;
-    Ok(())
 }
 
 /// A taken transfer port, with what to do about it.

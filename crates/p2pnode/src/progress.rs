@@ -18,6 +18,7 @@ const BAR_WIDTH: usize = 24;
 pub(crate) struct Progress {
     json: bool,
     bar: bool,
+    id: FileId,
     /// The file's name as its peers give it; `name` is that, escaped for the terminal.
     requested: String,
     name: String,
@@ -31,10 +32,12 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(json: bool) -> Self {
+    /// The progress of file `id`, drawn as a bar where `bar` allows it and stderr is a terminal.
+    pub(crate) fn new(json: bool, id: FileId, bar: bool) -> Self {
         Self {
             json,
-            bar: !json && std::io::stderr().is_terminal(),
+            bar: bar && !json && std::io::stderr().is_terminal(),
+            id,
             requested: String::new(),
             name: String::new(),
             size: 0,
@@ -64,7 +67,7 @@ impl Progress {
             DownloadEvent::ChunkFailed { .. } => {}
         }
         if self.json {
-            event_json(event, self.done).print();
+            event_json(event, self.id, self.done).print();
         } else if self.bar && self.drawn.is_none_or(|t| t.elapsed() >= REDRAW) {
             self.draw();
         }
@@ -96,7 +99,7 @@ impl Progress {
     }
 
     /// Prints the outcome; errors themselves are printed by main.
-    pub(crate) fn end(&mut self, path: Option<&PathBuf>, id: FileId) {
+    pub(crate) fn end(&mut self, path: Option<&PathBuf>) {
         if self.bar {
             self.draw();
             eprintln!();
@@ -104,7 +107,7 @@ impl Progress {
         let Some(path) = path else { return };
         let secs = self.started.elapsed().as_secs_f64();
         if self.json {
-            let (id, path, size, bytes_per_second) = (id.to_string(), path.clone(), self.size, self.rate());
+            let (id, path, size, bytes_per_second) = (self.id.to_string(), path.clone(), self.size, self.rate());
             Event::Done { id, path, size, seconds: secs, bytes_per_second }.print();
         } else {
             // The name was taken (by another file, or the same one with --force): the file went beside it.
@@ -122,9 +125,11 @@ impl Progress {
     }
 }
 
-fn event_json(event: &DownloadEvent, done_bytes: u64) -> Event {
+fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
+    let id = id.to_string();
     match event {
         DownloadEvent::Started { name, size, chunks, have, sources, part, .. } => Event::Started {
+            id,
             name: name.clone(),
             size: *size,
             chunks: *chunks,
@@ -133,13 +138,13 @@ fn event_json(event: &DownloadEvent, done_bytes: u64) -> Event {
             part: part.clone(),
         },
         DownloadEvent::Chunk { index, bytes, peer } => {
-            Event::Chunk { index: *index, bytes: *bytes, peer: peer.to_string(), done_bytes }
+            Event::Chunk { id, index: *index, bytes: *bytes, peer: peer.to_string(), done_bytes }
         }
         DownloadEvent::ChunkFailed { index, peer, error, corrupt } => {
-            Event::ChunkFailed { index: *index, peer: peer.to_string(), error: error.clone(), corrupt: *corrupt }
+            Event::ChunkFailed { id, index: *index, peer: peer.to_string(), error: error.clone(), corrupt: *corrupt }
         }
         DownloadEvent::SourceDropped { peer, reason } => {
-            Event::SourceDropped { peer: peer.to_string(), reason: reason.clone() }
+            Event::SourceDropped { id, peer: peer.to_string(), reason: reason.clone() }
         }
     }
 }

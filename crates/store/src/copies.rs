@@ -1,29 +1,69 @@
-//! Finding the file a download would only duplicate.
+//! Finding the files a download would only duplicate.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use proto::FileId;
+use proto::{FileId, Manifest};
 
 use crate::{HashCache, is_download_artifact, safe_file_name};
 
-/// A regular file in `dir` whose bytes, under the name `name`, make the manifest `id` of a `size`-byte
-/// file: the file a download of `id` into `dir` would duplicate, whatever it is called there. Only files
-/// of that size are hashed, the one named as the download would be first; `cache` answers for the files
-/// it hashed before (a node's hash cache holds its downloads folder).
-pub fn find_copy(dir: &Path, id: FileId, name: &str, size: u64, cache: &mut HashCache) -> Option<PathBuf> {
-    // Canonical, as the paths a node's hash cache holds.
-    let dir = dir.canonicalize().ok()?;
+/// Files of another name but the same size that one lookup hashes at most: a folder of thousands of
+/// same-size files costs a few dozen hashes per lookup, not thousands.
+const MAX_OTHER_CANDIDATES: usize = 64;
+
+/// The files already in destination folders, for the downloads of one run: each folder is listed once,
+/// when first asked about (files this run downloads there are not candidates), and each file hashed at
+/// most once.
+#[derive(Debug)]
+pub struct Copies {
+    cache: HashCache,
+    /// Each folder's visible regular files and their sizes.
+    listed: HashMap<PathBuf, Vec<(PathBuf, u64)>>,
+    /// The manifest of each file hashed, under its own name (`None`: unreadable).
+    hashed: HashMap<PathBuf, Option<Manifest>>,
+}
+
+impl Copies {
+    /// Lookups that take the manifests `cache` knows (a node's hash cache holds its downloads folder).
+    pub fn new(cache: HashCache) -> Self {
+        Self { cache, listed: HashMap::new(), hashed: HashMap::new() }
+    }
+
+    /// A regular file in `dir` whose bytes, under the name `name`, make the manifest `id` of a `size`-byte
+    /// file, whatever it is called there. The file named as the download would be is tried first, then at
+    /// most 64 others of that size.
+    pub fn find(&mut self, dir: &Path, id: FileId, name: &str, size: u64) -> Option<PathBuf> {
+        // Canonical, as the paths a node's hash cache holds.
+        let dir = dir.canonicalize().ok()?;
+        let listing = self.listed.entry(dir.clone()).or_insert_with(|| list(&dir));
+        let expected = dir.join(safe_file_name(name));
+        let same: Vec<PathBuf> = listing.iter().filter(|(_, s)| *s == size).map(|(p, _)| p.clone()).collect();
+        let first = same.iter().filter(|p| **p == expected);
+        let others = same.iter().filter(|p| **p != expected).take(MAX_OTHER_CANDIDATES);
+        first.chain(others).find(|path| self.id_as(path, name) == Some(id)).cloned()
+    }
+
+    /// The id the file at `path` would have under the name `name`: its chunks hashed once, then named.
+    fn id_as(&mut self, path: &Path, name: &str) -> Option<FileId> {
+        let cache = &mut self.cache;
+        let hashed = self.hashed.entry(path.to_path_buf()).or_insert_with(|| {
+            let meta = std::fs::metadata(path).ok()?;
+            cache.manifest(path, &meta, path.file_name()?.to_str()?).ok()
+        });
+        let m = hashed.as_ref()?;
+        let chunks = (0..m.chunk_count()).filter_map(|i| m.chunk_hash(i).copied()).collect();
+        Manifest::new(name.to_string(), m.size(), chunks).ok().map(|named| named.id())
+    }
+}
+
+/// The visible regular files of `dir` (no hidden files, no downloads in progress), with their sizes.
+fn list(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let visible = |p: &PathBuf| {
         p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.') && !is_download_artifact(n))
     };
-    let mut candidates: Vec<PathBuf> =
-        std::fs::read_dir(&dir).ok()?.filter_map(|e| Some(e.ok()?.path())).filter(visible).collect();
-    let expected = dir.join(safe_file_name(name));
-    candidates.sort_by_key(|p| *p != expected);
-    candidates.into_iter().find(|path| {
-        let Ok(meta) = std::fs::metadata(path) else { return false };
-        meta.is_file() && meta.len() == size && cache.manifest(path, &meta, name).is_ok_and(|m| m.id() == id)
-    })
+    let regular = |p: PathBuf| std::fs::metadata(&p).ok().filter(|m| m.is_file()).map(|m| (p, m.len()));
+    entries.filter_map(|e| Some(e.ok()?.path())).filter(visible).filter_map(regular).collect()
 }
 
 #[cfg(test)]
@@ -36,13 +76,15 @@ mod tests {
         let original = dir.path().join("original.bin");
         std::fs::write(&original, b"the bytes").expect("write");
         let id = crate::hash_file(&original, "song.ogg".into()).expect("hash").id();
-        let mut cache = HashCache::default();
         std::fs::write(dir.path().join("song.ogg"), b"other one").expect("write");
         std::fs::write(dir.path().join(".hidden.ogg"), b"the bytes").expect("write");
-        let found = find_copy(dir.path(), id, "song.ogg", 9, &mut cache);
+        let found = Copies::new(HashCache::default()).find(dir.path(), id, "song.ogg", 9);
         assert_eq!(found, Some(original.canonicalize().expect("canonical")), "a same-size file of another name");
         std::fs::remove_file(&original).expect("remove");
-        assert_eq!(find_copy(dir.path(), id, "song.ogg", 9, &mut cache), None, "a different file of that name");
-        assert_eq!(find_copy(&dir.path().join("missing"), id, "song.ogg", 9, &mut cache), None);
+        let mut copies = Copies::new(HashCache::default());
+        assert_eq!(copies.find(dir.path(), id, "song.ogg", 9), None, "a different file of that name");
+        std::fs::write(&original, b"the bytes").expect("write");
+        assert_eq!(copies.find(dir.path(), id, "song.ogg", 9), None, "a folder is listed once per run");
+        assert_eq!(copies.find(&dir.path().join("missing"), id, "song.ogg", 9), None);
     }
 }

@@ -9,8 +9,8 @@
 //!   file records which, and the file is renamed to a name that overwrites nothing once every chunk is
 //!   verified. A later download of the same content resumes from it. State files are authenticated with
 //!   the node-local [`StateKey`]: one this node did not write is never resumed or shared.
-//! - [`safe_file_name`] turns a name received from the network into a plain file name; [`find_copy`] finds
-//!   the file a download would only duplicate.
+//! - [`safe_file_name`] turns a name received from the network into a plain file name; [`Copies`] finds
+//!   the files a download would only duplicate.
 //!
 //! # Example
 //! ```
@@ -37,7 +37,7 @@ mod positioned;
 mod state_key;
 
 pub use cache::{FileStamp, HashCache};
-pub use copies::find_copy;
+pub use copies::Copies;
 pub use error::StoreError;
 pub use hash::{hash_file, verify_chunk};
 pub use library::{Change, Library, SharedFile};

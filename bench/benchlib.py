@@ -1,0 +1,19 @@
+"""What the bench scripts share: the release binary, free loopback ports, and the setup they check first."""
+import os, shutil, socket, subprocess, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "p2pnode")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(script, tools):
+    """Exits with one line naming what is missing of `tools` ({tool: package}), then builds p2pnode."""
+    for tool, package in tools.items():
+        if not shutil.which(tool):
+            sys.exit(f"{script} needs {tool}: install {package} (apt-get install {package})")
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "p2pnode"], cwd=ROOT, check=True)
