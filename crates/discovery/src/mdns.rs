@@ -10,6 +10,7 @@
 //! peers it still holds are refreshed at each interval.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -66,8 +67,11 @@ impl MdnsDiscovery {
         let (commands, rx) = mpsc::channel(QUEUE);
         let (tx, events) = mpsc::channel(QUEUE);
         let cache = PeerCache::new(config.local);
-        let task =
-            Task { config, daemon, browse, cache, held: HashMap::new(), registered: None, commands: rx, events: tx };
+        // Distinct per daemon, so that a node started again (or a test's next node with the same id) never
+        // shares its predecessor's service name, nor has that one's goodbye taken for its own.
+        let label_suffix = RandomState::new().build_hasher().finish() as u32;
+        let (held, registered) = (HashMap::new(), None);
+        let task = Task { config, daemon, browse, cache, held, registered, label_suffix, commands: rx, events: tx };
         tokio::spawn(task.run());
         Ok(Self { commands, events })
     }
@@ -97,6 +101,8 @@ struct Task {
     held: HashMap<String, (IpAddr, Announcement)>,
     /// The full name of our own service, once registered.
     registered: Option<String>,
+    /// Ends our service's name (`p2pnode-ID-SUFFIX`).
+    label_suffix: u32,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<PeerEvent>,
 }
@@ -142,7 +148,7 @@ impl Task {
 
     fn register(&mut self, record: &Announcement) {
         let properties = txt_of(record, self.config.discovery_port);
-        let label = format!("p2pnode-{}", &record.node.to_string()[..16]);
+        let label = format!("p2pnode-{}-{:08x}", &record.node.to_string()[..16], self.label_suffix);
         let host = format!("{label}.local.");
         let port = record.ports.first().map_or(0, |(_, port)| *port);
         match ServiceInfo::new(SERVICE, &label, &host, "", port, &properties[..]) {
@@ -167,22 +173,29 @@ impl Task {
                 }
                 if let Some((old_ip, old)) = self.held.insert(fullname, (ip, record.clone()))
                     && (old_ip != ip || old.node != record.node)
-                    && let Some(gone) = self.cache.forget(old.node, old_ip)
                 {
-                    self.emit(gone).await;
+                    self.forget_unless_held(old.node, old_ip).await;
                 }
                 for event in self.cache.on_announcement(Instant::now().into_std(), ip, record) {
                     self.emit(event).await;
                 }
             }
             ServiceEvent::ServiceRemoved(_, fullname) => {
-                if let Some((ip, record)) = self.held.remove(&fullname)
-                    && let Some(gone) = self.cache.forget(record.node, ip)
-                {
-                    self.emit(gone).await;
+                if let Some((ip, record)) = self.held.remove(&fullname) {
+                    self.forget_unless_held(record.node, ip).await;
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Lets node `node` at `ip` go, unless another service mDNS holds still claims it (a node that
+    /// restarted: its old service's goodbye comes after its new service).
+    async fn forget_unless_held(&mut self, node: NodeId, ip: IpAddr) {
+        if !self.held.values().any(|(held_ip, r)| (*held_ip, r.node) == (ip, node))
+            && let Some(gone) = self.cache.forget(node, ip)
+        {
+            self.emit(gone).await;
         }
     }
 

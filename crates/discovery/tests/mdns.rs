@@ -2,6 +2,7 @@
 //! pair (mDNS must never multicast on the host's interfaces). Every node of a case joins the multicast
 //! group on the same interface, and multicast loopback carries each one's packets to the others.
 
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use discovery::conformance::{CASES, Join, run};
@@ -20,9 +21,13 @@ fn mdns_conforms() {
     let suite = lan.spawn(|| {
         // The runtime's threads, and the mDNS daemons' threads they start, are born inside the namespace.
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        // Each case on a discovery port of its own: a case's nodes ignore the records of the last case's,
+        // whose daemons may still answer for a moment after they are dropped.
+        let ports = AtomicU16::new(5000);
         runtime.block_on(run(|| -> Join {
-            Box::new(|local, _listen| {
-                let config = MdnsConfig { local, discovery_port: 5000, interval: Duration::from_secs(1) };
+            let discovery_port = ports.fetch_add(1, Ordering::Relaxed);
+            Box::new(move |local, _listen| {
+                let config = MdnsConfig { local, discovery_port, interval: Duration::from_secs(1) };
                 Box::new(MdnsDiscovery::start(config).expect("mDNS"))
             })
         }))
