@@ -1,7 +1,7 @@
 //! The shared folders: which files a node serves, by content id.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,15 +54,16 @@ pub struct Library {
     cache: HashCache,
     key: StateKey,
     files: HashMap<FileId, SharedFile>,
-    /// Every shared path (`folder/file`, below its shared folder) and the content it holds.
-    paths: BTreeMap<String, FileId>,
+    /// Every shared path (`folder/file`, below its shared folder) and the content it holds: two shared
+    /// folders may each hold a different file at one path.
+    paths: BTreeSet<(String, FileId)>,
 }
 
 /// What one rescan gathers.
 #[derive(Default)]
 struct Scan {
     files: HashMap<FileId, SharedFile>,
-    paths: BTreeMap<String, FileId>,
+    paths: BTreeSet<(String, FileId)>,
     /// The files hashed or found in the cache: the cache keeps these.
     hashed: HashSet<PathBuf>,
 }
@@ -77,7 +78,7 @@ impl Library {
     /// A library over `dirs`, keeping out `state_dir` and trusting the download state that `key`
     /// authenticates; empty until [`Self::rescan`].
     pub fn new(dirs: Vec<PathBuf>, state_dir: PathBuf, cache: HashCache, key: StateKey) -> Self {
-        Self { dirs, state_dir, cache, key, files: HashMap::new(), paths: BTreeMap::new() }
+        Self { dirs, state_dir, cache, key, files: HashMap::new(), paths: BTreeSet::new() }
     }
 
     /// Reads the folders again, hashing new and changed files, and says what changed. Files that cannot be
@@ -154,7 +155,7 @@ impl Library {
         if let Some(partial) = partial(&path, &self.key) {
             let rel = rel.strip_suffix(STATE_SUFFIX).unwrap_or(&rel).to_string();
             if self.safe(&path, &rel) {
-                scan.paths.insert(rel, partial.manifest.id());
+                scan.paths.insert((rel, partial.manifest.id()));
                 scan.files.entry(partial.manifest.id()).or_insert(partial);
             }
             return;
@@ -168,7 +169,7 @@ impl Library {
                 scan.hashed.insert(path.clone());
                 let stamp = Some(FileStamp::of(&meta));
                 let whole = SharedFile { path, manifest: Arc::new(m), stamp, have: None };
-                scan.paths.insert(rel, whole.manifest.id());
+                scan.paths.insert((rel, whole.manifest.id()));
                 match scan.files.entry(whole.manifest.id()) {
                     Entry::Vacant(slot) => {
                         slot.insert(whole);
@@ -206,7 +207,7 @@ impl Library {
 
     /// The catalogue to serve: every shared path, sorted.
     pub fn catalogue(&self) -> Catalogue {
-        let entry = |(path, id): (&String, &FileId)| {
+        let entry = |(path, id): &(String, FileId)| {
             let f = self.files.get(id)?;
             Some(CatalogueEntry { id: *id, name: path.clone(), size: f.manifest.size(), have: f.have.clone() })
         };
@@ -312,6 +313,7 @@ mod tests {
         write(".git/config", b"hidden folder");
         write("CON/x.txt", b"a Windows device name");
         write("downloads/got.txt", b"a shared folder inside the shared folder");
+        write("downloads/a.txt", b"another a.txt, in the other shared folder");
         write(&("d/".repeat(proto::MAX_DEPTH + 2) + "deep.txt"), b"too deep");
         std::os::unix::fs::symlink(s.join("docs"), s.join("loop")).expect("symlink");
 
@@ -320,9 +322,10 @@ mod tests {
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         let entries = lib.catalogue().entries;
         let paths: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(paths, ["a.txt", "copy.txt", "docs/2024/q1.pdf", "docs/copy.txt", "docs/report.pdf", "got.txt"]);
-        assert_eq!(entries[1].id, entries[3].id, "one content under one name is one file, at either path");
-        assert_eq!(lib.len(), 5);
+        let listed = ["a.txt", "a.txt", "copy.txt", "docs/2024/q1.pdf", "docs/copy.txt", "docs/report.pdf", "got.txt"];
+        assert_eq!(paths, listed, "both a.txt: one path, a different file in each shared folder");
+        assert_eq!(entries[2].id, entries[4].id, "one content under one name is one file, at either path");
+        assert_eq!(lib.len(), 6);
         std::fs::rename(s.join("docs/2024"), s.join("docs/2025")).expect("rename a folder");
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue, "a renamed folder is a new catalogue");
     }
