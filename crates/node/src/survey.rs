@@ -1,6 +1,6 @@
 //! Asking the LAN who is there and what they share, without running a node.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,11 +185,11 @@ impl Survey {
     /// fetch it from and where below the destination it goes; the catalogues are fetched once for all.
     pub async fn select(&mut self, queries: &[String]) -> Result<Vec<Wanted>, NodeError> {
         let dictionary = self.dictionary().await?;
-        let mut wanted: Vec<Wanted> = Vec::new();
+        let (mut wanted, mut places) = (Vec::new(), HashSet::new());
         for query in queries {
             for (id, to) in dictionary.select(query).map_err(|e| unresolved(query, e))? {
                 let Some(entry) = dictionary.entry(&id).cloned() else { continue };
-                if !wanted.iter().any(|w| w.to == to) {
+                if places.insert(to.clone()) {
                     wanted.push(Wanted { id, sources: self.sources_of(&entry), entry, to });
                 }
             }

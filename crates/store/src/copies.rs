@@ -1,6 +1,6 @@
 //! Finding the files a download would only duplicate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use proto::{FileId, Manifest};
@@ -17,8 +17,8 @@ const MAX_OTHER_CANDIDATES: usize = 64;
 #[derive(Debug)]
 pub struct Copies {
     cache: HashCache,
-    /// Each folder's visible regular files and their sizes.
-    listed: HashMap<PathBuf, Vec<(PathBuf, u64)>>,
+    /// Each folder's visible regular files, by size.
+    listed: HashMap<PathBuf, HashMap<u64, BTreeSet<PathBuf>>>,
     /// The manifest of each file hashed, under its own name (`None`: unreadable).
     hashed: HashMap<PathBuf, Option<Manifest>>,
 }
@@ -35,12 +35,13 @@ impl Copies {
     pub fn find(&mut self, dir: &Path, id: FileId, name: &str, size: u64) -> Option<PathBuf> {
         // Canonical, as the paths a node's hash cache holds.
         let dir = dir.canonicalize().ok()?;
-        let listing = self.listed.entry(dir.clone()).or_insert_with(|| list(&dir));
+        let same = self.listed.entry(dir.clone()).or_insert_with(|| list(&dir)).get(&size);
         let expected = dir.join(safe_file_name(name));
-        let same: Vec<PathBuf> = listing.iter().filter(|(_, s)| *s == size).map(|(p, _)| p.clone()).collect();
-        let first = same.iter().filter(|p| **p == expected);
-        let others = same.iter().filter(|p| **p != expected).take(MAX_OTHER_CANDIDATES);
-        first.chain(others).find(|path| self.id_as(path, name) == Some(id)).cloned()
+        // Only the few tried are copied out: a lookup costs the same in a folder of thousands.
+        let first = same.is_some_and(|s| s.contains(&expected)).then(|| expected.clone());
+        let others = same.into_iter().flatten().filter(|p| **p != expected).take(MAX_OTHER_CANDIDATES).cloned();
+        let candidates: Vec<PathBuf> = first.into_iter().chain(others).collect();
+        candidates.into_iter().find(|path| self.id_as(path, name) == Some(id))
     }
 
     /// The id the file at `path` would have under the name `name`: its chunks hashed once, then named.
@@ -56,14 +57,18 @@ impl Copies {
     }
 }
 
-/// The visible regular files of `dir` (no hidden files, no downloads in progress), with their sizes.
-fn list(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+/// The visible regular files of `dir` (no hidden files, no downloads in progress), by size.
+fn list(dir: &Path) -> HashMap<u64, BTreeSet<PathBuf>> {
+    let mut by_size: HashMap<u64, BTreeSet<PathBuf>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return by_size };
     let visible = |p: &PathBuf| {
         p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.') && !is_download_artifact(n))
     };
     let regular = |p: PathBuf| std::fs::metadata(&p).ok().filter(|m| m.is_file()).map(|m| (p, m.len()));
-    entries.filter_map(|e| Some(e.ok()?.path())).filter(visible).filter_map(regular).collect()
+    for (path, size) in entries.filter_map(|e| Some(e.ok()?.path())).filter(visible).filter_map(regular) {
+        by_size.entry(size).or_default().insert(path);
+    }
+    by_size
 }
 
 #[cfg(test)]
