@@ -140,16 +140,15 @@ impl GetRun<'_> {
     /// Fetches one file into its place below the destination, unless it is already there; `bar`: the one
     /// file of the run, whose progress may be drawn.
     async fn one(&self, file: &node::Wanted, bar: bool) -> anyhow::Result<()> {
-        let (g, dest, net, key, incomplete, copies) =
-            (self.g, &self.dest, &self.net, &self.key, self.incomplete, &self.copies);
+        let g = self.g;
         // Folders as the dictionary gives them (safe components), each made a valid name on this system.
         let mut folders: Vec<&str> = file.to.split('/').collect();
         let name = folders.pop().unwrap_or_default();
-        let dir = folders.iter().fold(dest.to_path_buf(), |dir, folder| dir.join(node::safe_file_name(folder)));
+        let dir = folders.iter().fold(self.dest.clone(), |dir, folder| dir.join(node::safe_file_name(folder)));
         let (id, entry) = (file.id, &file.entry);
         // Hashing what is there already is file work: off the async threads' hands.
         let found = tokio::task::block_in_place(|| {
-            let mut copies = copies.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut copies = self.copies.lock().unwrap_or_else(PoisonError::into_inner);
             copies.as_mut().and_then(|c| c.find(&dir, id, name, entry.size))
         });
         if let Some(copy) = found {
@@ -160,10 +159,10 @@ impl GetRun<'_> {
             bail!("the peers hosting '{}' do not serve --transport {}", entry.name, g.transport);
         }
         let mut progress = Progress::new(g.json, id, bar);
-        let path = node::download(id, &file.sources, &dir, net.timeout, key, |e| progress.on(e)).await;
+        let path = node::download(id, &file.sources, &dir, self.net.timeout, &self.key, |e| progress.on(e)).await;
         progress.end(path.as_ref().ok());
         if let Err(NodeError::Incomplete { part, .. }) = &path
-            && decide(incomplete, part)
+            && decide(self.incomplete, part)
         {
             node::discard_part(part)?;
             eprintln!("deleted {}", part.display());

@@ -19,8 +19,7 @@ pub(crate) struct Progress {
     json: bool,
     bar: bool,
     id: FileId,
-    /// The file's name as its peers give it; `name` is that, escaped for the terminal.
-    requested: String,
+    /// The file's name as its peers give it: escaped wherever it is shown.
     name: String,
     size: u64,
     /// Bytes verified before this run (a resume): excluded from the rate.
@@ -38,7 +37,6 @@ impl Progress {
             json,
             bar: bar && !json && std::io::stderr().is_terminal(),
             id,
-            requested: String::new(),
             name: String::new(),
             size: 0,
             resumed: 0,
@@ -53,8 +51,7 @@ impl Progress {
         match event {
             DownloadEvent::Started { name, size, have_bytes, .. } => {
                 // The name is the peer's: shown escaped (JSON events carry it exactly).
-                (self.name, self.size, self.resumed, self.done) = (node::escape(name), *size, *have_bytes, *have_bytes);
-                self.requested = name.clone();
+                (self.name, self.size, self.resumed, self.done) = (name.clone(), *size, *have_bytes, *have_bytes);
                 self.started = Instant::now();
             }
             DownloadEvent::Chunk { bytes, peer, .. } => {
@@ -84,7 +81,7 @@ impl Progress {
         let rate = self.rate();
         let eta =
             if rate > 0.0 { format!("{:.0}s", self.size.saturating_sub(self.done) as f64 / rate) } else { "?".into() };
-        let name: String = self.name.chars().take(30).collect();
+        let name: String = node::escape(&self.name).chars().take(30).collect();
         eprint!(
             "\r\x1b[2K{name} [{}{}] {:>3.0}% {}/{} {}/s ETA {eta} {} sources",
             "#".repeat(filled),
@@ -111,11 +108,11 @@ impl Progress {
             Event::Done { id, path, size, seconds: secs, bytes_per_second }.print();
         } else {
             // The name was taken (by another file, or the same one with --force): the file went beside it.
-            let wanted = node::safe_file_name(&self.requested);
+            let wanted = node::safe_file_name(&self.name);
             let taken = path.file_name().is_some_and(|n| *n != *wanted);
             println!(
                 "downloaded {} ({}) in {secs:.1}s ({}/s) to {}{}",
-                self.name,
+                node::Escaped(&self.name),
                 human_bytes(self.size),
                 human_bytes(self.rate() as u64),
                 node::Escaped(&path.display().to_string()),

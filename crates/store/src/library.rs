@@ -113,7 +113,7 @@ impl Library {
                     if entry.file_type().is_ok_and(|t| t.is_dir()) {
                         // Hidden folders, and shared folders inside this one (the downloads folder in the
                         // shared one), which are scanned as roots of their own.
-                        if !name.starts_with('.') && !bounds.roots.contains(&path) && self.safe(&path, &rel) {
+                        if !name.starts_with('.') && !bounds.roots.contains(&path) && safe(&path, &rel) {
                             folders.push((path, format!("{rel}/")));
                         }
                         continue;
@@ -140,28 +140,19 @@ impl Library {
         })
     }
 
-    /// Whether `rel` may be shared as a path, with a warning where not.
-    fn safe(&self, path: &Path, rel: &str) -> bool {
-        let checked = check_path(rel);
-        if let Err(e) = checked {
-            tracing::warn!(file = %path.display(), error = %e, "not shared");
-        }
-        checked.is_ok()
-    }
-
     /// Adds the file at `path`, shared as `rel`, to `scan`: a download in progress for the chunks it has
     /// verified, or a whole file, hashed unless the cache knows it.
     fn add(&mut self, scan: &mut Scan, bounds: &Bounds, path: PathBuf, rel: String) {
         if let Some(partial) = partial(&path, &self.key) {
             let rel = rel.strip_suffix(STATE_SUFFIX).unwrap_or(&rel).to_string();
-            if self.safe(&path, &rel) {
+            if safe(&path, &rel) {
                 scan.paths.insert((rel, partial.manifest.id()));
                 scan.files.entry(partial.manifest.id()).or_insert(partial);
             }
             return;
         }
         let Some((name, meta)) = bounds.shareable(&path) else { return };
-        if !self.safe(&path, &rel) {
+        if !safe(&path, &rel) {
             return;
         }
         match self.cache.manifest(&path, &meta, &name) {
@@ -213,6 +204,15 @@ impl Library {
         };
         Catalogue { entries: self.paths.iter().filter_map(entry).collect() }
     }
+}
+
+/// Whether the file or folder at `path` may be shared as `rel`, with a warning where not.
+fn safe(path: &Path, rel: &str) -> bool {
+    let checked = check_path(rel);
+    if let Err(e) = checked {
+        tracing::warn!(file = %path.display(), error = %e, "not shared");
+    }
+    checked.is_ok()
 }
 
 /// A download in progress, from its state file `NAME.part.state` (if `path` is one, `key` authenticates
