@@ -9,6 +9,7 @@
 //! [`Lan`] is one scenario's network; [`Peer`] one running node on it; [`Peer::get`] runs `p2pnode get`
 //! inside a peer and hands each JSON progress event to the scenario as it is printed.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -123,6 +124,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// The `name` of every event that has one (the peers of `peers`, the files of `ls`).
+    pub fn names(&self) -> BTreeSet<String> {
+        self.events.iter().filter_map(|e| e["name"].as_str().map(String::from)).collect()
+    }
+
     /// How many events of this kind were printed.
     pub fn count(&self, event: &str) -> usize {
         self.events.iter().filter(|e| e["event"] == event).count()

@@ -46,12 +46,9 @@ async fn discovery(t: &str) -> anyhow::Result<()> {
     let names: BTreeSet<String> = (0..4).map(|i| format!("peer{i}")).collect();
     let files: BTreeSet<String> = (0..4).map(|i| format!("file{i}.txt")).collect();
     for p in &peers {
-        let listed = |run: &harness::Run| {
-            run.events.iter().filter_map(|e| e["name"].as_str().map(String::from)).collect::<BTreeSet<_>>()
-        };
         loop {
-            let seen = listed(&p.p2pnode(&["--transport", t, "peers"], async |_| {}).await?);
-            let shared = listed(&p.p2pnode(&["--transport", t, "ls"], async |_| {}).await?);
+            let seen = p.p2pnode(&["--transport", t, "peers"], async |_| {}).await?.names();
+            let shared = p.p2pnode(&["--transport", t, "ls"], async |_| {}).await?.names();
             if seen == names && shared == files {
                 break;
             }
@@ -62,7 +59,7 @@ async fn discovery(t: &str) -> anyhow::Result<()> {
     // in its FROM scratch image resolves through Docker's DNS.
     let by_name = ["--broadcast", "127.255.255.255", "--peer", &lan.host_name("peer1"), "--transport", t, "peers"];
     let run = peers[0].p2pnode(&by_name, async |_| {}).await?;
-    let seen: BTreeSet<&str> = run.events.iter().filter_map(|e| e["name"].as_str()).collect();
+    let seen = run.names();
     ensure!(seen.contains("peer1") && !seen.contains("peer2"), "--peer by name: sees {seen:?}: {}", run.stderr);
     Ok(())
 }
@@ -85,11 +82,8 @@ async fn mdns_without_broadcast() -> anyhow::Result<()> {
             in_netns(&p.host_pid()?, &rule)?;
         }
     }
-    let names = |run: &harness::Run| {
-        run.events.iter().filter_map(|e| e["name"].as_str().map(String::from)).collect::<BTreeSet<_>>()
-    };
     let by_broadcast = peers[0].p2pnode(&["--discovery", "broadcast", "--timeout", "2", "peers"], async |_| {}).await?;
-    ensure!(names(&by_broadcast).is_empty(), "broadcast is not dropped: {:?}", names(&by_broadcast));
+    ensure!(by_broadcast.names().is_empty(), "broadcast is not dropped: {:?}", by_broadcast.names());
 
     let everyone: BTreeSet<String> = (0..3).map(|i| format!("peer{i}")).collect();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -97,12 +91,12 @@ async fn mdns_without_broadcast() -> anyhow::Result<()> {
         loop {
             let started = Instant::now();
             let run = p.p2pnode(&["-vv", "peers"], async |_| {}).await?;
-            if names(&run) == everyone {
+            if run.names() == everyone {
                 let (heard, took) = (last_answer_ms(&run.stderr)?, started.elapsed().as_millis());
                 eprintln!("mdns: {}: every peer heard {heard} ms into the survey; `peers` took {took} ms", p.name);
                 break;
             }
-            ensure!(Instant::now() < deadline, "{}: mDNS finds only {:?}: {}", p.name, names(&run), run.stderr);
+            ensure!(Instant::now() < deadline, "{}: mDNS finds only {:?}: {}", p.name, run.names(), run.stderr);
         }
     }
     let run = peers[1].get("tls", "file0.txt", &[], async |_| {}).await?;
@@ -264,23 +258,21 @@ async fn static_peers(t: &str) -> anyhow::Result<()> {
     in_netns(&a.host_pid()?, &["ip", "route", "add", &subnet(&net1)?, "via", &vpn0])?;
     in_netns(&b.host_pid()?, &["ip", "route", "add", &subnet(&net0)?, "via", &vpn1])?;
 
-    let names =
-        |run: &harness::Run| run.events.iter().filter_map(|e| e["name"].as_str().map(String::from)).collect::<Vec<_>>();
     let alone = a.p2pnode(&["--transport", t, "--timeout", "1", "peers"], async |_| {}).await?;
-    ensure!(!names(&alone).contains(&"b".to_string()), "broadcast alone must not reach b: {:?}", names(&alone));
+    ensure!(!alone.names().contains("b"), "broadcast alone must not reach b: {:?}", alone.names());
     let peer = format!("{b_ip}:5000");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let seen = a.p2pnode(&["--transport", t, "--peer", &peer, "peers"], async |_| {}).await?;
-        if names(&seen).contains(&"b".to_string()) {
+        if seen.names().contains("b") {
             break;
         }
-        ensure!(Instant::now() < deadline, "a never saw b through --peer: {:?} {}", names(&seen), seen.stderr);
+        ensure!(Instant::now() < deadline, "a never saw b through --peer: {:?} {}", seen.names(), seen.stderr);
     }
     // B learns of A from A's announcements, sent to it by unicast.
     let b_sees =
         b.p2pnode(&["--transport", t, "--peer", &format!("{}:5000", a.ip(&net0)?), "peers"], async |_| {}).await?;
-    ensure!(names(&b_sees).contains(&"a".to_string()), "b sees {:?}", names(&b_sees));
+    ensure!(b_sees.names().contains("a"), "b sees {:?}", b_sees.names());
     let run = a.get(t, "paper.pdf", &["--peer", &peer], async |_| {}).await?;
     ensure!(run.code == Some(0), "get across the vpn failed: {}", run.stderr);
     ensure!(a.downloaded("paper.pdf").await.as_deref() == Some(&paper[..]), "bytes differ");
