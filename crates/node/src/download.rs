@@ -260,13 +260,13 @@ fn report_failure(
 ) {
     let (file, peer) = (manifest.name(), node.short());
     if corrupt {
-        tracing::warn!(target: "p2pnode::download", file, chunk, %peer, "corrupt chunk discarded");
+        tracing::info!(target: "p2pnode::download", file, chunk, %peer, "corrupt chunk discarded");
     } else {
         tracing::info!(target: "p2pnode::download", file, chunk, %peer, error, "chunk request failed");
     }
     on_event(&DownloadEvent::ChunkFailed { index: chunk, peer: node, error: error.to_string(), corrupt });
     if dropped {
-        tracing::warn!(target: "p2pnode::download", %peer, error, "source dropped");
+        tracing::info!(target: "p2pnode::download", %peer, error, "source dropped");
         on_event(&DownloadEvent::SourceDropped { peer: node, reason: error.to_string() });
     }
 }

@@ -40,6 +40,7 @@ pub use download::{DownloadEvent, Source, check_writable, copies, download};
 pub use error::NodeError;
 pub use proto::{Escaped, FileId, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
+pub use server::Upload;
 pub use serving::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node, NodeBuilder};
 pub use store::{Copies, StateKey, discard_part, safe_file_name};
 pub use survey::{Survey, Wanted, unresolved};

@@ -1,7 +1,7 @@
 //! Answering peers: the catalogue, manifests, and chunk bytes streamed from disk.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,16 +64,45 @@ pub(crate) struct ServeContext {
     pub(crate) peer_buffers: Arc<Semaphore>,
 }
 
+/// Chunk bytes of one file sent in full (by one exchange, or summed over several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sent {
+    pub(crate) file: FileId,
+    /// The file's name and size, as its manifest gives them.
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) bytes: u64,
+}
+
+/// What a peer took of one shared file, told when the peer's last connection ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// The name it announces, where its transport proved its id and the id is a known peer.
+    pub peer_name: Option<String>,
+    /// The file.
+    pub file: FileId,
+    /// Its name.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Chunk bytes sent to the peer.
+    pub bytes: u64,
+}
+
 /// Serves the exchanges of one connection until the peer is done with it or it idles out: a connection
 /// with no exchange in progress that opens none within the idle timeout is closed, whatever the transport
-/// does to keep it alive.
-pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: ServeContext) {
+/// does to keep it alive. Returns what its exchanges sent.
+pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: ServeContext) -> Vec<Sent> {
     let peer = incoming.remote_addr();
+    let mut sent = Vec::new();
+    let mut count = |done: Result<Option<Sent>, tokio::task::JoinError>| sent.extend(done.ok().flatten());
     let limit = Arc::new(Semaphore::new(MAX_STREAMS_PER_CONNECTION));
     // Dropping the set (when the connection ends or the node shuts down) aborts exchanges in progress.
     let mut exchanges = JoinSet::new();
     loop {
-        let Ok(permit) = limit.clone().acquire_owned().await else { return };
+        let Ok(permit) = limit.clone().acquire_owned().await else { break };
         let accepted = if exchanges.is_empty() {
             tokio::time::timeout(context.idle, incoming.accept_stream()).await
         } else {
@@ -94,11 +123,16 @@ pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: S
         let (shares, context) = (context.shares.borrow().clone(), context.clone());
         exchanges.spawn(async move {
             let _permit = permit;
-            serve_exchange(stream, &shares, peer, &context).await;
+            serve_exchange(stream, &shares, peer, &context).await
         });
-        while exchanges.try_join_next().is_some() {}
+        while let Some(done) = exchanges.try_join_next() {
+            count(done);
+        }
     }
-    while exchanges.join_next().await.is_some() {}
+    while let Some(done) = exchanges.join_next().await {
+        count(done);
+    }
+    sent
 }
 
 /// Answers the first request of a connection over the node's limits with [`ErrorCode::Busy`] and closes
@@ -117,25 +151,40 @@ pub(crate) async fn answer_busy(mut incoming: Box<dyn Incoming>) {
     let _ = tokio::time::timeout(BUSY_ANSWER_TIME, answer).await;
 }
 
-async fn serve_exchange(mut stream: Box<dyn Stream>, shares: &Shares, peer: SocketAddr, context: &ServeContext) {
+/// Answers one request; returns the chunk bytes it sent, if it sent a chunk.
+async fn serve_exchange(
+    mut stream: Box<dyn Stream>,
+    shares: &Shares,
+    peer: SocketAddr,
+    context: &ServeContext,
+) -> Option<Sent> {
     let mut first = [0u8; 1];
     match tokio::time::timeout(context.idle, stream.read(&mut first)).await {
-        Ok(Ok(0)) => return,
+        Ok(Ok(0)) => return None,
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "connection failed"),
-        Err(_) => return tracing::debug!(%peer, "idle connection closed"),
+        Ok(Err(e)) => return debug_none(peer, &e.to_string(), "connection failed"),
+        Err(_) => return debug_none(peer, "", "idle connection closed"),
     }
     let request =
         match tokio::time::timeout(SLOW_SENDER_TIMEOUT, read_request(&mut (&first[..]).chain(&mut stream))).await {
             Ok(Ok(Some(request))) => request,
-            Ok(Ok(None)) => return,
-            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "bad request"),
-            Err(_) => return tracing::debug!(%peer, "request frame too slow, connection closed"),
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => return debug_none(peer, &e.to_string(), "bad request"),
+            Err(_) => return debug_none(peer, "", "request frame too slow, connection closed"),
         };
     match answer(&mut stream, &request, shares, peer, context).await {
-        Ok(()) => stream.finish(),
-        Err(e) => tracing::debug!(%peer, ?request, error = %e, "exchange failed"),
+        Ok(sent) => {
+            stream.finish();
+            sent
+        }
+        Err(e) => debug_none(peer, &format!("{request:?}: {e}"), "exchange failed"),
     }
+}
+
+/// Logs why an exchange ended without an answer, at debug level: peers cause these at will.
+fn debug_none<T>(peer: SocketAddr, error: &str, what: &str) -> Option<T> {
+    tracing::debug!(%peer, error, "{what}");
+    None
 }
 
 async fn answer(
@@ -144,35 +193,51 @@ async fn answer(
     shares: &Shares,
     peer: SocketAddr,
     context: &ServeContext,
-) -> Result<(), TransportError> {
+) -> Result<Option<Sent>, TransportError> {
     match request {
-        Request::Catalogue => send_bytes(stream, &shares.catalogue, context).await,
+        Request::Catalogue => send_bytes(stream, &shares.catalogue, context).await.map(|()| None),
         Request::Manifest(id) => match shares.files.get(id) {
             Some(file) => {
                 let _buffer = take_buffer(context, file.manifest.encoded_len()).await?;
-                send_bytes(stream, &file.manifest.encode(), context).await
+                send_bytes(stream, &file.manifest.encode(), context).await.map(|()| None)
             }
-            None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await,
+            None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
         },
         Request::Chunk { file, index, offset, len } => {
-            let Some(shared) = shares.files.get(file) else {
-                return refuse(stream, ErrorCode::NotFound, "file not shared", context).await;
+            let (shared, start) = match find_range(shares, file, *index, *offset, *len) {
+                Ok(found) => found,
+                Err((code, why)) => return refuse(stream, code, why, context).await.map(|()| None),
             };
-            if *index >= shared.manifest.chunk_count() {
-                return refuse(stream, ErrorCode::NotFound, "no such chunk", context).await;
+            if !send_file_range(stream, shared, start, *len, context).await? {
+                return Ok(None);
             }
-            if shared.have.as_ref().is_some_and(|bits| !store::bit(bits, *index)) {
-                return refuse(stream, ErrorCode::NotFound, "chunk not downloaded yet", context).await;
-            }
-            let (start, chunk_len) = shared.manifest.chunk_span(*index);
-            if offset.checked_add(*len).is_none_or(|end| end > chunk_len) {
-                return refuse(stream, ErrorCode::BadRequest, "range outside the chunk", context).await;
-            }
-            send_file_range(stream, shared, start + u64::from(*offset), *len, context).await?;
             tracing::debug!(target: "p2pnode::server", file = shared.manifest.name(), chunk = index, %peer, "sent chunk");
-            Ok(())
+            let (name, size) = (shared.manifest.name().to_string(), shared.manifest.size());
+            Ok(Some(Sent { file: *file, name, size, bytes: u64::from(*len) }))
         }
     }
+}
+
+/// The shared file a chunk request asks of, and where in it the asked range starts; or the refusal.
+fn find_range<'s>(
+    shares: &'s Shares,
+    file: &FileId,
+    index: u32,
+    offset: u32,
+    len: u32,
+) -> Result<(&'s SharedFile, u64), (ErrorCode, &'static str)> {
+    let shared = shares.files.get(file).ok_or((ErrorCode::NotFound, "file not shared"))?;
+    if index >= shared.manifest.chunk_count() {
+        return Err((ErrorCode::NotFound, "no such chunk"));
+    }
+    if shared.have.as_ref().is_some_and(|bits| !store::bit(bits, index)) {
+        return Err((ErrorCode::NotFound, "chunk not downloaded yet"));
+    }
+    let (start, chunk_len) = shared.manifest.chunk_span(index);
+    if offset.checked_add(len).is_none_or(|end| end > chunk_len) {
+        return Err((ErrorCode::BadRequest, "range outside the chunk"));
+    }
+    Ok((shared, start + u64::from(offset)))
 }
 
 /// Sends an ok response with `bytes`, piece by piece, each within the idle timeout.
@@ -275,16 +340,18 @@ async fn open_unchanged(shared: &SharedFile) -> Option<Arc<std::fs::File>> {
 /// Streams `len` bytes of `shared` from `offset`, one piece at a time, each piece sent within the idle
 /// timeout (a peer that stops reading is cut off). A file touched, rewritten or replaced since it was
 /// hashed is rescanned at once and served if its content is the same; one changed or deleted is refused.
-/// One that changes while being sent delivers bytes that fail the receiver's hash check.
+/// One that changes while being sent delivers bytes that fail the receiver's hash check. Returns whether
+/// the bytes were sent (not refused).
 async fn send_file_range(
     stream: &mut Box<dyn Stream>,
     shared: &SharedFile,
     offset: u64,
     len: u32,
     context: &ServeContext,
-) -> Result<(), TransportError> {
+) -> Result<bool, TransportError> {
     let Some(file) = open_current(shared, context).await else {
-        return refuse(stream, ErrorCode::NotFound, "file changed or deleted since it was hashed", context).await;
+        refuse(stream, ErrorCode::NotFound, "file changed or deleted since it was hashed", context).await?;
+        return Ok(false);
     };
     write_within(stream, &Response::Ok { len: u64::from(len) }.encode(), context).await?;
     let _buffer = take_buffer(context, READ_PIECE.min(len as usize)).await?;
@@ -307,5 +374,5 @@ async fn send_file_range(
         sent += piece as u64;
     }
     stream.flush().await?;
-    Ok(())
+    Ok(true)
 }

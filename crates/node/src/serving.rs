@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use discovery::{Discovery, Merged, PeerEvent};
-use proto::{Announcement, NodeId};
+use proto::{Announcement, FileId, NodeId};
 use store::{Change, HASH_CACHE_FILE, HashCache, Library, StateKey};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 use transport::{Identity, Incoming, Listener, Transport};
 
-use crate::server::{ServeContext, Shares, answer_busy, serve_connection};
+use crate::server::{Sent, ServeContext, Shares, Upload, answer_busy, serve_connection};
 use crate::state_lock::StateLock;
 use crate::throttle::Throttle;
 use crate::{NodeError, ServeConfig, blocking, identity};
@@ -36,7 +36,11 @@ pub struct NodeBuilder {
     lock: StateLock,
     transports: Vec<Arc<dyn Transport>>,
     discoveries: Vec<Box<dyn Discovery>>,
+    on_upload: OnUpload,
 }
+
+/// What the node calls with each [`Upload`].
+type OnUpload = Box<dyn FnMut(&Upload) + Send>;
 
 impl NodeBuilder {
     /// The identity the node proves (for the transports that authenticate).
@@ -57,10 +61,16 @@ impl NodeBuilder {
         self
     }
 
+    /// Calls `on_upload` with what a peer took of each file, once the peer holds no connection any more.
+    pub fn on_upload(mut self, on_upload: impl FnMut(&Upload) + Send + 'static) -> Self {
+        self.on_upload = Box::new(on_upload);
+        self
+    }
+
     /// Scans and hashes the shared files and binds every transport, so that every setup error surfaces
     /// here, before anything is announced.
     pub async fn bind(self) -> Result<Node, NodeError> {
-        let NodeBuilder { config, identity, lock, transports, discoveries } = self;
+        let NodeBuilder { config, identity, lock, transports, discoveries, on_upload } = self;
         if transports.is_empty() {
             return Err(NodeError::NoPlugin("transport"));
         }
@@ -75,7 +85,7 @@ impl NodeBuilder {
         let listeners = bind_all(&transports, config.port).await?;
         let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
         let discovery = Merged::new(discoveries);
-        Ok(Node { id: identity.node_id(), instance, config, listeners, discovery, library, lock })
+        Ok(Node { id: identity.node_id(), instance, config, listeners, discovery, library, lock, on_upload })
     }
 }
 
@@ -90,6 +100,7 @@ pub struct Node {
     library: Library,
     /// Held until the node stops: no other node serves from its state folder meanwhile.
     lock: StateLock,
+    on_upload: OnUpload,
 }
 
 impl Node {
@@ -107,7 +118,8 @@ impl Node {
         created.map_err(|source| NodeError::NotWritable { dir: config.downloads.clone(), source })?;
         let lock = StateLock::acquire(&config.state_dir, &config.dir)?;
         let identity = identity::load_or_create(&config.state_dir)?;
-        Ok(NodeBuilder { config, identity, lock, transports: Vec::new(), discoveries: Vec::new() })
+        let (transports, discoveries, on_upload) = (Vec::new(), Vec::new(), Box::new(|_: &Upload| {}));
+        Ok(NodeBuilder { config, identity, lock, transports, discoveries, on_upload })
     }
 
     /// This node's id.
@@ -129,7 +141,7 @@ impl Node {
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         let ports: Vec<_> = self.local_addrs().into_iter().map(|(name, addr)| (name, addr.port())).collect();
-        let Node { id, instance, config, listeners, mut discovery, library, lock: _lock } = self;
+        let Node { id, instance, config, listeners, mut discovery, library, lock: _lock, mut on_upload } = self;
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let rescan = Arc::new(Notify::new());
         let mut rescans =
@@ -161,6 +173,7 @@ impl Node {
         let busy_answers = Arc::new(Semaphore::new(BUSY_ANSWERS));
         let mut connections = JoinSet::new();
         let mut peer_log = PeerLog::default();
+        let mut uploads = UploadTally::default();
         let (mut incoming, mut accepting) = accept_all(listeners);
         tokio::pin!(shutdown);
         // A background task that ends stops the node: serving on without rescans, announcements or a
@@ -175,9 +188,11 @@ impl Node {
                     match (limit.clone().try_acquire_owned(), per_peer.take(peer.ip())) {
                         (Ok(permit), Some(slot)) => {
                             let context = ServeContext { peer_buffers: slot.buffers.clone(), ..context.clone() };
+                            uploads.opened(peer.ip(), accepted.authenticated().map(|a| a.peer));
                             connections.spawn(async move {
-                                serve_connection(accepted, context).await;
+                                let sent = serve_connection(accepted, context).await;
                                 drop((permit, slot));
+                                (peer, Some(sent))
                             });
                         }
                         _ => {
@@ -188,6 +203,7 @@ impl Node {
                                 connections.spawn(async move {
                                     answer_busy(accepted).await;
                                     drop(permit);
+                                    (peer, None)
                                 });
                             }
                         }
@@ -205,7 +221,12 @@ impl Node {
                     Some(event) => peer_log.log(event),
                     None => break Err(stopped("discovery", Ok(()))),
                 },
-                Some(_) = connections.join_next() => {}
+                Some(joined) = connections.join_next() => {
+                    let Ok((peer, Some(sent))) = joined else { continue };
+                    for upload in uploads.closed(peer.ip(), sent, &peer_log.names) {
+                        on_upload(&upload);
+                    }
+                }
             }
         };
         rescans.abort();
@@ -230,6 +251,51 @@ fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
     };
     tracing::error!(task, reason, "background task stopped; the node exits");
     NodeError::TaskStopped { task, reason }
+}
+
+/// What each address took, told once it holds no connection any more: a download spreads over several
+/// connections (one socket per exchange in flight on tcp and tls), and people want one line for it.
+#[derive(Default)]
+struct UploadTally(HashMap<IpAddr, Tally>);
+
+#[derive(Default)]
+struct Tally {
+    open: usize,
+    /// The id a connection from the address proved, if any did.
+    proven: Option<NodeId>,
+    sent: HashMap<FileId, Sent>,
+}
+
+impl UploadTally {
+    fn opened(&mut self, ip: IpAddr, proven: Option<NodeId>) {
+        let tally = self.0.entry(ip).or_default();
+        tally.open += 1;
+        tally.proven = tally.proven.or(proven);
+    }
+
+    /// Counts what a connection of `ip` sent; once it was the last, the uploads to `ip`, named as
+    /// `names` (announced names by node id) know the proven id.
+    fn closed(&mut self, ip: IpAddr, sent: Vec<Sent>, names: &HashMap<NodeId, String>) -> Vec<Upload> {
+        let Some(tally) = self.0.get_mut(&ip) else { return Vec::new() };
+        for s in sent {
+            tally.sent.entry(s.file).and_modify(|total| total.bytes += s.bytes).or_insert(s);
+        }
+        tally.open -= 1;
+        if tally.open > 0 {
+            return Vec::new();
+        }
+        let Some(tally) = self.0.remove(&ip) else { return Vec::new() };
+        let peer_name = tally.proven.and_then(|id| names.get(&id).cloned());
+        let upload = |Sent { file, name, size, bytes }| Upload {
+            peer: ip,
+            peer_name: peer_name.clone(),
+            file,
+            name,
+            size,
+            bytes,
+        };
+        tally.sent.into_values().map(upload).collect()
+    }
 }
 
 /// Connections held per peer address, and the send buffers their exchanges share.
@@ -359,6 +425,8 @@ struct PeerLog {
     window: Option<tokio::time::Instant>,
     per_address: HashMap<IpAddr, u32>,
     dropped: u32,
+    /// The names peers announce, by node id: how uploads to them are told.
+    names: HashMap<NodeId, String>,
 }
 
 /// Peer events logged per second and address at most.
@@ -368,6 +436,10 @@ const PEER_LOG_ADDRESSES: usize = 64;
 
 impl PeerLog {
     fn log(&mut self, event: PeerEvent) {
+        match &event {
+            PeerEvent::Seen(p) | PeerEvent::Updated(p) => _ = self.names.insert(p.id(), p.announcement.name.clone()),
+            PeerEvent::Expired(p) => _ = self.names.remove(&p.id()),
+        }
         let now = tokio::time::Instant::now();
         if self.window.is_none_or(|start| now - start >= Duration::from_secs(1)) {
             if self.dropped > 0 {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use node::{NetConfig, ServeConfig};
 
 use crate::plugins::{DISCOVERIES, TRANSPORTS};
@@ -19,6 +19,46 @@ pub(crate) struct Cli {
     pub(crate) global: Global,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// The options of [`Global`] (by id), grouped by what they are about.
+const FOLDERS: &[&str] = &["dir", "downloads", "state_dir"];
+const NODE: &[&str] = &["name", "port", "announce_interval", "tcp_congestion"];
+const FETCHING: &[&str] = &["transport", "tcp_congestion"];
+const FINDING: &[&str] = &["discovery", "discovery_port", "peers", "broadcast", "timeout"];
+const OUTPUT: &[&str] = &["json", "log_file", "verbose", "quiet"];
+
+/// The options each subcommand takes: its help lists these alone. The others are still accepted (an
+/// option may come before or after the subcommand) and change nothing there.
+const TAKES: [(&str, &[&[&str]]); 6] = [
+    ("serve", &[FOLDERS, NODE, FINDING, OUTPUT]),
+    ("peers", &[FINDING, OUTPUT]),
+    ("ls", &[FETCHING, FINDING, OUTPUT]),
+    ("get", &[FETCHING, FOLDERS, FINDING, OUTPUT]),
+    ("completions", &[]),
+    ("man", &[]),
+];
+
+/// The command line as clap knows it, each subcommand's help cut to the options it takes ([`TAKES`]).
+pub(crate) fn command() -> clap::Command {
+    let mut cli = Cli::command();
+    let global: Vec<clap::Arg> = cli.get_arguments().filter(|a| a.is_global_set()).cloned().collect();
+    for (name, takes) in TAKES {
+        cli = cli.mut_subcommand(name, |mut sub| {
+            // A hidden copy in the subcommand keeps clap from giving it the shown global one.
+            let taken = |arg: &&clap::Arg| takes.iter().any(|group| group.contains(&arg.get_id().as_str()));
+            for arg in global.iter().filter(|a| !taken(a)) {
+                sub = sub.arg(arg.clone().hide(true));
+            }
+            sub
+        });
+    }
+    cli
+}
+
+/// Parses the process's arguments.
+pub(crate) fn parse() -> Result<Cli, clap::Error> {
+    Cli::from_arg_matches(&command().try_get_matches()?)
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,10 +121,12 @@ pub(crate) struct Global {
     /// The shared folder.
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub(crate) dir: PathBuf,
-    /// Where downloads go (shared too) [default: DIR/P2PDownloadFolder].
+    /// Where downloads go (shared too) [default: DIR/P2PDownloadFolder, or the user's data folder where
+    /// DIR is read-only].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) downloads: Option<PathBuf>,
-    /// Where the node keeps its identity and hash cache [default: DIR/.p2pnode].
+    /// Where the node keeps its identity and hash cache [default: DIR/.p2pnode, or the user's state
+    /// folder where DIR is read-only].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
     /// Name shown to other peers [default: the host name].
@@ -196,6 +238,27 @@ impl Global {
         let addrs = with_port.to_socket_addrs().with_context(|| format!("--peer {peer}: cannot resolve"))?;
         let mut addrs = addrs.filter(SocketAddr::is_ipv4);
         addrs.next().with_context(|| format!("--peer {peer}: no IPv4 address"))
+    }
+
+    /// Where --dir cannot hold them (a read-only folder), the state and downloads folders that were not
+    /// given go to the user's state and data folders, said in one line: sharing a read-only folder
+    /// needs no extra flags.
+    pub(crate) fn settle_folders(&mut self) {
+        let given = self.downloads.is_some() && self.state_dir.is_some();
+        if given || !self.dir.is_dir() || node::check_writable(&self.dir).is_ok() {
+            return;
+        }
+        let (Some(state), Some(data)) = (dirs::state_dir().or_else(dirs::data_local_dir), dirs::data_dir()) else {
+            return;
+        };
+        let state_dir = self.state_dir.get_or_insert_with(|| state.join("p2pnode")).clone();
+        let downloads = self.downloads.get_or_insert_with(|| data.join("p2pnode").join("downloads")).clone();
+        eprintln!(
+            "note: {} is read-only: state in {}, downloads to {}",
+            self.dir.display(),
+            state_dir.display(),
+            downloads.display()
+        );
     }
 
     /// The downloads folder.

@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use anyhow::bail;
-use clap::CommandFactory;
 use futures_util::StreamExt;
 use node::{Identity, Node, NodeError, Survey};
 use transport::TransportError;
 
-use crate::cli::{Cli, Command, Global};
-use crate::progress::Progress;
+use crate::cli::{self, Cli, Command, Global};
+use crate::progress::{self, FileProgress, Progress, Spinner};
 use crate::{output, plugins};
 
 /// Files one `get` fetches at once (each from all its peers): enough to hide each file's round trips.
@@ -23,14 +22,19 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
         Command::Peers => {
+            let spinner = Spinner::new(g.json, "looking for peers");
             let peers = survey(g)?.peers().await?;
+            drop(spinner);
             output::peers(&peers, g.json);
             Ok(())
         }
         Command::Ls { pattern, tree } => {
             let mut survey = survey(g)?;
+            let spinner = Spinner::new(g.json, "looking for peers");
             let peers = survey.peers().await?;
+            spinner.say(&format!("asking {} peer(s) what they share", peers.len()));
             let dictionary = survey.dictionary().await?;
+            drop(spinner);
             let selected = match pattern {
                 Some(p) => Some(dictionary.select(p).map_err(|e| node::unresolved(p, e))?),
                 None => None,
@@ -48,10 +52,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             get(g, files, output.as_deref(), incomplete, *force).await
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "p2pnode", &mut std::io::stdout());
+            clap_complete::generate(*shell, &mut cli::command(), "p2pnode", &mut std::io::stdout());
             Ok(())
         }
-        Command::Man => Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?),
+        Command::Man => Ok(clap_mangen::Man::new(cli::command()).render(&mut std::io::stdout())?),
     }
 }
 
@@ -66,7 +70,7 @@ fn survey(g: &Global) -> anyhow::Result<Survey> {
 
 async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     let config = g.serve(max_upload_rate)?;
-    let mut builder = Node::builder(config.clone())?;
+    let mut builder = Node::builder(config.clone())?.on_upload(output::upload_teller(g.json));
     let (identity, net) = (builder.identity().clone(), &config.net);
     for transport in plugins::serving_transports(net.transport_config(), &identity) {
         builder = builder.transport(transport);
@@ -74,6 +78,7 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     for discovery in plugins::discoveries(g, net, identity.node_id(), true)? {
         builder = builder.discovery(discovery);
     }
+    output::starting(&config, g.json);
     let node = builder.bind().await.map_err(port_hint)?;
     output::serving(&config, &node, g.json);
     node.run(shutdown_signal()).await?;
@@ -99,30 +104,64 @@ async fn get(
     let net = g.net()?;
     let dest: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
     node::check_writable(&dest)?;
-    let wanted = survey(g)?.select(files).await?;
+    let mut survey = survey(g)?;
+    let (wanted, peers) = {
+        let spinner = Spinner::new(g.json, "looking for peers");
+        let peers = survey.peers().await?;
+        spinner.say(&format!("asking {} peer(s) what they share", peers.len()));
+        (survey.select(files).await?, peers)
+    };
+    let names = peers.into_iter().map(|p| (p.id(), p.announcement.name)).collect();
+    let total = wanted.iter().map(|w| w.entry.size).sum();
+    let progress = Mutex::new(Progress::new(g.json, wanted.len(), total, names));
     let copies = Mutex::new((!force).then(|| node::copies(&g.state_dir())));
-    let mut run = GetRun { g, dest, net, key: g.state_key(), incomplete, copies };
-    if let [file] = wanted.as_slice() {
-        return run.one(file, true).await;
-    }
-    // Several files: a few at once, each from all its peers; no bar and no questions (parts are kept).
-    if run.incomplete == Incomplete::Ask {
+    let mut run = GetRun { g, dest, net, key: g.state_key(), incomplete, copies, progress };
+    // Several files: no questions (their parts are kept).
+    if wanted.len() > 1 && run.incomplete == Incomplete::Ask {
         run.incomplete = Incomplete::Keep;
     }
-    let run = &run;
+    let (run, several) = (&run, wanted.len() > 1);
     let fetches = wanted.iter().map(|file| async move {
-        let fetched = run.one(file, false).await;
-        if let Err(e) = &fetched {
-            eprintln!("error: {}: {}", node::Escaped(&file.to), node::Escaped(&format!("{e:#}")));
+        let fetched = run.one(file).await;
+        if let (Err(e), true) = (&fetched, several) {
+            let line = format!("error: {}: {}", node::Escaped(&file.to), node::Escaped(&format!("{e:#}")));
+            progress::above(|| eprintln!("{line}"));
         }
-        fetched.is_err()
+        fetched
     });
-    let failed = futures_util::stream::iter(fetches).buffer_unordered(FILES_AT_ONCE).filter(|f| std::future::ready(*f));
-    let failed = failed.count().await;
-    if failed > 0 {
-        bail!("{failed} of {} files could not be fetched (run the same get again to resume them)", wanted.len());
+    let fetched = futures_util::stream::iter(fetches).buffer_unordered(FILES_AT_ONCE).collect::<Vec<_>>();
+    let results = tokio::select! {
+        results = fetched => results,
+        _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
+    };
+    lock(&run.progress).finish();
+    let mut failed: Vec<anyhow::Error> = results.into_iter().filter_map(Result::err).collect();
+    match failed.pop() {
+        None => Ok(()),
+        // One file: its own error says it all.
+        Some(e) if wanted.len() == 1 => Err(e),
+        Some(_) => bail!(
+            "{} of {} files could not be fetched (run the same get again to resume them)",
+            failed.len() + 1,
+            wanted.len()
+        ),
     }
-    Ok(())
+}
+
+/// A `get` stopped by Ctrl-C: what it verified is kept, and the same command resumes it.
+#[derive(Debug)]
+pub(crate) struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted; run the same command to resume")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What the files of one `get` share.
@@ -134,38 +173,38 @@ struct GetRun<'a> {
     incomplete: Incomplete,
     /// What the destination holds already (`None` with --force).
     copies: Mutex<Option<node::Copies>>,
+    progress: Mutex<Progress>,
 }
 
 impl GetRun<'_> {
-    /// Fetches one file into its place below the destination, unless it is already there; `bar`: the one
-    /// file of the run, whose progress may be drawn.
-    async fn one(&self, file: &node::Wanted, bar: bool) -> anyhow::Result<()> {
-        let g = self.g;
+    /// Fetches one file into its place below the destination, unless it is already there.
+    async fn one(&self, file: &node::Wanted) -> anyhow::Result<()> {
         // Folders as the dictionary gives them (safe components), each made a valid name on this system.
         let mut folders: Vec<&str> = file.to.split('/').collect();
         let name = folders.pop().unwrap_or_default();
         let dir = folders.iter().fold(self.dest.clone(), |dir, folder| dir.join(node::safe_file_name(folder)));
         let (id, entry) = (file.id, &file.entry);
+        let mut mine = FileProgress::new(id, &entry.name, entry.size);
         // Hashing what is there already is file work: off the async threads' hands.
         let found = tokio::task::block_in_place(|| {
-            let mut copies = self.copies.lock().unwrap_or_else(PoisonError::into_inner);
-            copies.as_mut().and_then(|c| c.find(&dir, id, name, entry.size))
+            lock(&self.copies).as_mut().and_then(|c| c.find(&dir, id, name, entry.size))
         });
         if let Some(copy) = found {
-            output::already_have(&entry.name, &copy, id, g.json);
+            lock(&self.progress).already_have(&mine, &copy);
             return Ok(());
         }
         if file.sources.is_empty() {
-            bail!("the peers hosting '{}' do not serve --transport {}", entry.name, g.transport);
+            bail!("the peers hosting '{}' do not serve --transport {}", entry.name, self.g.transport);
         }
-        let mut progress = Progress::new(g.json, id, bar);
-        let path = node::download(id, &file.sources, &dir, self.net.timeout, &self.key, |e| progress.on(e)).await;
-        progress.end(path.as_ref().ok());
-        if let Err(NodeError::Incomplete { part, .. }) = &path
-            && decide(self.incomplete, part)
-        {
-            node::discard_part(part)?;
-            eprintln!("deleted {}", part.display());
+        let on_event = |e: &node::DownloadEvent| lock(&self.progress).on(&mut mine, e);
+        let path = node::download(id, &file.sources, &dir, self.net.timeout, &self.key, on_event).await;
+        match &path {
+            Ok(path) => lock(&self.progress).done(&mine, path),
+            Err(NodeError::Incomplete { part, .. }) if progress::above(|| decide(self.incomplete, part)) => {
+                node::discard_part(part)?;
+                lock(&self.progress).note(&format!("deleted {}", part.display()));
+            }
+            Err(_) => {}
         }
         path?;
         Ok(())

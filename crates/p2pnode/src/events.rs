@@ -13,6 +13,8 @@ use serde::Serialize;
 pub(crate) enum Event {
     /// `serve` listens.
     Serving { name: String, id: String, ports: BTreeMap<String, u16>, files: usize },
+    /// What a peer took of a file from `serve`, as its connection ended.
+    Uploaded { peer: String, peer_name: Option<String>, id: String, name: String, size: u64, bytes: u64 },
     /// A peer of `peers`.
     Peer { name: String, id: String, ip: String, ports: BTreeMap<String, u16>, files: u32, conflicting_claim: bool },
     /// A file of `ls`.
@@ -47,7 +49,7 @@ impl Event {
     /// Prints the event as one line on stdout.
     pub(crate) fn print(&self) {
         match serde_json::to_string(self) {
-            Ok(line) => println!("{line}"),
+            Ok(line) => say!("{line}"),
             Err(e) => tracing::error!(error = %e, "event not printed"),
         }
     }
@@ -62,6 +64,7 @@ mod tests {
         let (s, id, ports) = (String::new, || "00".repeat(32), BTreeMap::new);
         vec![
             Event::Serving { name: s(), id: id(), ports: ports(), files: 0 },
+            Event::Uploaded { peer: s(), peer_name: None, id: id(), name: s(), size: 0, bytes: 0 },
             Event::Peer { name: s(), id: id(), ip: s(), ports: ports(), files: 0, conflicting_claim: false },
             Event::File { name: s(), size: 0, id: id(), hosts: vec![] },
             Event::Started { id: id(), name: s(), size: 0, chunks: 0, have: 0, sources: 0, part: PathBuf::new() },

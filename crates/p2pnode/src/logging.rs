@@ -3,27 +3,29 @@
 //! ([`node::Escaped`]): log lines carry names and error messages that peers chose.
 
 use std::fs::OpenOptions;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use anyhow::Context;
 use node::Escaped;
 use tracing::field::Field;
 use tracing::level_filters::LevelFilter;
+use tracing::{Event, Level};
 use tracing_subscriber::field::{MakeExt, MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
-use crate::cli::{Cli, Command};
+use crate::cli::Cli;
 
 /// Installs the global subscriber.
 pub(crate) fn init(cli: &Cli) -> anyhow::Result<()> {
     let g = &cli.global;
-    // A server reports what it does; the one-shot commands keep stderr for problems.
-    let base: i8 = if matches!(cli.command, Command::Serve { .. }) { 3 } else { 2 };
-    let level = match base + g.verbose as i8 - g.quiet as i8 {
+    // Warnings and errors; what serve does is told on stdout (-v adds the developers' log).
+    let level = match 2 + g.verbose as i8 - g.quiet as i8 {
         i8::MIN..=0 => LevelFilter::OFF,
         1 => LevelFilter::ERROR,
         2 => LevelFilter::WARN,
@@ -32,12 +34,13 @@ pub(crate) fn init(cli: &Cli) -> anyhow::Result<()> {
         _ => LevelFilter::TRACE,
     };
     let ansi = std::io::stderr().is_terminal();
-    let stderr = fmt::layer()
-        .fmt_fields(escaped_fields())
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .with_filter(level);
+    // Timestamps are for developers (-v); people see the level and the message.
+    let stderr = fmt::layer().fmt_fields(escaped_fields()).with_writer(|| AboveBars).with_ansi(ansi).with_target(false);
+    let stderr = match g.verbose {
+        0 => stderr.event_format(ForPeople).boxed(),
+        _ => stderr.boxed(),
+    };
+    let stderr = stderr.with_filter(level);
     let file = match &g.log_file {
         Some(path) => {
             let file = OpenOptions::new()
@@ -56,6 +59,41 @@ pub(crate) fn init(cli: &Cli) -> anyhow::Result<()> {
     };
     tracing_subscriber::registry().with(stderr).with(file).init();
     Ok(())
+}
+
+/// A log line for people: `warning: what happened field=value`, no timestamp, level or target.
+struct ForPeople;
+
+impl<S, N> FormatEvent<S, N> for ForPeople
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'w> FormatFields<'w> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            Level::ERROR => "error",
+            Level::WARN => "warning",
+            Level::INFO => "info",
+            Level::DEBUG => "debug",
+            Level::TRACE => "trace",
+        };
+        write!(writer, "{level}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// Stderr, written past any progress bar: a log line lands above the bar, never glued onto it.
+struct AboveBars;
+
+impl Write for AboveBars {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::progress::above(|| std::io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Formats each field as `name=value` (the message bare), its value escaped whatever way it was recorded.

@@ -8,6 +8,15 @@
 //! p2pnode get holiday.mp4           # fetch it from every peer that has it at once, verified
 //! ```
 
+/// `println!` that a closed stdout does not stop: `p2pnode ls | head` ends quietly, and a `serve` whose
+/// reader went away goes on serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 mod events;
@@ -18,11 +27,10 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let mut cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -41,6 +49,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, cli::Command::Serve { .. } | cli::Command::Get { .. }) {
+        cli.global.settle_folders();
+    }
     let json = cli.global.json;
     if let Err(e) = logging::init(&cli) {
         return fail(&e, json);
@@ -80,6 +91,13 @@ fn fail(e: &anyhow::Error, json: bool) -> ExitCode {
         .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
     {
         return ExitCode::FAILURE;
+    }
+    if e.is::<commands::Interrupted>() {
+        if json {
+            events::Event::Error { message: e.to_string() }.print();
+        }
+        eprintln!("{e}");
+        return ExitCode::from(130);
     }
     tracing::debug!(error = ?e, "failed");
     let message = one_line(e);

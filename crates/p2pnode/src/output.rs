@@ -3,13 +3,24 @@
 //! only).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
-use node::{DictEntry, Dictionary, Escaped, FileId, Host, Node, NodeId, Peer, ServeConfig, escape};
+use node::{DictEntry, Dictionary, Escaped, FileId, Host, Node, NodeId, Peer, ServeConfig, Upload, escape};
 
 use crate::events::{Event, FileHost};
 
-/// The line `serve` prints once it listens.
+/// The line `serve` prints as it starts (hashing new files may take a while).
+pub(crate) fn starting(config: &ServeConfig, json: bool) {
+    if !json {
+        say!(
+            "sharing {} and {} as {}; hashing what is new",
+            Escaped(&config.dir.display().to_string()),
+            Escaped(&config.downloads.display().to_string()),
+            Escaped(&config.name),
+        );
+    }
+}
+
+/// The line `serve` prints once it listens with every file hashed.
 pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
     let (id, files) = (node.id(), node.file_count());
     let ports = node.local_addrs().into_iter().map(|(name, addr)| (name, addr.port()));
@@ -17,14 +28,41 @@ pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
         Event::Serving { name: config.name.clone(), id: id.to_string(), ports: ports.collect(), files }.print();
     } else {
         let ports: Vec<String> = ports.map(|(kind, port)| format!("{kind} {port}")).collect();
-        println!(
-            "{} ({}) shares {files} file(s) from {} and {} on {}; Ctrl-C stops",
-            Escaped(&config.name),
-            id.short(),
-            config.dir.display(),
-            config.downloads.display(),
-            ports.join(", ")
-        );
+        say!("ready: {files} file(s) shared as node {} on {}; Ctrl-C stops", id.short(), ports.join(", "));
+    }
+}
+
+/// Lines told about uploads waiting for stdout; beyond these, lines are dropped.
+const UPLOAD_LINES_WAITING: usize = 1024;
+
+/// What tells each upload: a thread of its own prints them, so that a stdout nobody reads (a full pipe)
+/// never stalls the node; lines it cannot take in time are dropped.
+pub(crate) fn upload_teller(json: bool) -> impl FnMut(&Upload) + Send + 'static {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Upload>(UPLOAD_LINES_WAITING);
+    std::thread::spawn(move || rx.into_iter().for_each(|upload| uploaded(&upload, json)));
+    move |upload| {
+        if tx.try_send(upload.clone()).is_err() {
+            tracing::debug!(file = upload.name, "upload line dropped: stdout is not read");
+        }
+    }
+}
+
+/// What a peer took of a file.
+fn uploaded(upload: &Upload, json: bool) {
+    let peer = upload.peer.to_string();
+    if json {
+        let Upload { peer_name, file, name, size, bytes, .. } = upload.clone();
+        Event::Uploaded { peer, peer_name, id: file.to_string(), name, size, bytes }.print();
+        return;
+    }
+    let to = match &upload.peer_name {
+        Some(name) => format!("{} ({peer})", Escaped(name)),
+        None => peer,
+    };
+    let (name, size) = (Escaped(&upload.name), human_bytes(upload.size));
+    match upload.bytes >= upload.size {
+        true => say!("sent {name} ({size}) to {to}"),
+        false => say!("sent {} of {name} ({size}) to {to}", human_bytes(upload.bytes)),
     }
 }
 
@@ -151,7 +189,7 @@ fn print_rows(json: bool, header: &[&str], rows: Vec<Row>) {
         (0..header.len()).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for row in table {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        println!("{}", cells.join("  ").trim_end());
+        say!("{}", cells.join("  ").trim_end());
     }
 }
 
@@ -165,15 +203,6 @@ pub(crate) fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
-/// A file `get` did not fetch: the destination already holds it, at `path`.
-pub(crate) fn already_have(name: &str, path: &Path, id: FileId, json: bool) {
-    if json {
-        Event::AlreadyHave { id: id.to_string(), name: name.to_string(), path: path.to_path_buf() }.print();
-    } else {
-        println!("already have {} ({})", Escaped(name), Escaped(&path.display().to_string()));
-    }
 }
 
 #[cfg(test)]

@@ -1,123 +1,339 @@
-//! Progress of `get`: a bar on a terminal, JSON-lines events with --json, one summary line otherwise.
+//! What `get` shows while it works. On a terminal: a spinner while the LAN is asked, then one bar for the
+//! whole run (every file of it), sized to the terminal, with the rate and ETA of the last few seconds and
+//! each source's name and rate; log lines and results print above it. With --json: one event per step.
+//! Otherwise: one line per file and a summary.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use node::{DownloadEvent, FileId, NodeId};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use node::{DownloadEvent, Escaped, FileId, NodeId, escape};
 
 use crate::events::Event;
-
 use crate::output::human_bytes;
 
-/// The bar is redrawn at most this often.
-const REDRAW: Duration = Duration::from_millis(100);
-const BAR_WIDTH: usize = 24;
+/// The rate shown is over this much of the recent past: it follows a source that drops or slows within
+/// seconds, yet does not jump with each chunk.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// The message is rebuilt at most this often (indicatif limits the drawing itself).
+const REFRESH: Duration = Duration::from_millis(100);
+/// The longest a name may take on the bar (a file's, or a source's).
+const NAME_ROOM: usize = 16;
+/// Terminals this wide or wider show the bar itself and the byte counts; narrower ones keep the rate,
+/// ETA and sources.
+const WIDE: u16 = 100;
 
+/// Every bar of the process, drawn on stderr; [`above`] prints past them.
+static TERMINAL: LazyLock<MultiProgress> =
+    LazyLock::new(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+
+/// Runs `print` with the bars lifted off the terminal, so that what it prints lands above them.
+pub(crate) fn above<R>(print: impl FnOnce() -> R) -> R {
+    TERMINAL.suspend(print)
+}
+
+/// Whether progress is drawn: for people at a terminal, never with --json.
+fn drawn(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
+/// A spinner saying what the command waits for, where progress is drawn; cleared when dropped.
+pub(crate) struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    pub(crate) fn new(json: bool, waiting_for: &str) -> Self {
+        let spinner = drawn(json).then(|| {
+            let style = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed}").expect("a valid template");
+            let bar = TERMINAL.add(ProgressBar::new_spinner().with_style(style));
+            bar.enable_steady_tick(REFRESH);
+            bar
+        });
+        let this = Self(spinner);
+        this.say(waiting_for);
+        this
+    }
+
+    /// Says what the command waits for now.
+    pub(crate) fn say(&self, waiting_for: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(waiting_for.to_string());
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+            TERMINAL.remove(&bar);
+        }
+    }
+}
+
+/// The progress of one `get`: all its files together.
 pub(crate) struct Progress {
     json: bool,
-    bar: bool,
+    bar: Option<ProgressBar>,
+    /// Peers' names by node id, as they announce them (escaped wherever shown).
+    names: HashMap<NodeId, String>,
+    files: usize,
+    finished: usize,
+    /// Bytes of every file of the run.
+    total: u64,
+    /// Bytes the destination held before this run: whole files it had, verified parts it resumes.
+    there: u64,
+    /// Bytes this run fetched.
+    fetched: u64,
+    started: Instant,
+    recent: Window,
+    sources: HashMap<NodeId, Window>,
+    refreshed: Option<Instant>,
+    /// Whether the bar has its [`WIDE`] layout (`None` before the first drawing).
+    wide: Option<bool>,
+}
+
+/// One file of the run, as its download goes.
+pub(crate) struct FileProgress {
     id: FileId,
-    /// The file's name as its peers give it: escaped wherever it is shown.
+    /// Its name as its peers give it: escaped wherever it is shown.
     name: String,
     size: u64,
-    /// Bytes verified before this run (a resume): excluded from the rate.
+    /// Bytes verified before this run (a resume).
     resumed: u64,
     done: u64,
-    sources: HashSet<NodeId>,
     started: Instant,
-    drawn: Option<Instant>,
+}
+
+impl FileProgress {
+    pub(crate) fn new(id: FileId, name: &str, size: u64) -> Self {
+        let (name, started) = (name.to_string(), Instant::now());
+        Self { id, name, size, resumed: 0, done: 0, started }
+    }
 }
 
 impl Progress {
-    /// The progress of file `id`, drawn as a bar where `bar` allows it and stderr is a terminal.
-    pub(crate) fn new(json: bool, id: FileId, bar: bool) -> Self {
-        Self {
-            json,
-            bar: bar && !json && std::io::stderr().is_terminal(),
-            id,
-            name: String::new(),
-            size: 0,
-            resumed: 0,
-            done: 0,
-            sources: HashSet::new(),
-            started: Instant::now(),
-            drawn: None,
-        }
+    /// The progress of fetching `files` of `total` bytes together from peers named in `names`.
+    pub(crate) fn new(json: bool, files: usize, total: u64, names: HashMap<NodeId, String>) -> Self {
+        let bar = drawn(json).then(|| TERMINAL.add(ProgressBar::new(total)));
+        let now = Instant::now();
+        let (recent, sources) = (Window::new(now), HashMap::new());
+        let (finished, there, fetched, refreshed, wide) = (0, 0, 0, None, None);
+        let started = now;
+        Self { json, bar, names, files, finished, total, there, fetched, started, recent, sources, refreshed, wide }
     }
 
-    pub(crate) fn on(&mut self, event: &DownloadEvent) {
+    /// Takes one step of `file`'s download.
+    pub(crate) fn on(&mut self, file: &mut FileProgress, event: &DownloadEvent) {
+        let now = Instant::now();
         match event {
-            DownloadEvent::Started { name, size, have_bytes, .. } => {
-                // The name is the peer's: shown escaped (JSON events carry it exactly).
-                (self.name, self.size, self.resumed, self.done) = (name.clone(), *size, *have_bytes, *have_bytes);
-                self.started = Instant::now();
+            DownloadEvent::Started { size, have_bytes, .. } => {
+                (file.size, file.resumed, file.done, file.started) = (*size, *have_bytes, *have_bytes, now);
+                self.there += have_bytes;
+                if *have_bytes > 0 && !self.json {
+                    let share = *have_bytes as f64 * 100.0 / (*size).max(1) as f64;
+                    self.note(&format!("resuming {}: {share:.0} % already verified", Escaped(&file.name)));
+                }
             }
             DownloadEvent::Chunk { bytes, peer, .. } => {
-                self.done += u64::from(*bytes);
-                self.sources.insert(*peer);
+                file.done += u64::from(*bytes);
+                self.fetched += u64::from(*bytes);
+                self.recent.add(now, u64::from(*bytes));
+                self.sources.entry(*peer).or_insert_with(|| Window::new(now)).add(now, u64::from(*bytes));
             }
-            DownloadEvent::SourceDropped { peer, .. } => {
+            DownloadEvent::SourceDropped { peer, reason } => {
                 self.sources.remove(peer);
+                tracing::warn!("{} no longer asked for {}: {reason}", self.name_of(peer), file.name);
+            }
+            DownloadEvent::ChunkFailed { index, peer, corrupt: true, .. } => {
+                tracing::warn!("chunk {index} of {} from {} was corrupt; asked again", file.name, self.name_of(peer));
             }
             DownloadEvent::ChunkFailed { .. } => {}
         }
         if self.json {
-            event_json(event, self.id, self.done).print();
-        } else if self.bar && self.drawn.is_none_or(|t| t.elapsed() >= REDRAW) {
-            self.draw();
+            event_json(event, file.id, file.done).print();
         }
+        self.refresh(now, file);
     }
 
-    fn rate(&self) -> f64 {
-        (self.done - self.resumed) as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
-    }
-
-    fn draw(&mut self) {
-        self.drawn = Some(Instant::now());
-        let fraction = if self.size == 0 { 1.0 } else { self.done as f64 / self.size as f64 };
-        let filled = (fraction * BAR_WIDTH as f64) as usize;
-        let rate = self.rate();
-        let eta =
-            if rate > 0.0 { format!("{:.0}s", self.size.saturating_sub(self.done) as f64 / rate) } else { "?".into() };
-        let name: String = node::escape(&self.name).chars().take(30).collect();
-        eprint!(
-            "\r\x1b[2K{name} [{}{}] {:>3.0}% {}/{} {}/s ETA {eta} {} sources",
-            "#".repeat(filled),
-            " ".repeat(BAR_WIDTH - filled.min(BAR_WIDTH)),
-            fraction * 100.0,
-            human_bytes(self.done),
-            human_bytes(self.size),
-            human_bytes(rate as u64),
-            self.sources.len(),
-        );
-        let _ = std::io::stderr().flush();
-    }
-
-    /// Prints the outcome; errors themselves are printed by main.
-    pub(crate) fn end(&mut self, path: Option<&PathBuf>) {
-        if self.bar {
-            self.draw();
-            eprintln!();
-        }
-        let Some(path) = path else { return };
-        let secs = self.started.elapsed().as_secs_f64();
+    /// Counts a file the destination holds already (at `path`), and says so.
+    pub(crate) fn already_have(&mut self, file: &FileProgress, path: &Path) {
+        self.finished += 1;
+        self.there += file.size;
         if self.json {
-            let (id, path, size, bytes_per_second) = (self.id.to_string(), path.clone(), self.size, self.rate());
-            Event::Done { id, path, size, seconds: secs, bytes_per_second }.print();
+            let (id, name, path) = (file.id.to_string(), file.name.clone(), path.to_path_buf());
+            Event::AlreadyHave { id, name, path }.print();
         } else {
-            // The name was taken (by another file, or the same one with --force): the file went beside it.
-            let wanted = node::safe_file_name(&self.name);
-            let taken = path.file_name().is_some_and(|n| *n != *wanted);
-            println!(
-                "downloaded {} ({}) in {secs:.1}s ({}/s) to {}{}",
-                node::Escaped(&self.name),
-                human_bytes(self.size),
-                human_bytes(self.rate() as u64),
-                node::Escaped(&path.display().to_string()),
-                if taken { format!(" ({} is taken there)", node::Escaped(&wanted)) } else { String::new() }
+            let path = path.display().to_string();
+            above(|| say!("already have {} ({})", Escaped(&file.name), Escaped(&path)));
+        }
+        self.refresh(Instant::now(), file);
+    }
+
+    /// Says that `file` is complete at `path`.
+    pub(crate) fn done(&mut self, file: &FileProgress, path: &Path) {
+        self.finished += 1;
+        let secs = file.started.elapsed().as_secs_f64();
+        let rate = (file.done - file.resumed) as f64 / secs.max(1e-3);
+        if self.json {
+            let (id, path, size) = (file.id.to_string(), path.to_path_buf(), file.size);
+            Event::Done { id, path, size, seconds: secs, bytes_per_second: rate }.print();
+            return;
+        }
+        // The name was taken (by another file, or the same one with --force): the file went beside it.
+        let wanted = node::safe_file_name(&file.name);
+        let taken = path.file_name().is_some_and(|n| *n != *wanted);
+        let line = format!(
+            "downloaded {} ({}) in {secs:.1}s ({}/s{}) to {}{}",
+            Escaped(&file.name),
+            human_bytes(file.size),
+            human_bytes(rate as u64),
+            already_there(file.resumed, file.size),
+            Escaped(&path.display().to_string()),
+            if taken { format!(" ({} is taken there)", Escaped(&wanted)) } else { String::new() }
+        );
+        above(|| say!("{line}"));
+        self.refresh(Instant::now(), file);
+    }
+
+    /// Prints a line above the bar (stderr).
+    pub(crate) fn note(&self, line: &str) {
+        above(|| eprintln!("{line}"));
+    }
+
+    /// Ends the display; several files get a summary line.
+    pub(crate) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            TERMINAL.remove(&bar);
+        }
+        if self.files > 1 && !self.json {
+            let secs = self.started.elapsed().as_secs_f64();
+            say!(
+                "{} of {} files ({}) in {secs:.1}s ({}/s{})",
+                self.finished,
+                self.files,
+                human_bytes(self.total),
+                human_bytes((self.fetched as f64 / secs.max(1e-3)) as u64),
+                already_there(self.there, self.total),
             );
+        }
+    }
+
+    /// A peer as people know it: by the name it announces (logs escape it), else by its short id.
+    fn name_of(&self, peer: &NodeId) -> String {
+        self.names.get(peer).cloned().unwrap_or_else(|| peer.short())
+    }
+
+    /// Rebuilds the bar's text, at most every [`REFRESH`]; `file`: the one that moved.
+    fn refresh(&mut self, now: Instant, file: &FileProgress) {
+        let Some(bar) = &self.bar else { return };
+        if self.refreshed.is_some_and(|t| now - t < REFRESH) {
+            return;
+        }
+        self.refreshed = Some(now);
+        // The terminal may have been resized since.
+        let wide = console::Term::stderr().size().1 >= WIDE;
+        if self.wide != Some(wide) {
+            self.wide = Some(wide);
+            bar.set_style(style(wide));
+        }
+        bar.set_position(self.there + self.fetched);
+        bar.set_prefix(match self.files {
+            1 => cut(&escape(&file.name), NAME_ROOM),
+            n => format!("{}/{n} files", self.finished),
+        });
+        let rate = self.recent.rate(now);
+        let left = self.total.saturating_sub(self.there + self.fetched);
+        let eta = if rate >= 1.0 { format!("{:.0}s", left as f64 / rate) } else { "?".into() };
+        let mut rates: Vec<(f64, NodeId)> = self.sources.iter_mut().map(|(p, w)| (w.rate(now), *p)).collect();
+        rates.retain(|(rate, _)| *rate > 0.0);
+        rates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let sources: Vec<String> = rates
+            .iter()
+            .map(|(rate, peer)| {
+                format!("{} {}/s", cut(&escape(&self.name_of(peer)), NAME_ROOM), human_bytes(*rate as u64))
+            })
+            .collect();
+        let bytes = format!("{}/{} ", human_bytes(self.there + self.fetched), human_bytes(self.total));
+        bar.set_message(format!(
+            "{}/s ETA {eta} {}from {}",
+            human_bytes(rate as u64),
+            if wide { bytes.as_str() } else { "" },
+            if sources.is_empty() { "nobody yet".into() } else { sources.join(", ") }
+        ));
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.abandon();
+            TERMINAL.remove(&bar);
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+/// The bar's layout: with the bar itself where the terminal is [`WIDE`]. What does not fit is cut at
+/// the right edge (`wide_msg`): the line never wraps.
+fn style(wide: bool) -> ProgressStyle {
+    let template = match wide {
+        true => "{prefix} [{bar:20}] {percent:>3}% {wide_msg}",
+        false => "{prefix} {percent:>3}% {wide_msg}",
+    };
+    ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> ")
+}
+
+/// `; 65 % was already here` where part of `size` was.
+fn already_there(there: u64, size: u64) -> String {
+    match there {
+        0 => String::new(),
+        _ => format!("; {:.0} % was already here", there as f64 * 100.0 / size.max(1) as f64),
+    }
+}
+
+/// `text` cut to `room` characters, the cut marked.
+fn cut(text: &str, room: usize) -> String {
+    match text.char_indices().nth(room) {
+        Some(_) => format!("{}…", text.chars().take(room - 1).collect::<String>()),
+        None => text.to_string(),
+    }
+}
+
+/// Bytes counted over the last [`RATE_WINDOW`]: their rate now.
+struct Window {
+    /// (when, bytes counted until then), oldest first; the first is the baseline, at most one sample
+    /// older than the window.
+    samples: VecDeque<(Instant, u64)>,
+    total: u64,
+}
+
+impl Window {
+    fn new(now: Instant) -> Self {
+        Self { samples: VecDeque::from([(now, 0)]), total: 0 }
+    }
+
+    fn add(&mut self, now: Instant, bytes: u64) {
+        self.total += bytes;
+        self.samples.push_back((now, self.total));
+        self.forget(now);
+    }
+
+    /// Bytes per second since the baseline: it falls while nothing arrives.
+    fn rate(&mut self, now: Instant) -> f64 {
+        self.forget(now);
+        let (since, base) = self.samples.front().copied().unwrap_or((now, self.total));
+        // Not less than a second: the first chunks of a source must not read as a burst of gigabytes.
+        (self.total - base) as f64 / (now - since).as_secs_f64().max(1.0)
+    }
+
+    /// Drops samples that the next one replaces as the baseline.
+    fn forget(&mut self, now: Instant) {
+        while self.samples.get(1).is_some_and(|(t, _)| now.saturating_duration_since(*t) >= RATE_WINDOW) {
+            self.samples.pop_front();
         }
     }
 }
@@ -143,5 +359,38 @@ fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
         DownloadEvent::SourceDropped { peer, reason } => {
             Event::SourceDropped { id, peer: peer.to_string(), reason: reason.clone() }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_follows_the_last_seconds() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut window = Window::new(start);
+        for s in 1..=10 {
+            window.add(at(s), 10 << 20);
+        }
+        assert!((window.rate(at(10)) - f64::from(10 << 20)).abs() < 1.0, "steady 10 MiB/s");
+        // The source drops: the rate falls to nothing within the window, not over the whole run.
+        assert!(window.rate(at(12)) < f64::from(10 << 20) * 0.7);
+        assert_eq!(window.rate(at(10) + RATE_WINDOW), 0.0);
+    }
+
+    #[test]
+    fn a_first_chunk_is_no_burst() {
+        let start = Instant::now();
+        let mut window = Window::new(start);
+        window.add(start + Duration::from_millis(1), 1 << 20);
+        assert!(window.rate(start + Duration::from_millis(1)) <= f64::from(1 << 20));
+    }
+
+    #[test]
+    fn names_are_cut_to_fit() {
+        assert_eq!(cut("short", 16), "short");
+        assert_eq!(cut("a-very-long-file-name.iso", 8), "a-very-…");
     }
 }

@@ -2,8 +2,9 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 use common::{Server, free_udp_port, json_lines, p2pnode, run};
 
@@ -217,4 +218,123 @@ fn files_in_subfolders_are_listed_by_path_and_fetched_by_path_or_name() {
     }
     let again = get(&["docs"]);
     assert_eq!(again.lines().filter(|l| l.starts_with("already have")).count(), 2, "{again}");
+}
+
+#[test]
+fn serve_tells_people_what_it_does_and_keeps_the_log_for_v() {
+    let port = free_udp_port();
+    let (shared, into) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    std::fs::write(shared.path().join("notes.txt"), testdata::bytes(700_000, 5)).expect("write");
+    let mut serve = p2pnode(port)
+        .args(["--dir", shared.path().to_str().expect("utf-8"), "--name", "alpha", "--port", "0", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines().map(|l| l.expect("a line"));
+    let starting = lines.next().expect("a first line");
+    assert!(starting.starts_with("sharing ") && starting.ends_with(" as alpha; hashing what is new"), "{starting}");
+    let ready = lines.next().expect("a second line");
+    assert!(ready.starts_with("ready: 1 file(s) shared as node ") && ready.ends_with("; Ctrl-C stops"), "{ready}");
+
+    let got = run(p2pnode(port).args(["get", "notes.txt", "-o", into.path().to_str().expect("utf-8")]));
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    // The get is anonymous (it announces no name): the line names its address.
+    assert_eq!(lines.next().expect("an upload line"), "sent notes.txt (683.6 KiB) to 127.0.0.1");
+
+    serve.kill().expect("kill");
+    serve.wait().expect("ends");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().expect("stderr"), &mut log).expect("stderr");
+    assert!(!log.contains("INFO") && !log.contains("peer seen"), "developer logs need -v: {log}");
+}
+
+#[test]
+#[ignore = "needs root (a read-only bind mount)"]
+fn a_read_only_folder_is_shared_without_extra_flags() {
+    let (files, ro, home) =
+        (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    std::fs::write(files.path().join("notes.txt"), b"read-only notes").expect("write");
+    let _mount = ReadOnlyBind::new(files.path(), ro.path());
+    let port = free_udp_port();
+    let mut serve = p2pnode(port)
+        .args(["--dir", ro.path().to_str().expect("utf-8"), "--port", "0", "serve"])
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut note = String::new();
+    BufReader::new(serve.stderr.take().expect("stderr")).read_line(&mut note).expect("a note");
+    let expected = format!(
+        "note: {} is read-only: state in {}, downloads to {}\n",
+        ro.path().display(),
+        home.path().join("state/p2pnode").display(),
+        home.path().join("data/p2pnode/downloads").display()
+    );
+    assert_eq!(note, expected);
+    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines().map(|l| l.expect("a line"));
+    let ready = lines.nth(1).expect("the ready line");
+    assert!(ready.starts_with("ready: 1 file(s)"), "{ready}");
+    let into = tempfile::tempdir().expect("dir");
+    let got = run(p2pnode(port).args(["get", "notes.txt", "-o", into.path().to_str().expect("utf-8")]));
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(std::fs::read(into.path().join("notes.txt")).expect("fetched"), b"read-only notes");
+    serve.kill().expect("kill");
+    serve.wait().expect("ends");
+}
+
+/// `from` mounted read-only at `at`, unmounted when dropped.
+struct ReadOnlyBind(std::path::PathBuf);
+
+impl ReadOnlyBind {
+    fn new(from: &std::path::Path, at: &std::path::Path) -> Self {
+        let mount = |args: &[&std::ffi::OsStr]| {
+            assert!(
+                std::process::Command::new("mount").args(args).status().expect("mount runs").success(),
+                "mount {args:?}"
+            );
+        };
+        mount(&[from.as_os_str(), at.as_os_str(), "--bind".as_ref()]);
+        let this = Self(at.to_path_buf());
+        mount(&["-o".as_ref(), "remount,ro,bind".as_ref(), at.as_os_str()]);
+        this
+    }
+}
+
+impl Drop for ReadOnlyBind {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn each_subcommand_lists_only_the_options_it_takes() {
+    let help = |sub: &str| String::from_utf8_lossy(&run(p2pnode(0).args([sub, "--help"])).stdout).into_owned();
+    for (sub, shown, hidden) in [
+        (
+            "serve",
+            &["--dir", "--name", "--max-upload-rate", "--announce-interval"][..],
+            &["--transport", "--force"][..],
+        ),
+        ("peers", &["--discovery", "--timeout", "--json"], &["--transport", "--dir", "--name", "--port"]),
+        ("ls", &["--transport", "--tree"], &["--dir", "--name", "--port"]),
+        ("get", &["--transport", "--dir", "--force", "--output"], &["--name", "--port", "--announce-interval"]),
+        ("completions", &[], &["--json", "--dir", "--timeout"]),
+    ] {
+        let help = help(sub);
+        for option in shown {
+            assert!(
+                help.contains(&format!("{option} ")) || help.contains(&format!("{option}\n")),
+                "{sub}: {option}: {help}"
+            );
+        }
+        for option in hidden {
+            assert!(!help.contains(&format!("{option} ")), "{sub} lists {option}: {help}");
+        }
+    }
+    // Options still go before the subcommand, as they always did.
+    let out = run(p2pnode(0).args(["--dir", "/nonexistent-p2pnode-dir", "serve"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-p2pnode-dir"), "{out:?}");
 }

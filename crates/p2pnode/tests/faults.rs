@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{GetRun, Server, bytes, corrupt_chunk, free_udp_port, get_streaming, p2pnode};
+use common::{GetRun, Server, corrupt_chunk, free_udp_port, get_streaming, p2pnode, shared_copies};
 use tempfile::TempDir;
 
 const CHUNK: usize = 256 * 1024;
@@ -44,16 +44,6 @@ mod full_disk {
     fn quic() {
         super::a_full_disk_fails_clearly_and_resumes_once_there_is_room("quic")
     }
-}
-
-/// `count` folders each sharing the same `len` bytes as `name`.
-fn shared_copies(count: usize, name: &str, len: usize) -> (Vec<TempDir>, Vec<u8>) {
-    let data = bytes(len, len as u64);
-    let dirs: Vec<TempDir> = (0..count).map(|_| tempfile::tempdir().expect("dir")).collect();
-    for d in &dirs {
-        std::fs::write(d.path().join(name), &data).expect("write");
-    }
-    (dirs, data)
 }
 
 fn start_all(port: u16, dirs: &[TempDir], extra: &[&str]) -> Vec<Server> {

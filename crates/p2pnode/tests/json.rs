@@ -49,12 +49,14 @@ fn every_json_line_is_a_documented_event() {
     ] {
         lines.extend(json_lines(&run(p2pnode(port).arg("--json").args(args))));
     }
+    // The server tells what the first get took, as its connection ends.
+    lines.push(server.wait_for_event(|e| e["event"] == "uploaded"));
     let mut seen = BTreeSet::new();
     for line in &lines {
         let event = line["event"].as_str().unwrap_or_else(|| panic!("no event: {line}"));
         assert_eq!(carried(line), documented(event), "{line}");
         seen.insert(event.to_string());
     }
-    let expected = ["already_have", "chunk", "done", "error", "file", "peer", "serving", "started"];
+    let expected = ["already_have", "chunk", "done", "error", "file", "peer", "serving", "started", "uploaded"];
     assert_eq!(seen, expected.iter().map(|e| e.to_string()).collect(), "the events this test makes");
 }

@@ -116,8 +116,19 @@ pub enum TransportError {
     #[error("protocol error: {0}")]
     Protocol(#[from] proto::DecodeError),
     /// The connection closed, or an operation on it failed.
-    #[error("{0}")]
+    #[error("{}", io_reason(.0))]
     Io(#[from] io::Error),
+}
+
+/// What an I/O error on a connection means to a person: a peer that went away mid-exchange reads as that,
+/// whichever layer noticed (rustls' "peer closed connection without sending TLS close_notify: https://…"
+/// says the same at length).
+fn io_reason(e: &io::Error) -> String {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match e.kind() {
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => "the peer closed the connection".into(),
+        _ => e.to_string(),
+    }
 }
 
 impl TransportError {

@@ -7,8 +7,11 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tempfile::TempDir;
 
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
@@ -32,6 +35,8 @@ pub struct Server {
     pub id: String,
     /// That line.
     pub serving: Value,
+    /// The events it printed since, read as they come (a full pipe would stall it).
+    events: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Server {
@@ -43,7 +48,7 @@ impl Server {
 
     /// Starts `serve` sharing `dir` with its log kept, for [`Self::log`].
     pub fn start_logged(discovery_port: u16, dir: &Path, name: &str) -> Self {
-        Self::spawn(discovery_port, dir, name, &[], &[], Stdio::piped())
+        Self::spawn(discovery_port, dir, name, &["-v"], &[], Stdio::piped())
     }
 
     /// Stops the node and returns what it logged (started with [`Self::start_logged`]).
@@ -65,11 +70,33 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("serving line");
+        stdout.read_line(&mut line).expect("serving line");
         let v: Value = serde_json::from_str(&line).expect("json line");
         assert_eq!(v["event"], "serving");
-        Self { child, id: v["id"].as_str().expect("id").to_string(), serving: v }
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let collected = events.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let event =
+                    serde_json::from_str(&line).unwrap_or_else(|_| panic!("serve printed a non-JSON line: {line}"));
+                collected.lock().expect("events").push(event);
+            }
+        });
+        Self { child, id: v["id"].as_str().expect("id").to_string(), serving: v, events }
+    }
+
+    /// Waits up to 10 s for the first event that `matches` among those printed since serving.
+    pub fn wait_for_event(&self, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(event) = self.events.lock().expect("events").iter().find(|e| matches(e)) {
+                return event.clone();
+            }
+            assert!(Instant::now() < deadline, "no such event within 10 s: {:?}", self.events.lock().expect("events"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Its process id.
@@ -131,4 +158,14 @@ pub fn corrupt_chunk(path: &Path, chunk: usize, index: usize) {
     data[index * chunk + 17] ^= 0xff;
     std::fs::write(path, data).expect("write");
     std::fs::File::options().write(true).open(path).and_then(|f| f.set_modified(mtime)).expect("keep mtime");
+}
+
+/// `count` folders each sharing the same `len` bytes as `name`.
+pub fn shared_copies(count: usize, name: &str, len: usize) -> (Vec<TempDir>, Vec<u8>) {
+    let data = bytes(len, len as u64);
+    let dirs: Vec<TempDir> = (0..count).map(|_| tempfile::tempdir().expect("dir")).collect();
+    for d in &dirs {
+        std::fs::write(d.path().join(name), &data).expect("write");
+    }
+    (dirs, data)
 }

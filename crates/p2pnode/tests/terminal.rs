@@ -1,0 +1,161 @@
+//! `get` as a person sees it: the binary runs in a pseudo-terminal of 60 and of 120 columns, and what it
+//! draws is replayed on a terminal emulator (vt100) to read the screen as it would look. The bar stays on
+//! one row without wrapping, a warning (a source killed mid-download) prints above it, Ctrl-C leaves the
+//! resume hint, and the next run says how much it resumes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Server, free_udp_port, p2pnode, shared_copies};
+use expectrl::{Session, WaitStatus};
+
+const ROWS: u16 = 24;
+/// Two sources at this rate take about 6 s for the file: long enough to interrupt.
+const RATE: &str = "4M";
+const SIZE: usize = 48 << 20;
+
+#[test]
+fn at_60_columns() {
+    the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(60);
+}
+
+#[test]
+fn at_120_columns() {
+    the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(120);
+}
+
+fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
+    let port = free_udp_port();
+    let (dirs, _) = shared_copies(2, "big.bin", SIZE);
+    let dest = tempfile::tempdir().expect("dest");
+    let state = tempfile::tempdir().expect("state");
+    let alice = Server::start(port, dirs[0].path(), "alice", &[], &["--max-upload-rate", RATE]);
+    let bob = Server::start(port, dirs[1].path(), "bob", &[], &["--max-upload-rate", RATE]);
+
+    let mut get = Screen::spawn(cols, p2pnode(port), dest.path(), state.path());
+    // Chunks flow once both sources are connected.
+    get.wait_for("the bar", |s| bar_rows(s).len() == 1 && (s.contains("from alice") || s.contains("from bob")));
+    bob.signal("KILL");
+    let warning = "bob no longer asked for big.bin";
+    get.wait_for("the warning of the dropped source", |s| s.contains(warning));
+    let spinner = String::from_utf8_lossy(&get.drawn).contains("looking for peers");
+    assert!(spinner, "a spinner says what the survey waits for");
+    let screen = get.text();
+    let (warning, bar) = (row_of(&screen, warning), bar_rows(&screen));
+    assert_eq!(bar.len(), 1, "the bar takes one row:\n{screen}");
+    assert!(warning < bar[0], "the warning prints above the bar:\n{screen}");
+    get.assert_bar_unwrapped(bar[0]);
+    get.ctrl_c();
+    get.wait_for("the resume hint", |s| s.contains("interrupted; run the same command to resume"));
+    assert_eq!(get.exit_code(), 130);
+    println!("{cols} columns, after Ctrl-C:\n{}", get.text());
+
+    let mut again = Screen::spawn(cols, p2pnode(port), dest.path(), state.path());
+    again.wait_for("the resume line", |s| s.contains("resuming big.bin: ") && s.contains("% already verified"));
+    again.wait_for("the bar", |s| bar_rows(s).len() == 1);
+    again.assert_bar_unwrapped(bar_rows(&again.text())[0]);
+    again.ctrl_c();
+    assert_eq!(again.exit_code(), 130);
+    drop(alice);
+}
+
+/// The rows of the screen that show the bar.
+fn bar_rows(screen: &str) -> Vec<usize> {
+    screen.lines().enumerate().filter(|(_, row)| row.contains("ETA")).map(|(i, _)| i).collect()
+}
+
+fn row_of(screen: &str, text: &str) -> usize {
+    screen.lines().position(|row| row.contains(text)).unwrap_or_else(|| panic!("no '{text}' on screen:\n{screen}"))
+}
+
+/// A `get` in a pseudo-terminal, and the screen it draws.
+struct Screen {
+    session: Session,
+    terminal: vt100::Parser,
+    /// Everything drawn, for what shows only for a moment.
+    drawn: Vec<u8>,
+}
+
+impl Screen {
+    fn spawn(cols: u16, get: Command, dest: &Path, state: &Path) -> Self {
+        // The size is set before the binary starts, as a terminal window has it.
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!("stty cols {cols} rows {ROWS} && exec \"$0\" \"$@\""),
+            get.get_program().to_str().expect("utf-8"),
+        ]);
+        cmd.args(get.get_args());
+        cmd.args([
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+            "get",
+            "big.bin",
+            "-o",
+            dest.to_str().expect("utf-8"),
+        ]);
+        cmd.env("TERM", "xterm-256color");
+        let session = Session::spawn(cmd).expect("a pseudo-terminal");
+        Self { session, terminal: vt100::Parser::new(ROWS, cols, 0), drawn: Vec::new() }
+    }
+
+    /// Reads what the binary draws until `ready` holds for the screen, for at most 30 s.
+    fn wait_for(&mut self, what: &str, ready: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready(&self.text()) {
+            assert!(Instant::now() < deadline, "no {what} within 30 s; the screen:\n{}", self.text());
+            assert!(self.read(), "the binary ended before {what}; the screen:\n{}", self.text());
+        }
+    }
+
+    /// Takes in what the binary drew since the last call, waiting a moment if nothing; false once it
+    /// closed the terminal.
+    fn read(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        match self.session.try_read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.terminal.process(&buf[..n]);
+                self.drawn.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+                true
+            }
+            // Linux answers EIO once the other side of the terminal is closed.
+            Err(_) => false,
+        }
+    }
+
+    fn text(&self) -> String {
+        let (_, cols) = self.terminal.screen().size();
+        self.terminal.screen().rows(0, cols).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The bar's row neither runs past the right edge nor continues the row above.
+    fn assert_bar_unwrapped(&self, bar: usize) {
+        let screen = self.terminal.screen();
+        let wrapped = |row: usize| u16::try_from(row).is_ok_and(|row| screen.row_wrapped(row));
+        assert!(!wrapped(bar) && (bar == 0 || !wrapped(bar - 1)), "the bar wraps:\n{}", self.text());
+    }
+
+    fn ctrl_c(&mut self) {
+        self.session.send([3u8]).expect("Ctrl-C sent");
+    }
+
+    /// Reads the rest of the output, then the exit code.
+    fn exit_code(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.read() {
+            assert!(Instant::now() < deadline, "the binary did not end within 30 s:\n{}", self.text());
+        }
+        match self.session.get_process().wait().expect("the binary ends") {
+            WaitStatus::Exited(_, code) => code,
+            other => panic!("the binary did not exit: {other:?}"),
+        }
+    }
+}
