@@ -6,7 +6,7 @@ A folder of --files files of --size-kib KiB (default 10,000 of 4 KiB) is shared 
 times `get` of the folder into a fresh directory (survey included), then tar through nc into another.
 Needs nc (netcat-openbsd) and tar; builds p2pnode in release mode.
 
-usage: bench/small_files.py [--files 10000] [--size-kib 4] [--runs 3] [--transport tls]
+usage: bench/small_files.py [--files 10000] [--size-kib 4] [--runs 3] [--transport tls] [--out DIR]
 """
 import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
 
@@ -16,6 +16,8 @@ from benchlib import BIN, free_port, prepare
 def tar_nc(src_parent, folder, out):
     port = free_port()
     os.makedirs(out)
+    # Each tool starts with the disk quiet: the previous run's writeback would slow whichever came next.
+    os.sync()
     rx = subprocess.Popen(f"nc -l 127.0.0.1 {port} | tar x -C {out}", shell=True)
     time.sleep(0.3)
     t = time.perf_counter()
@@ -30,9 +32,10 @@ def main():
     ap.add_argument("--size-kib", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--transport", default="tls")
+    ap.add_argument("--out", help="where both tools write (a tmpfs such as /dev/shm takes the disk out)")
     opts = ap.parse_args()
     prepare("small_files.py", {"nc": "netcat-openbsd", "tar": "tar"})
-    work = tempfile.mkdtemp(prefix="p2pnode-small-")
+    work = tempfile.mkdtemp(prefix="p2pnode-small-", dir=opts.out)
     try:
         shared = os.path.join(work, "shared")
         folder = os.path.join(shared, "many")
@@ -53,6 +56,7 @@ def main():
                 tar = tar_nc(shared, "many", os.path.join(work, f"tar{run}"))
                 out = os.path.join(work, f"get{run}")
                 state = ["--state-dir", out + "-state"]
+                os.sync()
                 t = time.perf_counter()
                 r = subprocess.run(base + state + ["--transport", opts.transport, "-q", "get", "many", "-o", out],
                                    capture_output=True, text=True)

@@ -44,8 +44,17 @@ async fn tcp_readers_that_never_read_lose_their_answers_and_slots() {
     let mut readers = withhold(addr, WITHHOLDER, Request::Chunk { file, index: 0, offset: 0, len }).await;
     let answered = wait_until_answered(|| tcp_catalogue(addr)).await;
     assert!(answered, "the host's slots stayed taken by readers that never read");
-    let (got, asked) = (read_all(&mut readers[0]).await, ASKED * len as usize);
-    assert!(got < asked, "the node gave up on the stalled answers ({got} of {asked} bytes sent)");
+    // The slot that came back was one the node cut; which one depends on scheduling, and a reader read
+    // before the node cut it gets everything, so each is read until one shows the cut.
+    let asked = ASKED * len as usize;
+    let mut sent = Vec::new();
+    for reader in &mut readers {
+        sent.push(read_all(reader).await);
+        if sent.last().is_some_and(|got| *got < asked) {
+            break;
+        }
+    }
+    assert!(sent.iter().any(|got| *got < asked), "the node gave up on no stalled answer ({sent:?} of {asked} bytes)");
     node.stop().await;
 }
 

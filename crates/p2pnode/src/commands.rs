@@ -2,7 +2,7 @@
 
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::bail;
 use futures_util::StreamExt;
@@ -59,11 +59,14 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A survey over `--transport` and `--discovery`, proving an identity made for this run.
+/// A survey over `--transport` (its connections reused) and `--discovery`, proving an identity made for
+/// this run.
 fn survey(g: &Global) -> anyhow::Result<Survey> {
     let net = g.net()?;
     let identity = Identity::generate()?;
     let transport = plugins::client_transport(&g.transport, net.transport_config(), identity.clone())?;
+    // The catalogues and every file of the run share one connection per peer: no handshake per file.
+    let transport = Arc::new(transport::Reuse::new(transport));
     let discoveries = plugins::discoveries(g, &net, identity.node_id(), false)?;
     Ok(Survey::new(&net, vec![transport], discoveries)?)
 }

@@ -60,6 +60,7 @@ mod identity;
 pub mod memory;
 mod pool;
 pub mod quic;
+mod reuse;
 pub mod tcp;
 pub mod tls;
 
@@ -71,6 +72,7 @@ use std::time::Duration;
 pub use async_trait::async_trait;
 pub use identity::{Identity, IdentityError, node_id_of};
 pub use proto::NodeId;
+pub use reuse::Reuse;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The application protocol and its version, checked in every TLS handshake (tls and quic).

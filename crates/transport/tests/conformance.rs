@@ -57,6 +57,21 @@ async fn tls_conforms() {
     assert_eq!(run(|| loopback(|identity| TlsTransport::new(config(), identity))).await, CASES);
 }
 
+/// `plain` with its client's connections kept and handed out again, which must behave as fresh ones.
+fn reused(plain: Subject) -> Subject {
+    Subject { client: Arc::new(transport::Reuse::new(plain.client.clone())), ..plain }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reused_tls_conforms() {
+    assert_eq!(run(|| reused(loopback(|identity| TlsTransport::new(config(), identity)))).await, CASES);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reused_quic_conforms() {
+    assert_eq!(run(|| reused(loopback(|identity| QuicTransport::new(config(), identity)))).await, CASES);
+}
+
 /// Plain TCP clients of a TLS listener that takes them too, on its port.
 #[tokio::test(flavor = "multi_thread")]
 async fn tcp_on_a_shared_tls_port_conforms() {
@@ -166,4 +181,19 @@ async fn quic_gives_up_on_a_black_hole_within_the_connect_timeout() {
     let result = s.client.connect(black_hole.local_addr().expect("addr"), s.server_id).await;
     assert!(matches!(result, Err(TransportError::Timeout { .. })), "{:?}", result.err());
     assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_millis(500));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reuse_hands_out_one_connection_per_peer_until_it_fails() {
+    let server = TcpTransport::new(config());
+    let listener = server.bind((Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind");
+    let (addr, id) = (listener.local_addr(), identities().0.node_id());
+    let reuse = transport::Reuse::new(Arc::new(TcpTransport::new(config())));
+    let (a, b) = (reuse.connect(addr, id).await.expect("a"), reuse.connect(addr, id).await.expect("b"));
+    assert!(Arc::ptr_eq(&a, &b), "the second connect reuses the first connection");
+    drop(listener);
+    // The socket dialled at connect is spent; the next stream needs a dial, which fails now.
+    drop(a.open().await);
+    assert!(a.open().await.is_err(), "nothing listens any more");
+    assert!(reuse.connect(addr, id).await.is_err(), "a connection that failed is not handed out again");
 }
