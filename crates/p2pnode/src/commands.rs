@@ -52,8 +52,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             get(g, files, output.as_deref(), incomplete, *force).await
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut cli::command(), "p2pnode", &mut std::io::stdout());
-            Ok(())
+            // Written whole at the end: clap_complete panics where stdout fails (`| head`); we return it.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cli::command(), "p2pnode", &mut script);
+            Ok(std::io::Write::write_all(&mut std::io::stdout(), &script)?)
         }
         Command::Man => Ok(clap_mangen::Man::new(cli::command()).render(&mut std::io::stdout())?),
     }

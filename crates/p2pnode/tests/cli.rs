@@ -127,6 +127,18 @@ fn completions_and_man_page_are_printed() {
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    for args in [&["completions", "bash"][..], &["man"]] {
+        let mut child = p2pnode(0).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("runs");
+        // The reader is gone before the command writes anything (as `| head -c0` would be).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty() && out.status.code() == Some(1), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
+
+#[test]
 fn a_file_already_there_is_not_fetched_again() {
     let port = free_udp_port();
     let (shared, mine) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
