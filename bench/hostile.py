@@ -9,9 +9,13 @@
   - stuck: two hosts (127.0.0.7, 127.0.0.8) fill every connection slot a serving node gives them (48
     each) with 32 chunk requests per connection whose answers they never read; the node's peak RSS
     while they hold on (target: < 64 MiB), whether another host still gets the file, and how many of
-    the stuck connections the node has closed after its idle timeout.
+    the stuck connections the node has closed after its idle timeout;
+  - forged: one host (127.0.0.9) sends --forged random datagrams per second (as long as announcements,
+    sealed-looking) for 10 s to the discovery port of a node in a private group; the node's CPU (share
+    of a core) and RSS meanwhile, and how long a member's `get` of 16 MiB takes during the flood against
+    before it (it must keep serving members).
 
-usage: bench/hostile.py [--flood 40000]
+usage: bench/hostile.py [--flood 40000] [--forged 10000] [--only survey|flood|stuck|forged]
 """
 import argparse, json, os, socket, struct, subprocess, tempfile, threading, time
 
@@ -33,8 +37,8 @@ def proc_stats(pid):
     return rss / 1024, cpu
 
 
-def serve(disc, d, name, stderr=subprocess.DEVNULL):
-    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", "serve"]
+def serve(disc, d, name, stderr=subprocess.DEVNULL, extra=()):
+    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", *extra, "serve"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
     json.loads(p.stdout.readline())
     return p
@@ -176,10 +180,60 @@ def stuck():
               f"{peak:.1f} MiB over 40 s, another host's get complete: {got}, stuck connections closed: {closed}/96")
 
 
+def forged(rate, secs=10):
+    disc, group = free_port(socket.SOCK_DGRAM), ["--group", "hostile bench secret"]
+    with tempfile.TemporaryDirectory() as victim_dir, tempfile.TemporaryDirectory() as into:
+        with open(os.path.join(victim_dir, "file.bin"), "wb") as f:
+            f.write(os.urandom(16 << 20))
+        victim = serve(disc, victim_dir, "victim", extra=group)
+
+        def member_get(n):
+            out = os.path.join(into, str(n))
+            t = time.perf_counter()
+            r = subprocess.run(base_args(disc) + group + ["--state-dir", out + "-state", "get", "file.bin", "-o", out],
+                               capture_output=True, text=True)
+            return time.perf_counter() - t, r.returncode == 0 and os.path.getsize(os.path.join(out, "file.bin")) == 16 << 20
+
+        quiet, _ = member_get(0)
+        rss0, cpu0 = proc_stats(victim.pid)
+        sent, stop = [0], threading.Event()
+
+        def flood_forged():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.9", 0))
+            start = time.perf_counter()
+            while not stop.is_set() and time.perf_counter() - start < secs:
+                # Paced in 10 ms steps: `rate` per second, each datagram random bytes of 100-1,200.
+                for _ in range(rate // 100):
+                    s.sendto(os.urandom(100 + sent[0] % 1100), ("127.0.0.1", disc))
+                    sent[0] += 1
+                behind = sent[0] / rate - (time.perf_counter() - start)
+                if behind > 0:
+                    time.sleep(behind)
+
+        flooder = threading.Thread(target=flood_forged)
+        started = time.perf_counter()
+        flooder.start()
+        time.sleep(1)
+        during, ok = member_get(1)
+        flooder.join()
+        took = time.perf_counter() - started
+        rss1, cpu1 = proc_stats(victim.pid)
+        victim.kill()
+        victim.wait()
+        print(f"forged: {sent[0]} random datagrams in {took:.1f} s ({sent[0] / took:.0f}/s) to a group node: "
+              f"its CPU +{cpu1 - cpu0:.2f} s ({100 * (cpu1 - cpu0) / took:.0f} % of a core), RSS {rss0:.1f} -> "
+              f"{rss1:.1f} MiB; a member's get of 16 MiB during it: {'ok' if ok else 'FAILED'} in {during:.2f} s "
+              f"({quiet:.2f} s before the flood)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--flood", type=int, default=40_000)
+    parser.add_argument("--forged", type=int, default=10_000)
+    parser.add_argument("--only", choices=["survey", "flood", "stuck", "forged"])
     args = parser.parse_args()
-    survey()
-    flood(args.flood)
-    stuck()
+    cases = {"survey": survey, "flood": lambda: flood(args.flood), "stuck": stuck, "forged": lambda: forged(args.forged)}
+    for name, case in cases.items():
+        if args.only in (None, name):
+            case()

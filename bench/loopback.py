@@ -7,10 +7,13 @@ Measures, on this machine:
     nc, tls >= 90 % of tcp, quic >= 50 % of tcp);
   - peak RSS of `get` (the bar: < 64 MiB for any file size), and the CPU time `get` and `serve` spent on
     it (steadier than the rates on a noisy machine);
-  - how long a new node takes to be seen by a running one (the bar: < 1 s).
+  - how long a new node takes to be seen by a running one (the bar: < 1 s), plain and in a private group;
+  - with `tls+group` or `quic+group` among the transports: a download between members of a private group
+    (a second `serve` with --group shares the same file), as % of the same transport without a group in
+    the same run (the bar: >= 95 %).
 Needs nc (netcat-openbsd) and GNU time (/usr/bin/time); builds p2pnode in release mode.
 
-usage: bench/loopback.py [--size-mib 1024] [--runs 3] [--transports tcp,tls,quic] [--out DIR]
+usage: bench/loopback.py [--size-mib 1024] [--runs 3] [--transports tcp,tls,quic,tls+group] [--out DIR]
 
 --out puts the downloads (and nc's copy) in DIR, for example a tmpfs such as /dev/shm: the disk, which
 on a VM is the noisiest part, is then out of the comparison of transports.
@@ -20,12 +23,15 @@ import argparse, datetime, json, os, re, shutil, socket, subprocess, sys, tempfi
 from benchlib import BIN, free_port, prepare
 
 
+GROUP = ["--group", "loopback bench secret"]
+
+
 def base_args(disc):
     return [BIN, "--discovery-port", str(disc), "--broadcast", "127.255.255.255", "--announce-interval", "1"]
 
 
-def serve(disc, d, name, log=None):
-    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json"]
+def serve(disc, d, name, log=None, extra=()):
+    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", *extra]
     if log:
         args += ["--log-file", log]
     p = subprocess.Popen(args + ["serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -52,13 +58,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def get_rate(disc, transport, name, size, out_dir, server):
+def get_rate(disc, transport, name, size, out_dir, server, extra=()):
     # Every run starts with no dirty pages: the kernel's writeback of an earlier run's 1 GiB would
     # otherwise slow whichever tool comes next.
     os.sync()
     # Its own state folder: `get` keeps a key there, and the default (./.p2pnode) is wherever this runs.
     state = ["--state-dir", out_dir + "-state"]
-    args = ["/usr/bin/time", "-f", "%M %U %S"] + base_args(disc) + state + ["--transport", transport, "-q", "get", name, "-o", out_dir]
+    args = ["/usr/bin/time", "-f", "%M %U %S"] + base_args(disc) + state + [*extra, "--transport", transport, "-q", "get", name, "-o", out_dir]
     served_before, t = cpu_seconds(server.pid), time.perf_counter()
     r = subprocess.run(args, capture_output=True, text=True)
     elapsed, served = time.perf_counter() - t, cpu_seconds(server.pid) - served_before
@@ -71,14 +77,13 @@ def get_rate(disc, transport, name, size, out_dir, server):
     return size / elapsed, int(rss_kib), elapsed, float(user) + float(system) + served
 
 
-def discovery_latency(disc, work):
-    a, b = os.path.join(work, "disc-a"), os.path.join(work, "disc-b")
-    os.makedirs(a), os.makedirs(b)
-    log = os.path.join(work, "a.log")
-    pa = serve(disc, a, "watcher", log=log)
+def discovery_latency(disc, work, extra=()):
+    a, b = tempfile.mkdtemp(dir=work), tempfile.mkdtemp(dir=work)
+    log = os.path.join(a, "a.log")
+    pa = serve(disc, a, "watcher", log=log, extra=extra)
     time.sleep(1.5)
     started = datetime.datetime.now(datetime.timezone.utc)
-    pb = serve(disc, b, "newcomer")
+    pb = serve(disc, b, "newcomer", extra=extra)
     deadline = time.time() + 5
     seen = None
     while time.time() < deadline and seen is None:
@@ -106,32 +111,44 @@ def main():
         path = os.path.join(shared, "big.bin")
         size = opts.size_mib * 1024 * 1024
         subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(path, "wb"), check=True)
-        disc = free_port(socket.SOCK_DGRAM)
+        disc, group_disc = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
         server = serve(disc, shared, "bench")
+        # Members of a group: a second node on the same file, with a state folder of its own.
+        grouped = any(t.endswith("+group") for t in opts.transports.split(","))
+        member = grouped and serve(group_disc, shared, "member", extra=GROUP + ["--state-dir", os.path.join(work, "member")])
         out = tempfile.mkdtemp(prefix="p2pnode-bench-out-", dir=opts.out or work)
         try:
             # serve hashed the file; every run below reads it from the page cache, as nc does.
             print(f"| run | tool | MiB/s | % of nc | % of tcp | get RSS MiB | wall s | CPU s (get + serve) |\n|---|---|---|---|---|---|---|---|")
-            of_tcp = {}
+            of_tcp, of_plain = {}, {}
             for run in range(opts.runs):
                 nc = nc_rate(path, size, os.path.join(out, "nc.out"))
                 os.remove(os.path.join(out, "nc.out"))
                 print(f"| {run} | cat \\| nc | {nc / 2**20:.0f} | 100 | | | | |")
                 rates = {}
                 for t in opts.transports.split(","):
-                    rate, rss, wall, cpu = get_rate(disc, t, "big.bin", size, os.path.join(out, "out-" + t), server)
+                    plain = t.removesuffix("+group")
+                    how = (group_disc, member, GROUP) if t != plain else (disc, server, ())
+                    rate, rss, wall, cpu = get_rate(how[0], plain, "big.bin", size, os.path.join(out, "out-" + plain), how[1], how[2])
                     rates[t] = rate
                     vs_tcp = f"{100 * rate / rates['tcp']:.0f}" if "tcp" in rates else ""
                     of_tcp.setdefault(t, []).append(vs_tcp)
+                    if t != plain and plain in rates:
+                        of_plain.setdefault(t, []).append(f"{100 * rate / rates[plain]:.0f}")
                     print(f"| {run} | p2pnode get --transport {t} | {rate / 2**20:.0f} | {100 * rate / nc:.0f} | {vs_tcp} | {rss / 1024:.1f} | {wall:.2f} | {cpu:.2f} |")
         finally:
-            server.terminate()
+            for p in (server, member):
+                p and p.terminate()
             shutil.rmtree(out, ignore_errors=True)
         for t, ratios in of_tcp.items():
             if t != "tcp" and all(ratios):
                 print(f"{t} as % of tcp, per run: {', '.join(ratios)}")
-        latency = discovery_latency(free_port(socket.SOCK_DGRAM), work)
-        print(f"\nnew peer seen by a running node after: {latency:.3f} s" if latency else "\nnew peer not seen within 5 s")
+        for t, ratios in of_plain.items():
+            print(f"{t} as % of {t.removesuffix('+group')} without a group, per run: {', '.join(ratios)}")
+        for label, extra in (("", ()), (" in a private group", GROUP)):
+            latency = discovery_latency(free_port(socket.SOCK_DGRAM), work, extra)
+            seen = f"after: {latency:.3f} s" if latency else "not within 5 s"
+            print(f"new peer seen by a running node{label} {seen}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -34,6 +34,13 @@ macro_rules! on_every_transport {
 
 on_every_transport!(discovery, chunk_fallback, corrupted_file, timeouts, reshare, static_peers);
 
+/// Private groups need a transport that authenticates: tls and quic.
+mod groups {
+    use super::private_groups;
+    on_transport!(tls: private_groups);
+    on_transport!(quic: private_groups);
+}
+
 /// Every peer lists every other peer and its files within 2 s of the last start.
 async fn discovery(t: &str) -> anyhow::Result<()> {
     let lan = Lan::new("discovery", t)?;
@@ -216,6 +223,58 @@ async fn timeouts(t: &str) -> anyhow::Result<()> {
     ensure!(run.code == Some(1), "expected a timeout failure, got {:?}: {}", run.code, run.stderr);
     ensure!(run.stderr.contains("could not be fetched"), "{}", run.stderr);
     eprintln!("{t}: only source paused: get gave up after {:?}", started.elapsed());
+    Ok(())
+}
+
+/// Two groups and an outsider on one LAN: each group lists and fetches its own files alone, the outsider
+/// sees no member, a wrong secret fails clearly, and a member restarted without the secret is gone for the
+/// others.
+async fn private_groups(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("groups", t)?;
+    let (red, blue) = (["--group", "red secret"], ["--group", "blue secret"]);
+    let notes = bytes(3 * CHUNK, 11);
+    let red1 = lan.peer(0, "red1", &[("red1.txt", &notes)], &red, &[]).await?;
+    let red2 = lan.peer(0, "red2", &[("red2.txt", b"red two")], &red, &[]).await?;
+    let blue1 = lan.peer(0, "blue1", &[("blue1.txt", b"blue one")], &blue, &[]).await?;
+    let _blue2 = lan.peer(0, "blue2", &[("blue2.txt", b"blue two")], &blue, &[]).await?;
+    let outsider = lan.peer(0, "outsider", &[("outside.txt", b"outside")], &[], &[]).await?;
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<BTreeSet<String>>();
+    let sees = async |peer: &harness::Peer, group: &[&str], what: &str| -> anyhow::Result<harness::Run> {
+        peer.p2pnode(&[group, &["--transport", t, "--timeout", "3", what]].concat(), async |_| {}).await
+    };
+    for (member, group, peers, files) in [
+        (&red1, &red, ["red1", "red2"], ["red1.txt", "red2.txt"]),
+        (&blue1, &blue, ["blue1", "blue2"], ["blue1.txt", "blue2.txt"]),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (seen, shared) =
+                (sees(member, group, "peers").await?.names(), sees(member, group, "ls").await?.names());
+            if seen == names(&peers) && shared == names(&files) {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "{}: sees {seen:?} sharing {shared:?}", member.name);
+        }
+    }
+    let run = red2.p2pnode(&[&red[..], &["--transport", t, "get", "red1.txt"]].concat(), async |_| {}).await?;
+    ensure!(run.code == Some(0), "a member fetches from a member: {}", run.stderr);
+    ensure!(red2.downloaded("red1.txt").await.as_deref() == Some(&notes[..]), "bytes differ");
+    // The outsider's own node is the only one it sees.
+    let run = outsider.p2pnode(&["--transport", t, "peers"], async |_| {}).await?;
+    ensure!(run.names() == names(&["outsider"]), "the outsider sees {:?}", run.names());
+    let run = outsider.p2pnode(&["--transport", t, "ls"], async |_| {}).await?;
+    ensure!(run.names() == names(&["outside.txt"]), "the outsider lists {:?}", run.names());
+    let run = blue1.p2pnode(&["--group", "wrong", "--transport", t, "--timeout", "2", "peers"], async |_| {}).await?;
+    ensure!(
+        run.code == Some(1) && run.stderr.contains("no peer of this group answered (check the group secret)"),
+        "a wrong secret: {:?} {}",
+        run.code,
+        run.stderr
+    );
+    red2.kill().await?;
+    let _left = lan.peer(0, "red2-left", &[("red2.txt", b"red two")], &[], &[]).await?;
+    let seen = sees(&red1, &red, "peers").await?.names();
+    ensure!(seen == names(&["red1"]), "a member that left the group is still seen: {seen:?}");
     Ok(())
 }
 

@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use proto::{Announcement, Datagram, NodeId};
+use proto::{Announcement, Datagram, GroupKey, NodeId};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::sealed::Seal;
 use crate::{Discovery, PeerCache, PeerEvent};
 
 /// Pending commands and undelivered events; a full event queue holds the loop back.
@@ -45,11 +46,18 @@ enum Command {
 impl DatagramDiscovery {
     /// Starts the loop of node `local` on `medium` (within a tokio runtime): it announces every
     /// `interval`, and sends its record and queries to `unicast` as well as broadcasting them.
-    pub(crate) fn start(medium: impl Medium, local: NodeId, interval: Duration, unicast: Vec<SocketAddr>) -> Self {
+    /// With `group`, every datagram is sealed for the group's members, and only theirs are heard.
+    pub(crate) fn start(
+        medium: impl Medium,
+        local: NodeId,
+        interval: Duration,
+        unicast: Vec<SocketAddr>,
+        group: Option<&GroupKey>,
+    ) -> Self {
         let (commands, rx) = mpsc::channel(QUEUE);
         let (tx, events) = mpsc::channel(QUEUE);
-        let cache = PeerCache::new(local);
-        let task = Task { medium, local, interval, unicast, cache, record: None, commands: rx, events: tx };
+        let (cache, seal) = (PeerCache::new(local), group.map(Seal::new));
+        let task = Task { medium, local, interval, unicast, cache, record: None, commands: rx, events: tx, seal };
         tokio::spawn(task.run());
         Self { commands, events }
     }
@@ -86,6 +94,7 @@ struct Task<M> {
     record: Option<Announcement>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<PeerEvent>,
+    seal: Option<Seal>,
 }
 
 impl<M: Medium> Task<M> {
@@ -121,6 +130,17 @@ impl<M: Medium> Task<M> {
     }
 
     async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
+        let opened;
+        let bytes = match &self.seal {
+            Some(seal) => match seal.open(bytes) {
+                Some(inside) => {
+                    opened = inside;
+                    &opened
+                }
+                None => return,
+            },
+            None => bytes,
+        };
         match Datagram::decode(bytes) {
             Ok(Datagram::Announce(a)) => {
                 for event in self.cache.on_announcement(Instant::now().into_std(), from.ip(), a) {
@@ -142,7 +162,19 @@ impl<M: Medium> Task<M> {
 
     fn record_bytes(&self) -> Option<Vec<u8>> {
         let record = self.record.clone()?;
-        Datagram::Announce(record).encode().inspect_err(|e| tracing::warn!(error = %e, "announcement not sent")).ok()
+        let bytes = Datagram::Announce(record).encode();
+        self.sealed(bytes.inspect_err(|e| tracing::warn!(error = %e, "announcement not sent")).ok()?)
+    }
+
+    /// `bytes` as they go out: sealed for the group, if there is one.
+    fn sealed(&self, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        match &self.seal {
+            Some(seal) => seal.seal(&bytes).or_else(|| {
+                tracing::warn!(len = bytes.len(), "datagram too long to seal; not sent");
+                None
+            }),
+            None => Some(bytes),
+        }
     }
 
     /// Broadcasts our record (if we serve) and sends it to the unicast peers.
@@ -156,20 +188,22 @@ impl<M: Medium> Task<M> {
     }
 
     async fn query(&self) {
-        self.medium.broadcast(&self.query_bytes()).await;
+        if let Some(bytes) = self.query_bytes() {
+            self.medium.broadcast(&bytes).await;
+        }
         self.query_unicast().await;
     }
 
     /// Unicast peers cannot hear our broadcasts, and may not know us: ask them directly.
     async fn query_unicast(&self) {
-        let bytes = self.query_bytes();
+        let Some(bytes) = self.query_bytes() else { return };
         for peer in &self.unicast {
             self.medium.send_to(&bytes, *peer).await;
         }
     }
 
-    fn query_bytes(&self) -> Vec<u8> {
-        Datagram::Query { from: self.local }.encode().expect("a query has no variable-length field")
+    fn query_bytes(&self) -> Option<Vec<u8>> {
+        self.sealed(Datagram::Query { from: self.local }.encode().expect("a query has no variable-length field"))
     }
 }
 

@@ -39,6 +39,7 @@ pub mod mdns;
 pub mod memory;
 mod merged;
 mod peer_cache;
+mod sealed;
 pub mod udp;
 
 use std::net::{IpAddr, SocketAddr};

@@ -42,7 +42,7 @@ impl MemoryLan {
         let addr = SocketAddr::new(ip, port);
         members.push(Member { addr, listens: listen, inbox });
         let medium = Attached { lan: self.clone(), addr, received };
-        DatagramDiscovery::start(medium, local, INTERVAL, Vec::new())
+        DatagramDiscovery::start(medium, local, INTERVAL, Vec::new(), None)
     }
 
     fn deliver(&self, bytes: &[u8], from: SocketAddr, to: impl Fn(&Member) -> bool) {

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use proto::{MAX_DATAGRAM, NodeId};
+use proto::{GroupKey, MAX_DATAGRAM, NodeId};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
@@ -39,6 +39,8 @@ pub struct UdpConfig {
     pub broadcast: Option<Vec<Ipv4Addr>>,
     /// Discovery addresses of nodes beyond broadcast reach (other subnets, VPNs), sent to by unicast.
     pub static_peers: Vec<SocketAddr>,
+    /// The private group whose members alone this node sees and is seen by (sealed datagrams).
+    pub group: Option<GroupKey>,
 }
 
 /// Why discovery could not start.
@@ -61,7 +63,7 @@ pub fn start(config: UdpConfig) -> Result<DatagramDiscovery, DiscoveryError> {
     let own = bind(0, false).map_err(bind_err)?;
     let (broadcast, port) = (config.broadcast.clone(), config.port);
     let medium = Udp { shared, own, broadcast, port, bufs: Box::new(([0; MAX_DATAGRAM + 1], [0; MAX_DATAGRAM + 1])) };
-    Ok(DatagramDiscovery::start(medium, config.local, config.interval, config.static_peers))
+    Ok(DatagramDiscovery::start(medium, config.local, config.interval, config.static_peers, config.group.as_ref()))
 }
 
 /// The two sockets, and where to broadcast (see [`UdpConfig::broadcast`]) to which port.

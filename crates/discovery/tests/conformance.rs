@@ -26,6 +26,7 @@ async fn udp_broadcast_conforms() {
                 interval: Duration::from_secs(1),
                 broadcast: Some(vec![Ipv4Addr::new(127, 255, 255, 255)]),
                 static_peers: vec![],
+                group: None,
             };
             Box::new(udp::start(config).expect("udp discovery"))
         })

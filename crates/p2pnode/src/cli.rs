@@ -25,7 +25,7 @@ pub(crate) struct Cli {
 const FOLDERS: &[&str] = &["dir", "downloads", "state_dir"];
 const NODE: &[&str] = &["name", "port", "announce_interval", "tcp_congestion"];
 const FETCHING: &[&str] = &["transport", "tcp_congestion"];
-const FINDING: &[&str] = &["discovery", "discovery_port", "peers", "broadcast", "timeout"];
+const FINDING: &[&str] = &["discovery", "discovery_port", "peers", "broadcast", "timeout", "group", "group_file"];
 const OUTPUT: &[&str] = &["json", "log_file", "verbose", "quiet"];
 
 /// The options each subcommand takes: its help lists these alone. The others are still accepted (an
@@ -150,6 +150,16 @@ pub(crate) struct Global {
     /// TCP congestion control (Linux), such as bbr for lossy links [default: the system's].
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) tcp_congestion: Option<String>,
+    /// A private group: see and serve only nodes with this secret (sealed discovery, members-only
+    /// transfers over tls or quic). Prefer P2PNODE_GROUP or --group-file: a command line shows in `ps`.
+    #[arg(long, global = true, value_name = "SECRET", env = "P2PNODE_GROUP", hide_env_values = true)]
+    pub(crate) group: Option<String>,
+    /// The group secret, read from this file (its first line).
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "group")]
+    pub(crate) group_file: Option<PathBuf>,
+    /// The key derived from the group secret (at start, once).
+    #[arg(skip)]
+    pub(crate) group_key: Option<node::GroupKey>,
     /// Seconds to wait for peers to appear, connect and answer.
     #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
     pub(crate) timeout: f64,
@@ -259,6 +269,31 @@ impl Global {
             state_dir.display(),
             downloads.display()
         );
+    }
+
+    /// Derives the group key from `--group`, `P2PNODE_GROUP` or `--group-file`, if one is given: Argon2id
+    /// with 19 MiB and two passes (OWASP's minimum), so a captured datagram cannot be tried against
+    /// guessed secrets quickly. The salt is fixed: every member must derive the same key from the secret.
+    pub(crate) fn settle_group(&mut self) -> anyhow::Result<()> {
+        let secret = match (&self.group, &self.group_file) {
+            (Some(secret), _) => secret.clone(),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("--group-file {}: cannot read the group secret", file.display()))?;
+                text.lines().next().unwrap_or_default().to_string()
+            }
+            (None, None) => return Ok(()),
+        };
+        if secret.trim().is_empty() {
+            bail!("the group secret is empty: give --group, P2PNODE_GROUP or --group-file a secret");
+        }
+        let params = argon2::Params::new(19 * 1024, 2, 1, Some(32)).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        let kdf = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut key = [0u8; 32];
+        kdf.hash_password_into(secret.as_bytes(), b"p2pnode private group 2026-12", &mut key)
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        self.group_key = Some(node::GroupKey::from_bytes(key));
+        Ok(())
     }
 
     /// The downloads folder.

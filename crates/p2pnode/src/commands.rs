@@ -18,6 +18,17 @@ const FILES_AT_ONCE: usize = 8;
 
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let in_group = cli.global.group_key.is_some();
+    command(&cli).await.map_err(|e| match e.downcast_ref::<NodeError>() {
+        // Members with another secret hear nothing at all: the one thing a wrong secret looks like.
+        Some(NodeError::NoPeers(_)) if in_group => {
+            anyhow::anyhow!("no peer of this group answered (check the group secret)")
+        }
+        _ => e,
+    })
+}
+
+async fn command(cli: &Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match &cli.command {
         Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
@@ -66,7 +77,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 fn survey(g: &Global) -> anyhow::Result<Survey> {
     let net = g.net()?;
     let identity = Identity::generate()?;
-    let transport = plugins::client_transport(&g.transport, net.transport_config(), identity.clone())?;
+    let transport = plugins::client_transport(g, net.transport_config(), identity.clone())?;
     // The catalogues and every file of the run share one connection per peer: no handshake per file.
     let transport = Arc::new(transport::Reuse::new(transport));
     let discoveries = plugins::discoveries(g, &net, identity.node_id(), false)?;
@@ -77,7 +88,7 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     let config = g.serve(max_upload_rate)?;
     let mut builder = Node::builder(config.clone())?.on_upload(output::upload_teller(g.json));
     let (identity, net) = (builder.identity().clone(), &config.net);
-    for transport in plugins::serving_transports(net.transport_config(), &identity) {
+    for transport in plugins::serving_transports(g, net.transport_config(), &identity)? {
         builder = builder.transport(transport);
     }
     for discovery in plugins::discoveries(g, net, identity.node_id(), true)? {

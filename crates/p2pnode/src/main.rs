@@ -56,6 +56,9 @@ fn main() -> ExitCode {
     if let Err(e) = logging::init(&cli) {
         return fail(&e, json);
     }
+    if let Err(e) = cli.global.settle_group() {
+        return fail(&e, json);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(&e.into(), json),

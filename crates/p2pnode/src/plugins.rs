@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use discovery::mdns::{MdnsConfig, MdnsDiscovery};
 use discovery::udp::{self, UdpConfig};
 use node::{Discovery, Identity, NetConfig, NodeId, Transport};
@@ -17,18 +17,42 @@ pub(crate) use transport::builtin::NAMES as TRANSPORTS;
 pub(crate) const DISCOVERIES: [&str; 2] = ["broadcast", "mdns"];
 
 /// The transport a client connects with (named by `--transport`, checked when parsed), proving
-/// `identity` where it authenticates.
+/// `identity` where it authenticates; in a private group, to members alone.
 pub(crate) fn client_transport(
-    name: &str,
+    g: &Global,
     config: TransportConfig,
     identity: Identity,
 ) -> anyhow::Result<Arc<dyn Transport>> {
-    transport::builtin::client(name, config, identity).with_context(|| format!("--transport {name}: unknown"))
+    let name = &g.transport;
+    let made =
+        transport::builtin::client(name, config, identity).with_context(|| format!("--transport {name}: unknown"))?;
+    in_group(g, made).with_context(|| format!("--transport {name}"))
 }
 
-/// What a serving node listens on: every transport, on one port number.
-pub(crate) fn serving_transports(config: TransportConfig, identity: &Identity) -> Vec<Arc<dyn Transport>> {
-    transport::builtin::serving(config, identity)
+/// What a serving node listens on: every transport, on one port number; in a private group, those that
+/// authenticate (tls, quic), to members alone.
+pub(crate) fn serving_transports(
+    g: &Global,
+    config: TransportConfig,
+    identity: &Identity,
+) -> anyhow::Result<Vec<Arc<dyn Transport>>> {
+    match g.group_key {
+        None => Ok(transport::builtin::serving(config, identity)),
+        Some(_) => ["tls", "quic"]
+            .into_iter()
+            .filter_map(|name| transport::builtin::client(name, config.clone(), identity.clone()))
+            .map(|made| in_group(g, made))
+            .collect(),
+    }
+}
+
+/// `made`, open to the group's members alone where there is a group (refused for a transport that does
+/// not authenticate).
+fn in_group(g: &Global, made: Arc<dyn Transport>) -> anyhow::Result<Arc<dyn Transport>> {
+    Ok(match &g.group_key {
+        Some(key) => Arc::new(transport::GroupTransport::new(made, key.clone())?),
+        None => made,
+    })
 }
 
 /// The discoveries of node `local` (`listen`: a serving node, which hears announcements), as
@@ -44,9 +68,13 @@ pub(crate) fn discoveries(
     let isolated = !g.broadcast.is_empty() || g.discovery_port != udp::DEFAULT_PORT;
     let names: Vec<&str> = match &g.discovery {
         Some(names) => names.iter().map(String::as_str).collect(),
-        None if isolated => vec!["broadcast"],
+        // mDNS records are readable by anyone on the LAN: a group keeps to its sealed datagrams.
+        None if isolated || g.group_key.is_some() => vec!["broadcast"],
         None => vec!["broadcast", "mdns"],
     };
+    if g.group_key.is_some() && names.contains(&"mdns") {
+        bail!("--discovery mdns: off in a private group (its records would show every member's name and ports)");
+    }
     let mut made: Vec<Box<dyn Discovery>> = Vec::new();
     for name in names {
         made.push(match name {
@@ -62,6 +90,7 @@ pub(crate) fn discoveries(
                     interval: net.announce_interval,
                     broadcast: (!g.broadcast.is_empty()).then(|| g.broadcast.clone()),
                     static_peers: g.static_peers()?,
+                    group: g.group_key.clone(),
                 };
                 Box::new(udp::start(config)?)
             }

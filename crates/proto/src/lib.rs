@@ -45,6 +45,7 @@ mod announce;
 mod catalogue;
 pub mod codec;
 mod frame;
+mod group;
 mod ids;
 mod manifest;
 mod path;
@@ -54,6 +55,7 @@ pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, MAX_TRAN
 pub use catalogue::{Catalogue, CatalogueEntry, MAX_CATALOGUE_ENTRIES};
 pub use codec::DecodeError;
 pub use frame::{ErrorCode, FRAME_PREFIX, MAX_FRAME, Request, Response, frame_len};
+pub use group::{GroupKey, Role};
 pub use ids::{FileId, NodeId, ParseIdError};
 pub use manifest::{
     MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_size_for,

@@ -56,6 +56,7 @@ mod certs;
 pub mod conformance;
 pub mod congestion;
 pub mod frame_io;
+mod group;
 mod identity;
 pub mod memory;
 mod pool;
@@ -70,6 +71,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use async_trait::async_trait;
+pub use group::GroupTransport;
 pub use identity::{Identity, IdentityError, node_id_of};
 pub use proto::NodeId;
 pub use reuse::Reuse;
@@ -117,6 +119,9 @@ pub enum TransportError {
     /// The peer sent bytes that break the protocol.
     #[error("protocol error: {0}")]
     Protocol(#[from] proto::DecodeError),
+    /// A private group was asked of a transport that does not authenticate its channels.
+    #[error("transport {0} does not authenticate peers; a private group needs one that does (tls or quic)")]
+    NotAuthenticating(String),
     /// The connection closed, or an operation on it failed.
     #[error("{}", io_reason(.0))]
     Io(#[from] io::Error),

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use proto::GroupKey;
 use proto::{Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use transport::conformance::{CASES, Subject, run};
@@ -13,7 +14,7 @@ use transport::memory::MemoryNetwork;
 use transport::quic::QuicTransport;
 use transport::tcp::TcpTransport;
 use transport::tls::TlsTransport;
-use transport::{Identity, Transport, TransportConfig, TransportError};
+use transport::{GroupTransport, Identity, Transport, TransportConfig, TransportError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -196,4 +197,76 @@ async fn reuse_hands_out_one_connection_per_peer_until_it_fails() {
     drop(a.open().await);
     assert!(a.open().await.is_err(), "nothing listens any more");
     assert!(reuse.connect(addr, id).await.is_err(), "a connection that failed is not handed out again");
+}
+
+/// `plain` with both ends in the group of `key`.
+fn grouped(plain: Subject, key: u8) -> Subject {
+    let group = |t: Arc<dyn Transport>| -> Arc<dyn Transport> {
+        Arc::new(GroupTransport::new(t, GroupKey::from_bytes([key; 32])).expect("authenticates"))
+    };
+    Subject { server: group(plain.server.clone()), client: group(plain.client.clone()), ..plain }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_over_tls_conforms() {
+    assert_eq!(run(|| grouped(loopback(|identity| TlsTransport::new(config(), identity)), 1)).await, CASES);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_over_quic_conforms() {
+    assert_eq!(run(|| grouped(loopback(|identity| QuicTransport::new(config(), identity)), 1)).await, CASES);
+}
+
+/// A member answers only members: a client of another group, or of none, gets its channel closed without
+/// an answer; a group over a transport that does not authenticate is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_answers_members_alone() {
+    type Make = fn(Identity) -> Arc<dyn Transport>;
+    let tls: Make = |id| Arc::new(TlsTransport::new(config(), id));
+    let quic: Make = |id| Arc::new(QuicTransport::new(config(), id));
+    let group = |t: Arc<dyn Transport>, key: u8| -> Arc<dyn Transport> {
+        Arc::new(GroupTransport::new(t, GroupKey::from_bytes([key; 32])).expect("authenticates"))
+    };
+    let someone = || identities().0;
+    for make in [tls, quic] {
+        let server = someone();
+        let id = server.node_id();
+        let addr = answer_every_request(group(make(server), 1)).await;
+        for (client, who) in [(group(make(someone()), 2), "another group"), (make(someone()), "no group")] {
+            assert!(catalogue(&*client, addr, id).await.is_none(), "{who} got an answer");
+        }
+        assert!(catalogue(&*group(make(someone()), 1), addr, id).await.is_some(), "a member is answered");
+    }
+    let tcp: Arc<dyn Transport> = Arc::new(TcpTransport::new(config()));
+    assert!(GroupTransport::new(tcp, GroupKey::from_bytes([1; 32])).is_err(), "tcp proves no channel");
+}
+
+/// Binds `server` on loopback and answers every request with an empty `Ok`; returns where.
+async fn answer_every_request(server: Arc<dyn Transport>) -> SocketAddr {
+    let mut listener = server.bind((Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind");
+    let addr = listener.local_addr();
+    tokio::spawn(async move {
+        while let Ok(mut incoming) = listener.accept().await {
+            tokio::spawn(async move {
+                while let Ok(Some(mut s)) = incoming.accept_stream().await {
+                    if let Ok(Some(_)) = read_request(&mut s).await
+                        && write_response(&mut s, &Response::Ok { len: 0 }).await.is_ok()
+                    {
+                        s.finish();
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The answer to a catalogue request over `client`, if one comes within 3 s.
+async fn catalogue(client: &dyn Transport, addr: SocketAddr, id: proto::NodeId) -> Option<Response> {
+    let answer = async {
+        let mut s = client.connect(addr, id).await.ok()?.open().await.ok()?;
+        write_request(&mut s, &Request::Catalogue).await.ok()?;
+        read_response(&mut s).await.ok()
+    };
+    tokio::time::timeout(Duration::from_secs(3), answer).await.ok().flatten()
 }

@@ -62,6 +62,7 @@ impl Lan {
             interval: self.announce_interval,
             broadcast: Some(vec![Ipv4Addr::new(127, 255, 255, 255)]),
             static_peers: self.static_peers.clone(),
+            group: None,
         };
         Box::new(udp::start(config).expect("udp discovery"))
     }

@@ -1,0 +1,66 @@
+//! Private groups as users run them (real processes on loopback): nodes of one group see, list and fetch
+//! only each other; plain nodes see only plain ones; a wrong secret, a transport that does not
+//! authenticate and mDNS in a group each fail with one clear line.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::{Server, free_udp_port, json_lines, p2pnode, run};
+
+fn names(cmd: &mut Command) -> BTreeSet<String> {
+    json_lines(&run(cmd.arg("--json"))).iter().filter_map(|e| e["name"].as_str().map(String::from)).collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn each_group_sees_lists_and_fetches_only_its_own() {
+    let port = free_udp_port();
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+    for (dir, file) in dirs.iter().zip(["red1.txt", "red2.txt", "blue.txt", "plain.txt"]) {
+        std::fs::write(dir.path().join(file), file.as_bytes()).expect("write");
+    }
+    let secret_file = dirs[3].path().join("red.secret");
+    std::fs::write(&secret_file, "red secret\n").expect("write");
+    let red = ["--group", "red secret"];
+    let _nodes = [
+        Server::start(port, dirs[0].path(), "red1", &red, &[]),
+        // The same secret from a file (and from the environment, below) makes the same group.
+        Server::start(port, dirs[1].path(), "red2", &["--group-file", secret_file.to_str().expect("utf-8")], &[]),
+        Server::start(port, dirs[2].path(), "blue", &["--group", "blue secret"], &[]),
+        Server::start(port, dirs[3].path(), "plain", &[], &[]),
+    ];
+
+    assert_eq!(names(p2pnode(port).args(red).arg("peers")), set(&["red1", "red2"]));
+    assert_eq!(names(p2pnode(port).env("P2PNODE_GROUP", "red secret").arg("ls")), set(&["red1.txt", "red2.txt"]));
+    assert_eq!(names(p2pnode(port).args(["--group", "blue secret", "ls"])), set(&["blue.txt"]));
+    assert_eq!(names(p2pnode(port).arg("peers")), set(&["plain"]), "plain nodes see plain ones only");
+
+    let into = tempfile::tempdir().expect("dir");
+    for transport in ["tls", "quic"] {
+        let to = into.path().join(transport);
+        let args = ["--transport", transport, "get", "red2.txt", "-o", to.to_str().expect("utf-8")];
+        let got = run(p2pnode(port).args(red).args(args));
+        assert!(got.status.success(), "{transport}: {}", String::from_utf8_lossy(&got.stderr));
+        assert_eq!(std::fs::read(to.join("red2.txt")).expect("fetched"), b"red2.txt");
+    }
+
+    for (args, says) in [
+        (
+            &["--group", "green secret", "--timeout", "2", "peers"][..],
+            "no peer of this group answered (check the group secret)",
+        ),
+        (&["--group", "red secret", "--transport", "tcp", "ls"], "does not authenticate peers"),
+        (&["--group", "red secret", "--discovery", "mdns", "peers"], "off in a private group"),
+        (&["--group", "  ", "peers"], "the group secret is empty"),
+    ] {
+        let out = run(p2pnode(port).args(args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.trim_end().lines().count() == 1 && stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
