@@ -11,7 +11,7 @@ use crate::NodeError;
 /// The identity stored in `state_dir`, created on first start. Its node id is the certificate's hash.
 /// Creation writes both files under temporary names and then renames them, key first: a crash leaves no
 /// file, or a key alone, which names no node (the certificate does) and is replaced.
-pub(crate) fn load_or_create(state_dir: &Path) -> Result<Identity, NodeError> {
+pub fn load_or_create(state_dir: &Path) -> Result<Identity, NodeError> {
     let (cert_path, key_path) = (state_dir.join(CERT_FILE), state_dir.join(KEY_FILE));
     let state_err = |path: &Path| {
         let path = path.to_path_buf();

@@ -38,6 +38,7 @@ pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
 pub use discovery::{Discovery, Peer};
 pub use download::{DownloadEvent, Source, check_writable, copies, download};
 pub use error::NodeError;
+pub use identity::load_or_create as stored_identity;
 pub use proto::{Escaped, FileId, GroupKey, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use server::Upload;

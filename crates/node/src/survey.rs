@@ -10,7 +10,7 @@ use proto::{Catalogue, FileId, NodeId, Request};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use transport::Transport;
+use transport::{Transport, TransportError};
 
 use crate::exchange::request_within;
 use crate::{DictEntry, Dictionary, Host, NetConfig, NodeError, ResolveError, Source};
@@ -162,6 +162,8 @@ impl Survey {
         while let Some(joined) = fetches.join_next().await {
             match joined {
                 Ok((source, Ok(Ok(catalogue)))) => dictionary.add_catalogue(source.host(), &catalogue),
+                // Peers outside a trust list are not asked: nothing to warn about.
+                Ok((_, Ok(Err(e)))) if matches!(e.downcast_ref(), Some(TransportError::NotTrusted(_))) => {}
                 Ok((source, Ok(Err(e)))) => tracing::warn!(peer = %source.addr, error = %e, "catalogue not fetched"),
                 Ok((source, Err(_))) => tracing::warn!(peer = %source.addr, "catalogue request timed out"),
                 Err(e) => std::panic::resume_unwind(e.into_panic()),

@@ -1,5 +1,6 @@
 //! The command line (README "Command line"), parsed by clap.
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,7 +26,8 @@ pub(crate) struct Cli {
 const FOLDERS: &[&str] = &["dir", "downloads", "state_dir"];
 const NODE: &[&str] = &["name", "port", "announce_interval", "tcp_congestion"];
 const FETCHING: &[&str] = &["transport", "tcp_congestion"];
-const FINDING: &[&str] = &["discovery", "discovery_port", "peers", "broadcast", "timeout", "group", "group_file"];
+const FINDING: &[&str] =
+    &["discovery", "discovery_port", "peers", "broadcast", "timeout", "group", "group_file", "trust", "trust_file"];
 const OUTPUT: &[&str] = &["json", "log_file", "verbose", "quiet"];
 
 /// The options each subcommand takes: its help lists these alone. The others are still accepted (an
@@ -160,6 +162,16 @@ pub(crate) struct Global {
     /// The key derived from the group secret (at start, once).
     #[arg(skip)]
     pub(crate) group_key: Option<node::GroupKey>,
+    /// Accept only this node (its full id, as `peers --json` and `serve` show it), proven by its
+    /// certificate; repeatable. ls, peers and get then prove this node's own id (from --state-dir).
+    #[arg(long = "trust", global = true, value_name = "ID")]
+    pub(crate) trust: Vec<node::NodeId>,
+    /// Accept only the nodes listed in this file: one full id per line (`#` starts a comment).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) trust_file: Option<PathBuf>,
+    /// The trusted ids of --trust and --trust-file together; `None`: everyone is.
+    #[arg(skip)]
+    pub(crate) trusted: Option<HashSet<node::NodeId>>,
     /// Seconds to wait for peers to appear, connect and answer.
     #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
     pub(crate) timeout: f64,
@@ -293,6 +305,27 @@ impl Global {
         kdf.hash_password_into(secret.as_bytes(), b"p2pnode private group 2026-12", &mut key)
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
         self.group_key = Some(node::GroupKey::from_bytes(key));
+        Ok(())
+    }
+
+    /// Gathers `--trust` and `--trust-file` into the trust list, if either is given.
+    pub(crate) fn settle_trust(&mut self) -> anyhow::Result<()> {
+        let mut trusted: HashSet<node::NodeId> = self.trust.iter().copied().collect();
+        if let Some(file) = &self.trust_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--trust-file {}: cannot read the trusted ids", file.display()))?;
+            for (n, line) in text.lines().enumerate() {
+                let id = line.split('#').next().unwrap_or_default().trim();
+                if !id.is_empty() {
+                    let parsed =
+                        id.parse().map_err(|e| anyhow::anyhow!("--trust-file {} line {}: {e}", file.display(), n + 1));
+                    trusted.insert(parsed?);
+                }
+            }
+        }
+        if !trusted.is_empty() || self.trust_file.is_some() {
+            self.trusted = Some(trusted);
+        }
         Ok(())
     }
 

@@ -36,7 +36,7 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             let spinner = Spinner::new(g.json, "looking for peers");
             let peers = survey(g)?.peers().await?;
             drop(spinner);
-            output::peers(&peers, g.json);
+            output::peers(&peers, g.json, g.trusted.as_ref());
             Ok(())
         }
         Command::Ls { pattern, tree } => {
@@ -76,7 +76,11 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
 /// this run.
 fn survey(g: &Global) -> anyhow::Result<Survey> {
     let net = g.net()?;
-    let identity = Identity::generate()?;
+    // Trusting peers accept only the ids they know: with a trust list this node proves its own.
+    let identity = match g.trusted {
+        Some(_) => node::stored_identity(&g.state_dir())?,
+        None => Identity::generate()?,
+    };
     let transport = plugins::client_transport(g, net.transport_config(), identity.clone())?;
     // The catalogues and every file of the run share one connection per peer: no handshake per file.
     let transport = Arc::new(transport::Reuse::new(transport));

@@ -16,7 +16,15 @@ pub(crate) enum Event {
     /// What a peer took of a file from `serve`, as its connection ended.
     Uploaded { peer: String, peer_name: Option<String>, id: String, name: String, size: u64, bytes: u64 },
     /// A peer of `peers`.
-    Peer { name: String, id: String, ip: String, ports: BTreeMap<String, u16>, files: u32, conflicting_claim: bool },
+    Peer {
+        name: String,
+        id: String,
+        ip: String,
+        ports: BTreeMap<String, u16>,
+        files: u32,
+        conflicting_claim: bool,
+        trusted: Option<bool>,
+    },
     /// A file of `ls`.
     File { name: String, size: u64, id: String, hosts: Vec<FileHost> },
     /// A download's manifest is known and its `.part` open.
@@ -65,7 +73,15 @@ mod tests {
         vec![
             Event::Serving { name: s(), id: id(), ports: ports(), files: 0 },
             Event::Uploaded { peer: s(), peer_name: None, id: id(), name: s(), size: 0, bytes: 0 },
-            Event::Peer { name: s(), id: id(), ip: s(), ports: ports(), files: 0, conflicting_claim: false },
+            Event::Peer {
+                name: s(),
+                id: id(),
+                ip: s(),
+                ports: ports(),
+                files: 0,
+                conflicting_claim: false,
+                trusted: None,
+            },
             Event::File { name: s(), size: 0, id: id(), hosts: vec![] },
             Event::Started { id: id(), name: s(), size: 0, chunks: 0, have: 0, sources: 0, part: PathBuf::new() },
             Event::Chunk { id: id(), index: 0, bytes: 0, peer: id(), done_bytes: 0 },

@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     if let Err(e) = logging::init(&cli) {
         return fail(&e, json);
     }
-    if let Err(e) = cli.global.settle_group() {
+    if let Err(e) = cli.global.settle_group().and_then(|()| cli.global.settle_trust()) {
         return fail(&e, json);
     }
     let runtime = match tokio::runtime::Runtime::new() {

@@ -28,7 +28,7 @@ pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
         Event::Serving { name: config.name.clone(), id: id.to_string(), ports: ports.collect(), files }.print();
     } else {
         let ports: Vec<String> = ports.map(|(kind, port)| format!("{kind} {port}")).collect();
-        say!("ready: {files} file(s) shared as node {} on {}; Ctrl-C stops", id.short(), ports.join(", "));
+        say!("ready: {files} file(s) shared as node {id} on {}; Ctrl-C stops", ports.join(", "));
     }
 }
 
@@ -67,8 +67,9 @@ fn uploaded(upload: &Upload, json: bool) {
 }
 
 /// The peers of `p2pnode peers`. Two hosts claiming one node id are both shown, each marked: one is an
-/// impostor (or a stale address), and only an authenticating transport tells which.
-pub(crate) fn peers(peers: &[Peer], json: bool) {
+/// impostor (or a stale address), and only an authenticating transport tells which. With a trust list,
+/// each says whether it is on it.
+pub(crate) fn peers(peers: &[Peer], json: bool, trusted: Option<&HashSet<NodeId>>) {
     let mut claims: HashMap<NodeId, usize> = HashMap::new();
     peers.iter().for_each(|p| *claims.entry(p.id()).or_default() += 1);
     let rows = peers.iter().map(|p| {
@@ -78,16 +79,23 @@ pub(crate) fn peers(peers: &[Peer], json: bool) {
         if json {
             let ports = a.ports.iter().cloned().collect();
             let (name, id, ip) = (a.name.clone(), p.id().to_string(), p.ip.to_string());
-            return Row::Json(Event::Peer { name, id, ip, ports, files: a.file_count, conflicting_claim: contested });
+            let (files, trusted) = (a.file_count, trusted.map(|t| t.contains(&p.id())));
+            return Row::Json(Event::Peer { name, id, ip, ports, files, conflicting_claim: contested, trusted });
         }
         let id = if contested {
             format!("{} (claimed by {} hosts)", p.id().short(), claims[&p.id()])
         } else {
             p.id().short()
         };
-        Row::Text(vec![escape(&a.name), id, p.ip.to_string(), ports.join(" "), a.file_count.to_string()])
+        let mut cells = vec![escape(&a.name), id, p.ip.to_string(), ports.join(" "), a.file_count.to_string()];
+        cells.extend(trusted.map(|t| if t.contains(&p.id()) { "yes" } else { "no" }.to_string()));
+        Row::Text(cells)
     });
-    print_rows(json, &["NAME", "ID", "ADDRESS", "PORTS", "FILES"], rows.collect());
+    let header: &[&str] = match trusted {
+        Some(_) => &["NAME", "ID", "ADDRESS", "PORTS", "FILES", "TRUSTED"],
+        None => &["NAME", "ID", "ADDRESS", "PORTS", "FILES"],
+    };
+    print_rows(json, header, rows.collect());
 }
 
 /// The content dictionary of `p2pnode ls`: the files `selected` keeps (all when `None`), in a table by

@@ -26,31 +26,33 @@ pub(crate) fn client_transport(
     let name = &g.transport;
     let made =
         transport::builtin::client(name, config, identity).with_context(|| format!("--transport {name}: unknown"))?;
-    in_group(g, made).with_context(|| format!("--transport {name}"))
+    private(g, made).with_context(|| format!("--transport {name}"))
 }
 
-/// What a serving node listens on: every transport, on one port number; in a private group, those that
-/// authenticate (tls, quic), to members alone.
+/// What a serving node listens on: every transport, on one port number; in a private group or with a
+/// trust list, those that authenticate (tls, quic), to members and trusted nodes alone.
 pub(crate) fn serving_transports(
     g: &Global,
     config: TransportConfig,
     identity: &Identity,
 ) -> anyhow::Result<Vec<Arc<dyn Transport>>> {
-    match g.group_key {
-        None => Ok(transport::builtin::serving(config, identity)),
-        Some(_) => ["tls", "quic"]
-            .into_iter()
-            .filter_map(|name| transport::builtin::client(name, config.clone(), identity.clone()))
-            .map(|made| in_group(g, made))
-            .collect(),
+    let all = transport::builtin::serving(config, identity);
+    if g.group_key.is_none() && g.trusted.is_none() {
+        return Ok(all);
     }
+    // Asked of each transport, never by name; the wrappers announce no plain fallback either.
+    all.into_iter().filter(|t| t.authenticates()).map(|made| private(g, made)).collect()
 }
 
-/// `made`, open to the group's members alone where there is a group (refused for a transport that does
-/// not authenticate).
-fn in_group(g: &Global, made: Arc<dyn Transport>) -> anyhow::Result<Arc<dyn Transport>> {
-    Ok(match &g.group_key {
+/// `made`, open to the group's members alone where there is a group, and to trusted nodes alone where
+/// there is a trust list (both refused for a transport that does not authenticate).
+fn private(g: &Global, made: Arc<dyn Transport>) -> anyhow::Result<Arc<dyn Transport>> {
+    let made: Arc<dyn Transport> = match &g.group_key {
         Some(key) => Arc::new(transport::GroupTransport::new(made, key.clone())?),
+        None => made,
+    };
+    Ok(match &g.trusted {
+        Some(ids) => Arc::new(transport::TrustTransport::new(made, ids.clone())?),
         None => made,
     })
 }

@@ -1,6 +1,7 @@
-//! Private groups as users run them (real processes on loopback): nodes of one group see, list and fetch
-//! only each other; plain nodes see only plain ones; a wrong secret, a transport that does not
-//! authenticate and mDNS in a group each fail with one clear line.
+//! Private groups and trust lists as users run them (real processes on loopback): nodes of one group see,
+//! list and fetch only each other; plain nodes see only plain ones; a node with a trust list serves and
+//! asks only the ids on it; a wrong secret, a transport that does not authenticate and mDNS in a group
+//! each fail with one clear line.
 
 mod common;
 
@@ -62,5 +63,57 @@ fn each_group_sees_lists_and_fetches_only_its_own() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.trim_end().lines().count() == 1 && stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn only_trusted_nodes_are_served_and_asked() {
+    let port = free_udp_port();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    std::fs::write(dirs[0].path().join("a.txt"), b"from a").expect("write");
+    // A first start makes each node's identity; the second starts with the others' ids.
+    let ids: Vec<String> =
+        ["a", "b", "c"].iter().zip(&dirs).map(|(n, d)| Server::start(port, d.path(), n, &[], &[]).id.clone()).collect();
+    let state = |i: usize| dirs[i].path().join(".p2pnode").to_str().expect("utf-8").to_string();
+    let (a, b) = (ids[0].as_str(), ids[1].as_str());
+    let _nodes = [
+        Server::start(port, dirs[0].path(), "a", &["--trust", b], &[]),
+        Server::start(port, dirs[1].path(), "b", &["--trust", a], &[]),
+        Server::start(port, dirs[2].path(), "c", &[], &[]),
+    ];
+
+    let into = tempfile::tempdir().expect("dir");
+    let get = |args: &[&str]| {
+        let out = run(p2pnode(port).args(args).args([
+            "--timeout",
+            "3",
+            "get",
+            "a.txt",
+            "-o",
+            into.path().to_str().expect("utf-8"),
+        ]));
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (fetched, stderr) = get(&["--trust", a, "--state-dir", &state(1)]);
+    assert!(fetched, "b, trusted by a, fetches: {stderr}");
+    assert_eq!(std::fs::read(into.path().join("a.txt")).expect("fetched"), b"from a");
+    std::fs::remove_file(into.path().join("a.txt")).expect("remove");
+    assert!(!get(&["--trust", a, "--state-dir", &state(2)]).0, "c proves its id, which a does not trust");
+    assert!(!get(&[]).0, "an anonymous get is not served by a");
+
+    let listed = json_lines(&run(p2pnode(port).args(["--json", "--trust", a, "--state-dir", &state(1), "peers"])));
+    let trusted: BTreeSet<(String, bool)> = listed
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name").into(), p["trusted"].as_bool().expect("trusted")))
+        .collect();
+    assert_eq!(trusted, BTreeSet::from([("a".into(), true), ("c".into(), false)]), "b does not list itself");
+
+    for (args, code, says) in [
+        (&["--trust", "abc", "peers"][..], 2, "--trust"),
+        (&["--trust", a, "--transport", "tcp", "ls"], 1, "does not authenticate peers"),
+    ] {
+        let out = run(p2pnode(port).args(args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(code) && stderr.contains(says), "{args:?}: {stderr}");
     }
 }

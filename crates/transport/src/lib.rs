@@ -64,6 +64,7 @@ pub mod quic;
 mod reuse;
 pub mod tcp;
 pub mod tls;
+mod trust;
 
 use std::io;
 use std::net::SocketAddr;
@@ -76,6 +77,7 @@ pub use identity::{Identity, IdentityError, node_id_of};
 pub use proto::NodeId;
 pub use reuse::Reuse;
 use tokio::io::{AsyncRead, AsyncWrite};
+pub use trust::TrustTransport;
 
 /// The application protocol and its version, checked in every TLS handshake (tls and quic).
 pub const ALPN: &[u8] = b"p2pnode/2";
@@ -122,6 +124,9 @@ pub enum TransportError {
     /// A private group was asked of a transport that does not authenticate its channels.
     #[error("transport {0} does not authenticate peers; a private group needs one that does (tls or quic)")]
     NotAuthenticating(String),
+    /// A connection to a node outside the trust list was asked for.
+    #[error("node {} is not trusted (--trust)", .0.short())]
+    NotTrusted(NodeId),
     /// The connection closed, or an operation on it failed.
     #[error("{}", io_reason(.0))]
     Io(#[from] io::Error),

@@ -1,6 +1,7 @@
 //! The public conformance suite on every transport of this crate, plus what only a transport's own
 //! packets can show (garbage on the wire, a black hole).
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use transport::memory::MemoryNetwork;
 use transport::quic::QuicTransport;
 use transport::tcp::TcpTransport;
 use transport::tls::TlsTransport;
-use transport::{GroupTransport, Identity, Transport, TransportConfig, TransportError};
+use transport::{GroupTransport, Identity, Transport, TransportConfig, TransportError, TrustTransport};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -269,4 +270,25 @@ async fn catalogue(client: &dyn Transport, addr: SocketAddr, id: proto::NodeId) 
         read_response(&mut s).await.ok()
     };
     tokio::time::timeout(Duration::from_secs(3), answer).await.ok().flatten()
+}
+
+/// A trust list admits the ids on it alone, each proven by its certificate; a client asks only them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trust_list_admits_its_ids_alone() {
+    type Make = fn(Identity) -> Arc<dyn Transport>;
+    let tls: Make = |id| Arc::new(TlsTransport::new(config(), id));
+    let quic: Make = |id| Arc::new(QuicTransport::new(config(), id));
+    let (server, friend, stranger) = (identities().0, identities().0, identities().0);
+    let only = |t: Arc<dyn Transport>, id: &Identity| TrustTransport::new(t, HashSet::from([id.node_id()]));
+    for make in [tls, quic] {
+        let listener = only(make(server.clone()), &friend).expect("authenticates");
+        let addr = answer_every_request(Arc::new(listener)).await;
+        assert!(catalogue(&*make(friend.clone()), addr, server.node_id()).await.is_some(), "the trusted id");
+        assert!(catalogue(&*make(stranger.clone()), addr, server.node_id()).await.is_none(), "another id");
+        let asking = only(make(friend.clone()), &stranger).expect("authenticates");
+        let refused = asking.connect(addr, server.node_id()).await;
+        assert!(matches!(refused, Err(TransportError::NotTrusted(_))), "a client asks trusted nodes alone");
+    }
+    let tcp: Arc<dyn Transport> = Arc::new(TcpTransport::new(config()));
+    assert!(only(tcp, &friend).is_err(), "tcp proves no id");
 }
