@@ -26,10 +26,7 @@ pub struct GroupTransport {
 impl GroupTransport {
     /// Members of the group of `key` alone, over `inner`, which must authenticate its channels.
     pub fn new(inner: Arc<dyn Transport>, key: GroupKey) -> Result<Self, TransportError> {
-        if !inner.authenticates() {
-            return Err(TransportError::NotAuthenticating(inner.name().to_string()));
-        }
-        Ok(Self { inner, key: Arc::new(key) })
+        Ok(Self { inner: crate::authenticating(inner)?, key: Arc::new(key) })
     }
 }
 

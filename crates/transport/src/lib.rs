@@ -132,6 +132,15 @@ pub enum TransportError {
     Io(#[from] io::Error),
 }
 
+/// `inner`, if it authenticates its channels: what a wrapper that relies on proven ids or channel
+/// bindings (a group, a trust list) asks of what it wraps.
+fn authenticating(inner: Arc<dyn Transport>) -> Result<Arc<dyn Transport>, TransportError> {
+    match inner.authenticates() {
+        true => Ok(inner),
+        false => Err(TransportError::NotAuthenticating(inner.name().to_string())),
+    }
+}
+
 /// What an I/O error on a connection means to a person: a peer that went away mid-exchange reads as that,
 /// whichever layer noticed (rustls' "peer closed connection without sending TLS close_notify: https://…"
 /// says the same at length).

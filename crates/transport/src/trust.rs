@@ -20,10 +20,7 @@ pub struct TrustTransport {
 impl TrustTransport {
     /// Channels of `inner`, which must authenticate them, to and from `trusted` alone.
     pub fn new(inner: Arc<dyn Transport>, trusted: HashSet<NodeId>) -> Result<Self, TransportError> {
-        if !inner.authenticates() {
-            return Err(TransportError::NotAuthenticating(inner.name().to_string()));
-        }
-        Ok(Self { inner, trusted: Arc::new(trusted) })
+        Ok(Self { inner: crate::authenticating(inner)?, trusted: Arc::new(trusted) })
     }
 }
 
