@@ -4,12 +4,13 @@
 //! Otherwise: one line per file and a summary.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use console::Term;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use node::{DownloadEvent, Escaped, FileId, NodeId, escape};
 
 use crate::events::Event;
@@ -26,13 +27,88 @@ const NAME_ROOM: usize = 16;
 /// ETA and sources.
 const WIDE: u16 = 100;
 
-/// Every bar of the process, drawn on stderr; [`above`] prints past them.
-static TERMINAL: LazyLock<MultiProgress> =
-    LazyLock::new(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+/// The bar or spinner on the terminal now, if any (one at a time): [`above`] prints past it.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// `bar`, drawn on stderr (narrowed: [`Narrowed`]) as the one shown.
+fn show(bar: ProgressBar) -> ProgressBar {
+    bar.set_draw_target(ProgressDrawTarget::term_like(Box::new(Narrowed(Term::buffered_stderr()))));
+    *shown() = Some(bar.clone());
+    bar
+}
+
+/// Takes `bar` off the terminal: cleared, or left as it was on a line of its own.
+fn unshow(bar: &ProgressBar, clear: bool) {
+    shown().take();
+    if clear {
+        bar.finish_and_clear();
+    } else {
+        // What is printed next (an error, the resume hint) starts below it.
+        bar.abandon();
+        eprintln!();
+    }
+}
+
+fn shown() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
+    SHOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Stderr as the bars see it: a column narrower than the terminal, so that no line reaches the last
+/// column. There a terminal holds the cursor until the next character (or wraps at once), and a line of
+/// exactly the terminal's width can push every later redraw a row down.
+#[derive(Debug)]
+struct Narrowed(Term);
+
+impl TermLike for Narrowed {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(1)
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
 
 /// Runs `print` with the bars lifted off the terminal, so that what it prints lands above them.
 pub(crate) fn above<R>(print: impl FnOnce() -> R) -> R {
-    TERMINAL.suspend(print)
+    // Cloned out of the lock: what `print` prints may log, which comes back here.
+    let bar = shown().clone();
+    match bar {
+        Some(bar) => bar.suspend(print),
+        None => print(),
+    }
 }
 
 /// Whether progress is drawn: for people at a terminal, never with --json.
@@ -47,7 +123,7 @@ impl Spinner {
     pub(crate) fn new(json: bool, waiting_for: &str) -> Self {
         let spinner = drawn(json).then(|| {
             let style = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed}").expect("a valid template");
-            let bar = TERMINAL.add(ProgressBar::new_spinner().with_style(style));
+            let bar = show(ProgressBar::new_spinner().with_style(style));
             bar.enable_steady_tick(REFRESH);
             bar
         });
@@ -67,8 +143,7 @@ impl Spinner {
 impl Drop for Spinner {
     fn drop(&mut self) {
         if let Some(bar) = self.0.take() {
-            bar.finish_and_clear();
-            TERMINAL.remove(&bar);
+            unshow(&bar, true);
         }
     }
 }
@@ -117,7 +192,7 @@ impl FileProgress {
 impl Progress {
     /// The progress of fetching `files` of `total` bytes together from peers named in `names`.
     pub(crate) fn new(json: bool, files: usize, total: u64, names: HashMap<NodeId, String>) -> Self {
-        let bar = drawn(json).then(|| TERMINAL.add(ProgressBar::new(total)));
+        let bar = drawn(json).then(|| show(ProgressBar::new(total)));
         let now = Instant::now();
         let (recent, sources) = (Window::new(now), HashMap::new());
         let (finished, there, fetched, refreshed, wide) = (0, 0, 0, None, None);
@@ -206,8 +281,7 @@ impl Progress {
     /// Ends the display; several files get a summary line.
     pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-            TERMINAL.remove(&bar);
+            unshow(&bar, true);
         }
         if self.files > 1 && !self.json {
             let secs = self.started.elapsed().as_secs_f64();
@@ -235,7 +309,7 @@ impl Progress {
         }
         self.refreshed = Some(now);
         // The terminal may have been resized since.
-        let wide = console::Term::stderr().size().1 >= WIDE;
+        let wide = Term::stderr().size().1 >= WIDE;
         if self.wide != Some(wide) {
             self.wide = Some(wide);
             bar.set_style(style(wide));
@@ -270,9 +344,7 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
-            bar.abandon();
-            TERMINAL.remove(&bar);
-            let _ = std::io::stderr().flush();
+            unshow(&bar, false);
         }
     }
 }

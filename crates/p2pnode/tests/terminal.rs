@@ -36,8 +36,9 @@ fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
     let bob = Server::start(port, dirs[1].path(), "bob", &[], &["--max-upload-rate", RATE]);
 
     let mut get = Screen::spawn(cols, p2pnode(port), dest.path(), state.path());
-    // Chunks flow once both sources are connected.
-    get.wait_for("the bar", |s| bar_rows(s).len() == 1 && (s.contains("from alice") || s.contains("from bob")));
+    // Bob is killed once both sources have delivered (the bar has named each at some point).
+    get.wait_for("the bar", |s| bar_rows(s).len() == 1);
+    get.wait_for_drawn("both sources on the bar", &["alice ", "bob "]);
     bob.signal("KILL");
     let warning = "bob no longer asked for big.bin";
     get.wait_for("the warning of the dropped source", |s| s.contains(warning));
@@ -81,13 +82,13 @@ struct Screen {
 
 impl Screen {
     fn spawn(cols: u16, get: Command, dest: &Path, state: &Path) -> Self {
-        // The size is set before the binary starts, as a terminal window has it.
+        // The binary starts once the terminal has its size, as a window has it. The size is set from
+        // this side, after the spawn: the pty crate sets a default size of its own once the child runs,
+        // and a size set by the child could come before that and be undone.
+        let wait_for_size =
+            format!("while [ \"$(stty size)\" != '{ROWS} {cols}' ]; do sleep 0.01; done; exec \"$0\" \"$@\"");
         let mut cmd = Command::new("sh");
-        cmd.args([
-            "-c",
-            &format!("stty cols {cols} rows {ROWS} && exec \"$0\" \"$@\""),
-            get.get_program().to_str().expect("utf-8"),
-        ]);
+        cmd.args(["-c", &wait_for_size, get.get_program().to_str().expect("utf-8")]);
         cmd.args(get.get_args());
         cmd.args([
             "--state-dir",
@@ -98,7 +99,8 @@ impl Screen {
             dest.to_str().expect("utf-8"),
         ]);
         cmd.env("TERM", "xterm-256color");
-        let session = Session::spawn(cmd).expect("a pseudo-terminal");
+        let mut session = Session::spawn(cmd).expect("a pseudo-terminal");
+        session.get_process_mut().set_window_size(cols, ROWS).expect("a terminal size");
         Self { session, terminal: vt100::Parser::new(ROWS, cols, 0), drawn: Vec::new() }
     }
 
@@ -106,6 +108,15 @@ impl Screen {
     fn wait_for(&mut self, what: &str, ready: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ready(&self.text()) {
+            assert!(Instant::now() < deadline, "no {what} within 30 s; the screen:\n{}", self.text());
+            assert!(self.read(), "the binary ended before {what}; the screen:\n{}", self.text());
+        }
+    }
+
+    /// Reads what the binary draws until everything of `texts` was drawn at some point, for at most 30 s.
+    fn wait_for_drawn(&mut self, what: &str, texts: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !texts.iter().all(|t| String::from_utf8_lossy(&self.drawn).contains(t)) {
             assert!(Instant::now() < deadline, "no {what} within 30 s; the screen:\n{}", self.text());
             assert!(self.read(), "the binary ended before {what}; the screen:\n{}", self.text());
         }
