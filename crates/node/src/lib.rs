@@ -32,6 +32,7 @@ mod serving;
 mod state_lock;
 mod survey;
 mod throttle;
+mod watch;
 
 pub use config::{IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};

@@ -143,9 +143,18 @@ impl Node {
         let ports: Vec<_> = self.local_addrs().into_iter().map(|(name, addr)| (name, addr.port())).collect();
         let Node { id, instance, config, listeners, mut discovery, library, lock: _lock, mut on_upload } = self;
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
-        let rescan = Arc::new(Notify::new());
-        let mut rescans =
-            tokio::spawn(rescan_forever(library, shares_tx, config.net.announce_interval, rescan.clone()));
+        let (rescan, changed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        // Held while the node runs: dropping it stops the notifications.
+        let watcher =
+            crate::watch::watch(&[config.dir.clone(), config.downloads.clone()], &config.state_dir, changed.clone());
+        let wakes = Wakes { now: rescan.clone(), changed };
+        // Told of changes, the node rescans on its own only to catch what notifications miss (and the
+        // progress of downloads in progress); that is most of what an idle node costs.
+        let every = match &watcher {
+            Some(_) => WATCHED_RESCAN.max(config.net.announce_interval),
+            None => config.net.announce_interval,
+        };
+        let mut rescans = tokio::spawn(rescan_forever(library, shares_tx, every, wakes));
         let record = |s: &Shares| Announcement {
             node: id,
             instance,
@@ -383,20 +392,29 @@ fn accept_all(listeners: Vec<(Vec<String>, Box<dyn Listener>)>) -> (mpsc::Receiv
     (rx, tasks)
 }
 
-/// Rescans the folders every `interval`, or at once when a server found a file changed (the files
-/// themselves are rehashed only when changed), and publishes a new catalogue version when the set of
-/// files changed.
-async fn rescan_forever(
-    mut library: Library,
-    shares: watch::Sender<Arc<Shares>>,
-    interval: Duration,
+/// What wakes the rescan before its interval: a request that met a changed file (`now`), and the file
+/// system's notifications (`changed`), which come in bursts (a copy writes many times) and so are taken
+/// together, [`SETTLE`] after the first.
+struct Wakes {
     now: Arc<Notify>,
-) {
+    changed: Arc<Notify>,
+}
+
+/// The periodic rescan of a node whose folders are watched.
+const WATCHED_RESCAN: Duration = Duration::from_secs(30);
+/// How long a burst of file-system notifications is gathered before the rescan.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Rescans the folders every `interval`, or at once when a server found a file changed or the file
+/// system says one did (the files themselves are rehashed only when changed), and publishes a new
+/// catalogue version when the set of files changed.
+async fn rescan_forever(mut library: Library, shares: watch::Sender<Arc<Shares>>, interval: Duration, wakes: Wakes) {
     let mut version = 1;
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            () = now.notified() => {}
+            () = wakes.now.notified() => {}
+            () = wakes.changed.notified() => tokio::time::sleep(SETTLE).await,
         }
         let (returned, changed) = blocking(move || {
             let changed = library.rescan();

@@ -2,9 +2,11 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{Server, free_udp_port, json_lines, p2pnode, run};
 
@@ -349,4 +351,29 @@ fn each_subcommand_lists_only_the_options_it_takes() {
     // Options still go before the subcommand, as they always did.
     let out = run(p2pnode(0).args(["--dir", "/nonexistent-p2pnode-dir", "serve"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-p2pnode-dir"), "{out:?}");
+}
+
+#[test]
+fn a_new_or_deleted_file_shows_without_waiting_for_the_rescan() {
+    let port = free_udp_port();
+    let shared = tempfile::tempdir().expect("dir");
+    std::fs::write(shared.path().join("old.txt"), b"old").expect("write");
+    // Rescans a minute apart: only the file system's notifications can show a change sooner.
+    let _server = Server::start(port, shared.path(), "watched", &["--announce-interval", "60"], &[]);
+    let listed = || -> BTreeSet<String> {
+        let files = json_lines(&run(p2pnode(port).args(["--json", "ls"])));
+        files.iter().filter_map(|f| f["name"].as_str().map(String::from)).collect()
+    };
+    let shows = |expected: &[&str]| {
+        let expected: BTreeSet<String> = expected.iter().map(|n| n.to_string()).collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while listed() != expected {
+            assert!(Instant::now() < deadline, "still {:?}, not {expected:?}", listed());
+        }
+    };
+    shows(&["old.txt"]);
+    std::fs::write(shared.path().join("new.txt"), b"new").expect("write");
+    shows(&["old.txt", "new.txt"]);
+    std::fs::remove_file(shared.path().join("old.txt")).expect("remove");
+    shows(&["new.txt"]);
 }

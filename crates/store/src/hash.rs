@@ -1,49 +1,66 @@
-//! Streaming BLAKE3 hashing of files into manifests.
+//! BLAKE3 hashing of files into manifests, chunks in parallel.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use proto::{Manifest, chunk_size_for};
 
-use crate::StoreError;
 use crate::error::io_err;
+use crate::{PositionedIo, StoreError};
 
-/// Read size while hashing: large enough for SIMD hashing to run at full speed, small enough to keep memory
-/// constant whatever the file size.
-const READ_BUF: usize = 256 * 1024;
+/// Read size while hashing: large enough for SIMD hashing to run at full speed and for few system
+/// calls, small enough to keep memory constant whatever the file size (one buffer per thread).
+const READ_BUF: usize = 1024 * 1024;
 
-/// Hashes the file at `path` into a manifest named `name`, reading it once in constant memory.
+/// Hashes the file at `path` into a manifest named `name`, reading it once in constant memory. Its chunks
+/// are hashed independently, so a file of several chunks is hashed on every core at once, each thread
+/// with a handle of its own (the kernel reads ahead for each): reading and hashing overlap, as `b3sum`'s
+/// do.
 pub fn hash_file(path: &Path, name: String) -> Result<Manifest, StoreError> {
     let err = || io_err(path);
-    let mut file = File::open(path).map_err(err())?;
-    let size = file.metadata().map_err(err())?.len();
+    let size = File::open(path).and_then(|f| f.metadata()).map_err(err())?.len();
     let chunk_size = u64::from(chunk_size_for(size));
-    let mut buf = vec![0u8; READ_BUF];
-    let mut chunks = Vec::with_capacity(size.div_ceil(chunk_size) as usize);
-    let mut hasher = blake3::Hasher::new();
-    let (mut in_chunk, mut total) = (0u64, 0u64);
-    loop {
-        let want = (chunk_size - in_chunk).min(READ_BUF as u64) as usize;
-        let n = file.read(&mut buf[..want]).map_err(err())?;
-        if n == 0 {
-            break;
+    let count = size.div_ceil(chunk_size);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(count.max(1) as usize);
+    let next = AtomicU64::new(0);
+    let hash_some = || -> Result<Vec<(u64, blake3::Hash)>, std::io::Error> {
+        let file = File::open(path)?;
+        let mut buf = vec![0u8; READ_BUF.min(chunk_size as usize)];
+        let mut hashed = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= count {
+                return Ok(hashed);
+            }
+            let (start, end) = (index * chunk_size, ((index + 1) * chunk_size).min(size));
+            let mut hasher = blake3::Hasher::new();
+            let mut at = start;
+            while at < end {
+                let piece = &mut buf[..(end - at).min(READ_BUF as u64) as usize];
+                file.read_exact_at(piece, at)?;
+                hasher.update(piece);
+                at += piece.len() as u64;
+            }
+            hashed.push((index, hasher.finalize()));
         }
-        hasher.update(&buf[..n]);
-        in_chunk += n as u64;
-        total += n as u64;
-        if in_chunk == chunk_size {
-            chunks.push(hasher.finalize());
-            hasher.reset();
-            in_chunk = 0;
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(hash_some)).collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    let changed =
+        || StoreError::Io { path: path.into(), source: std::io::Error::other("file changed size while being hashed") };
+    let mut chunks = vec![blake3::Hash::from_bytes([0; 32]); count as usize];
+    for result in results {
+        let hashed =
+            result.map_err(|e| if e.kind() == std::io::ErrorKind::UnexpectedEof { changed() } else { err()(e) })?;
+        for (index, hash) in hashed {
+            chunks[index as usize] = hash;
         }
     }
-    if in_chunk > 0 {
-        chunks.push(hasher.finalize());
-    }
-    if total != size {
-        let changed = std::io::Error::other("file changed size while being hashed");
-        return Err(StoreError::Io { path: path.into(), source: changed });
+    if File::open(path).and_then(|f| f.metadata()).map_err(err())?.len() != size {
+        return Err(changed());
     }
     Manifest::new(name, size, chunks).map_err(|reason| StoreError::Unshareable { path: path.into(), reason })
 }

@@ -153,11 +153,16 @@ pub use testdata::bytes;
 /// Flips one byte in chunk `index` (of `chunk` bytes) of the file at `path`, in place, keeping its size
 /// and modification time: bit rot, which only the receivers' hash checks can catch.
 pub fn corrupt_chunk(path: &Path, chunk: usize, index: usize) {
-    let mtime = std::fs::metadata(path).and_then(|m| m.modified()).expect("mtime");
-    let mut data = std::fs::read(path).expect("read");
-    data[index * chunk + 17] ^= 0xff;
-    std::fs::write(path, data).expect("write");
-    std::fs::File::options().write(true).open(path).and_then(|f| f.set_modified(mtime)).expect("keep mtime");
+    use std::os::unix::fs::FileExt;
+    // In place and at once, size, inode and modification time kept: bit rot, which the node's file-system
+    // notifications report but its rescan cannot see (the stamp is unchanged), so it keeps its hash.
+    let file = std::fs::File::options().read(true).write(true).open(path).expect("open");
+    let mtime = file.metadata().and_then(|m| m.modified()).expect("mtime");
+    let at = (index * chunk + 17) as u64;
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at).expect("read");
+    file.write_all_at(&[byte[0] ^ 0xff], at).expect("write");
+    file.set_modified(mtime).expect("keep mtime");
 }
 
 /// `count` folders each sharing the same `len` bytes as `name`.
