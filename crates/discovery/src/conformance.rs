@@ -155,11 +155,14 @@ async fn a_flood_of_ids_is_bounded(join: Join) {
         flooder.announce(record(id));
         tokio::task::yield_now().await;
     }
-    let mut live = HashSet::new();
+    let (mut live, mut seen) = (HashSet::new(), 0);
     let _ = tokio::time::timeout(Duration::from_secs(3), async {
         while let Some(event) = watcher.next_event().await {
             match event {
-                PeerEvent::Seen(p) => live.insert(p.id()),
+                PeerEvent::Seen(p) => {
+                    seen += 1;
+                    live.insert(p.id())
+                }
                 PeerEvent::Expired(p) => live.remove(&p.id()),
                 PeerEvent::Updated(_) => false,
             };
@@ -167,5 +170,7 @@ async fn a_flood_of_ids_is_bounded(join: Join) {
         }
     })
     .await;
-    assert!(!live.is_empty(), "the flood drowned every announcement");
+    // Counted as they come, not at the end: the flood's ids expire after three missed intervals, which
+    // may fall right at the end of the wait.
+    assert!(seen > 0, "the flood drowned every announcement");
 }
