@@ -36,12 +36,10 @@ pub(crate) fn serving_transports(
     config: TransportConfig,
     identity: &Identity,
 ) -> anyhow::Result<Vec<Arc<dyn Transport>>> {
-    let all = transport::builtin::serving(config, identity);
-    if g.group_key.is_none() && g.trusted.is_none() {
-        return Ok(all);
-    }
+    let open = g.group_key.is_none() && g.trusted.is_none();
     // Asked of each transport, never by name; the wrappers announce no plain fallback either.
-    all.into_iter().filter(|t| t.authenticates()).map(|made| private(g, made)).collect()
+    let taken = transport::builtin::serving(config, identity).into_iter().filter(|t| open || t.authenticates());
+    taken.map(|made| private(g, made)).collect()
 }
 
 /// `made`, open to the group's members alone where there is a group, and to trusted nodes alone where
