@@ -91,11 +91,9 @@ pub(crate) fn peers(peers: &[Peer], json: bool, trusted: Option<&HashSet<NodeId>
         cells.extend(trusted.map(|t| if t.contains(&p.id()) { "yes" } else { "no" }.to_string()));
         Row::Text(cells)
     });
-    let header: &[&str] = match trusted {
-        Some(_) => &["NAME", "ID", "ADDRESS", "PORTS", "FILES", "TRUSTED"],
-        None => &["NAME", "ID", "ADDRESS", "PORTS", "FILES"],
-    };
-    print_rows(json, header, rows.collect());
+    let mut header = vec!["NAME", "ID", "ADDRESS", "PORTS", "FILES"];
+    header.extend(trusted.map(|_| "TRUSTED"));
+    print_rows(json, &header, rows.collect());
 }
 
 /// The content dictionary of `p2pnode ls`: the files `selected` keeps (all when `None`), in a table by

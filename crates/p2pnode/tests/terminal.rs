@@ -106,17 +106,20 @@ impl Screen {
 
     /// Reads what the binary draws until `ready` holds for the screen, for at most 30 s.
     fn wait_for(&mut self, what: &str, ready: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !ready(&self.text()) {
-            assert!(Instant::now() < deadline, "no {what} within 30 s; the screen:\n{}", self.text());
-            assert!(self.read(), "the binary ended before {what}; the screen:\n{}", self.text());
-        }
+        self.wait_until(what, |screen| ready(&screen.text()));
     }
 
     /// Reads what the binary draws until everything of `texts` was drawn at some point, for at most 30 s.
     fn wait_for_drawn(&mut self, what: &str, texts: &[&str]) {
+        self.wait_until(what, |screen| {
+            let drawn = String::from_utf8_lossy(&screen.drawn);
+            texts.iter().all(|t| drawn.contains(t))
+        });
+    }
+
+    fn wait_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !texts.iter().all(|t| String::from_utf8_lossy(&self.drawn).contains(t)) {
+        while !done(self) {
             assert!(Instant::now() < deadline, "no {what} within 30 s; the screen:\n{}", self.text());
             assert!(self.read(), "the binary ended before {what}; the screen:\n{}", self.text());
         }
