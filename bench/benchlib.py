@@ -1,5 +1,5 @@
 """What the bench scripts share: the release binary, free loopback ports, and the setup they check first."""
-import os, shutil, socket, subprocess, sys
+import json, os, shutil, socket, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "p2pnode")
@@ -17,3 +17,14 @@ def prepare(script, tools):
         if not shutil.which(tool):
             sys.exit(f"{script} needs {tool}: install {package} (apt-get install {package})")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "p2pnode"], cwd=ROOT, check=True)
+
+
+def until_ready(server):
+    """Reads `serve --json`'s lines until `ready` (its files hashed and shared); returns its `serving` event."""
+    serving = None
+    for line in server.stdout:
+        event = json.loads(line)
+        serving = event if event["event"] == "serving" else serving
+        if event["event"] == "ready":
+            return serving
+    sys.exit("serve exited before it was ready")

@@ -4,14 +4,14 @@
 
 A file of --size-mib MiB (default 2,048) of random bytes; before each timed tool the page cache is dropped
 (needs root: /proc/sys/vm/drop_caches), so both read the disk. `serve` is timed from its start until it
-prints `serving` (every file hashed), with a fresh state folder each run so nothing is cached.
+prints `ready` (every file hashed), with a fresh state folder each run so nothing is cached.
 Needs b3sum (apt-get install b3sum); builds p2pnode in release mode.
 
 usage: bench/hashing.py [--size-mib 2048] [--runs 3]
 """
 import argparse, os, shutil, socket, subprocess, tempfile, time
 
-from benchlib import BIN, free_port, prepare
+from benchlib import BIN, free_port, prepare, until_ready
 
 
 def drop_caches():
@@ -44,7 +44,7 @@ def main():
                     "--dir", shared, "--state-dir", state, "--port", "0", "--json", "serve"]
             t = time.perf_counter()
             server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            server.stdout.readline()
+            until_ready(server)
             ours = size / (time.perf_counter() - t) / 2**20
             server.terminate(), server.wait()
             shutil.rmtree(state)

@@ -19,7 +19,7 @@ usage: bench/hostile.py [--flood 40000] [--forged 10000] [--only survey|flood|st
 """
 import argparse, json, os, socket, struct, subprocess, tempfile, threading, time
 
-from loopback import BIN, base_args, free_port
+from loopback import BIN, base_args, free_port, until_ready
 
 
 def announcement(node_id, name, port, version=1):
@@ -40,7 +40,7 @@ def proc_stats(pid):
 def serve(disc, d, name, stderr=subprocess.DEVNULL, extra=()):
     args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", *extra, "serve"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    json.loads(p.stdout.readline())
+    until_ready(p)
     return p
 
 
@@ -139,7 +139,7 @@ def stuck():
             f.write(os.urandom(64 << 20))
         victim = subprocess.Popen(base_args(disc) + ["--dir", d, "--name", "victim", "--port", "0", "--json", "serve"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        port = json.loads(victim.stdout.readline())["ports"]["tcp"]
+        port = until_ready(victim)["ports"]["tcp"]
         listing = subprocess.run(base_args(disc) + ["--json", "ls"], capture_output=True, text=True, check=True)
         file_id = bytes.fromhex(json.loads(listing.stdout.splitlines()[0])["id"])
         rss0, _ = proc_stats(victim.pid)

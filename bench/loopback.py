@@ -20,7 +20,7 @@ on a VM is the noisiest part, is then out of the comparison of transports.
 """
 import argparse, datetime, json, os, re, shutil, socket, subprocess, sys, tempfile, time
 
-from benchlib import BIN, free_port, prepare
+from benchlib import BIN, free_port, prepare, until_ready
 
 
 GROUP = ["--group", "loopback bench secret"]
@@ -35,7 +35,7 @@ def serve(disc, d, name, log=None, extra=()):
     if log:
         args += ["--log-file", log]
     p = subprocess.Popen(args + ["serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    json.loads(p.stdout.readline())
+    until_ready(p)
     return p
 
 

@@ -10,7 +10,7 @@ usage: bench/small_files.py [--files 10000] [--size-kib 4] [--runs 3] [--transpo
 """
 import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
 
-from benchlib import BIN, free_port, prepare
+from benchlib import BIN, free_port, prepare, until_ready
 
 
 def tar_nc(src_parent, folder, out):
@@ -48,7 +48,7 @@ def main():
         started = time.perf_counter()
         server = subprocess.Popen(base + ["--dir", shared, "--name", "bench", "--port", "0", "--json", "serve"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        json.loads(server.stdout.readline())
+        until_ready(server)
         print(f"serve hashed {opts.files} files and was ready in {time.perf_counter() - started:.1f} s")
         try:
             print("| run | tar \\| nc s | p2pnode get s | ratio |\n|---|---|---|---|")

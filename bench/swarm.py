@@ -10,13 +10,13 @@ usage: bench/swarm.py [--size-mib 96] [--rate 16M] [--transports tcp,quic]
 """
 import argparse, json, os, shutil, signal, socket, subprocess, tempfile, time
 
-from loopback import BIN, ROOT, base_args, free_port
+from loopback import BIN, ROOT, base_args, free_port, until_ready
 
 
 def serve(disc, d, name, rate):
     args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", "serve", "--max-upload-rate", rate]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    json.loads(p.stdout.readline())
+    until_ready(p)
     return p
 
 

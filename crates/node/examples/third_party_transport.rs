@@ -134,7 +134,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let node =
         builder.transport(counted()).discovery(Box::new(lan.join(Ipv4Addr::LOCALHOST.into(), id, true))).bind().await?;
     let (_, addr) = node.local_addrs()[0].clone();
-    tokio::spawn(node.run(std::future::pending()));
+    node.spawn_ready(std::future::pending()).await;
 
     // 3. A survey and a download over it.
     let client = counted();

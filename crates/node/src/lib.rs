@@ -43,8 +43,8 @@ pub use identity::load_or_create as stored_identity;
 pub use proto::{Escaped, FileId, GroupKey, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use server::Upload;
-pub use serving::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node, NodeBuilder};
-pub use store::{Copies, StateKey, discard_part, safe_file_name};
+pub use serving::{HASHING_TOLD, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node, NodeBuilder, NodeEvent};
+pub use store::{Copies, Hashing, StateKey, discard_part, safe_file_name};
 pub use survey::{Survey, Wanted, unresolved};
 pub use transport::{Identity, Transport};
 

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use discovery::{Discovery, Merged, PeerEvent};
 use proto::{Announcement, FileId, NodeId};
-use store::{Change, HASH_CACHE_FILE, HashCache, Library, StateKey};
+use store::{Change, HASH_CACHE_FILE, HashCache, Hashing, Library, StateKey};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 use transport::{Identity, Incoming, Listener, Transport};
@@ -36,11 +37,30 @@ pub struct NodeBuilder {
     lock: StateLock,
     transports: Vec<Arc<dyn Transport>>,
     discoveries: Vec<Box<dyn Discovery>>,
-    on_upload: OnUpload,
 }
 
-/// What the node calls with each [`Upload`].
-type OnUpload = Box<dyn FnMut(&Upload) + Send>;
+/// What a serving node tells as it runs.
+#[derive(Clone, Debug)]
+pub enum NodeEvent {
+    /// How far the hashing of new and changed files has come, every [`HASHING_TOLD`] while it lasts
+    /// (the files hashed so far are served already).
+    Hashing(Hashing),
+    /// The files there were at the start are hashed: `files` are shared, `bytes` in all. Told once.
+    Ready {
+        /// Files shared.
+        files: usize,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// What a peer took of a file, once the peer holds no connection any more.
+    Uploaded(Upload),
+}
+
+/// How often hashing progress is told, and the files hashed meanwhile published.
+pub const HASHING_TOLD: Duration = Duration::from_millis(500);
+
+/// What the node calls with each [`NodeEvent`].
+type OnEvent = Box<dyn FnMut(&NodeEvent) + Send>;
 
 impl NodeBuilder {
     /// The identity the node proves (for the transports that authenticate).
@@ -61,16 +81,11 @@ impl NodeBuilder {
         self
     }
 
-    /// Calls `on_upload` with what a peer took of each file, once the peer holds no connection any more.
-    pub fn on_upload(mut self, on_upload: impl FnMut(&Upload) + Send + 'static) -> Self {
-        self.on_upload = Box::new(on_upload);
-        self
-    }
-
-    /// Scans and hashes the shared files and binds every transport, so that every setup error surfaces
-    /// here, before anything is announced.
+    /// Reads the shared folders, taking the files whose hashes are known (the new ones are hashed once
+    /// the node runs, and served as they are), and binds every transport, so that every setup error
+    /// surfaces here, before anything is announced.
     pub async fn bind(self) -> Result<Node, NodeError> {
-        let NodeBuilder { config, identity, lock, transports, discoveries, on_upload } = self;
+        let NodeBuilder { config, identity, lock, transports, discoveries } = self;
         if transports.is_empty() {
             return Err(NodeError::NoPlugin("transport"));
         }
@@ -81,11 +96,13 @@ impl NodeBuilder {
         let key = StateKey::load_or_create(&config.state_dir)?;
         let shared = vec![config.dir.clone(), config.downloads.clone()];
         let mut library = Library::new(shared, config.state_dir.clone(), cache, key);
-        library = blocking(move || library.rescan().map(|_| library)).await?;
+        let known_only = |_: &Library, _| ControlFlow::Break(());
+        library = blocking(move || library.rescan_telling(Duration::ZERO, known_only).map(|_| library)).await?;
         let listeners = bind_all(&transports, config.port).await?;
         let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
         let discovery = Merged::new(discoveries);
-        Ok(Node { id: identity.node_id(), instance, config, listeners, discovery, library, lock, on_upload })
+        let on_event = Box::new(|_: &NodeEvent| {});
+        Ok(Node { id: identity.node_id(), instance, config, listeners, discovery, library, lock, on_event })
     }
 }
 
@@ -100,7 +117,7 @@ pub struct Node {
     library: Library,
     /// Held until the node stops: no other node serves from its state folder meanwhile.
     lock: StateLock,
-    on_upload: OnUpload,
+    on_event: OnEvent,
 }
 
 impl Node {
@@ -118,8 +135,7 @@ impl Node {
         created.map_err(|source| NodeError::NotWritable { dir: config.downloads.clone(), source })?;
         let lock = StateLock::acquire(&config.state_dir, &config.dir)?;
         let identity = identity::load_or_create(&config.state_dir)?;
-        let (transports, discoveries, on_upload) = (Vec::new(), Vec::new(), Box::new(|_: &Upload| {}));
-        Ok(NodeBuilder { config, identity, lock, transports, discoveries, on_upload })
+        Ok(NodeBuilder { config, identity, lock, transports: Vec::new(), discoveries: Vec::new() })
     }
 
     /// This node's id.
@@ -133,16 +149,46 @@ impl Node {
         each.flatten().collect()
     }
 
-    /// How many files are shared.
+    /// How many files are shared so far: those whose hashes were known.
     pub fn file_count(&self) -> usize {
         self.library.len()
+    }
+
+    /// Calls `on_event` with what the node tells as it runs.
+    pub fn on_event(mut self, on_event: impl FnMut(&NodeEvent) + Send + 'static) -> Self {
+        self.on_event = Box::new(on_event);
+        self
+    }
+
+    /// Runs the node in a task of its own until `shutdown` completes, and returns once the files there
+    /// were at the start are hashed (for whoever downloads from it at once).
+    pub async fn spawn_ready(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<(), NodeError>> {
+        let (ready, is_ready) = tokio::sync::oneshot::channel();
+        let (mut ready, mut told) = (Some(ready), std::mem::replace(&mut self.on_event, Box::new(|_| {})));
+        self.on_event = Box::new(move |event| {
+            if matches!(event, NodeEvent::Ready { .. })
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(());
+            }
+            told(event);
+        });
+        let task = tokio::spawn(self.run(shutdown));
+        // An error: the node stopped before it was ready, and the task says why.
+        let _ = is_ready.await;
+        task
     }
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         let ports: Vec<_> = self.local_addrs().into_iter().map(|(name, addr)| (name, addr.port())).collect();
-        let Node { id, instance, config, listeners, mut discovery, library, lock: _lock, mut on_upload } = self;
+        let Node { id, instance, config, listeners, mut discovery, library, lock: _lock, mut on_event } = self;
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
+        let (told, mut tellings) = mpsc::unbounded_channel();
+        let publisher = Publisher { shares: shares_tx, version: 1, told };
         let (rescan, changed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         // Held while the node runs: dropping it stops the notifications.
         let watcher =
@@ -154,7 +200,7 @@ impl Node {
             Some(_) => WATCHED_RESCAN.max(config.net.announce_interval),
             None => config.net.announce_interval,
         };
-        let mut rescans = tokio::spawn(rescan_forever(library, shares_tx, every, wakes));
+        let mut rescans = tokio::spawn(rescan_forever(library, publisher, every, wakes));
         let record = |s: &Shares| Announcement {
             node: id,
             instance,
@@ -222,10 +268,12 @@ impl Node {
                     let current = shares.borrow_and_update().clone();
                     if current.version != announced {
                         announced = current.version;
-                        tracing::info!(files = current.files.len(), version = current.version, "catalogue changed");
+                        let bytes = current.catalogue.len();
+                        tracing::info!(files = current.files.len(), version = current.version, bytes, "catalogue changed");
                         discovery.announce(record(&current));
                     }
                 }
+                Some(event) = tellings.recv() => on_event(&event),
                 event = discovery.next_event() => match event {
                     Some(event) => peer_log.log(event),
                     None => break Err(stopped("discovery", Ok(()))),
@@ -233,7 +281,7 @@ impl Node {
                 Some(joined) = connections.join_next() => {
                     let Ok((peer, Some(sent))) = joined else { continue };
                     for upload in uploads.closed(peer.ip(), sent, &peer_log.names) {
-                        on_upload(&upload);
+                        on_event(&NodeEvent::Uploaded(upload));
                     }
                 }
             }
@@ -405,33 +453,72 @@ const WATCHED_RESCAN: Duration = Duration::from_secs(30);
 /// How long a burst of file-system notifications is gathered before the rescan.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// Rescans the folders every `interval`, or at once when a server found a file changed or the file
-/// system says one did (the files themselves are rehashed only when changed), and publishes a new
-/// catalogue version when the set of files changed.
-async fn rescan_forever(mut library: Library, shares: watch::Sender<Arc<Shares>>, interval: Duration, wakes: Wakes) {
-    let mut version = 1;
+/// Rescans the folders at once (hashing what the cache does not know), then every `interval`, or at once
+/// when a server found a file changed or the file system says one did (the files themselves are
+/// rehashed only when changed).
+async fn rescan_forever(mut library: Library, mut publisher: Publisher, interval: Duration, wakes: Wakes) {
+    let mut first = true;
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = wakes.now.notified() => {}
-            () = wakes.changed.notified() => tokio::time::sleep(SETTLE).await,
+        if !first {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = wakes.now.notified() => {}
+                () = wakes.changed.notified() => tokio::time::sleep(SETTLE).await,
+            }
         }
-        let (returned, changed) = blocking(move || {
-            let changed = library.rescan();
-            (library, changed)
+        (library, publisher) = blocking(move || {
+            publisher.rescan(&mut library);
+            (library, publisher)
         })
         .await;
-        library = returned;
-        match changed {
-            Ok(Change::Catalogue) => {
-                version += 1;
-                shares.send_replace(Arc::new(Shares::of(&library, version)));
+        if std::mem::take(&mut first) {
+            let bytes = library.files().values().filter(|f| f.have.is_none()).map(|f| f.manifest.size()).sum();
+            publisher.tell(NodeEvent::Ready { files: library.len(), bytes });
+        }
+    }
+}
+
+/// What a rescan hands the rest of the node: new catalogue versions to serve and announce, and how the
+/// hashing goes.
+struct Publisher {
+    shares: watch::Sender<Arc<Shares>>,
+    version: u64,
+    told: mpsc::UnboundedSender<NodeEvent>,
+}
+
+impl Publisher {
+    /// Rescans `library`, publishing the files hashed so far every [`HASHING_TOLD`] while it hashes.
+    fn rescan(&mut self, library: &mut Library) {
+        let (mut hashed, mut published_all) = (0, false);
+        let changed = library.rescan_telling(HASHING_TOLD, |library, hashing| {
+            if hashing.files > hashed {
+                hashed = hashing.files;
+                self.publish(library, true);
+                // Told at the end: the library holds what the rescan found.
+                published_all = hashed == hashing.files_total;
             }
+            self.tell(NodeEvent::Hashing(hashing));
+            ControlFlow::Continue(())
+        });
+        match changed {
+            Ok(Change::Catalogue) if published_all => {}
+            Ok(Change::Catalogue) => self.publish(library, true),
             // Same catalogue, same version: the server gets the new stamps and nothing is announced.
-            Ok(Change::OnDisk) => _ = shares.send_replace(Arc::new(Shares::of(&library, version))),
+            Ok(Change::OnDisk) => self.publish(library, false),
             Ok(Change::None) => {}
             Err(e) => tracing::warn!(error = %e, "rescan failed"),
         }
+    }
+
+    /// Serves what `library` holds now: as a new catalogue version, or with new stamps only.
+    fn publish(&mut self, library: &Library, new_version: bool) {
+        self.version += u64::from(new_version);
+        self.shares.send_replace(Arc::new(Shares::of(library, self.version)));
+    }
+
+    fn tell(&self, event: NodeEvent) {
+        // The node's loop is gone only when the node stops.
+        let _ = self.told.send(event);
     }
 }
 

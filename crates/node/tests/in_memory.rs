@@ -47,9 +47,10 @@ async fn serve(
     let node = node.expect("binds");
     let (id, addr) = (node.id(), node.local_addrs()[0].1);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(node.run(async {
+    node.spawn_ready(async {
         let _ = stopped.await;
-    }));
+    })
+    .await;
     (id, addr, stop)
 }
 

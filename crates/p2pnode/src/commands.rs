@@ -90,7 +90,7 @@ fn survey(g: &Global) -> anyhow::Result<Survey> {
 
 async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     let config = g.serve(max_upload_rate)?;
-    let mut builder = Node::builder(config.clone())?.on_upload(output::upload_teller(g.json));
+    let mut builder = Node::builder(config.clone())?;
     let (identity, net) = (builder.identity().clone(), &config.net);
     for transport in plugins::serving_transports(g, net.transport_config(), &identity)? {
         builder = builder.transport(transport);
@@ -101,7 +101,8 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     output::starting(&config, g.json);
     let node = builder.bind().await.map_err(port_hint)?;
     output::serving(&config, &node, g.json);
-    node.run(shutdown_signal()).await?;
+    let teller = output::teller(&node, g.json);
+    node.on_event(teller).run(shutdown_signal()).await?;
     Ok(())
 }
 

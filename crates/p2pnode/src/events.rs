@@ -13,6 +13,10 @@ use serde::Serialize;
 pub(crate) enum Event {
     /// `serve` listens.
     Serving { name: String, id: String, ports: BTreeMap<String, u16>, files: usize },
+    /// How far `serve` has come hashing new and changed files (those hashed are shared already).
+    Hashing { files: usize, files_total: usize, bytes: u64, bytes_total: u64 },
+    /// `serve` has hashed the files there were when it started: every one is shared.
+    Ready { files: usize, bytes: u64 },
     /// What a peer took of a file from `serve`, as its connection ended.
     Uploaded { peer: String, peer_name: Option<String>, id: String, name: String, size: u64, bytes: u64 },
     /// A peer of `peers`.
@@ -72,6 +76,8 @@ mod tests {
         let (s, id, ports) = (String::new, || "00".repeat(32), BTreeMap::new);
         vec![
             Event::Serving { name: s(), id: id(), ports: ports(), files: 0 },
+            Event::Hashing { files: 0, files_total: 0, bytes: 0, bytes_total: 0 },
+            Event::Ready { files: 0, bytes: 0 },
             Event::Uploaded { peer: s(), peer_name: None, id: id(), name: s(), size: 0, bytes: 0 },
             Event::Peer {
                 name: s(),

@@ -4,15 +4,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use node::{DictEntry, Dictionary, Escaped, FileId, Host, Node, NodeId, Peer, ServeConfig, Upload, escape};
+use node::{
+    DictEntry, Dictionary, Escaped, FileId, Hashing, Host, Node, NodeEvent, NodeId, Peer, ServeConfig, Upload, escape,
+};
 
 use crate::events::{Event, FileHost};
+use crate::progress::HashingBar;
 
 /// The line `serve` prints as it starts (hashing new files may take a while).
 pub(crate) fn starting(config: &ServeConfig, json: bool) {
     if !json {
         say!(
-            "sharing {} and {} as {}; hashing what is new",
+            "sharing {} and {} as {}; hashing what is new (shared as it is hashed)",
             Escaped(&config.dir.display().to_string()),
             Escaped(&config.downloads.display().to_string()),
             Escaped(&config.name),
@@ -20,31 +23,55 @@ pub(crate) fn starting(config: &ServeConfig, json: bool) {
     }
 }
 
-/// The line `serve` prints once it listens with every file hashed.
+/// What `serve` prints once it listens: with --json, the `serving` event (the files whose hashes were
+/// known); people are told once every file is hashed ([`teller`]).
 pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
-    let (id, files) = (node.id(), node.file_count());
-    let ports = node.local_addrs().into_iter().map(|(name, addr)| (name, addr.port()));
     if json {
-        Event::Serving { name: config.name.clone(), id: id.to_string(), ports: ports.collect(), files }.print();
-    } else {
-        let ports: Vec<String> = ports.map(|(kind, port)| format!("{kind} {port}")).collect();
-        say!("ready: {files} file(s) shared as node {id} on {}; Ctrl-C stops", ports.join(", "));
+        let (id, files) = (node.id().to_string(), node.file_count());
+        Event::Serving { name: config.name.clone(), id, ports: ports(node).collect(), files }.print();
     }
 }
 
-/// Lines told about uploads waiting for stdout; beyond these, lines are dropped.
-const UPLOAD_LINES_WAITING: usize = 1024;
+fn ports(node: &Node) -> impl Iterator<Item = (String, u16)> {
+    node.local_addrs().into_iter().map(|(name, addr)| (name, addr.port()))
+}
 
-/// What tells each upload: a thread of its own prints them, so that a stdout nobody reads (a full pipe)
-/// never stalls the node; lines it cannot take in time are dropped.
-pub(crate) fn upload_teller(json: bool) -> impl FnMut(&Upload) + Send + 'static {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Upload>(UPLOAD_LINES_WAITING);
-    std::thread::spawn(move || rx.into_iter().for_each(|upload| uploaded(&upload, json)));
-    move |upload| {
-        if tx.try_send(upload.clone()).is_err() {
-            tracing::debug!(file = upload.name, "upload line dropped: stdout is not read");
+/// Lines told about a node's events waiting for stdout; beyond these, lines are dropped.
+const LINES_WAITING: usize = 1024;
+
+/// What tells what the serving `node` does: hashing progress (a bar on a terminal), the line once every
+/// file is hashed, and each upload. A thread of its own prints them, so that a stdout nobody reads (a
+/// full pipe) never stalls the node; lines it cannot take in time are dropped.
+pub(crate) fn teller(node: &Node, json: bool) -> impl FnMut(&NodeEvent) + Send + 'static {
+    let ports: Vec<String> = ports(node).map(|(kind, port)| format!("{kind} {port}")).collect();
+    let shared_as = format!("shared as node {} on {}", node.id(), ports.join(", "));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<NodeEvent>(LINES_WAITING);
+    std::thread::spawn(move || {
+        let mut hashing = HashingBar::new(json);
+        for event in rx {
+            match event {
+                NodeEvent::Hashing(progress) if json => hashing_event(progress).print(),
+                NodeEvent::Hashing(progress) => hashing.show(progress),
+                NodeEvent::Ready { files, bytes } => {
+                    hashing.finish();
+                    match json {
+                        true => Event::Ready { files, bytes }.print(),
+                        false => say!("ready: {files} file(s) {shared_as}; Ctrl-C stops"),
+                    }
+                }
+                NodeEvent::Uploaded(upload) => crate::progress::above(|| uploaded(&upload, json)),
+            }
+        }
+    });
+    move |event| {
+        if tx.try_send(event.clone()).is_err() {
+            tracing::debug!("event line dropped: stdout is not read");
         }
     }
+}
+
+fn hashing_event(h: Hashing) -> Event {
+    Event::Hashing { files: h.files, files_total: h.files_total, bytes: h.bytes, bytes_total: h.bytes_total }
 }
 
 /// What a peer took of a file.

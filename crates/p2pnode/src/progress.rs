@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use console::Term;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
-use node::{DownloadEvent, Escaped, FileId, NodeId, escape};
+use node::{DownloadEvent, Escaped, FileId, Hashing, NodeId, escape};
 
 use crate::events::Event;
 use crate::output::human_bytes;
@@ -143,6 +143,42 @@ impl Spinner {
 impl Drop for Spinner {
     fn drop(&mut self) {
         if let Some(bar) = self.0.take() {
+            unshow(&bar, true);
+        }
+    }
+}
+
+/// `serve`'s hashing of new and changed files, where progress is drawn: a bar while it lasts.
+pub(crate) struct HashingBar {
+    drawn: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl HashingBar {
+    pub(crate) fn new(json: bool) -> Self {
+        Self { drawn: drawn(json), bar: None }
+    }
+
+    /// Shows how far the hashing has come; the bar goes once every file is hashed.
+    pub(crate) fn show(&mut self, h: Hashing) {
+        if !self.drawn {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let wide = Term::stderr().size().1 >= WIDE;
+            show(ProgressBar::new(h.bytes_total).with_style(style(wide)).with_prefix("hashing"))
+        });
+        let (done, total) = (human_bytes(h.bytes), human_bytes(h.bytes_total));
+        bar.set_message(format!("{}/{} files, {done} of {total}; shared as hashed", h.files, h.files_total));
+        bar.set_length(h.bytes_total.max(1));
+        bar.set_position(h.bytes);
+        if h.files == h.files_total {
+            self.finish();
+        }
+    }
+
+    pub(crate) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
             unshow(&bar, true);
         }
     }

@@ -247,7 +247,8 @@ fn serve_tells_people_what_it_does_and_keeps_the_log_for_v() {
         .expect("serve starts");
     let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines().map(|l| l.expect("a line"));
     let starting = lines.next().expect("a first line");
-    assert!(starting.starts_with("sharing ") && starting.ends_with(" as alpha; hashing what is new"), "{starting}");
+    let hashing = " as alpha; hashing what is new (shared as it is hashed)";
+    assert!(starting.starts_with("sharing ") && starting.ends_with(hashing), "{starting}");
     let ready = lines.next().expect("a second line");
     assert!(ready.starts_with("ready: 1 file(s) shared as node ") && ready.ends_with("; Ctrl-C stops"), "{ready}");
 
@@ -261,6 +262,29 @@ fn serve_tells_people_what_it_does_and_keeps_the_log_for_v() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut serve.stderr.take().expect("stderr"), &mut log).expect("stderr");
     assert!(!log.contains("INFO") && !log.contains("peer seen"), "developer logs need -v: {log}");
+}
+
+/// A node answers while it hashes: what it knew is shared at once, and `ready` says when the new files
+/// are shared too.
+#[test]
+fn serve_shares_known_files_at_once_and_says_when_new_ones_are_hashed() {
+    let port = free_udp_port();
+    let shared = tempfile::tempdir().expect("dir");
+    std::fs::write(shared.path().join("film.bin"), testdata::bytes(3 << 20, 8)).expect("write");
+    let first = Server::start(port, shared.path(), "alpha", &[], &[]);
+    assert_eq!(first.serving["files"], 0, "nothing hashed yet: {}", first.serving);
+    let hashed = first.wait_for_event(|e| e["event"] == "hashing" && e["files"] == 1);
+    assert_eq!(
+        (&hashed["files_total"], &hashed["bytes"], &hashed["bytes_total"]),
+        (&1.into(), &(3 << 20).into(), &(3 << 20).into())
+    );
+    let ready = first.wait_for_event(|e| e["event"] == "ready");
+    assert_eq!((&ready["files"], &ready["bytes"]), (&1.into(), &(3 << 20).into()));
+    drop(first);
+
+    let again = Server::start(port, shared.path(), "alpha", &[], &[]);
+    assert_eq!(again.serving["files"], 1, "known from the hash cache: shared from the start");
+    assert!(!again.events().iter().any(|e| e["event"] == "hashing"), "nothing to hash: {:?}", again.events());
 }
 
 #[test]

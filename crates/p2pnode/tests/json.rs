@@ -49,7 +49,9 @@ fn every_json_line_is_a_documented_event() {
     ] {
         lines.extend(json_lines(&run(p2pnode(port).arg("--json").args(args))));
     }
-    // The server tells what the first get took, as its connection ends.
+    // The server hashed its file, and tells what the first get took as its connection ends.
+    lines.push(server.wait_for_event(|e| e["event"] == "hashing"));
+    lines.push(server.wait_for_event(|e| e["event"] == "ready"));
     lines.push(server.wait_for_event(|e| e["event"] == "uploaded"));
     let mut seen = BTreeSet::new();
     for line in &lines {
@@ -57,6 +59,18 @@ fn every_json_line_is_a_documented_event() {
         assert_eq!(carried(line), documented(event), "{line}");
         seen.insert(event.to_string());
     }
-    let expected = ["already_have", "chunk", "done", "error", "file", "peer", "serving", "started", "uploaded"];
+    let expected = [
+        "already_have",
+        "chunk",
+        "done",
+        "error",
+        "file",
+        "hashing",
+        "peer",
+        "ready",
+        "serving",
+        "started",
+        "uploaded",
+    ];
     assert_eq!(seen, expected.iter().map(|e| e.to_string()).collect(), "the events this test makes");
 }

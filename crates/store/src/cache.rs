@@ -76,18 +76,25 @@ impl HashCache {
     /// The manifest of the file at `path` (with `meta`, its metadata), named `name`: from the cache when
     /// its stamp matches, else by hashing the file.
     pub fn manifest(&mut self, path: &Path, meta: &Metadata, name: &str) -> Result<Manifest, StoreError> {
-        let stamp = FileStamp::of(meta);
-        if let Some(e) = self.entries.get(path)
-            && e.stamp == stamp
-            && e.manifest.name() == name
-        {
-            return Ok(e.manifest.clone());
+        if let Some(known) = self.cached(path, meta, name) {
+            return Ok(known);
         }
         let manifest = hash_file(path, name.to_string())?;
-        tracing::debug!(file = %path.display(), id = %manifest.id().short(), "hashed");
-        self.entries.insert(path.to_path_buf(), Entry { stamp, manifest: manifest.clone() });
-        self.dirty = true;
+        self.insert(path, meta, manifest.clone());
         Ok(manifest)
+    }
+
+    /// The manifest of the file at `path` named `name`, if the cache holds it for the stamp of `meta`.
+    pub fn cached(&self, path: &Path, meta: &Metadata, name: &str) -> Option<Manifest> {
+        let e = self.entries.get(path)?;
+        (e.stamp == FileStamp::of(meta) && e.manifest.name() == name).then(|| e.manifest.clone())
+    }
+
+    /// Remembers `manifest` as that of the file at `path`, hashed when it had metadata `meta`.
+    pub fn insert(&mut self, path: &Path, meta: &Metadata, manifest: Manifest) {
+        tracing::debug!(file = %path.display(), id = %manifest.id().short(), "hashed");
+        self.entries.insert(path.to_path_buf(), Entry { stamp: FileStamp::of(meta), manifest });
+        self.dirty = true;
     }
 
     /// Forgets the files for which `keep` is false (no longer shared).

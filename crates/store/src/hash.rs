@@ -18,20 +18,25 @@ const READ_BUF: usize = 1024 * 1024;
 /// with a handle of its own (the kernel reads ahead for each): reading and hashing overlap, as `b3sum`'s
 /// do.
 pub fn hash_file(path: &Path, name: String) -> Result<Manifest, StoreError> {
+    hash_file_counting(path, name, &AtomicU64::new(0))
+}
+
+/// [`hash_file`], adding the bytes read to `hashed` as it goes (for progress).
+pub fn hash_file_counting(path: &Path, name: String, hashed: &AtomicU64) -> Result<Manifest, StoreError> {
     let err = || io_err(path);
     let size = File::open(path).and_then(|f| f.metadata()).map_err(err())?.len();
     let chunk_size = u64::from(chunk_size_for(size));
     let count = size.div_ceil(chunk_size);
     let threads = std::thread::available_parallelism().map_or(1, usize::from).min(count.max(1) as usize);
-    let next = AtomicU64::new(0);
+    let (next, counted) = (AtomicU64::new(0), hashed);
     let hash_some = || -> Result<Vec<(u64, blake3::Hash)>, std::io::Error> {
         let file = File::open(path)?;
         let mut buf = vec![0u8; READ_BUF.min(chunk_size as usize)];
-        let mut hashed = Vec::new();
+        let mut done = Vec::new();
         loop {
             let index = next.fetch_add(1, Ordering::Relaxed);
             if index >= count {
-                return Ok(hashed);
+                return Ok(done);
             }
             let (start, end) = (index * chunk_size, ((index + 1) * chunk_size).min(size));
             let mut hasher = blake3::Hasher::new();
@@ -41,8 +46,9 @@ pub fn hash_file(path: &Path, name: String) -> Result<Manifest, StoreError> {
                 file.read_exact_at(piece, at)?;
                 hasher.update(piece);
                 at += piece.len() as u64;
+                counted.fetch_add(piece.len() as u64, Ordering::Relaxed);
             }
-            hashed.push((index, hasher.finalize()));
+            done.push((index, hasher.finalize()));
         }
     };
     let results: Vec<_> = std::thread::scope(|scope| {

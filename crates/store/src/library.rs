@@ -3,8 +3,12 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::Metadata;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest, check_path};
 
@@ -59,6 +63,19 @@ pub struct Library {
     paths: BTreeSet<(String, FileId)>,
 }
 
+/// How far the hashing of a rescan has come: files and bytes hashed, of those that need it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hashing {
+    /// Files hashed.
+    pub files: usize,
+    /// Files to hash in all.
+    pub files_total: usize,
+    /// Bytes hashed.
+    pub bytes: u64,
+    /// Bytes to hash in all.
+    pub bytes_total: u64,
+}
+
 /// What one rescan gathers.
 #[derive(Default)]
 struct Scan {
@@ -66,6 +83,35 @@ struct Scan {
     paths: BTreeSet<(String, FileId)>,
     /// The files hashed or found in the cache: the cache keeps these.
     hashed: HashSet<PathBuf>,
+    /// Files the cache does not know, to hash once the folders are read.
+    pending: Vec<Pending>,
+}
+
+impl Scan {
+    /// Adds the whole file at `path` (with `meta`), shared as `rel`, whose manifest is `manifest`.
+    fn whole(&mut self, path: PathBuf, rel: String, meta: &Metadata, manifest: Manifest) {
+        self.hashed.insert(path.clone());
+        let whole = SharedFile { path, manifest: Arc::new(manifest), stamp: Some(FileStamp::of(meta)), have: None };
+        self.paths.insert((rel, whole.manifest.id()));
+        match self.files.entry(whole.manifest.id()) {
+            Entry::Vacant(slot) => {
+                slot.insert(whole);
+            }
+            // A whole copy beats a partial one of the same content.
+            Entry::Occupied(mut slot) if slot.get().have.is_some() => {
+                slot.insert(whole);
+            }
+            Entry::Occupied(_) => {}
+        }
+    }
+}
+
+/// A file to hash, shared as `rel`.
+struct Pending {
+    path: PathBuf,
+    rel: String,
+    name: String,
+    meta: Metadata,
 }
 
 /// Where a scan may and may not take files from: the shared folders and the state folder, canonical.
@@ -73,6 +119,9 @@ struct Bounds {
     roots: Vec<PathBuf>,
     private: Option<PathBuf>,
 }
+
+/// While hashing, the cache is saved this often, so that a node stopped midway keeps most of the work.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
 
 impl Library {
     /// A library over `dirs`, keeping out `state_dir` and trusting the download state that `key`
@@ -85,6 +134,44 @@ impl Library {
     /// read, and files and subfolders whose path is not safe to share ([`check_path`]), are skipped with a
     /// warning; a shared folder that cannot be listed is an error.
     pub fn rescan(&mut self) -> Result<Change, StoreError> {
+        self.rescan_telling(Duration::MAX, |_, _| ControlFlow::Continue(()))
+    }
+
+    /// [`Self::rescan`], telling how it goes: once the folders are read, the library holds every file
+    /// whose manifest is known (cached, or a download in progress) and `tell` sees it; then the new and
+    /// changed files are hashed, several at once, and every `every` the library holds those hashed so far
+    /// and `tell` sees it again with how far the hashing has come, and once more when it is done. `tell`
+    /// may stop the rescan (`Break`): the files not yet hashed are left to the next one.
+    pub fn rescan_telling(
+        &mut self,
+        every: Duration,
+        mut tell: impl FnMut(&Self, Hashing) -> ControlFlow<()>,
+    ) -> Result<Change, StoreError> {
+        let mut scan = self.walk()?;
+        let (old_files, old_paths) = (std::mem::take(&mut self.files), std::mem::take(&mut self.paths));
+        if !scan.pending.is_empty() {
+            self.hash_pending(&mut scan, every, &mut tell);
+        }
+        let Scan { files, paths, hashed, .. } = scan;
+        self.cache.retain(|p| hashed.contains(p));
+        if let Err(e) = self.cache.save() {
+            tracing::warn!(error = %e, "hash cache not saved");
+        }
+        let catalogue =
+            paths != old_paths || files.iter().any(|(id, f)| old_files.get(id).is_none_or(|old| old.have != f.have));
+        let on_disk = files
+            .iter()
+            .any(|(id, f)| old_files.get(id).is_none_or(|old| (&old.path, old.stamp) != (&f.path, f.stamp)));
+        (self.files, self.paths) = (files, paths);
+        Ok(match (catalogue, on_disk) {
+            (true, _) => Change::Catalogue,
+            (false, true) => Change::OnDisk,
+            (false, false) => Change::None,
+        })
+    }
+
+    /// Reads the shared folders: the files whose manifest is known, and those to hash.
+    fn walk(&self) -> Result<Scan, StoreError> {
         let mut scan = Scan::default();
         let roots = self.dirs.iter().map(|d| d.canonicalize().map_err(crate::error::io_err(d)));
         let bounds = Bounds { roots: roots.collect::<Result<_, _>>()?, private: self.state_dir.canonicalize().ok() };
@@ -100,7 +187,7 @@ impl Library {
                     }
                 };
                 for entry in entries.flatten() {
-                    if scan.paths.len() >= MAX_CATALOGUE_ENTRIES {
+                    if scan.paths.len() + scan.pending.len() >= MAX_CATALOGUE_ENTRIES {
                         tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
                         break 'roots;
                     }
@@ -122,27 +209,12 @@ impl Library {
                 }
             }
         }
-        let Scan { files, paths, hashed } = scan;
-        self.cache.retain(|p| hashed.contains(p));
-        if let Err(e) = self.cache.save() {
-            tracing::warn!(error = %e, "hash cache not saved");
-        }
-        let catalogue =
-            paths != self.paths || files.iter().any(|(id, f)| self.files.get(id).is_none_or(|old| old.have != f.have));
-        let on_disk = files
-            .iter()
-            .any(|(id, f)| self.files.get(id).is_none_or(|old| (&old.path, old.stamp) != (&f.path, f.stamp)));
-        (self.files, self.paths) = (files, paths);
-        Ok(match (catalogue, on_disk) {
-            (true, _) => Change::Catalogue,
-            (false, true) => Change::OnDisk,
-            (false, false) => Change::None,
-        })
+        Ok(scan)
     }
 
     /// Adds the file at `path`, shared as `rel`, to `scan`: a download in progress for the chunks it has
-    /// verified, or a whole file, hashed unless the cache knows it.
-    fn add(&mut self, scan: &mut Scan, bounds: &Bounds, path: PathBuf, rel: String) {
+    /// verified, or a whole file, known to the cache or to hash.
+    fn add(&self, scan: &mut Scan, bounds: &Bounds, path: PathBuf, rel: String) {
         if let Some(partial) = partial(&path, &self.key) {
             let rel = rel.strip_suffix(STATE_SUFFIX).unwrap_or(&rel).to_string();
             if safe(&path, &rel) {
@@ -155,25 +227,85 @@ impl Library {
         if !safe(&path, &rel) {
             return;
         }
-        match self.cache.manifest(&path, &meta, &name) {
-            Ok(m) => {
-                scan.hashed.insert(path.clone());
-                let stamp = Some(FileStamp::of(&meta));
-                let whole = SharedFile { path, manifest: Arc::new(m), stamp, have: None };
-                scan.paths.insert((rel, whole.manifest.id()));
-                match scan.files.entry(whole.manifest.id()) {
-                    Entry::Vacant(slot) => {
-                        slot.insert(whole);
+        match self.cache.cached(&path, &meta, &name) {
+            Some(m) => scan.whole(path, rel, &meta, m),
+            None => scan.pending.push(Pending { path, rel, name, meta }),
+        }
+    }
+
+    /// Hashes the files of `scan` to hash, on a thread per core (files of several chunks one at a time:
+    /// each is hashed on every core already), telling `tell` every `every`.
+    fn hash_pending(
+        &mut self,
+        scan: &mut Scan,
+        every: Duration,
+        tell: &mut impl FnMut(&Self, Hashing) -> ControlFlow<()>,
+    ) {
+        let pending = std::mem::take(&mut scan.pending);
+        let mut progress = Hashing {
+            files_total: pending.len(),
+            bytes_total: pending.iter().map(|p| p.meta.len()).sum(),
+            ..Hashing::default()
+        };
+        (self.files, self.paths) = (scan.files.clone(), scan.paths.clone());
+        if tell(self, progress).is_break() {
+            return;
+        }
+        let (next, hashed, large) = (AtomicUsize::new(0), AtomicU64::new(0), Mutex::new(()));
+        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(pending.len());
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            for _ in 0..threads {
+                let (tx, pending, next, hashed, large) = (tx.clone(), &pending, &next, &hashed, &large);
+                scope.spawn(move || {
+                    while let Some(p) = pending.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let _one_at_a_time = (p.meta.len() > u64::from(proto::MIN_CHUNK_SIZE))
+                            .then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
+                        let result = crate::hash_file_counting(&p.path, p.name.clone(), hashed);
+                        if tx.send((p, result)).is_err() {
+                            return;
+                        }
                     }
-                    // A whole copy beats a partial one of the same content.
-                    Entry::Occupied(mut slot) if slot.get().have.is_some() => {
-                        slot.insert(whole);
+                });
+            }
+            drop(tx);
+            let (mut told, mut saved) = (Instant::now(), Instant::now());
+            loop {
+                match rx.recv_timeout(every.saturating_sub(told.elapsed())) {
+                    Ok((p, Ok(m))) => {
+                        self.cache.insert(&p.path, &p.meta, m.clone());
+                        scan.whole(p.path.clone(), p.rel.clone(), &p.meta, m);
+                        progress.files += 1;
                     }
-                    Entry::Occupied(_) => {}
+                    Ok((p, Err(e))) => {
+                        tracing::warn!(file = %p.path.display(), error = %e, "not shared");
+                        progress.files += 1;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if told.elapsed() < every {
+                    continue;
+                }
+                progress.bytes = hashed.load(Ordering::Relaxed);
+                (self.files, self.paths) = (scan.files.clone(), scan.paths.clone());
+                if tell(self, progress).is_break() {
+                    // The threads stop after the file each is hashing.
+                    return;
+                }
+                told = Instant::now();
+                if saved.elapsed() >= SAVE_EVERY {
+                    if let Err(e) = self.cache.save() {
+                        tracing::warn!(error = %e, "hash cache not saved");
+                    }
+                    saved = told;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "not shared"),
-        }
+            // The end is told too, whenever it falls.
+            progress.bytes = hashed.load(Ordering::Relaxed);
+            (self.files, self.paths) = (scan.files.clone(), scan.paths.clone());
+            let _ = tell(self, progress);
+        });
     }
 
     /// The shared file with content `id`.
@@ -294,6 +426,43 @@ mod tests {
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         assert_eq!(lib.len(), 4);
         assert_eq!(lib.rescan().expect("scan"), Change::None);
+    }
+
+    /// A node answers while it hashes: the files it knows come first, those it hashes as they are done.
+    #[test]
+    fn a_rescan_tells_the_known_files_first_then_the_hashed_ones() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (s, cache) = (dir.path().join("shared"), dir.path().join("cache"));
+        std::fs::create_dir(&s).expect("mkdir");
+        std::fs::write(s.join("known.txt"), b"hashed before").expect("write");
+        let new = |lib: &mut Library| lib.rescan_telling(Duration::ZERO, |_, _| ControlFlow::Continue(()));
+        let mut lib =
+            Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache.clone()), StateKey::random());
+        new(&mut lib).expect("scan");
+        std::fs::write(s.join("b.txt"), b"bb").expect("write");
+        std::fs::write(s.join("c.txt"), b"ccc").expect("write");
+
+        let mut told = Vec::new();
+        let mut stop_at_once = |lib: &Library, hashing| {
+            told.push((lib.len(), hashing));
+            ControlFlow::Break(())
+        };
+        let mut lib =
+            Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache), StateKey::random());
+        assert_eq!(lib.rescan_telling(Duration::ZERO, &mut stop_at_once).expect("scan"), Change::Catalogue);
+        let to_hash = Hashing { files: 0, files_total: 2, bytes: 0, bytes_total: 5 };
+        assert_eq!(told, [(1, to_hash)], "the cached file at once, before any hashing");
+        assert_eq!(lib.len(), 1, "stopped: the new files wait for the next rescan");
+
+        told.clear();
+        let mut go_on = |lib: &Library, hashing| {
+            told.push((lib.len(), hashing));
+            ControlFlow::Continue(())
+        };
+        assert_eq!(lib.rescan_telling(Duration::ZERO, &mut go_on).expect("scan"), Change::Catalogue);
+        assert_eq!(told.first(), Some(&(1, to_hash)));
+        assert_eq!(told.last(), Some(&(3, Hashing { files: 2, bytes: 5, ..to_hash })), "{told:?}");
+        assert_eq!(lib.len(), 3);
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub struct Running {
     pub dir: PathBuf,
     pub downloads: PathBuf,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), NodeError>>,
 }
 
 impl Running {
@@ -142,13 +142,11 @@ pub async fn serve_capped(net: &Lan, dir: &Path, name: &str, rate: Option<u64>) 
     let id = node.id();
     let port = node.local_addrs()[0].1.port();
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        node.run(async {
+    let task = node
+        .spawn_ready(async {
             let _ = rx.await;
         })
-        .await
-        .expect("node runs");
-    });
+        .await;
     Running { id, port, dir: dir.to_path_buf(), downloads, stop: Some(tx), task }
 }
 

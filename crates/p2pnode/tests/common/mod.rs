@@ -84,7 +84,10 @@ impl Server {
                 collected.lock().expect("events").push(event);
             }
         });
-        Self { child, id: v["id"].as_str().expect("id").to_string(), serving: v, events }
+        let server = Self { child, id: v["id"].as_str().expect("id").to_string(), serving: v, events };
+        // Its files are shared once hashed.
+        server.wait_for_event(|e| e["event"] == "ready");
+        server
     }
 
     /// Waits up to 10 s for the first event that `matches` among those printed since serving.
@@ -97,6 +100,11 @@ impl Server {
             assert!(Instant::now() < deadline, "no such event within 10 s: {:?}", self.events.lock().expect("events"));
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The events it printed since serving, so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().expect("events").clone()
     }
 
     /// Its process id.
