@@ -20,20 +20,16 @@ def drop_caches():
         f.write("3\n")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size-mib", type=int, default=2048)
-    ap.add_argument("--runs", type=int, default=3)
-    opts = ap.parse_args()
-    prepare("hashing.py", {"b3sum": "b3sum"})
+def measure(size_mib, runs):
+    """(b3sum MiB/s, serve MiB/s) of each run, cold, on one file of `size_mib` MiB."""
     work = tempfile.mkdtemp(prefix="p2pnode-hash-")
     try:
         shared = os.path.join(work, "shared")
         os.makedirs(shared)
-        path, size = os.path.join(shared, "big.bin"), opts.size_mib << 20
+        path, size = os.path.join(shared, "big.bin"), size_mib << 20
         subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(path, "wb"), check=True)
-        print("| run | b3sum MiB/s | serve hashing MiB/s | % of b3sum |\n|---|---|---|---|")
-        for run in range(opts.runs):
+        rates = []
+        for run in range(runs):
             drop_caches()
             t = time.perf_counter()
             subprocess.run(["b3sum", path], check=True, capture_output=True)
@@ -45,12 +41,23 @@ def main():
             t = time.perf_counter()
             server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             until_ready(server)
-            ours = size / (time.perf_counter() - t) / 2**20
+            rates.append((b3, size / (time.perf_counter() - t) / 2**20))
             server.terminate(), server.wait()
             shutil.rmtree(state)
-            print(f"| {run} | {b3:.0f} | {ours:.0f} | {100 * ours / b3:.0f} |")
+        return rates
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=2048)
+    ap.add_argument("--runs", type=int, default=3)
+    opts = ap.parse_args()
+    prepare("hashing.py", {"b3sum": "b3sum"})
+    print("| run | b3sum MiB/s | serve hashing MiB/s | % of b3sum |\n|---|---|---|---|")
+    for run, (b3, ours) in enumerate(measure(opts.size_mib, opts.runs)):
+        print(f"| {run} | {b3:.0f} | {ours:.0f} | {100 * ours / b3:.0f} |")
 
 
 if __name__ == "__main__":

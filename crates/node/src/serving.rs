@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use transport::{Identity, Incoming, Listener, Transport};
 use crate::server::{Sent, ServeContext, Shares, Upload, answer_busy, serve_connection};
 use crate::state_lock::StateLock;
 use crate::throttle::Throttle;
+use crate::watch::Changes;
 use crate::{NodeError, ServeConfig, blocking, identity};
 
 /// Connections served at once; further ones are closed at once.
@@ -97,7 +99,7 @@ impl NodeBuilder {
         let shared = vec![config.dir.clone(), config.downloads.clone()];
         let mut library = Library::new(shared, config.state_dir.clone(), cache, key);
         let known_only = |_: &Library, _| ControlFlow::Break(());
-        library = blocking(move || library.rescan_telling(Duration::ZERO, known_only).map(|_| library)).await?;
+        library = blocking(move || library.rescan_telling(None, Duration::ZERO, known_only).map(|_| library)).await?;
         let listeners = bind_all(&transports, config.port).await?;
         let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
         let discovery = Merged::new(discoveries);
@@ -189,10 +191,11 @@ impl Node {
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let (told, mut tellings) = mpsc::unbounded_channel();
         let publisher = Publisher { shares: shares_tx, version: 1, told };
-        let (rescan, changed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (rescan, changed) = (Arc::new(Notify::new()), Arc::new(Changes::default()));
+        // Canonical, as the library reads them: a change is then told by the path the library knows.
+        let folders = [&config.dir, &config.downloads].map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()));
         // Held while the node runs: dropping it stops the notifications.
-        let watcher =
-            crate::watch::watch(&[config.dir.clone(), config.downloads.clone()], &config.state_dir, changed.clone());
+        let watcher = crate::watch::watch(&folders, &config.state_dir, changed.clone());
         let wakes = Wakes { now: rescan.clone(), changed };
         // Told of changes, the node rescans on its own only to catch what notifications miss (and the
         // progress of downloads in progress); that is most of what an idle node costs.
@@ -445,7 +448,7 @@ fn accept_all(listeners: Vec<(Vec<String>, Box<dyn Listener>)>) -> (mpsc::Receiv
 /// together, [`SETTLE`] after the first.
 struct Wakes {
     now: Arc<Notify>,
-    changed: Arc<Notify>,
+    changed: Arc<Changes>,
 }
 
 /// The periodic rescan of a node whose folders are watched.
@@ -459,15 +462,21 @@ const SETTLE: Duration = Duration::from_millis(200);
 async fn rescan_forever(mut library: Library, mut publisher: Publisher, interval: Duration, wakes: Wakes) {
     let mut first = true;
     loop {
-        if !first {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = wakes.now.notified() => {}
-                () = wakes.changed.notified() => tokio::time::sleep(SETTLE).await,
-            }
-        }
+        // Which paths changed, where only the file system's notifications woke the rescan: their folders
+        // alone are read again.
+        let changed = match first {
+            true => None,
+            false => tokio::select! {
+                () = tokio::time::sleep(interval) => None,
+                () = wakes.now.notified() => None,
+                () = wakes.changed.wake.notified() => {
+                    tokio::time::sleep(SETTLE).await;
+                    wakes.changed.take()
+                }
+            },
+        };
         (library, publisher) = blocking(move || {
-            publisher.rescan(&mut library);
+            publisher.rescan(&mut library, changed.as_deref());
             (library, publisher)
         })
         .await;
@@ -487,10 +496,11 @@ struct Publisher {
 }
 
 impl Publisher {
-    /// Rescans `library`, publishing the files hashed so far every [`HASHING_TOLD`] while it hashes.
-    fn rescan(&mut self, library: &mut Library) {
+    /// Rescans `library` (only the folders of the `changed` paths where given), publishing the files
+    /// hashed so far every [`HASHING_TOLD`] while it hashes.
+    fn rescan(&mut self, library: &mut Library, changed: Option<&[PathBuf]>) {
         let (mut hashed, mut published_all) = (0, false);
-        let changed = library.rescan_telling(HASHING_TOLD, |library, hashing| {
+        let changed = library.rescan_telling(changed, HASHING_TOLD, |library, hashing| {
             if hashing.files > hashed {
                 hashed = hashing.files;
                 self.publish(library, true);

@@ -47,6 +47,11 @@ impl FileStamp {
         let since_epoch = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
         Self { size: meta.len(), mtime_ns: since_epoch.map_or(0, |d| d.as_nanos() as u64), inode: inode(meta) }
     }
+
+    /// The file's size.
+    pub fn size(self) -> u64 {
+        self.size
+    }
 }
 
 #[cfg(unix)]
@@ -76,24 +81,25 @@ impl HashCache {
     /// The manifest of the file at `path` (with `meta`, its metadata), named `name`: from the cache when
     /// its stamp matches, else by hashing the file.
     pub fn manifest(&mut self, path: &Path, meta: &Metadata, name: &str) -> Result<Manifest, StoreError> {
-        if let Some(known) = self.cached(path, meta, name) {
+        let stamp = FileStamp::of(meta);
+        if let Some(known) = self.cached(path, stamp, name) {
             return Ok(known);
         }
         let manifest = hash_file(path, name.to_string())?;
-        self.insert(path, meta, manifest.clone());
+        self.insert(path, stamp, manifest.clone());
         Ok(manifest)
     }
 
-    /// The manifest of the file at `path` named `name`, if the cache holds it for the stamp of `meta`.
-    pub fn cached(&self, path: &Path, meta: &Metadata, name: &str) -> Option<Manifest> {
+    /// The manifest of the file at `path` named `name`, if the cache holds it for `stamp`.
+    pub fn cached(&self, path: &Path, stamp: FileStamp, name: &str) -> Option<Manifest> {
         let e = self.entries.get(path)?;
-        (e.stamp == FileStamp::of(meta) && e.manifest.name() == name).then(|| e.manifest.clone())
+        (e.stamp == stamp && e.manifest.name() == name).then(|| e.manifest.clone())
     }
 
-    /// Remembers `manifest` as that of the file at `path`, hashed when it had metadata `meta`.
-    pub fn insert(&mut self, path: &Path, meta: &Metadata, manifest: Manifest) {
+    /// Remembers `manifest` as that of the file at `path`, hashed when it had `stamp`.
+    pub fn insert(&mut self, path: &Path, stamp: FileStamp, manifest: Manifest) {
         tracing::debug!(file = %path.display(), id = %manifest.id().short(), "hashed");
-        self.entries.insert(path.to_path_buf(), Entry { stamp: FileStamp::of(meta), manifest });
+        self.entries.insert(path.to_path_buf(), Entry { stamp, manifest });
         self.dirty = true;
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs::Metadata;
+use std::fs::FileType;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -61,6 +61,24 @@ pub struct Library {
     /// Every shared path (`folder/file`, below its shared folder) and the content it holds: two shared
     /// folders may each hold a different file at one path.
     paths: BTreeSet<(String, FileId)>,
+    /// What each folder held when last read: a rescan told which paths changed reads only their folders.
+    listings: HashMap<PathBuf, Listing>,
+}
+
+/// A folder's entries to share, as read: its subfolders to walk and its files.
+#[derive(Debug, Default)]
+struct Listing {
+    folders: Vec<String>,
+    files: Vec<Listed>,
+}
+
+/// A file of a [`Listing`].
+#[derive(Debug)]
+enum Listed {
+    /// A whole file, by name, and what tells it changed.
+    Whole { name: String, stamp: FileStamp },
+    /// A download in progress, shared under `name` (its state file's, less the suffix).
+    Partial { name: String, file: SharedFile },
 }
 
 /// How far the hashing of a rescan has come: files and bytes hashed, of those that need it.
@@ -88,10 +106,10 @@ struct Scan {
 }
 
 impl Scan {
-    /// Adds the whole file at `path` (with `meta`), shared as `rel`, whose manifest is `manifest`.
-    fn whole(&mut self, path: PathBuf, rel: String, meta: &Metadata, manifest: Manifest) {
+    /// Adds the whole file at `path` (with `stamp`), shared as `rel`, whose manifest is `manifest`.
+    fn whole(&mut self, path: PathBuf, rel: String, stamp: FileStamp, manifest: Manifest) {
         self.hashed.insert(path.clone());
-        let whole = SharedFile { path, manifest: Arc::new(manifest), stamp: Some(FileStamp::of(meta)), have: None };
+        let whole = SharedFile { path, manifest: Arc::new(manifest), stamp: Some(stamp), have: None };
         self.paths.insert((rel, whole.manifest.id()));
         match self.files.entry(whole.manifest.id()) {
             Entry::Vacant(slot) => {
@@ -111,7 +129,7 @@ struct Pending {
     path: PathBuf,
     rel: String,
     name: String,
-    meta: Metadata,
+    stamp: FileStamp,
 }
 
 /// Where a scan may and may not take files from: the shared folders and the state folder, canonical.
@@ -127,14 +145,15 @@ impl Library {
     /// A library over `dirs`, keeping out `state_dir` and trusting the download state that `key`
     /// authenticates; empty until [`Self::rescan`].
     pub fn new(dirs: Vec<PathBuf>, state_dir: PathBuf, cache: HashCache, key: StateKey) -> Self {
-        Self { dirs, state_dir, cache, key, files: HashMap::new(), paths: BTreeSet::new() }
+        let (files, paths, listings) = (HashMap::new(), BTreeSet::new(), HashMap::new());
+        Self { dirs, state_dir, cache, key, files, paths, listings }
     }
 
     /// Reads the folders again, hashing new and changed files, and says what changed. Files that cannot be
     /// read, and files and subfolders whose path is not safe to share ([`check_path`]), are skipped with a
     /// warning; a shared folder that cannot be listed is an error.
     pub fn rescan(&mut self) -> Result<Change, StoreError> {
-        self.rescan_telling(Duration::MAX, |_, _| ControlFlow::Continue(()))
+        self.rescan_telling(None, Duration::MAX, |_, _| ControlFlow::Continue(()))
     }
 
     /// [`Self::rescan`], telling how it goes: once the folders are read, the library holds every file
@@ -142,12 +161,17 @@ impl Library {
     /// changed files are hashed, several at once, and every `every` the library holds those hashed so far
     /// and `tell` sees it again with how far the hashing has come, and once more when it is done. `tell`
     /// may stop the rescan (`Break`): the files not yet hashed are left to the next one.
+    ///
+    /// With `changed` (the paths the file system said changed), only the folders that hold them, and
+    /// those they are, are read again; every other folder is taken as it was last read.
     pub fn rescan_telling(
         &mut self,
+        changed: Option<&[PathBuf]>,
         every: Duration,
         mut tell: impl FnMut(&Self, Hashing) -> ControlFlow<()>,
     ) -> Result<Change, StoreError> {
-        let mut scan = self.walk()?;
+        let stale = changed.map(|paths| paths.iter().flat_map(|p| [Some(p.as_path()), p.parent()]).flatten().collect());
+        let mut scan = self.walk(stale.as_ref())?;
         let (old_files, old_paths) = (std::mem::take(&mut self.files), std::mem::take(&mut self.paths));
         if !scan.pending.is_empty() {
             self.hash_pending(&mut scan, every, &mut tell);
@@ -170,66 +194,88 @@ impl Library {
         })
     }
 
-    /// Reads the shared folders: the files whose manifest is known, and those to hash.
-    fn walk(&self) -> Result<Scan, StoreError> {
+    /// Reads the shared folders (only those in `stale` where it is given, and those never read): the
+    /// files whose manifest is known, and those to hash.
+    fn walk(&mut self, stale: Option<&HashSet<&Path>>) -> Result<Scan, StoreError> {
         let mut scan = Scan::default();
         let roots = self.dirs.iter().map(|d| d.canonicalize().map_err(crate::error::io_err(d)));
         let bounds = Bounds { roots: roots.collect::<Result<_, _>>()?, private: self.state_dir.canonicalize().ok() };
+        let mut listings = HashMap::with_capacity(self.listings.len());
         'roots: for root in &bounds.roots {
             let mut folders = vec![(root.clone(), String::new())];
             while let Some((folder, prefix)) = folders.pop() {
-                let entries = match std::fs::read_dir(&folder) {
-                    Ok(entries) => entries,
+                let kept = self.listings.remove(&folder).filter(|_| stale.is_some_and(|s| !s.contains(folder.as_path())));
+                let listing = match kept.map_or_else(|| self.list(&folder, &prefix, &bounds), Ok) {
+                    Ok(listing) => listing,
                     Err(e) if prefix.is_empty() => return Err(crate::error::io_err(root)(e)),
                     Err(e) => {
                         tracing::warn!(folder = %folder.display(), error = %e, "folder not shared");
                         continue;
                     }
                 };
-                for entry in entries.flatten() {
+                folders.extend(listing.folders.iter().map(|name| (folder.join(name), format!("{prefix}{name}/"))));
+                for listed in &listing.files {
                     if scan.paths.len() + scan.pending.len() >= MAX_CATALOGUE_ENTRIES {
                         tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
                         break 'roots;
                     }
-                    let path = entry.path();
-                    if bounds.is_private(&path) {
-                        continue;
-                    }
-                    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-                    let rel = format!("{prefix}{name}");
-                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                        // Hidden folders, and shared folders inside this one (the downloads folder in the
-                        // shared one), which are scanned as roots of their own.
-                        if !name.starts_with('.') && !bounds.roots.contains(&path) && safe(&path, &rel) {
-                            folders.push((path, format!("{rel}/")));
-                        }
-                        continue;
-                    }
-                    self.add(&mut scan, &bounds, path, rel);
+                    self.add(&mut scan, &folder, &prefix, listed);
                 }
+                listings.insert(folder, listing);
             }
         }
+        self.listings = listings;
         Ok(scan)
     }
 
-    /// Adds the file at `path`, shared as `rel`, to `scan`: a download in progress for the chunks it has
-    /// verified, or a whole file, known to the cache or to hash.
-    fn add(&self, scan: &mut Scan, bounds: &Bounds, path: PathBuf, rel: String) {
-        if let Some(partial) = partial(&path, &self.key) {
-            let rel = rel.strip_suffix(STATE_SUFFIX).unwrap_or(&rel).to_string();
-            if safe(&path, &rel) {
-                scan.paths.insert((rel, partial.manifest.id()));
-                scan.files.entry(partial.manifest.id()).or_insert(partial);
+    /// What `folder` (shared as `prefix`) holds to share. Hidden files and folders, paths [`check_path`]
+    /// refuses, and shared folders inside this one (the downloads folder in the shared one: they are
+    /// read as roots of their own) are left out.
+    fn list(&self, folder: &Path, prefix: &str, bounds: &Bounds) -> std::io::Result<Listing> {
+        let mut listing = Listing::default();
+        for entry in std::fs::read_dir(folder)?.flatten() {
+            let path = entry.path();
+            let (Some(name), Ok(kind)) = (path.file_name().and_then(|n| n.to_str()), entry.file_type()) else {
+                continue;
+            };
+            let rel = format!("{prefix}{name}");
+            if bounds.is_private(&path) {
+                continue;
             }
-            return;
+            if kind.is_dir() {
+                if !name.starts_with('.') && !bounds.roots.contains(&path) && safe(&path, &rel) {
+                    listing.folders.push(name.to_string());
+                }
+            } else if let Some(file) = partial(&path, &self.key) {
+                let rel = rel.strip_suffix(STATE_SUFFIX).unwrap_or(&rel);
+                if safe(&path, rel) {
+                    let name = name.strip_suffix(STATE_SUFFIX).unwrap_or(name).to_string();
+                    listing.files.push(Listed::Partial { name, file });
+                }
+            } else if let Some(stamp) = bounds.shareable(&path, kind)
+                && safe(&path, &rel)
+            {
+                listing.files.push(Listed::Whole { name: name.to_string(), stamp });
+            }
         }
-        let Some((name, meta)) = bounds.shareable(&path) else { return };
-        if !safe(&path, &rel) {
-            return;
-        }
-        match self.cache.cached(&path, &meta, &name) {
-            Some(m) => scan.whole(path, rel, &meta, m),
-            None => scan.pending.push(Pending { path, rel, name, meta }),
+        Ok(listing)
+    }
+
+    /// Adds a file `listed` in `folder` (shared as `prefix`) to `scan`: a download in progress for the
+    /// chunks it has verified, or a whole file, known to the cache or to hash.
+    fn add(&self, scan: &mut Scan, folder: &Path, prefix: &str, listed: &Listed) {
+        match listed {
+            Listed::Partial { name, file } => {
+                scan.paths.insert((format!("{prefix}{name}"), file.manifest.id()));
+                scan.files.entry(file.manifest.id()).or_insert_with(|| file.clone());
+            }
+            Listed::Whole { name, stamp } => {
+                let (path, rel) = (folder.join(name), format!("{prefix}{name}"));
+                match self.cache.cached(&path, *stamp, name) {
+                    Some(m) => scan.whole(path, rel, *stamp, m),
+                    None => scan.pending.push(Pending { path, rel, name: name.clone(), stamp: *stamp }),
+                }
+            }
         }
     }
 
@@ -244,7 +290,7 @@ impl Library {
         let pending = std::mem::take(&mut scan.pending);
         let mut progress = Hashing {
             files_total: pending.len(),
-            bytes_total: pending.iter().map(|p| p.meta.len()).sum(),
+            bytes_total: pending.iter().map(|p| p.stamp.size()).sum(),
             ..Hashing::default()
         };
         (self.files, self.paths) = (scan.files.clone(), scan.paths.clone());
@@ -259,7 +305,7 @@ impl Library {
                 let (tx, pending, next, hashed, large) = (tx.clone(), &pending, &next, &hashed, &large);
                 scope.spawn(move || {
                     while let Some(p) = pending.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let _one_at_a_time = (p.meta.len() > u64::from(proto::MIN_CHUNK_SIZE))
+                        let _one_at_a_time = (p.stamp.size() > u64::from(proto::MIN_CHUNK_SIZE))
                             .then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
                         let result = crate::hash_file_counting(&p.path, p.name.clone(), hashed);
                         if tx.send((p, result)).is_err() {
@@ -273,8 +319,8 @@ impl Library {
             loop {
                 match rx.recv_timeout(every.saturating_sub(told.elapsed())) {
                     Ok((p, Ok(m))) => {
-                        self.cache.insert(&p.path, &p.meta, m.clone());
-                        scan.whole(p.path.clone(), p.rel.clone(), &p.meta, m);
+                        self.cache.insert(&p.path, p.stamp, m.clone());
+                        scan.whole(p.path.clone(), p.rel.clone(), p.stamp, m);
                         progress.files += 1;
                     }
                     Ok((p, Err(e))) => {
@@ -372,21 +418,20 @@ impl Bounds {
         }
     }
 
-    /// The name and metadata of `path` (in a root) if it is a file to share: a UTF-8, non-hidden name that
-    /// is no download artifact, a regular file, and for a symlink a target inside a shared folder, outside
-    /// the state folder and hidden nowhere along its way.
-    fn shareable(&self, path: &Path) -> Option<(String, Metadata)> {
+    /// The stamp of `path` (in a root, an entry of type `kind`) if it is a file to share: a UTF-8,
+    /// non-hidden name that is no download artifact, a regular file, and for a symlink a target inside a
+    /// shared folder, outside the state folder and hidden nowhere along its way.
+    fn shareable(&self, path: &Path, kind: FileType) -> Option<FileStamp> {
         let name = path.file_name()?.to_str()?;
         if name.starts_with('.') || is_download_artifact(name) {
             return None;
         }
-        let link = std::fs::symlink_metadata(path).ok()?;
-        if link.file_type().is_symlink() && !self.allows_target(&path.canonicalize().ok()?) {
+        if kind.is_symlink() && !self.allows_target(&path.canonicalize().ok()?) {
             tracing::debug!(file = %path.display(), "symlink target is hidden, private or outside the shared folders, skipped");
             return None;
         }
         let meta = std::fs::metadata(path).ok()?;
-        meta.is_file().then(|| (name.to_string(), meta))
+        meta.is_file().then(|| FileStamp::of(&meta))
     }
 
     fn allows_target(&self, target: &Path) -> bool {
@@ -435,7 +480,7 @@ mod tests {
         let (s, cache) = (dir.path().join("shared"), dir.path().join("cache"));
         std::fs::create_dir(&s).expect("mkdir");
         std::fs::write(s.join("known.txt"), b"hashed before").expect("write");
-        let new = |lib: &mut Library| lib.rescan_telling(Duration::ZERO, |_, _| ControlFlow::Continue(()));
+        let new = |lib: &mut Library| lib.rescan_telling(None, Duration::ZERO, |_, _| ControlFlow::Continue(()));
         let mut lib =
             Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache.clone()), StateKey::random());
         new(&mut lib).expect("scan");
@@ -449,7 +494,7 @@ mod tests {
         };
         let mut lib =
             Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache), StateKey::random());
-        assert_eq!(lib.rescan_telling(Duration::ZERO, &mut stop_at_once).expect("scan"), Change::Catalogue);
+        assert_eq!(lib.rescan_telling(None, Duration::ZERO, &mut stop_at_once).expect("scan"), Change::Catalogue);
         let to_hash = Hashing { files: 0, files_total: 2, bytes: 0, bytes_total: 5 };
         assert_eq!(told, [(1, to_hash)], "the cached file at once, before any hashing");
         assert_eq!(lib.len(), 1, "stopped: the new files wait for the next rescan");
@@ -459,10 +504,36 @@ mod tests {
             told.push((lib.len(), hashing));
             ControlFlow::Continue(())
         };
-        assert_eq!(lib.rescan_telling(Duration::ZERO, &mut go_on).expect("scan"), Change::Catalogue);
+        assert_eq!(lib.rescan_telling(None, Duration::ZERO, &mut go_on).expect("scan"), Change::Catalogue);
         assert_eq!(told.first(), Some(&(1, to_hash)));
         assert_eq!(told.last(), Some(&(3, Hashing { files: 2, bytes: 5, ..to_hash })), "{told:?}");
         assert_eq!(lib.len(), 3);
+    }
+
+    /// Told which paths changed, a rescan reads their folders only: the others are taken as last read,
+    /// until a full rescan.
+    #[test]
+    fn a_rescan_told_what_changed_reads_only_those_folders() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = dir.path().canonicalize().expect("canonical");
+        for folder in ["a", "b", "b/old"] {
+            std::fs::create_dir(s.join(folder)).expect("mkdir");
+        }
+        std::fs::write(s.join("a/x.txt"), b"x").expect("write");
+        std::fs::write(s.join("b/old/y.txt"), b"y").expect("write");
+        let mut lib = Library::new(vec![s.clone()], s.join(".p2pnode"), HashCache::default(), StateKey::random());
+        lib.rescan().expect("scan");
+        let names = |lib: &Library| lib.catalogue().entries.into_iter().map(|e| e.name).collect::<Vec<_>>();
+
+        std::fs::write(s.join("a/unannounced.txt"), b"u").expect("write");
+        std::fs::write(s.join("b/new.txt"), b"n").expect("write");
+        std::fs::rename(s.join("b/old"), s.join("b/renamed")).expect("rename");
+        let told = [s.join("b/new.txt"), s.join("b/old"), s.join("b/renamed")];
+        let changed = lib.rescan_telling(Some(&told), Duration::MAX, |_, _| ControlFlow::Continue(()));
+        assert_eq!(changed.expect("scan"), Change::Catalogue);
+        assert_eq!(names(&lib), ["a/x.txt", "b/new.txt", "b/renamed/y.txt"], "folder a was not read again");
+        lib.rescan().expect("scan");
+        assert_eq!(names(&lib), ["a/unannounced.txt", "a/x.txt", "b/new.txt", "b/renamed/y.txt"]);
     }
 
     #[test]
