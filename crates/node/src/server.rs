@@ -37,7 +37,7 @@ pub(crate) const PEER_SEND_BUDGET: usize = SEND_BUDGET / 8;
 #[derive(Debug, Default)]
 pub(crate) struct Shares {
     pub(crate) version: u64,
-    pub(crate) files: HashMap<FileId, SharedFile>,
+    pub(crate) files: Arc<HashMap<FileId, SharedFile>>,
     /// The encoded catalogue, built once per version rather than per request.
     pub(crate) catalogue: Vec<u8>,
 }

@@ -24,14 +24,14 @@ pub fn hash_file(path: &Path, name: String) -> Result<Manifest, StoreError> {
 /// [`hash_file`], adding the bytes read to `hashed` as it goes (for progress).
 pub fn hash_file_counting(path: &Path, name: String, hashed: &AtomicU64) -> Result<Manifest, StoreError> {
     let err = || io_err(path);
-    let size = File::open(path).and_then(|f| f.metadata()).map_err(err())?.len();
+    let file = File::open(path).map_err(err())?;
+    let size = file.metadata().map_err(err())?.len();
     let chunk_size = u64::from(chunk_size_for(size));
     let count = size.div_ceil(chunk_size);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(count.max(1) as usize);
     let (next, counted) = (AtomicU64::new(0), hashed);
-    let hash_some = || -> Result<Vec<(u64, blake3::Hash)>, std::io::Error> {
-        let file = File::open(path)?;
-        let mut buf = vec![0u8; READ_BUF.min(chunk_size as usize)];
+    let hash_some = |file: &File| -> Result<Vec<(u64, blake3::Hash)>, std::io::Error> {
+        // No larger than the file: a folder of small files allocates no more than it reads.
+        let mut buf = vec![0u8; READ_BUF.min(chunk_size as usize).min(size as usize)];
         let mut done = Vec::new();
         loop {
             let index = next.fetch_add(1, Ordering::Relaxed);
@@ -51,9 +51,14 @@ pub fn hash_file_counting(path: &Path, name: String, hashed: &AtomicU64) -> Resu
             done.push((index, hasher.finalize()));
         }
     };
+    // A file of one chunk is hashed here, with the handle already open: a folder of small files costs no
+    // thread per file.
+    let helpers = std::thread::available_parallelism().map_or(1, usize::from).min(count as usize).saturating_sub(1);
     let results: Vec<_> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(hash_some)).collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        let workers: Vec<_> = (0..helpers).map(|_| scope.spawn(|| hash_some(&File::open(path)?))).collect();
+        let mine = hash_some(&file);
+        let theirs = workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        std::iter::once(mine).chain(theirs).collect()
     });
     let changed =
         || StoreError::Io { path: path.into(), source: std::io::Error::other("file changed size while being hashed") };
@@ -65,7 +70,7 @@ pub fn hash_file_counting(path: &Path, name: String, hashed: &AtomicU64) -> Resu
             chunks[index as usize] = hash;
         }
     }
-    if File::open(path).and_then(|f| f.metadata()).map_err(err())?.len() != size {
+    if file.metadata().map_err(err())?.len() != size {
         return Err(changed());
     }
     Manifest::new(name, size, chunks).map_err(|reason| StoreError::Unshareable { path: path.into(), reason })

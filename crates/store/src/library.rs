@@ -57,7 +57,8 @@ pub struct Library {
     state_dir: PathBuf,
     cache: HashCache,
     key: StateKey,
-    files: HashMap<FileId, SharedFile>,
+    /// Shared with whoever serves them: a new version is a new map, never a copy of this one.
+    files: Arc<HashMap<FileId, SharedFile>>,
     /// Every shared path (`folder/file`, below its shared folder) and the content it holds: two shared
     /// folders may each hold a different file at one path.
     paths: BTreeSet<(String, FileId)>,
@@ -145,7 +146,7 @@ impl Library {
     /// A library over `dirs`, keeping out `state_dir` and trusting the download state that `key`
     /// authenticates; empty until [`Self::rescan`].
     pub fn new(dirs: Vec<PathBuf>, state_dir: PathBuf, cache: HashCache, key: StateKey) -> Self {
-        let (files, paths, listings) = (HashMap::new(), BTreeSet::new(), HashMap::new());
+        let (files, paths, listings) = (Arc::default(), BTreeSet::new(), HashMap::new());
         Self { dirs, state_dir, cache, key, files, paths, listings }
     }
 
@@ -186,7 +187,7 @@ impl Library {
         let on_disk = files
             .iter()
             .any(|(id, f)| old_files.get(id).is_none_or(|old| (&old.path, old.stamp) != (&f.path, f.stamp)));
-        (self.files, self.paths) = (files, paths);
+        (self.files, self.paths) = (Arc::new(files), paths);
         Ok(match (catalogue, on_disk) {
             (true, _) => Change::Catalogue,
             (false, true) => Change::OnDisk,
@@ -204,7 +205,8 @@ impl Library {
         'roots: for root in &bounds.roots {
             let mut folders = vec![(root.clone(), String::new())];
             while let Some((folder, prefix)) = folders.pop() {
-                let kept = self.listings.remove(&folder).filter(|_| stale.is_some_and(|s| !s.contains(folder.as_path())));
+                let kept =
+                    self.listings.remove(&folder).filter(|_| stale.is_some_and(|s| !s.contains(folder.as_path())));
                 let listing = match kept.map_or_else(|| self.list(&folder, &prefix, &bounds), Ok) {
                     Ok(listing) => listing,
                     Err(e) if prefix.is_empty() => return Err(crate::error::io_err(root)(e)),
@@ -293,7 +295,7 @@ impl Library {
             bytes_total: pending.iter().map(|p| p.stamp.size()).sum(),
             ..Hashing::default()
         };
-        (self.files, self.paths) = (scan.files.clone(), scan.paths.clone());
+        (self.files, self.paths) = (Arc::new(scan.files.clone()), scan.paths.clone());
         if tell(self, progress).is_break() {
             return;
         }
@@ -315,9 +317,9 @@ impl Library {
                 });
             }
             drop(tx);
-            let (mut told, mut saved) = (Instant::now(), Instant::now());
+            let (mut told, mut saved, mut gap) = (Instant::now(), Instant::now(), every);
             loop {
-                match rx.recv_timeout(every.saturating_sub(told.elapsed())) {
+                match rx.recv_timeout(gap.saturating_sub(told.elapsed())) {
                     Ok((p, Ok(m))) => {
                         self.cache.insert(&p.path, p.stamp, m.clone());
                         scan.whole(p.path.clone(), p.rel.clone(), p.stamp, m);
@@ -330,16 +332,20 @@ impl Library {
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
-                if told.elapsed() < every {
+                if told.elapsed() < gap {
                     continue;
                 }
+                let telling = Instant::now();
                 progress.bytes = hashed.load(Ordering::Relaxed);
-                (self.files, self.paths) = (scan.files.clone(), scan.paths.clone());
+                (self.files, self.paths) = (Arc::new(scan.files.clone()), scan.paths.clone());
                 if tell(self, progress).is_break() {
                     // The threads stop after the file each is hashing.
                     return;
                 }
                 told = Instant::now();
+                // Telling copies the library so far: where that is large, it is told less often, so that
+                // the copies take at most a fifth of the time.
+                gap = every.max((told - telling) * 4);
                 if saved.elapsed() >= SAVE_EVERY {
                     if let Err(e) = self.cache.save() {
                         tracing::warn!(error = %e, "hash cache not saved");
@@ -349,7 +355,7 @@ impl Library {
             }
             // The end is told too, whenever it falls.
             progress.bytes = hashed.load(Ordering::Relaxed);
-            (self.files, self.paths) = (scan.files.clone(), scan.paths.clone());
+            (self.files, self.paths) = (Arc::new(scan.files.clone()), scan.paths.clone());
             let _ = tell(self, progress);
         });
     }
@@ -360,7 +366,7 @@ impl Library {
     }
 
     /// Every shared file by content id.
-    pub fn files(&self) -> &HashMap<FileId, SharedFile> {
+    pub fn files(&self) -> &Arc<HashMap<FileId, SharedFile>> {
         &self.files
     }
 

@@ -33,8 +33,10 @@ use quinn_proto::congestion::{Controller, ControllerFactory, ControllerMetrics};
 
 /// The steady window, in bandwidth-delay products.
 const GAIN: f64 = 1.5;
-/// The window's ceiling during startup, in bandwidth-delay products.
-const STARTUP_GAIN: f64 = 2.89;
+/// The window's ceiling during startup, in bandwidth-delay products: at most one BDP beyond the pipe,
+/// what a router queue of one BDP holds. BBR's 2.89 overflowed such a queue at the end of every startup
+/// (93 packets dropped per 16 MiB download on the emulated `poor` link, 2 with this).
+const STARTUP_GAIN: f64 = 2.0;
 /// Startup ends after [`FLAT_ROUNDS`] round trips that did not raise the bandwidth by this factor, or
 /// after one such round trip if the round-trip time shows a queue building ([`QUEUE_BUILDING`]).
 const GROWTH: f64 = 1.25;
