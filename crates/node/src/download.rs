@@ -164,13 +164,14 @@ pub async fn download(
     };
     let availability = conns.keys().map(|&i| ((i != answered, i), sources[i].has.clone()));
     let mut scheduler: Scheduler<Ranked> = Scheduler::new(part.missing(), availability, limits);
+    let buffers = Buffers::default();
     let mut tasks = JoinSet::new();
     let mut running: HashMap<Assignment<Ranked>, AbortHandle> = HashMap::new();
     let node = |job: Assignment<Ranked>| sources[job.peer.1].node;
     loop {
         while let Some(job) = scheduler.next_request(now()) {
-            let (conn, part) = (conns[&job.peer.1].clone(), part.clone());
-            let handle = tasks.spawn(async move { (job, fetch_chunk(&*conn, &part, id, job.chunk).await) });
+            let (conn, part, buffers) = (conns[&job.peer.1].clone(), part.clone(), buffers.clone());
+            let handle = tasks.spawn(async move { (job, fetch_chunk(&*conn, &part, id, job.chunk, &buffers).await) });
             running.insert(job, handle);
         }
         if scheduler.status() != Status::Running || tasks.is_empty() && scheduler.next_deadline().is_none() {
@@ -348,7 +349,7 @@ async fn fetch_manifest(
             let Some((index, conn, budget)) = waiting.next() else { break };
             asked.spawn(async move {
                 let ask = Request::Manifest(id);
-                let answer = request_within(&*conn, &ask, MAX_MANIFEST, Some(&budget));
+                let answer = request_within(&*conn, &ask, MAX_MANIFEST, &budget);
                 (index, tokio::time::timeout_at(deadline, answer).await)
             });
         }
@@ -394,16 +395,40 @@ impl ChunkError {
     }
 }
 
-/// Fetches chunk `index`, verifies it and writes it to the `.part` file. Returns its length. The
-/// scheduler bounds its time: the driver cancels it when it expires.
-async fn fetch_chunk(conn: &dyn Connection, part: &Arc<PartFile>, id: FileId, index: u32) -> Result<u32, ChunkError> {
+/// Fetches chunk `index` into a buffer of `buffers`, verifies it and writes it to the `.part` file.
+/// Returns its length. The scheduler bounds its time: the driver cancels it when it expires.
+async fn fetch_chunk(
+    conn: &dyn Connection,
+    part: &Arc<PartFile>,
+    id: FileId,
+    index: u32,
+    buffers: &Buffers,
+) -> Result<u32, ChunkError> {
     let (_, len) = part.manifest().chunk_span(index);
     let ask = Request::Chunk { file: id, index, offset: 0, len };
-    let data = request(conn, &ask, u64::from(len)).await?;
+    let data = request(conn, &ask, u64::from(len), buffers.take()).await?;
     let part = part.clone();
-    blocking(move || part.write_chunk(index, &data)).await.map_err(|e| match e {
+    let (written, data) = blocking(move || (part.write_chunk(index, &data), data)).await;
+    buffers.give(data);
+    written.map_err(|e| match e {
         StoreError::ChunkMismatch { .. } => ChunkError::Corrupt,
         other => ChunkError::Store(other),
     })?;
     Ok(len)
+}
+
+/// The chunk buffers of a download, reused from chunk to chunk: as many as chunks were ever in flight at
+/// once. Allocated afresh for each chunk, freed buffers of up to 32 MiB stayed with glibc's allocator,
+/// and a download of 16 MiB chunks reached 103 MiB of RSS with two chunks in flight.
+#[derive(Clone, Default)]
+struct Buffers(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Buffers {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
+    }
+
+    fn give(&self, buffer: Vec<u8>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(buffer);
+    }
 }

@@ -30,9 +30,16 @@ pub(crate) enum ExchangeError {
     OverBudget,
 }
 
-/// Sends `request` on a new stream of `conn` and reads the answer's bytes, at most `max_len` of them.
-pub(crate) async fn request(conn: &dyn Connection, request: &Request, max_len: u64) -> Result<Vec<u8>, ExchangeError> {
-    request_within(conn, request, max_len, None).await
+/// Sends `request` on a new stream of `conn` and reads the answer's bytes, at most `max_len` of them,
+/// into `body` (emptied first): a buffer to reuse, so that chunk after chunk allocates nothing (and the
+/// allocator keeps no freed chunk buffers around).
+pub(crate) async fn request(
+    conn: &dyn Connection,
+    request: &Request,
+    max_len: u64,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, ExchangeError> {
+    exchange(conn, request, max_len, None, body).await
 }
 
 /// [`request`], each piece of the answer taken from `budget` (one permit a byte) as it arrives: the
@@ -42,7 +49,17 @@ pub(crate) async fn request_within(
     conn: &dyn Connection,
     request: &Request,
     max_len: u64,
+    budget: &Semaphore,
+) -> Result<Vec<u8>, ExchangeError> {
+    exchange(conn, request, max_len, Some(budget), Vec::new()).await
+}
+
+async fn exchange(
+    conn: &dyn Connection,
+    request: &Request,
+    max_len: u64,
     budget: Option<&Semaphore>,
+    mut body: Vec<u8>,
 ) -> Result<Vec<u8>, ExchangeError> {
     let mut stream = conn.open().await?;
     write_request(&mut stream, request).await?;
@@ -55,7 +72,8 @@ pub(crate) async fn request_within(
         }
     };
     let reserve = if budget.is_some() { PIECE } else { RESERVE };
-    let mut body = Vec::with_capacity(len.min(reserve) as usize);
+    body.clear();
+    body.reserve(len.min(reserve) as usize);
     let mut held: Option<SemaphorePermit<'_>> = None;
     while (body.len() as u64) < len {
         let piece = (len - body.len() as u64).min(if budget.is_some() { PIECE } else { len });
@@ -108,10 +126,10 @@ mod tests {
         let transport = TcpTransport::new(Default::default());
         let ask = Request::Manifest(FileId([1; 32]));
         let cut = transport.connect(addr, NodeId([2; 32])).await.expect("connect");
-        assert!(request_within(&*cut, &ask, 1 << 20, Some(&budget)).await.is_err(), "the answer was cut short");
+        assert!(request_within(&*cut, &ask, 1 << 20, &budget).await.is_err(), "the answer was cut short");
         assert_eq!(budget.available_permits(), 1 << 20);
         let whole = transport.connect(addr, NodeId([2; 32])).await.expect("connect");
-        let body = request_within(&*whole, &ask, 1 << 20, Some(&budget)).await.expect("whole answer");
+        let body = request_within(&*whole, &ask, 1 << 20, &budget).await.expect("whole answer");
         assert_eq!(body.len(), SENT);
         assert_eq!(budget.available_permits(), (1 << 20) - SENT);
     }

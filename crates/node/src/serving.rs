@@ -203,7 +203,7 @@ impl Node {
             Some(_) => WATCHED_RESCAN.max(config.net.announce_interval),
             None => config.net.announce_interval,
         };
-        let mut rescans = tokio::spawn(rescan_forever(library, publisher, every, wakes));
+        let mut rescans = tokio::spawn(rescan_forever(library, publisher, every, wakes, watcher.is_some()));
         let record = |s: &Shares| Announcement {
             node: id,
             instance,
@@ -453,21 +453,32 @@ struct Wakes {
 
 /// The periodic rescan of a node whose folders are watched.
 const WATCHED_RESCAN: Duration = Duration::from_secs(30);
+/// The share of a core (its inverse) that the fallback rescan of a watched library may take.
+const FALLBACK_SHARE: u32 = 100;
 /// How long a burst of file-system notifications is gathered before the rescan.
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// Rescans the folders at once (hashing what the cache does not know), then every `interval`, or at once
 /// when a server found a file changed or the file system says one did (the files themselves are
 /// rehashed only when changed).
-async fn rescan_forever(mut library: Library, mut publisher: Publisher, interval: Duration, wakes: Wakes) {
-    let mut first = true;
+///
+/// Where the folders are `watched`, that periodic rescan is only a fallback, and takes at most
+/// [`FALLBACK_SHARE`] of a core: a large library's comes less often than every `interval`.
+async fn rescan_forever(
+    mut library: Library,
+    mut publisher: Publisher,
+    interval: Duration,
+    wakes: Wakes,
+    watched: bool,
+) {
+    let (mut first, mut wait) = (true, interval);
     loop {
         // Which paths changed, where only the file system's notifications woke the rescan: their folders
         // alone are read again.
         let changed = match first {
             true => None,
             false => tokio::select! {
-                () = tokio::time::sleep(interval) => None,
+                () = tokio::time::sleep(wait) => None,
                 () = wakes.now.notified() => None,
                 () = wakes.changed.wake.notified() => {
                     tokio::time::sleep(SETTLE).await;
@@ -475,11 +486,15 @@ async fn rescan_forever(mut library: Library, mut publisher: Publisher, interval
                 }
             },
         };
+        let (full, started) = (changed.is_none(), tokio::time::Instant::now());
         (library, publisher) = blocking(move || {
             publisher.rescan(&mut library, changed.as_deref());
             (library, publisher)
         })
         .await;
+        if watched && full && !first {
+            wait = interval.max(started.elapsed() * FALLBACK_SHARE);
+        }
         if std::mem::take(&mut first) {
             let bytes = library.files().values().filter(|f| f.have.is_none()).map(|f| f.manifest.size()).sum();
             publisher.tell(NodeEvent::Ready { files: library.len(), bytes });

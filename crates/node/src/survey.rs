@@ -151,7 +151,7 @@ impl Survey {
             fetches.spawn(async move {
                 let fetched = tokio::time::timeout(timeout, async {
                     let conn = source.transport.connect(source.addr, source.node).await?;
-                    let bytes = request_within(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES, Some(&budget)).await?;
+                    let bytes = request_within(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES, &budget).await?;
                     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Catalogue::decode(&bytes)?)
                 })
                 .await;

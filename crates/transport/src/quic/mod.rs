@@ -12,9 +12,11 @@
 //!   BBR keeps a whole BDP queued and overflows the router's queue);
 //! - path MTU discovery searches up to the MTU of the route to the peer (read from the kernel), not
 //!   beyond: probes larger than the path are lost and hold congestion window while in flight; and never
-//!   above 6,550 bytes, so that quinn's batches of 10 datagrams fit one 64 KiB GSO send;
+//!   above 6,550 bytes, so that quinn's batches of 10 datagrams fit one 64 KiB GSO send; except on routes
+//!   of 32 KiB and more (loopback), which take one datagram per send, as large as the route, from the
+//!   first packet on;
 //! - a 100 ms initial RTT instead of 333 ms, so a lost handshake packet is resent after 0.3 s, not 1 s;
-//! - GSO and GRO wherever quinn's UDP layer finds them (on by default; nothing to configure).
+//! - GSO and GRO wherever quinn's UDP layer finds them (on by default), but on those large routes.
 //!
 //! What a peer can make us hold is bounded by us: a server takes requests only (a small receive window,
 //! [`SERVER_STREAMS`] streams, none of its own toward the client), a client lets a server open no stream
