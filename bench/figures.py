@@ -118,6 +118,10 @@ def main():
             rows.append((f"{n}: time to ready (restart)", f"{m['ready s']:.2f} s ({m['restart ready s']:.2f} s)", "", "", ""))
             rows.append((f"{n}: RSS, catalogue", f"{m['RSS MiB']:.0f} MiB, {m['catalogue KiB']:.0f} KiB", "", "", ""))
             rows.append((f"{n}: ls (survey included)", f"{m['ls s']:.2f} s", "", "", ""))
+            rows.append((f"{n}: RSS after a restart", f"{m['restart RSS MiB']:.0f} MiB", "", "", ""))
+            published = m["new file published s"]
+            rows.append((f"{n}: new file published", "not seen" if published is None else f"{published:.2f} s",
+                         "", "", ""))
             seen = m["new file seen s"]
             rows.append((f"{n}: new file in another node's ls", "not seen" if seen is None else f"{seen:.2f} s",
                          "", "", "< 1.5 s"))
