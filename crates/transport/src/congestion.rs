@@ -433,6 +433,17 @@ mod tests {
         assert_eq!(drops, 0, "tail drops behind a one-BDP queue after startup");
     }
 
+    /// Startup doubles the window while the bandwidth grows, yet no further than what the pipe and a
+    /// router queue of one BDP hold together: at most the odd packet at that edge is dropped (BBR's
+    /// ceiling, 2.89 BDP, dropped 94 here, as on the emulated `poor` link).
+    #[test]
+    fn startup_does_not_overflow_a_queue_of_one_bdp() {
+        let path = poor();
+        let mut control = BdpControl::new(Instant::now(), MTU, 32 * MTU);
+        let (_, drops, _) = drive(&mut control, &path, Instant::now(), Duration::ZERO, Duration::from_secs(3));
+        assert!(drops <= 2, "{drops} tail drops during startup");
+    }
+
     #[test]
     fn random_loss_does_not_shrink_the_window() {
         let path = Path { rate: 1_250_000, rtt: Duration::from_millis(100), loss_every: 33, ..poor() };
