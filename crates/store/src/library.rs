@@ -174,9 +174,10 @@ impl Library {
         let stale = changed.map(|paths| paths.iter().flat_map(|p| [Some(p.as_path()), p.parent()]).flatten().collect());
         let mut scan = self.walk(stale.as_ref())?;
         let (old_files, old_paths) = (std::mem::take(&mut self.files), std::mem::take(&mut self.paths));
-        if !scan.pending.is_empty() {
-            self.hash_pending(&mut scan, every, &mut tell);
-        }
+        let hashed_all = match scan.pending.is_empty() {
+            true => None,
+            false => self.hash_pending(&mut scan, every, &mut tell),
+        };
         let Scan { files, paths, hashed, .. } = scan;
         self.cache.retain(|p| hashed.contains(p));
         if let Err(e) = self.cache.save() {
@@ -188,6 +189,10 @@ impl Library {
             .iter()
             .any(|(id, f)| old_files.get(id).is_none_or(|old| (&old.path, old.stamp) != (&f.path, f.stamp)));
         (self.files, self.paths) = (Arc::new(files), paths);
+        // The end of the hashing is told too, whenever it falls, with the library as the rescan leaves it.
+        if let Some(progress) = hashed_all {
+            let _ = tell(self, progress);
+        }
         Ok(match (catalogue, on_disk) {
             (true, _) => Change::Catalogue,
             (false, true) => Change::OnDisk,
@@ -283,21 +288,22 @@ impl Library {
 
     /// Hashes the files of `scan` to hash, on a thread per core (files of several chunks one at a time:
     /// each is hashed on every core already), telling `tell` every `every`.
+    /// Returns how far it came, unless `tell` stopped it.
     fn hash_pending(
         &mut self,
         scan: &mut Scan,
         every: Duration,
         tell: &mut impl FnMut(&Self, Hashing) -> ControlFlow<()>,
-    ) {
+    ) -> Option<Hashing> {
         let pending = std::mem::take(&mut scan.pending);
         let mut progress = Hashing {
             files_total: pending.len(),
             bytes_total: pending.iter().map(|p| p.stamp.size()).sum(),
             ..Hashing::default()
         };
-        (self.files, self.paths) = (Arc::new(scan.files.clone()), scan.paths.clone());
+        self.hold_so_far(scan);
         if tell(self, progress).is_break() {
-            return;
+            return None;
         }
         let (next, hashed, large) = (AtomicUsize::new(0), AtomicU64::new(0), Mutex::new(()));
         let threads = std::thread::available_parallelism().map_or(1, usize::from).min(pending.len());
@@ -337,10 +343,10 @@ impl Library {
                 }
                 let telling = Instant::now();
                 progress.bytes = hashed.load(Ordering::Relaxed);
-                (self.files, self.paths) = (Arc::new(scan.files.clone()), scan.paths.clone());
+                self.hold_so_far(scan);
                 if tell(self, progress).is_break() {
                     // The threads stop after the file each is hashing.
-                    return;
+                    return None;
                 }
                 told = Instant::now();
                 // Telling copies the library so far: where that is large, it is told less often, so that
@@ -353,11 +359,14 @@ impl Library {
                     saved = told;
                 }
             }
-            // The end is told too, whenever it falls.
             progress.bytes = hashed.load(Ordering::Relaxed);
-            (self.files, self.paths) = (Arc::new(scan.files.clone()), scan.paths.clone());
-            let _ = tell(self, progress);
-        });
+            Some(progress)
+        })
+    }
+
+    /// Holds what `scan` has gathered so far, for `tell` to see while the rescan goes on.
+    fn hold_so_far(&mut self, scan: &Scan) {
+        (self.files, self.paths) = (Arc::new(scan.files.clone()), scan.paths.clone());
     }
 
     /// The shared file with content `id`.
