@@ -41,7 +41,8 @@ fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
     get.wait_for_drawn("both sources on the bar", &["alice ", "bob "]);
     bob.signal("KILL");
     let warning = "bob no longer asked for big.bin";
-    get.wait_for("the warning of the dropped source", |s| s.contains(warning));
+    // The bar is drawn again just after the warning is printed above it: wait for both.
+    get.wait_for("the warning of the dropped source", |s| s.contains(warning) && !bar_rows(s).is_empty());
     let spinner = String::from_utf8_lossy(&get.drawn).contains("looking for peers");
     assert!(spinner, "a spinner says what the survey waits for");
     let screen = get.text();
