@@ -34,6 +34,14 @@ macro_rules! on_every_transport {
 
 on_every_transport!(discovery, chunk_fallback, corrupted_file, timeouts, reshare, static_peers);
 
+/// A crowd that trades chunks: on the transports a seed tells downloaders apart by (tls and quic prove
+/// ids; plain tcp downloaders behind one address look alike), and on every one it completes.
+mod swarms {
+    use super::swarm;
+    on_transport!(tls: swarm);
+    on_transport!(quic: swarm);
+}
+
 /// Private groups need a transport that authenticates: tls and quic.
 mod groups {
     use super::private_groups;
@@ -223,6 +231,59 @@ async fn timeouts(t: &str) -> anyhow::Result<()> {
     ensure!(run.code == Some(1), "expected a timeout failure, got {:?}: {}", run.code, run.stderr);
     ensure!(run.stderr.contains("could not be fetched"), "{}", run.stderr);
     eprintln!("{t}: only source paused: get gave up after {:?}", started.elapsed());
+    Ok(())
+}
+
+/// A seed and five downloaders started together: the seed is killed once every chunk has left it at
+/// least once, and all five complete from each other, with the seed's bytes.
+async fn swarm(t: &str) -> anyhow::Result<()> {
+    const CHUNKS: usize = 96;
+    let lan = Lan::new("swarm", t)?;
+    let data = bytes(CHUNKS * CHUNK, 13);
+    let fast = ["--announce-interval", "1"];
+    let seed = lan.peer(0, "seed", &[("crowd.bin", &data)], &fast, &CAPPED).await?;
+    let mut crowd = Vec::new();
+    for i in 0..5 {
+        crowd.push(lan.peer(0, &format!("d{i}"), &[], &fast, &[]).await?);
+    }
+    let peers = crowd[0].p2pnode(&["peers"], async |_| {}).await?;
+    let seed_id = peers.events.iter().find(|e| e["name"] == "seed").and_then(|e| e["id"].as_str());
+    let seed_id = seed_id.context("the seed is listed")?.to_string();
+    // The chunks that left the seed, and those the crowd received once it was killed.
+    let (left, after) = (std::sync::Mutex::new(BTreeSet::new()), std::sync::atomic::AtomicUsize::new(0));
+    let (all_left, killed) = (tokio::sync::Notify::new(), std::sync::atomic::AtomicBool::new(false));
+    let gets = crowd.iter().map(|d| {
+        d.get(t, "crowd.bin", &["--timeout", "10"], async |e| {
+            if e["event"] != "chunk" {
+                return;
+            }
+            if killed.load(std::sync::atomic::Ordering::SeqCst) {
+                after.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            } else if e["peer"] == seed_id.as_str() {
+                let mut left = left.lock().expect("lock");
+                left.insert(e["index"].as_u64());
+                if left.len() == CHUNKS {
+                    all_left.notify_one();
+                }
+            }
+        })
+    });
+    let kill = async {
+        all_left.notified().await;
+        let done = seed.kill().await;
+        killed.store(true, std::sync::atomic::Ordering::SeqCst);
+        done
+    };
+    let (runs, kill) = tokio::join!(futures_util::future::join_all(gets), kill);
+    kill?;
+    for (run, d) in runs.into_iter().zip(&crowd) {
+        let run = run?;
+        ensure!(run.code == Some(0), "{}: get failed: {}", d.name, run.stderr);
+        ensure!(d.downloaded("crowd.bin").await.as_deref() == Some(&data[..]), "{}: bytes differ", d.name);
+    }
+    let after = after.into_inner();
+    ensure!(after > 0, "the crowd had every chunk before the seed was killed");
+    eprintln!("{t}: {after} chunks passed between downloaders after the seed was killed");
     Ok(())
 }
 

@@ -144,7 +144,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(sources.iter().map(|s| s.addr.port()).collect::<Vec<_>>(), vec![addr.port()]);
     let out = tempfile::tempdir()?;
     let sources: Vec<Source> = sources;
-    let path = node::download(file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await?;
+    let path = node::download(file, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await?;
     println!(
         "downloaded {} over counted-tcp; {} bytes received through it",
         path.display(),

@@ -1,6 +1,6 @@
 //! Downloading one file from every peer hosting it: the async driver of the [`Scheduler`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use proto::{ErrorCode, FileId, Manifest, NodeId, Request};
 use store::{PartFile, StateKey, StoreError};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, broadcast};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use transport::{Connection, Transport, TransportError};
 
 use crate::exchange::{ExchangeError, request, request_within};
 use crate::scheduler::{Assignment, Limits};
+use crate::swarm::Offer;
 use crate::{Failure, NodeError, Scheduler, Status, blocking};
 
 /// Chunk bytes a download keeps in flight from one peer, and in all: the pipelining depth, and what
@@ -115,6 +116,10 @@ pub enum DownloadEvent {
 /// Requests wait at most `timeout` each. Returns the final path; on failure the verified part is kept for
 /// a later resume.
 ///
+/// With an `offer` (a swarming `get`), the verified chunks are offered to other downloaders as they
+/// come, and the peers that join the swarm meanwhile are asked what they have and become sources.
+/// Partial sources are asked for their bitmaps every [`HAVE_REFRESH`].
+///
 /// Several sources may claim the same node id: each is connected to and scheduled on its own, so an
 /// impostor costs at most the fallback from a failing source, and an authenticating transport refuses it
 /// at the handshake.
@@ -124,6 +129,7 @@ pub async fn download(
     dir: &Path,
     timeout: Duration,
     key: &StateKey,
+    offer: Option<&Offer>,
     mut on_event: impl FnMut(&DownloadEvent),
 ) -> Result<PathBuf, NodeError> {
     // A folder to be made is proven makeable first; an existing one proves itself with the `.part`
@@ -131,7 +137,7 @@ pub async fn download(
     if !dir.is_dir() {
         check_writable(dir)?;
     }
-    let conns = connect_all(sources, &mut on_event).await?;
+    let mut conns = connect_all(sources, &mut on_event).await?;
     let (manifest, answered) = fetch_manifest(&conns, sources, id, timeout).await?;
     let manifest = Arc::new(manifest);
     let dir = dir.to_path_buf();
@@ -154,7 +160,9 @@ pub async fn download(
         sources: conns.len(),
         part: part.part_path().to_path_buf(),
     });
-
+    if let Some(offer) = offer {
+        offer.part(manifest.clone(), part.part_path(), part.have_bits());
+    }
     let chunk = u64::from(manifest.chunk_size());
     let limits = Limits {
         chunk_size: manifest.chunk_size(),
@@ -162,19 +170,28 @@ pub async fn download(
         total: (TOTAL_WINDOW / chunk).max(2) as usize,
         timeout_ceiling: timeout,
     };
-    let availability = conns.keys().map(|&i| ((i != answered, i), sources[i].has.clone()));
-    let mut scheduler: Scheduler<Ranked> = Scheduler::new(part.missing(), availability, limits);
+    let shuffle = u64::from_be_bytes(crate::identity::random_id().0[..8].try_into().unwrap_or_default());
+    let mut scheduler: Scheduler<Ranked> = Scheduler::new(part.missing(), [], limits).shuffled(shuffle);
+    let ranked = |i: SourceIndex| (i != answered, i);
+    for &i in conns.keys() {
+        scheduler.add_peer(ranked(i), sources[i].has.clone(), now());
+    }
+    let mut sources = sources.to_vec();
+    let mut joining = offer.map(Offer::joining);
+    let mut refresh = tokio::time::interval(HAVE_REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refreshing: HashSet<SourceIndex> = HashSet::new();
     let buffers = Buffers::default();
     let mut tasks = JoinSet::new();
     let mut running: HashMap<Assignment<Ranked>, AbortHandle> = HashMap::new();
-    let node = |job: Assignment<Ranked>| sources[job.peer.1].node;
+    let bitmap_len = manifest.chunk_count().div_ceil(8) as u64;
     loop {
         while let Some(job) = scheduler.next_request(now()) {
             let (conn, part, buffers) = (conns[&job.peer.1].clone(), part.clone(), buffers.clone());
-            let handle = tasks.spawn(async move { (job, fetch_chunk(&*conn, &part, id, job.chunk, &buffers).await) });
-            running.insert(job, handle);
+            let fetched = async move { Done::Chunk(job, fetch_chunk(&*conn, &part, id, job.chunk, &buffers).await) };
+            running.insert(job, tasks.spawn(fetched));
         }
-        if scheduler.status() != Status::Running || tasks.is_empty() && scheduler.next_deadline().is_none() {
+        if scheduler.status(now()) != Status::Running || tasks.is_empty() && scheduler.next_deadline().is_none() {
             break;
         }
         let deadline = scheduler.next_deadline().map(Instant::from_std);
@@ -184,20 +201,78 @@ pub async fn download(
                 for (job, dropped) in scheduler.on_timeouts(now()) {
                     running.remove(&job).inspect(AbortHandle::abort);
                     let error = format!("no answer within {:?}", scheduler.timeout(job.peer));
-                    report_failure(&mut on_event, &manifest, node(job), job.chunk, &error, false, dropped);
+                    report_failure(&mut on_event, &manifest, sources[job.peer.1].node, job.chunk, &error, false, dropped);
+                }
+                continue;
+            }
+            _ = refresh.tick() => {
+                for (&i, conn) in &conns {
+                    if scheduler.is_partial(ranked(i)) && refreshing.insert(i) {
+                        let conn = conn.clone();
+                        tasks.spawn(async move { Done::Have(i, request(&*conn, &Request::Have(id), bitmap_len, Vec::new()).await) });
+                    }
+                }
+                continue;
+            }
+            joined = next_joining(&mut joining) => {
+                let Some(source) = joined else { continue };
+                let known = sources.iter().any(|s| (s.node, s.addr) == (source.node, source.addr));
+                if !known && sources.len() < MAX_SOURCES {
+                    let i = sources.len();
+                    sources.push(source.clone());
+                    tasks.spawn(async move { Done::Joined(i, source.transport.connect(source.addr, source.node).await) });
                 }
                 continue;
             }
         };
-        let (job, result) = match joined {
+        let done = match joined {
             Some(Ok(done)) => done,
             Some(Err(e)) if e.is_cancelled() => continue,
             Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
             None => continue,
         };
+        let (job, result) = match done {
+            Done::Chunk(job, result) => (job, result),
+            Done::Joined(i, Ok(conn)) => {
+                // A joining peer becomes a source once it says what it has.
+                conns.insert(i, conn.clone());
+                refreshing.insert(i);
+                tasks.spawn(
+                    async move { Done::Have(i, request(&*conn, &Request::Have(id), bitmap_len, Vec::new()).await) },
+                );
+                continue;
+            }
+            Done::Joined(i, Err(e)) => {
+                tracing::debug!(target: "p2pnode::download", peer = %sources[i].node.short(), error = %e, "joining peer unreachable");
+                continue;
+            }
+            Done::Have(i, answer) => {
+                refreshing.remove(&i);
+                let joined = scheduler.knows(ranked(i));
+                match (answer, joined) {
+                    (Ok(bits), _) if bits.len() as u64 != bitmap_len => {
+                        scheduler.drop_peer(ranked(i));
+                        let reason = format!("sent a bitmap of {} bytes for {bitmap_len}", bits.len());
+                        on_event(&DownloadEvent::SourceDropped { peer: sources[i].node, reason });
+                    }
+                    (Ok(bits), true) => _ = scheduler.set_has(ranked(i), whole_or(bits, &manifest), now()),
+                    (Ok(bits), false) => scheduler.add_peer(ranked(i), whole_or(bits, &manifest), now()),
+                    // A joining peer without the file is no source, and nothing to tell.
+                    (Err(_), false) => {}
+                    (Err(ExchangeError::Refused { code: ErrorCode::NotFound, message }), true) => {
+                        scheduler.drop_peer(ranked(i));
+                        on_event(&DownloadEvent::SourceDropped { peer: sources[i].node, reason: message });
+                    }
+                    // Chunk requests tell a peer that is gone; the next refresh asks again.
+                    (Err(_), true) => {}
+                }
+                continue;
+            }
+        };
         // A request settled already (its endgame twin won, or it expired) may still complete before it
         // could be cancelled: the scheduler answers `None`, and its chunk counts once, as settled.
         running.remove(&job);
+        let peer = sources[job.peer.1].node;
         match result {
             Ok(bytes) => {
                 let Some(losers) = scheduler.on_success(now(), job.peer, job.chunk, bytes) else {
@@ -206,8 +281,10 @@ pub async fn download(
                 for loser in losers {
                     running.remove(&loser).inspect(AbortHandle::abort);
                 }
-                let peer = node(job);
                 tracing::debug!(target: "p2pnode::download", file = manifest.name(), chunk = job.chunk, peer = %peer.short(), "chunk verified");
+                if let Some(offer) = offer {
+                    offer.verified(id, job.chunk);
+                }
                 on_event(&DownloadEvent::Chunk { index: job.chunk, bytes, peer });
             }
             Err(ChunkError::Store(e)) => return Err(NodeError::PartWrite(e)),
@@ -216,19 +293,64 @@ pub async fn download(
                 let Some(dropped) = scheduler.on_failure(now(), job.peer, job.chunk, failure) else {
                     continue;
                 };
+                if failure == Failure::Elsewhere {
+                    continue;
+                }
                 let corrupt = failure == Failure::Corrupt;
-                report_failure(&mut on_event, &manifest, node(job), job.chunk, &e.to_string(), corrupt, dropped);
+                report_failure(&mut on_event, &manifest, peer, job.chunk, &e.to_string(), corrupt, dropped);
             }
         }
     }
-    match scheduler.status() {
+    let outcome = match scheduler.status(now()) {
         Status::Done => {
             tasks.shutdown().await;
-            Ok(blocking(move || part.finish()).await?)
+            blocking(move || part.finish()).await.map_err(NodeError::from)
         }
         Status::Stuck { missing } => Err(NodeError::Incomplete { chunks: missing, part: part.part_path().into() }),
         Status::Running => unreachable!("the loop ends only when nothing is in flight or waited for"),
+    };
+    if let Some(offer) = offer {
+        match &outcome {
+            Ok(path) => offer.finished(id, path),
+            Err(_) => offer.withdraw(id),
+        }
     }
+    outcome
+}
+
+/// How often a download asks its partial sources which chunks they have now.
+pub const HAVE_REFRESH: Duration = Duration::from_millis(500);
+/// Sources of one download at most, those that joined mid-download included.
+const MAX_SOURCES: usize = 64;
+
+/// What a task of a download's driver brings back.
+enum Done {
+    /// A chunk request's outcome.
+    Chunk(Assignment<Ranked>, Result<u32, ChunkError>),
+    /// A source's bitmap, or why not.
+    Have(SourceIndex, Result<Vec<u8>, ExchangeError>),
+    /// A connection to a peer that joined the swarm.
+    Joined(SourceIndex, Result<Arc<dyn Connection>, TransportError>),
+}
+
+/// The next peer that joined the swarm; `None` when none came (the swarm's reports lagged) or, for
+/// ever, without a swarm.
+async fn next_joining(joining: &mut Option<broadcast::Receiver<Source>>) -> Option<Source> {
+    let Some(receiver) = joining else { return std::future::pending().await };
+    match receiver.recv().await {
+        Ok(source) => Some(source),
+        Err(broadcast::error::RecvError::Lagged(_)) => None,
+        Err(broadcast::error::RecvError::Closed) => {
+            *joining = None;
+            None
+        }
+    }
+}
+
+/// A bitmap as the scheduler takes it: `None` where every chunk of `manifest` is there.
+fn whole_or(bits: Vec<u8>, manifest: &Manifest) -> Option<Vec<u8>> {
+    let whole = (0..manifest.chunk_count()).all(|i| store::bit(&bits, i));
+    (!whole).then_some(bits)
 }
 
 /// Lookups of the files a run's downloads would only duplicate, with the hash cache in `state_dir`
@@ -389,6 +511,7 @@ impl ChunkError {
             )) => Failure::Unreachable,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::NotFound, .. }) => Failure::NotFound,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::Busy, .. }) => Failure::Busy,
+            ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::Elsewhere, .. }) => Failure::Elsewhere,
             ChunkError::Exchange(_) => Failure::Broken,
             ChunkError::Corrupt | ChunkError::Store(_) => Failure::Corrupt,
         }

@@ -19,8 +19,14 @@
 //! - endgame: once nothing is left to hand out, an idle peer may duplicate the oldest request still in
 //!   flight (each chunk at most once); the first copy to arrive wins and the other is cancelled;
 //! - availability: a peer that has only part of the file (it is downloading it too) is asked only for the
-//!   chunks it has;
-//! - when chunks remain that no live peer may be asked for, the download is stuck, and says which.
+//!   chunks it has, as its latest bitmap ([`Scheduler::set_has`]) says; peers may join mid-download
+//!   ([`Scheduler::add_peer`]);
+//! - rarest first: each peer is asked for the chunk the fewest live peers have, ties broken at random
+//!   (per download, [`Scheduler::shuffled`]), so a crowd fetches different chunks from a seed and then
+//!   trades them; a seed that sent a chunk elsewhere moments ago ([`Failure::Elsewhere`]) is asked for it
+//!   again only after [`ELSEWHERE_WAIT`], by when the swarm likely has it;
+//! - when chunks remain that no live peer may be asked for, the download waits for partial peers that
+//!   grew within the patience (twice the timeout ceiling), and is then stuck, and says which.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -43,6 +49,9 @@ pub(crate) const TIMEOUT_FACTOR: u32 = 4;
 pub(crate) const TIMEOUT_FLOOR: Duration = Duration::from_secs(2);
 /// The first wait after a failure; it doubles with each further failure in a row.
 const BACKOFF: Duration = Duration::from_millis(250);
+/// How long a chunk that a seed sent elsewhere ([`Failure::Elsewhere`]) is not asked of it again, where
+/// partial peers could pass it on: a few of the downloaders' bitmap refreshes.
+pub(crate) const ELSEWHERE_WAIT: Duration = Duration::from_secs(1);
 /// Weight of a new rate sample in the moving average.
 const RATE_WEIGHT: f64 = 0.3;
 /// A rate sample spans at least this long (or a whole busy spell): the chunks of a pipelined peer arrive
@@ -66,6 +75,9 @@ pub enum Failure {
     Broken,
     /// The bytes did not match the chunk hash.
     Corrupt,
+    /// A seed sent the chunk to another downloader moments ago: no failure of the seed, and the chunk
+    /// is asked of the swarm first.
+    Elsewhere,
 }
 
 /// Where the download stands.
@@ -129,6 +141,8 @@ struct PeerState {
     /// Since when the peer answers busy without delivering a chunk: past twice the timeout ceiling, busy
     /// counts as a failure (a peer always busy is as good as gone).
     busy_since: Option<Instant>,
+    /// When a partial peer joined or its bitmap last grew: the download waits for it within the patience.
+    grew_at: Option<Instant>,
 }
 
 /// Chunk assignment for one download.
@@ -136,6 +150,12 @@ struct PeerState {
 pub struct Scheduler<P = NodeId> {
     limits: Limits,
     pending: BTreeSet<u32>,
+    /// The pending chunks, rarest first: (live peers that have it, tie-break, chunk).
+    queue: BTreeSet<(usize, u64, u32)>,
+    /// Ties are broken by this seed's hash of the chunk index, or by index where `None`.
+    tiebreak: Option<u64>,
+    /// Chunks a seed refused as sent elsewhere, not asked of it again until then.
+    deferred: HashMap<(P, u32), Instant>,
     /// Requests in flight and when each was made.
     in_flight: HashMap<(P, u32), Instant>,
     failed_by: HashMap<u32, HashMap<P, Failure>>,
@@ -150,12 +170,74 @@ impl<P: PeerKey> Scheduler<P> {
         peers: impl IntoIterator<Item = (P, Option<Vec<u8>>)>,
         limits: Limits,
     ) -> Self {
-        Self {
+        let mut scheduler = Self {
             limits: Limits { per_peer: limits.per_peer.max(1), total: limits.total.max(1), ..limits },
             pending: missing.into_iter().collect(),
+            queue: BTreeSet::new(),
+            tiebreak: None,
+            deferred: HashMap::new(),
             in_flight: HashMap::new(),
             failed_by: HashMap::new(),
             peers: peers.into_iter().map(|(p, has)| (p, PeerState { has, ..PeerState::default() })).collect(),
+        };
+        scheduler.rank_all();
+        scheduler
+    }
+
+    /// Breaks ties between equally rare chunks by a hash seeded with `seed` rather than by index: each
+    /// downloader of a crowd then asks a seed for different chunks.
+    pub fn shuffled(mut self, seed: u64) -> Self {
+        self.tiebreak = Some(seed);
+        self.rank_all();
+        self
+    }
+
+    /// A peer that joined at `now`, with the chunks it has (`None`: all); a partial one is waited for
+    /// within the patience.
+    pub fn add_peer(&mut self, peer: P, has: Option<Vec<u8>>, now: Instant) {
+        let grew_at = has.is_some().then_some(now);
+        self.peers.insert(peer, PeerState { has, grew_at, ..PeerState::default() });
+        self.rank_all();
+    }
+
+    /// The chunks `peer` has now, as it answered at `now` (`None`: all); whether it has more than before.
+    /// A bitmap never shrinks: chunks are verified before they are listed, and a peer that loses a file
+    /// answers that it does not have it.
+    pub fn set_has(&mut self, peer: P, has: Option<Vec<u8>>, now: Instant) -> bool {
+        let Some(state) = self.peers.get_mut(&peer) else { return false };
+        let count = |has: &Option<Vec<u8>>| has.as_ref().map_or(u32::MAX, |b| b.iter().map(|x| x.count_ones()).sum());
+        let grew = count(&has) > count(&state.has);
+        if grew {
+            state.has = has;
+            state.grew_at = Some(now);
+            self.rank_all();
+        }
+        grew
+    }
+
+    /// Orders the pending chunks anew, rarest first (after availability changed).
+    fn rank_all(&mut self) {
+        self.queue = self.pending.iter().map(|c| self.rank(*c)).collect();
+    }
+
+    /// Where `chunk` stands in the queue.
+    fn rank(&self, chunk: u32) -> (usize, u64, u32) {
+        let holders = self.peers.iter().filter(|(p, s)| !s.dropped && self.has(p, chunk)).count();
+        let tie = self.tiebreak.map_or(u64::from(chunk), |seed| mix(seed ^ u64::from(chunk)));
+        (holders, tie, chunk)
+    }
+
+    /// Puts `chunk` back in the queue.
+    fn push_pending(&mut self, chunk: u32) {
+        if self.pending.insert(chunk) {
+            self.queue.insert(self.rank(chunk));
+        }
+    }
+
+    /// Takes `chunk` out of the queue.
+    fn take_pending(&mut self, chunk: u32) {
+        if self.pending.remove(&chunk) {
+            self.queue.remove(&self.rank(chunk));
         }
     }
 
@@ -167,6 +249,7 @@ impl<P: PeerKey> Scheduler<P> {
         for state in self.peers.values_mut() {
             state.retry_at = state.retry_at.filter(|t| *t > now);
         }
+        self.deferred.retain(|_, until| *until > now);
         let mut ready: Vec<(usize, P)> = self
             .peers
             .iter()
@@ -175,10 +258,11 @@ impl<P: PeerKey> Scheduler<P> {
             .collect();
         ready.sort();
         for (_, peer) in ready {
-            let fresh = self.pending.iter().copied().find(|c| self.may_ask(peer, *c));
+            let fresh =
+                self.queue.iter().map(|(_, _, c)| *c).find(|c| self.pending.contains(c) && self.may_ask(peer, *c));
             let chunk = match fresh {
                 Some(chunk) => {
-                    self.pending.remove(&chunk);
+                    self.take_pending(chunk);
                     chunk
                 }
                 None if self.pending.is_empty() => match self.endgame_candidate(peer, now) {
@@ -246,9 +330,18 @@ impl<P: PeerKey> Scheduler<P> {
     pub fn on_failure(&mut self, now: Instant, peer: P, chunk: u32, failure: Failure) -> Option<bool> {
         self.in_flight.remove(&(peer, chunk))?;
         if !self.in_flight.keys().any(|(_, c)| *c == chunk) {
-            self.pending.insert(chunk);
+            self.push_pending(chunk);
         }
-        let delivering_for = self.limits.timeout_ceiling.max(TIMEOUT_FLOOR) * 2;
+        if failure == Failure::Elsewhere {
+            // Deferred only where a partial peer could pass the chunk on; else the seed sends it when
+            // asked again.
+            if self.peers.iter().any(|(p, s)| *p != peer && !s.dropped && s.has.is_some()) {
+                self.deferred.insert((peer, chunk), now + ELSEWHERE_WAIT);
+            }
+            self.peer(peer).in_flight -= 1;
+            return Some(false);
+        }
+        let delivering_for = self.patience();
         let state = self.peer(peer);
         if failure == Failure::Busy {
             let since = *state.busy_since.get_or_insert(now);
@@ -274,7 +367,22 @@ impl<P: PeerKey> Scheduler<P> {
             || state.corrupt >= MAX_CORRUPT;
         let newly = drop_now && !state.dropped;
         state.dropped |= drop_now;
+        if newly {
+            self.rank_all();
+        }
         Some(newly)
+    }
+
+    /// How long a peer is waited for: one that still delivers, or a partial one that may still grow.
+    fn patience(&self) -> Duration {
+        self.limits.timeout_ceiling.max(TIMEOUT_FLOOR) * 2
+    }
+
+    /// The live partial peers that grew within the patience, each with when it stops counting.
+    fn growing(&self, now: Instant) -> impl Iterator<Item = Instant> + '_ {
+        let patience = self.patience();
+        let live = self.peers.values().filter(|s| !s.dropped && s.has.is_some());
+        live.filter_map(move |s| s.grew_at.map(|t| t + patience)).filter(move |until| *until > now)
     }
 
     /// Expires the requests whose time is up at `now`, as failures. Returns them (the driver cancels them)
@@ -312,18 +420,22 @@ impl<P: PeerKey> Scheduler<P> {
         if self.in_flight.remove(&(a.peer, a.chunk)).is_some() {
             self.peer(a.peer).in_flight -= 1;
             if !self.in_flight.keys().any(|(_, c)| *c == a.chunk) {
-                self.pending.insert(a.chunk);
+                self.push_pending(a.chunk);
             }
         }
         false
     }
 
-    /// When the driver must call back: the next request expiry, or the end of a peer's backoff.
+    /// When the driver must call back: the next request expiry, the end of a peer's backoff or of a
+    /// deferral, or (while waiting for partial peers) the end of the patience.
     pub fn next_deadline(&self) -> Option<Instant> {
         let expiries = self.in_flight.iter().map(|((peer, _), issued)| *issued + self.timeout(*peer));
         let retries = self.peers.values().filter(|s| !s.dropped).filter_map(|s| s.retry_at);
         let endgame = self.lagging().map(|(_, since)| since).filter(|_| self.pending.is_empty());
-        expiries.chain(retries).chain(endgame).min()
+        let deferrals = self.deferred.values().copied();
+        let patience = self.peers.values().filter(|s| !s.dropped && s.has.is_some()).filter_map(|s| s.grew_at);
+        let patience = patience.map(|t| t + self.patience()).filter(|_| !self.pending.is_empty());
+        expiries.chain(retries).chain(endgame).chain(deferrals).chain(patience).min()
     }
 
     /// The current timeout of a request to `peer`.
@@ -341,9 +453,20 @@ impl<P: PeerKey> Scheduler<P> {
         }
     }
 
-    /// Drops `peer` before any request (it could not be connected to).
+    /// Drops `peer` (it could not be connected to, or no longer has the file).
     pub fn drop_peer(&mut self, peer: P) {
         self.peer(peer).dropped = true;
+        self.rank_all();
+    }
+
+    /// Whether `peer` was given to the scheduler.
+    pub fn knows(&self, peer: P) -> bool {
+        self.peers.contains_key(&peer)
+    }
+
+    /// Whether `peer` is known and has only part of the file, as far as it last said.
+    pub fn is_partial(&self, peer: P) -> bool {
+        self.peers.get(&peer).is_some_and(|s| !s.dropped && s.has.is_some())
     }
 
     /// Peers not dropped.
@@ -351,13 +474,15 @@ impl<P: PeerKey> Scheduler<P> {
         self.peers.values().filter(|s| !s.dropped).count()
     }
 
-    /// Where the download stands.
-    pub fn status(&self) -> Status {
+    /// Where the download stands at `now`: chunks that no live peer may be asked for yet are waited for
+    /// while a seed's deferral lasts or a partial peer grew within the patience.
+    pub fn status(&self, now: Instant) -> Status {
         if self.pending.is_empty() && self.in_flight.is_empty() {
             return Status::Done;
         }
         let assignable = self.pending.iter().any(|c| self.peers.keys().any(|p| self.live(*p) && self.may_ask(*p, *c)));
-        if self.in_flight.is_empty() && !assignable {
+        let waiting = !self.deferred.is_empty() || self.growing(now).next().is_some();
+        if self.in_flight.is_empty() && !assignable && !waiting {
             return Status::Stuck { missing: self.pending.iter().copied().collect() };
         }
         Status::Running
@@ -405,14 +530,8 @@ impl<P: PeerKey> Scheduler<P> {
     /// Whether `peer` may be asked for `chunk`: it must have it; a peer that failed it is asked again
     /// only when every other live peer that has it failed it too, and never when its copy was corrupt.
     fn may_ask(&self, peer: P, chunk: u32) -> bool {
-        let has = |p: &P| {
-            self.peers.get(p).is_some_and(|s| {
-                s.has
-                    .as_ref()
-                    .is_none_or(|bits| bits.get(chunk as usize / 8).is_some_and(|b| b & (1 << (chunk % 8)) != 0))
-            })
-        };
-        if !has(&peer) {
+        let has = |p: &P| self.has(p, chunk);
+        if !has(&peer) || self.deferred.contains_key(&(peer, chunk)) {
             return false;
         }
         let Some(failed) = self.failed_by.get(&chunk) else { return true };
@@ -423,9 +542,24 @@ impl<P: PeerKey> Scheduler<P> {
         }
     }
 
+    /// Whether `peer` has `chunk`, as far as it last said.
+    fn has(&self, peer: &P, chunk: u32) -> bool {
+        self.peers.get(peer).is_some_and(|s| {
+            s.has.as_ref().is_none_or(|bits| bits.get(chunk as usize / 8).is_some_and(|b| b & (1 << (chunk % 8)) != 0))
+        })
+    }
+
     fn peer(&mut self, peer: P) -> &mut PeerState {
         self.peers.entry(peer).or_default()
     }
+}
+
+/// A 64-bit mix (SplitMix64's finalizer): a seeded order of chunk indexes that looks random.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 #[cfg(test)]
@@ -528,11 +662,11 @@ mod tests {
         let now = Instant::now();
         let mut s = Scheduler::new(0..4, full(&[A]), limits(4, 4));
         for a in drain(&mut s, now) {
-            assert_eq!(s.status(), Status::Running);
+            assert_eq!(s.status(now), Status::Running);
             s.on_success(now, a.peer, a.chunk, CHUNK);
         }
-        assert_eq!(s.status(), Status::Done);
-        assert_eq!(Scheduler::new([], full(&[A]), limits(1, 1)).status(), Status::Done);
+        assert_eq!(s.status(now), Status::Done);
+        assert_eq!(Scheduler::new([], full(&[A]), limits(1, 1)).status(Instant::now()), Status::Done);
     }
 
     #[test]
@@ -585,7 +719,7 @@ mod tests {
         assert_eq!(second.chunk, 7);
         assert_ne!(second.peer, first.peer);
         s.on_success(now, second.peer, second.chunk, CHUNK);
-        assert_eq!(s.status(), Status::Done);
+        assert_eq!(s.status(now), Status::Done);
         assert_eq!(s.live_peers(), 1);
     }
 
@@ -601,7 +735,7 @@ mod tests {
                 now = s.next_deadline().expect("retry time");
             }
         }
-        assert_eq!(s.status(), Status::Stuck { missing: vec![0] });
+        assert_eq!(s.status(now), Status::Stuck { missing: vec![0] });
     }
 
     #[test]
@@ -620,7 +754,7 @@ mod tests {
         assert_eq!(retry.chunk, 1);
         s.on_failure(later, retry.peer, retry.chunk, Failure::Corrupt);
         assert_eq!(s.next_request(later + Duration::from_secs(60)), None);
-        assert_eq!(s.status(), Status::Stuck { missing: vec![1] });
+        assert_eq!(s.status(now), Status::Stuck { missing: vec![1] });
     }
 
     #[test]
@@ -685,7 +819,7 @@ mod tests {
         assert_eq!(s.next_request(lagging), None, "each chunk is duplicated once");
         let cancelled = s.on_success(lagging, duplicate.peer, duplicate.chunk, CHUNK);
         assert_eq!(cancelled, Some(vec![first]));
-        assert_eq!(s.status(), Status::Done);
+        assert_eq!(s.status(now), Status::Done);
         let late = s.on_success(lagging, first.peer, first.chunk, CHUNK);
         assert_eq!(late, None, "the cancelled copy completed anyway: settled already, not counted again");
         assert_eq!(s.on_failure(lagging, first.peer, first.chunk, Failure::Timeout), None, "nor failed");
@@ -700,6 +834,80 @@ mod tests {
         for c in asked {
             s.on_success(now, A, c, CHUNK);
         }
-        assert_eq!(s.status(), Status::Stuck { missing: vec![1, 3] });
+        assert_eq!(s.status(now), Status::Stuck { missing: vec![1, 3] });
+    }
+
+    #[test]
+    fn each_peer_is_asked_for_the_rarest_chunk_it_has() {
+        let now = Instant::now();
+        let peers = vec![(A, None), (B, Some(vec![0b0011])), (C, Some(vec![0b0001]))];
+        let mut s = Scheduler::new(0..4, peers, limits(1, 3));
+        let asked: Vec<(NodeId, u32)> = drain(&mut s, now).iter().map(|a| (a.peer, a.chunk)).collect();
+        // Chunks 2 and 3 only A has; 1 A and B; 0 everyone.
+        assert_eq!(asked, vec![(A, 2), (B, 1), (C, 0)]);
+    }
+
+    #[test]
+    fn shuffled_downloads_ask_for_chunks_in_different_orders() {
+        let now = Instant::now();
+        let order = |seed| {
+            let mut s = Scheduler::new(0..64, full(&[A]), limits(4, 4)).shuffled(seed);
+            let mut asked = Vec::new();
+            while let Some(a) = s.next_request(now) {
+                asked.push(a.chunk);
+                s.on_success(now, a.peer, a.chunk, CHUNK);
+            }
+            asked
+        };
+        let (one, two) = (order(1), order(2));
+        assert_ne!(one, two);
+        assert_ne!(one, (0..64).collect::<Vec<u32>>());
+        let mut sorted = one.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..64).collect::<Vec<u32>>(), "each chunk once");
+        assert_eq!(one, order(1), "one seed, one order");
+    }
+
+    #[test]
+    fn partial_peers_are_waited_for_while_they_grow_and_given_up_on_once_they_stop() {
+        let now = Instant::now();
+        let mut s = Scheduler::new(0..3, [], limits(4, 4));
+        s.add_peer(B, Some(vec![0b001]), now);
+        assert_eq!(drain(&mut s, now), vec![Assignment { peer: B, chunk: 0 }]);
+        s.on_success(now, B, 0, CHUNK);
+        assert_eq!(s.status(now), Status::Running, "B may get the rest");
+        let patience = limits(4, 4).timeout_ceiling * 2;
+        assert_eq!(s.next_deadline(), Some(now + patience));
+        let later = now + patience / 2;
+        assert!(!s.set_has(B, Some(vec![0b001]), later), "the same bitmap is no growth");
+        assert!(s.set_has(B, Some(vec![0b011]), later));
+        assert_eq!(drain(&mut s, later), vec![Assignment { peer: B, chunk: 1 }]);
+        s.on_success(later, B, 1, CHUNK);
+        assert_eq!(s.status(later + patience - Duration::from_millis(1)), Status::Running);
+        assert_eq!(s.status(later + patience), Status::Stuck { missing: vec![2] }, "B stopped growing");
+    }
+
+    #[test]
+    fn a_chunk_a_seed_sent_elsewhere_is_asked_of_the_swarm_first_then_of_the_seed_again() {
+        let now = Instant::now();
+        let mut s = Scheduler::new(0..1, [], limits(4, 4));
+        s.add_peer(A, None, now);
+        s.add_peer(B, Some(vec![0]), now);
+        assert_eq!(drain(&mut s, now), vec![Assignment { peer: A, chunk: 0 }]);
+        assert_eq!(s.on_failure(now, A, 0, Failure::Elsewhere), Some(false), "no failure of the seed");
+        assert!(drain(&mut s, now).is_empty(), "not asked of the seed again at once");
+        assert_eq!(s.next_deadline(), Some(now + ELSEWHERE_WAIT));
+        // The partial peer got it meanwhile: it is asked.
+        let soon = now + ELSEWHERE_WAIT / 2;
+        s.set_has(B, Some(vec![1]), soon);
+        assert_eq!(drain(&mut s, soon), vec![Assignment { peer: B, chunk: 0 }]);
+        s.on_failure(soon, B, 0, Failure::Broken);
+        // It failed there: the seed is asked again once the wait is over.
+        assert_eq!(drain(&mut s, now + ELSEWHERE_WAIT), vec![Assignment { peer: A, chunk: 0 }]);
+        // With no partial peer to pass it on, a seed's refusal is asked again at once.
+        let mut alone = Scheduler::new(0..1, full(&[A]), limits(4, 4));
+        assert_eq!(drain(&mut alone, now), vec![Assignment { peer: A, chunk: 0 }]);
+        alone.on_failure(now, A, 0, Failure::Elsewhere);
+        assert_eq!(drain(&mut alone, now), vec![Assignment { peer: A, chunk: 0 }]);
     }
 }

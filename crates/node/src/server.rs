@@ -62,6 +62,119 @@ pub(crate) struct ServeContext {
     pub(crate) buffers: Arc<Semaphore>,
     /// The part of it left to this connection's peer address ([`PEER_SEND_BUDGET`]).
     pub(crate) peer_buffers: Arc<Semaphore>,
+    /// Told of every request, and of exchanges in progress: a `get` seeds until its peers stop asking.
+    pub(crate) activity: Arc<Activity>,
+    /// A seed's record of which chunk went to whom ([`Spread`]); `None` for a downloader.
+    pub(crate) spread: Option<Arc<Spread>>,
+}
+
+impl ServeContext {
+    /// What the exchanges of a node serving `shares` need: at most `max_upload_rate` bytes a second in
+    /// all where given, and super-seeding where the node is a `seed` (not a downloader).
+    pub(crate) fn new(
+        shares: watch::Receiver<Arc<Shares>>,
+        idle: Duration,
+        max_upload_rate: Option<u64>,
+        seed: bool,
+    ) -> Self {
+        ServeContext {
+            shares,
+            idle,
+            throttle: max_upload_rate.map(|rate| Arc::new(Throttle::new(rate))),
+            rescan: Arc::default(),
+            buffers: Arc::new(Semaphore::new(SEND_BUDGET)),
+            // Each connection gets its address's share when accepted (see `PeerSlots`).
+            peer_buffers: Arc::new(Semaphore::new(0)),
+            activity: Arc::default(),
+            spread: seed.then(Arc::default),
+        }
+    }
+}
+
+/// Whether peers are asking: how many exchanges are in progress, and a wake at each start and end.
+#[derive(Debug, Default)]
+pub(crate) struct Activity {
+    busy: std::sync::atomic::AtomicUsize,
+    changed: Notify,
+}
+
+impl Activity {
+    /// Counts an exchange in progress until the guard drops.
+    fn begin(self: &Arc<Self>) -> impl Drop {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_one();
+        Busy(self.clone())
+    }
+
+    /// Completes once no exchange has been in progress for `quiet`.
+    pub(crate) async fn quiet_for(&self, quiet: Duration) {
+        loop {
+            let idle = self.busy.load(std::sync::atomic::Ordering::SeqCst) == 0;
+            match tokio::time::timeout(quiet, self.changed.notified()).await {
+                Err(_) if idle => return,
+                _ => {}
+            }
+        }
+    }
+}
+
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.changed.notify_one();
+    }
+}
+
+/// A seed's memory of where each chunk went lately, for super-seeding: a chunk sent to one downloader
+/// within [`SPREAD_WINDOW`] is refused to another, once, with [`ErrorCode::Elsewhere`], so the swarm
+/// passes it on and the seed's uplink carries chunks nobody has yet. Asked again, it is sent: a
+/// downloader with no other source loses a round trip, never the chunk.
+#[derive(Debug, Default)]
+pub(crate) struct Spread(std::sync::Mutex<SpreadState>);
+
+#[derive(Debug, Default)]
+struct SpreadState {
+    /// Each chunk's last receiver and when it was sent.
+    sent: HashMap<(FileId, u32), (Downloader, tokio::time::Instant)>,
+    /// The refusals given, each once, and when.
+    refused: HashMap<(Downloader, FileId, u32), tokio::time::Instant>,
+}
+
+/// A downloader as a seed tells them apart: by the id its transport proved, else by its address (one
+/// address may then be several downloaders, never told apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Downloader {
+    Proven(proto::NodeId),
+    Address(IpAddr),
+}
+
+/// How long a chunk sent to one downloader is refused to others: a few of the swarm's refresh intervals.
+const SPREAD_WINDOW: Duration = Duration::from_secs(2);
+/// The most chunks and refusals a seed remembers; past these, what is older than the window is forgotten.
+const SPREAD_MEMORY: usize = 1 << 16;
+
+impl Spread {
+    /// Whether chunk `index` of `file` goes to `to` now; `false`: refuse it as sent elsewhere.
+    fn send(&self, to: Downloader, file: FileId, index: u32) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if state.sent.len() + state.refused.len() > SPREAD_MEMORY {
+            state.sent.retain(|_, (_, at)| now - *at < SPREAD_WINDOW);
+            state.refused.retain(|_, at| now - *at < SPREAD_WINDOW * 4);
+        }
+        let elsewhere = state.sent.get(&(file, index)).is_some_and(|(who, at)| *who != to && now - *at < SPREAD_WINDOW);
+        if elsewhere
+            && state.refused.len() < SPREAD_MEMORY
+            && let std::collections::hash_map::Entry::Vacant(slot) = state.refused.entry((to, file, index))
+        {
+            slot.insert(now);
+            return false;
+        }
+        state.sent.insert((file, index), (to, now));
+        true
+    }
 }
 
 /// Chunk bytes of one file sent in full (by one exchange, or summed over several).
@@ -96,6 +209,7 @@ pub struct Upload {
 /// does to keep it alive. Returns what its exchanges sent.
 pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: ServeContext) -> Vec<Sent> {
     let peer = incoming.remote_addr();
+    let who = incoming.authenticated().map_or(Downloader::Address(peer.ip()), |a| Downloader::Proven(a.peer));
     let mut sent = Vec::new();
     let mut count = |done: Result<Option<Sent>, tokio::task::JoinError>| sent.extend(done.ok().flatten());
     let limit = Arc::new(Semaphore::new(MAX_STREAMS_PER_CONNECTION));
@@ -120,10 +234,10 @@ pub(crate) async fn serve_connection(mut incoming: Box<dyn Incoming>, context: S
                 break;
             }
         };
-        let (shares, context) = (context.shares.borrow().clone(), context.clone());
+        let context = context.clone();
         exchanges.spawn(async move {
             let _permit = permit;
-            serve_exchange(stream, &shares, peer, &context).await
+            serve_exchange(stream, (peer, who), &context).await
         });
         while let Some(done) = exchanges.try_join_next() {
             count(done);
@@ -154,8 +268,7 @@ pub(crate) async fn answer_busy(mut incoming: Box<dyn Incoming>) {
 /// Answers one request; returns the chunk bytes it sent, if it sent a chunk.
 async fn serve_exchange(
     mut stream: Box<dyn Stream>,
-    shares: &Shares,
-    peer: SocketAddr,
+    (peer, who): (SocketAddr, Downloader),
     context: &ServeContext,
 ) -> Option<Sent> {
     let mut first = [0u8; 1];
@@ -172,7 +285,11 @@ async fn serve_exchange(
             Ok(Err(e)) => return debug_none(peer, &e.to_string(), "bad request"),
             Err(_) => return debug_none(peer, "", "request frame too slow, connection closed"),
         };
-    match answer(&mut stream, &request, shares, peer, context).await {
+    let _busy = context.activity.begin();
+    // What is shared as the request arrives: a stream of tcp or tls is there long before its request
+    // (a pooled connection), and a bitmap from then would refuse chunks verified since.
+    let shares = context.shares.borrow().clone();
+    match answer(&mut stream, &request, &shares, (peer, who), context).await {
         Ok(sent) => {
             stream.finish();
             sent
@@ -191,7 +308,7 @@ async fn answer(
     stream: &mut Box<dyn Stream>,
     request: &Request,
     shares: &Shares,
-    peer: SocketAddr,
+    (peer, who): (SocketAddr, Downloader),
     context: &ServeContext,
 ) -> Result<Option<Sent>, TransportError> {
     match request {
@@ -203,11 +320,22 @@ async fn answer(
             }
             None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
         },
+        Request::Have(id) => match shares.files.get(id) {
+            Some(file) => {
+                let all = || vec![0xff; file.manifest.chunk_count().div_ceil(8) as usize];
+                send_bytes(stream, &file.have.clone().unwrap_or_else(all), context).await.map(|()| None)
+            }
+            None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
+        },
         Request::Chunk { file, index, offset, len } => {
             let (shared, start) = match find_range(shares, file, *index, *offset, *len) {
                 Ok(found) => found,
                 Err((code, why)) => return refuse(stream, code, why, context).await.map(|()| None),
             };
+            if context.spread.as_ref().is_some_and(|spread| !spread.send(who, *file, *index)) {
+                let why = "sent to another downloader moments ago; ask the swarm";
+                return refuse(stream, ErrorCode::Elsewhere, why, context).await.map(|()| None);
+            }
             if !send_file_range(stream, shared, start, *len, context).await? {
                 return Ok(None);
             }
@@ -306,7 +434,7 @@ async fn open_current(shared: &SharedFile, context: &ServeContext) -> Option<Arc
         if let Some(file) = open_unchanged(&candidate).await {
             return Some(file);
         }
-        // Connections keep the shares of when they started: a rescan since may know the file already.
+        // An exchange keeps the shares of when its request came: a rescan since may know the file already.
         let known = latest.borrow_and_update().files.get(&id).cloned()?;
         if (&known.path, known.stamp) != (&candidate.path, candidate.stamp) {
             candidate = known;
@@ -375,4 +503,23 @@ async fn send_file_range(
     }
     stream.flush().await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_seed_refuses_a_chunk_it_just_sent_elsewhere_once_per_downloader() {
+        let spread = Spread::default();
+        let [a, b, c] = [1, 2, 3].map(|i| Downloader::Address(IpAddr::from([10, 0, 0, i])));
+        let (file, other) = (FileId([1; 32]), FileId([2; 32]));
+        assert!(spread.send(a, file, 0));
+        assert!(spread.send(a, file, 0), "the same downloader asks again: a retry");
+        assert!(!spread.send(b, file, 0), "just sent to a");
+        assert!(spread.send(b, file, 1) && spread.send(b, other, 0), "other chunks go");
+        assert!(spread.send(b, file, 0), "asked again: b may have no other source");
+        tokio::time::advance(SPREAD_WINDOW).await;
+        assert!(spread.send(c, file, 0), "long enough ago");
+    }
 }

@@ -2,34 +2,24 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use discovery::{Discovery, Merged, PeerEvent};
-use proto::{Announcement, FileId, NodeId};
+use proto::{Announcement, NodeId};
 use store::{Change, HASH_CACHE_FILE, HashCache, Hashing, Library, StateKey};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
-use tokio::task::{JoinError, JoinSet};
-use transport::{Identity, Incoming, Listener, Transport};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinError;
+use transport::{Identity, Listener, Transport};
 
-use crate::server::{Sent, ServeContext, Shares, Upload, answer_busy, serve_connection};
+use crate::accepting::{Listening, bind_all};
+use crate::server::{ServeContext, Shares, Upload};
 use crate::state_lock::StateLock;
-use crate::throttle::Throttle;
 use crate::watch::Changes;
 use crate::{NodeError, ServeConfig, blocking, identity};
-
-/// Connections served at once; further ones are closed at once.
-pub const MAX_CONNECTIONS: usize = 128;
-/// Connections one address may hold at once (a TCP downloader keeps up to 16 sockets to a peer, and a
-/// host may run several).
-pub const MAX_CONNECTIONS_PER_PEER: usize = 48;
-/// Accepted connections waiting for the serving loop.
-const ACCEPT_QUEUE: usize = 16;
-/// Connections over the limits answered busy at once; beyond these they are closed unanswered.
-const BUSY_ANSWERS: usize = 32;
 
 /// A node being put together: its folders checked, its state folder locked and its identity loaded, so
 /// that transports can be made with that identity and discoveries with its id; then [`NodeBuilder::bind`].
@@ -100,18 +90,16 @@ impl NodeBuilder {
         let mut library = Library::new(shared, config.state_dir.clone(), cache, key);
         let known_only = |_: &Library, _| ControlFlow::Break(());
         library = blocking(move || library.rescan_telling(None, Duration::ZERO, known_only).map(|_| library)).await?;
-        let listeners = bind_all(&transports, config.port).await?;
-        let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
+        let listeners = bind_all(&transports, config.port, false).await?;
         let discovery = Merged::new(discoveries);
         let on_event = Box::new(|_: &NodeEvent| {});
-        Ok(Node { id: identity.node_id(), instance, config, listeners, discovery, library, lock, on_event })
+        Ok(Node { id: identity.node_id(), config, listeners, discovery, library, lock, on_event })
     }
 }
 
 /// A node bound to its ports with its folders scanned, ready to [`Node::run`].
 pub struct Node {
     id: NodeId,
-    instance: u64,
     config: ServeConfig,
     /// Each transport's listener, with the names announced for its port.
     listeners: Vec<(Vec<String>, Box<dyn Listener>)>,
@@ -147,8 +135,7 @@ impl Node {
 
     /// The bound transfer address of each transport, by the names announced for it.
     pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
-        let each = self.listeners.iter().map(|(names, l)| names.iter().map(|name| (name.clone(), l.local_addr())));
-        each.flatten().collect()
+        local_addrs(&self.listeners)
     }
 
     /// How many files are shared so far: those whose hashes were known.
@@ -186,8 +173,8 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let ports: Vec<_> = self.local_addrs().into_iter().map(|(name, addr)| (name, addr.port())).collect();
-        let Node { id, instance, config, listeners, mut discovery, library, lock: _lock, mut on_event } = self;
+        let Node { id, config, listeners, mut discovery, library, lock: _lock, mut on_event } = self;
+        let herald = Herald::new(id, config.name.clone(), &listeners, config.net.announce_interval);
         let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let (told, mut tellings) = mpsc::unbounded_channel();
         let publisher = Publisher { shares: shares_tx, version: 1, told };
@@ -204,35 +191,14 @@ impl Node {
             None => config.net.announce_interval,
         };
         let mut rescans = tokio::spawn(rescan_forever(library, publisher, every, wakes, watcher.is_some()));
-        let record = |s: &Shares| Announcement {
-            node: id,
-            instance,
-            name: config.name.clone(),
-            ports: ports.clone(),
-            catalogue_version: s.version,
-            file_count: s.files.len() as u32,
-            interval_secs: config.net.announce_interval.as_secs().clamp(1, u64::from(u16::MAX)) as u16,
-        };
         let mut announced = shares.borrow().version;
-        discovery.announce(record(&shares.borrow()));
+        discovery.announce(herald.record(&shares.borrow()));
         // Nodes that started before us have announced already: ask them now rather than wait an interval.
         discovery.query();
-        let context = ServeContext {
-            shares: shares.clone(),
-            idle: config.net.transport_config().idle_timeout,
-            throttle: config.max_upload_rate.map(|rate| Arc::new(Throttle::new(rate))),
-            rescan,
-            buffers: Arc::new(Semaphore::new(crate::server::SEND_BUDGET)),
-            // Each connection gets its address's share when accepted (see `PeerSlots`).
-            peer_buffers: Arc::new(Semaphore::new(0)),
-        };
-        let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let per_peer = Arc::new(PeerSlots::default());
-        let busy_answers = Arc::new(Semaphore::new(BUSY_ANSWERS));
-        let mut connections = JoinSet::new();
+        let idle = config.net.transport_config().idle_timeout;
+        let context = ServeContext { rescan, ..ServeContext::new(shares.clone(), idle, config.max_upload_rate, true) };
         let mut peer_log = PeerLog::default();
-        let mut uploads = UploadTally::default();
-        let (mut incoming, mut accepting) = accept_all(listeners);
+        let mut listening = Listening::start(listeners);
         tokio::pin!(shutdown);
         // A background task that ends stops the node: serving on without rescans, announcements or a
         // listener would look alive and share nothing new, or nothing at all.
@@ -240,40 +206,17 @@ impl Node {
             tokio::select! {
                 () = &mut shutdown => break Ok(()),
                 joined = &mut rescans => break Err(stopped("rescan", joined)),
-                Some(joined) = accepting.join_next() => break Err(stopped("listener", joined)),
-                Some(accepted) = incoming.recv() => {
-                    let peer = accepted.remote_addr();
-                    match (limit.clone().try_acquire_owned(), per_peer.take(peer.ip())) {
-                        (Ok(permit), Some(slot)) => {
-                            let context = ServeContext { peer_buffers: slot.buffers.clone(), ..context.clone() };
-                            uploads.opened(peer.ip(), accepted.authenticated().map(|a| a.peer));
-                            connections.spawn(async move {
-                                let sent = serve_connection(accepted, context).await;
-                                drop((permit, slot));
-                                (peer, Some(sent))
-                            });
-                        }
-                        _ => {
-                            // Debug only: every client of a busy seed would log here, and so would a flood.
-                            tracing::debug!(%peer, "connection limit reached, answered busy");
-                            // Busy answers are few and short, so a flood of connections costs little.
-                            if let Ok(permit) = busy_answers.clone().try_acquire_owned() {
-                                connections.spawn(async move {
-                                    answer_busy(accepted).await;
-                                    drop(permit);
-                                    (peer, None)
-                                });
-                            }
-                        }
-                    }
-                }
+                served = listening.next(&context, &peer_log.names) => match served {
+                    Ok(uploads) => uploads.into_iter().for_each(|upload| on_event(&NodeEvent::Uploaded(upload))),
+                    Err(e) => break Err(e),
+                },
                 Ok(()) = shares.changed() => {
                     let current = shares.borrow_and_update().clone();
                     if current.version != announced {
                         announced = current.version;
                         let bytes = current.catalogue.len();
                         tracing::info!(files = current.files.len(), version = current.version, bytes, "catalogue changed");
-                        discovery.announce(record(&current));
+                        discovery.announce(herald.record(&current));
                     }
                 }
                 Some(event) = tellings.recv() => on_event(&event),
@@ -281,24 +224,60 @@ impl Node {
                     Some(event) => peer_log.log(event),
                     None => break Err(stopped("discovery", Ok(()))),
                 },
-                Some(joined) = connections.join_next() => {
-                    let Ok((peer, Some(sent))) = joined else { continue };
-                    for upload in uploads.closed(peer.ip(), sent, &peer_log.names) {
-                        on_event(&NodeEvent::Uploaded(upload));
-                    }
-                }
             }
         };
         rescans.abort();
-        accepting.abort_all();
-        connections.shutdown().await;
+        listening.shutdown().await;
         outcome
     }
 }
 
+/// Who a node announces itself as, and where it listens: all of its announcements but the catalogue's
+/// version and size.
+pub(crate) struct Herald {
+    id: NodeId,
+    /// Told apart from an earlier run of the same node.
+    instance: u64,
+    name: String,
+    ports: Vec<(String, u16)>,
+    interval: Duration,
+}
+
+impl Herald {
+    pub(crate) fn new(
+        id: NodeId,
+        name: String,
+        listeners: &[(Vec<String>, Box<dyn Listener>)],
+        interval: Duration,
+    ) -> Self {
+        let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
+        let ports = local_addrs(listeners).into_iter().map(|(name, addr)| (name, addr.port())).collect();
+        Self { id, instance, name, ports, interval }
+    }
+
+    /// The announcement of a node serving `shares`.
+    pub(crate) fn record(&self, shares: &Shares) -> Announcement {
+        Announcement {
+            node: self.id,
+            instance: self.instance,
+            name: self.name.clone(),
+            ports: self.ports.clone(),
+            catalogue_version: shares.version,
+            file_count: shares.files.len() as u32,
+            interval_secs: self.interval.as_secs().clamp(1, u64::from(u16::MAX)) as u16,
+        }
+    }
+}
+
+/// The bound transfer address of each listener, by the names announced for it.
+pub(crate) fn local_addrs(listeners: &[(Vec<String>, Box<dyn Listener>)]) -> Vec<(String, SocketAddr)> {
+    let each = listeners.iter().map(|(names, l)| names.iter().map(|name| (name.clone(), l.local_addr())));
+    each.flatten().collect()
+}
+
 /// The error that stops the node when its background `task` ended (they run until shut down), logged
 /// with why: the panic's message, if it panicked.
-fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
+pub(crate) fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
     let reason = match joined {
         Ok(()) => "it ended".to_string(),
         Err(e) => match e.try_into_panic() {
@@ -311,136 +290,6 @@ fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
     };
     tracing::error!(task, reason, "background task stopped; the node exits");
     NodeError::TaskStopped { task, reason }
-}
-
-/// What each address took, told once it holds no connection any more: a download spreads over several
-/// connections (one socket per exchange in flight on tcp and tls), and people want one line for it.
-#[derive(Default)]
-struct UploadTally(HashMap<IpAddr, Tally>);
-
-#[derive(Default)]
-struct Tally {
-    open: usize,
-    /// The id a connection from the address proved, if any did.
-    proven: Option<NodeId>,
-    sent: HashMap<FileId, Sent>,
-}
-
-impl UploadTally {
-    fn opened(&mut self, ip: IpAddr, proven: Option<NodeId>) {
-        let tally = self.0.entry(ip).or_default();
-        tally.open += 1;
-        tally.proven = tally.proven.or(proven);
-    }
-
-    /// Counts what a connection of `ip` sent; once it was the last, the uploads to `ip`, named as
-    /// `names` (announced names by node id) know the proven id.
-    fn closed(&mut self, ip: IpAddr, sent: Vec<Sent>, names: &HashMap<NodeId, String>) -> Vec<Upload> {
-        let Some(tally) = self.0.get_mut(&ip) else { return Vec::new() };
-        for s in sent {
-            tally.sent.entry(s.file).and_modify(|total| total.bytes += s.bytes).or_insert(s);
-        }
-        tally.open -= 1;
-        if tally.open > 0 {
-            return Vec::new();
-        }
-        let Some(tally) = self.0.remove(&ip) else { return Vec::new() };
-        let peer_name = tally.proven.and_then(|id| names.get(&id).cloned());
-        let upload = |Sent { file, name, size, bytes }| Upload {
-            peer: ip,
-            peer_name: peer_name.clone(),
-            file,
-            name,
-            size,
-            bytes,
-        };
-        tally.sent.into_values().map(upload).collect()
-    }
-}
-
-/// Connections held per peer address, and the send buffers their exchanges share.
-#[derive(Default)]
-struct PeerSlots(std::sync::Mutex<std::collections::HashMap<IpAddr, (usize, Arc<Semaphore>)>>);
-
-impl PeerSlots {
-    /// A slot for one more connection from `ip`, if it holds fewer than the limit.
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
-        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (count, buffers) =
-            held.entry(ip).or_insert_with(|| (0, Arc::new(Semaphore::new(crate::server::PEER_SEND_BUDGET))));
-        if *count >= MAX_CONNECTIONS_PER_PEER {
-            return None;
-        }
-        *count += 1;
-        Some(PeerSlot { slots: self.clone(), ip, buffers: buffers.clone() })
-    }
-}
-
-/// One connection's slot, given back when the connection ends.
-struct PeerSlot {
-    slots: Arc<PeerSlots>,
-    ip: IpAddr,
-    buffers: Arc<Semaphore>,
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut held = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((count, _)) = held.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                held.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// Binds every transport: the first on the configured port, then the others on the same number where it
-/// is free (UDP and TCP ports are separate), so a peer sees one port number however it connects. Each
-/// listener comes with the names it is announced by: its transport's, and those it also serves.
-async fn bind_all(
-    transports: &[Arc<dyn Transport>],
-    port: u16,
-) -> Result<Vec<(Vec<String>, Box<dyn Listener>)>, NodeError> {
-    let mut listeners: Vec<(Vec<String>, Box<dyn Listener>)> = Vec::new();
-    for transport in transports {
-        let same = listeners.first().map_or(port, |(_, l)| l.local_addr().port());
-        let listener = match transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, same))).await {
-            Err(e) if port == 0 && !listeners.is_empty() => {
-                tracing::debug!(transport = transport.name(), port = same, error = %e, "port taken, using another");
-                transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).await?
-            }
-            other => other?,
-        };
-        let names = std::iter::once(transport.name().to_string()).chain(transport.also_serves()).collect();
-        listeners.push((names, listener));
-    }
-    Ok(listeners)
-}
-
-/// Accepts on every listener, each in its own task, into one bounded queue.
-fn accept_all(listeners: Vec<(Vec<String>, Box<dyn Listener>)>) -> (mpsc::Receiver<Box<dyn Incoming>>, JoinSet<()>) {
-    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
-    let mut tasks = JoinSet::new();
-    for (names, mut listener) in listeners {
-        let tx = tx.clone();
-        tasks.spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok(incoming) => {
-                        if tx.send(incoming).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(transport = names.join("+"), error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
-    }
-    (rx, tasks)
 }
 
 /// What wakes the rescan before its interval: a request that met a changed file (`now`), and the file

@@ -211,17 +211,18 @@ impl Survey {
     /// The peers `wanted` picks, each with the first of our transports it announces and its address for
     /// it (peers with none of our transports are left out).
     fn sources(&self, wanted: impl Fn(Host) -> bool) -> Vec<Source> {
-        let reach = |p: &Peer| {
-            let mut ours = self.transports.iter();
-            ours.find_map(|t| {
-                p.addr(t.name()).map(|addr| Source { node: p.id(), addr, has: None, transport: t.clone() })
-            })
-        };
-        self.peers.values().filter(|p| wanted(Host::of(p))).filter_map(reach).collect()
+        self.peers.values().filter(|p| wanted(Host::of(p))).filter_map(|p| reach(&self.transports, p)).collect()
     }
 
     /// The names of the transports peers are reached with, preferred first.
     pub fn transport_names(&self) -> Vec<&str> {
         self.transports.iter().map(|t| t.name()).collect()
     }
+}
+
+/// `peer` as a source: over the first of `transports` (preferred first) that it announces.
+pub(crate) fn reach(transports: &[Arc<dyn Transport>], peer: &Peer) -> Option<Source> {
+    transports
+        .iter()
+        .find_map(|t| peer.addr(t.name()).map(|addr| Source { node: peer.id(), addr, has: None, transport: t.clone() }))
 }

@@ -47,7 +47,7 @@ async fn an_impostor_does_not_hide_the_genuine_node(kind: &'static str) {
     assert_eq!(claims.len(), 2, "{kind}: both claims to the id are kept: {claims:?}");
     let (id, _, sources) = survey.find("plans.pdf").await.expect("listed");
     let out = temp();
-    let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+    let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {})
         .await
         .expect("the genuine node serves despite the impostor");
     assert!(std::fs::read(path).expect("read") == data);
@@ -100,7 +100,7 @@ async fn stalling_hosts_cost_one_timeout_together() {
     assert_eq!(sources.len(), 9, "the genuine node and eight stalling ids");
     let started = tokio::time::Instant::now();
     let (out, key) = (temp(), StateKey::random());
-    let fetch = download(id, &sources, out.path(), net.timeout, &key, |_| {});
+    let fetch = download(id, &sources, out.path(), net.timeout, &key, None, |_| {});
     let path = tokio::time::timeout(4 * net.timeout, fetch).await.expect("not one timeout per staller");
     assert!(path.is_ok(), "{path:?}");
     eprintln!("downloaded past 8 stalling hosts in {:?} with --timeout {:?}", started.elapsed(), net.timeout);

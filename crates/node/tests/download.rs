@@ -56,7 +56,7 @@ async fn get(
 ) -> Result<std::path::PathBuf, NodeError> {
     let mut survey = net.survey()?;
     let (id, _, sources) = survey.find(name).await?;
-    download(id, &sources, into, net.timeout, &key_for(into), on_event).await
+    download(id, &sources, into, net.timeout, &key_for(into), None, on_event).await
 }
 
 /// The state key that a node serving `into` as its downloads folder uses (see `common::serve`), so that it
@@ -252,7 +252,7 @@ async fn a_download_in_progress_is_shared(kind: &'static str) {
     };
     let id = net.survey().expect("survey").find("film.bin").await.expect("found").0;
     let mut from_b = 0;
-    let path = download(id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), |e| {
+    let path = download(id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), None, |e| {
         from_b += u32::from(matches!(e, DownloadEvent::Chunk { peer, .. } if *peer == b.id));
     })
     .await
@@ -285,7 +285,7 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     std::fs::File::options().write(true).open(&report).and_then(|f| f.set_modified(later)).expect("mtime");
     std::fs::remove_file(shared.path().join("gone.txt")).expect("delete");
     for id in [old_id, gone_id] {
-        let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
+        let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await;
         assert!(result.is_err(), "{kind}: the old content is refused, got {result:?}");
     }
     assert!(!out.path().join("report.txt").exists() && !out.path().join("gone.txt").exists());
@@ -302,8 +302,9 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     let mut survey = net.survey().expect("survey");
     assert!(survey.find("gone.txt").await.is_err(), "{kind}: a deleted file is no longer listed");
     let (_, _, sources) = survey.find("report.txt").await.expect("listed");
-    let path =
-        download(new_id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await.expect("new content");
+    let path = download(new_id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {})
+        .await
+        .expect("new content");
     assert!(std::fs::read(path).expect("read") == new);
     server.stop().await;
 }
@@ -331,7 +332,7 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: &'stat
     for (what, change) in alike {
         change();
         let out = temp();
-        let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
+        let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {})
             .await
             .unwrap_or_else(|e| panic!("{kind}: served after {what}: {e}"));
         assert!(std::fs::read(path).expect("read") == data, "{kind}: {what}");
@@ -339,7 +340,7 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: &'stat
 
     std::fs::rename(&report, shared.path().join("renamed.txt")).expect("rename");
     let out = temp();
-    let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
+    let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await;
     assert!(result.is_err(), "{kind}: a renamed file is a new file (its name is in its id)");
     let path = get(&net, "renamed.txt", out.path(), |_| {}).await.expect("the renamed file is listed and served");
     assert!(std::fs::read(path).expect("read") == data);
@@ -362,7 +363,8 @@ async fn many_downloads_from_one_busy_seed_all_complete(kind: &'static str) {
     for (i, out) in outs.iter().enumerate() {
         let (sources, out) = (sources.clone(), out.path().to_path_buf());
         let timeout = net.timeout;
-        downloads.spawn(async move { (i, download(id, &sources, &out, timeout, &StateKey::random(), |_| {}).await) });
+        downloads
+            .spawn(async move { (i, download(id, &sources, &out, timeout, &StateKey::random(), None, |_| {}).await) });
     }
     while let Some(joined) = downloads.join_next().await {
         let (i, done) = joined.expect("download task");

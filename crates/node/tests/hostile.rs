@@ -50,7 +50,7 @@ async fn survives_hostile_bytes(kind: &'static str) {
     let mut survey = net.survey().expect("survey");
     let (id, _, sources) = survey.find("target.bin").await.expect("still listed");
     let path =
-        download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await.expect("still serves");
+        download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await.expect("still serves");
     assert!(std::fs::read(path).expect("read") == data);
     drop(held);
     node.stop().await;
@@ -147,7 +147,7 @@ async fn names_from_the_network_stay_in_the_downloads_folder() {
         let root = temp();
         let out = root.path().join("downloads");
         let source = net("tcp", 0).source(NodeId([1; 32]), server);
-        let path = download(id, &[source], &out, Duration::from_secs(3), &StateKey::random(), |_| {})
+        let path = download(id, &[source], &out, Duration::from_secs(3), &StateKey::random(), None, |_| {})
             .await
             .expect("downloads");
         assert_eq!(path.parent(), Some(out.as_path()), "{name:?} landed at {}", path.display());
@@ -179,7 +179,7 @@ async fn fake_server(manifest: Manifest, data: Vec<u8>) -> SocketAddr {
                     let body = match request {
                         Request::Manifest(_) => manifest.encode(),
                         Request::Chunk { offset, len, .. } => data[offset as usize..][..len as usize].to_vec(),
-                        Request::Catalogue => return,
+                        Request::Catalogue | Request::Have(_) => return,
                     };
                     let ok = Response::Ok { len: body.len() as u64 };
                     if write_response(&mut s, &ok).await.is_err() || s.write_all(&body).await.is_err() {

@@ -101,7 +101,7 @@ async fn a_silent_source_is_timed_out_and_the_others_complete_the_file() {
         },
     );
     let mut senders = Vec::new();
-    let path = download(id, &sources, out.path(), TIMEOUT, &StateKey::random(), |e| {
+    let path = download(id, &sources, out.path(), TIMEOUT, &StateKey::random(), None, |e| {
         if let DownloadEvent::Chunk { peer, .. } = e {
             senders.push(*peer);
         }

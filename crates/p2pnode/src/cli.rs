@@ -36,7 +36,7 @@ const TAKES: [(&str, &[&[&str]]); 6] = [
     ("serve", &[FOLDERS, NODE, FINDING, OUTPUT]),
     ("peers", &[FINDING, OUTPUT]),
     ("ls", &[FETCHING, FINDING, OUTPUT]),
-    ("get", &[FETCHING, FOLDERS, FINDING, OUTPUT]),
+    ("get", &[FETCHING, FOLDERS, NODE, FINDING, OUTPUT]),
     ("completions", &[]),
     ("man", &[]),
 ];
@@ -99,6 +99,13 @@ pub(crate) enum Command {
         /// Download even if the destination already holds the file (the copy gets a free name).
         #[arg(long)]
         force: bool,
+        /// Once done, keep serving the other downloaders for SECS seconds (0: not at all) [default: until
+        /// none has asked anything for a second, at most 10 s].
+        #[arg(long, value_name = "SECS", conflicts_with = "no_upload")]
+        seed_for: Option<u64>,
+        /// Serve nothing to other downloaders: no transfer port, no announcement.
+        #[arg(long)]
+        no_upload: bool,
     },
     /// Print a shell completion script (README "Command line" says where each shell looks for it).
     Completions {
@@ -349,15 +356,20 @@ impl Global {
         })
     }
 
-    /// The settings of `serve`.
-    pub(crate) fn serve(&self, max_upload_rate: Option<u64>) -> anyhow::Result<ServeConfig> {
+    /// The name this node announces: `--name`, or the host name.
+    pub(crate) fn node_name(&self) -> anyhow::Result<String> {
         let name = self.name.clone().unwrap_or_else(host_name);
         if name.is_empty() || name.len() > node::MAX_NODE_NAME {
             bail!("--name must be 1 to {} bytes long", node::MAX_NODE_NAME);
         }
+        Ok(name)
+    }
+
+    /// The settings of `serve`.
+    pub(crate) fn serve(&self, max_upload_rate: Option<u64>) -> anyhow::Result<ServeConfig> {
         Ok(ServeConfig {
             net: self.net()?,
-            name,
+            name: self.node_name()?,
             dir: self.dir.clone(),
             downloads: self.downloads(),
             state_dir: self.state_dir(),

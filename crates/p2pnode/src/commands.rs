@@ -3,10 +3,11 @@
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::bail;
 use futures_util::StreamExt;
-use node::{Identity, Node, NodeError, Survey};
+use node::{Identity, Node, NodeError, Survey, Swarm, Transport};
 use transport::TransportError;
 
 use crate::cli::{self, Cli, Command, Global};
@@ -34,13 +35,13 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
         Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
         Command::Peers => {
             let spinner = Spinner::new(g.json, "looking for peers");
-            let peers = survey(g)?.peers().await?;
+            let peers = survey(g, &identity(g)?)?.0.peers().await?;
             drop(spinner);
             output::peers(&peers, g.json, g.trusted.as_ref());
             Ok(())
         }
         Command::Ls { pattern, tree } => {
-            let mut survey = survey(g)?;
+            let (mut survey, _) = survey(g, &identity(g)?)?;
             let spinner = Spinner::new(g.json, "looking for peers");
             let peers = survey.peers().await?;
             spinner.say(&format!("asking {} peer(s) what they share", peers.len()));
@@ -54,13 +55,18 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             output::files(&dictionary, &peers, g.json, selected.as_ref(), *tree);
             Ok(())
         }
-        Command::Get { files, output, delete_incomplete, keep_incomplete, force } => {
+        Command::Get { files, output, delete_incomplete, keep_incomplete, force, seed_for, no_upload } => {
             let incomplete = match (delete_incomplete, keep_incomplete) {
                 (true, _) => Incomplete::Delete,
                 (_, true) => Incomplete::Keep,
                 _ => Incomplete::Ask,
             };
-            get(g, files, output.as_deref(), incomplete, *force).await
+            let seed = match (no_upload, seed_for) {
+                (true, _) => None,
+                (false, Some(secs)) => Some(Seed::For(Duration::from_secs(*secs))),
+                (false, None) => Some(Seed::UntilQuiet),
+            };
+            get(g, files, output.as_deref(), incomplete, *force, seed).await
         }
         Command::Completions { shell } => {
             // Written whole at the end: clap_complete panics where stdout fails (`| head`); we return it.
@@ -72,21 +78,49 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A survey over `--transport` (its connections reused) and `--discovery`, proving an identity made for
-/// this run.
-fn survey(g: &Global) -> anyhow::Result<Survey> {
-    let net = g.net()?;
-    // Trusting peers accept only the ids they know: with a trust list this node proves its own.
-    let identity = match g.trusted {
+/// The identity a client proves: one made for this run, or with a trust list its own (trusting peers
+/// accept only the ids they know).
+fn identity(g: &Global) -> anyhow::Result<Identity> {
+    Ok(match g.trusted {
         Some(_) => node::stored_identity(&g.state_dir())?,
         None => Identity::generate()?,
-    };
-    let transport = plugins::client_transport(g, net.transport_config(), identity.clone())?;
-    // The catalogues and every file of the run share one connection per peer: no handshake per file.
-    let transport = Arc::new(transport::Reuse::new(transport));
-    let discoveries = plugins::discoveries(g, &net, identity.node_id(), false)?;
-    Ok(Survey::new(&net, vec![transport], discoveries)?)
+    })
 }
+
+/// A survey over `--transport` and `--discovery`, proving `identity`; and that transport, its connections
+/// reused: the catalogues and every file of the run share one connection per peer, no handshake per file.
+fn survey(g: &Global, identity: &Identity) -> anyhow::Result<(Survey, Arc<dyn Transport>)> {
+    let net = g.net()?;
+    let transport = plugins::client_transport(g, net.transport_config(), identity.clone())?;
+    let transport: Arc<dyn Transport> = Arc::new(transport::Reuse::new(transport));
+    let discoveries = plugins::discoveries(g, &net, identity.node_id(), false)?;
+    Ok((Survey::new(&net, vec![transport.clone()], discoveries)?, transport))
+}
+
+/// The upload side of a `get`: every transport on `--port` (any free port where it is taken), announced
+/// as node `identity`; the peers that join are reached over `client`.
+async fn swarm(g: &Global, identity: &Identity, client: Arc<dyn Transport>) -> anyhow::Result<Swarm> {
+    let net = g.net()?;
+    let transports = plugins::serving_transports(g, net.transport_config(), identity)?;
+    let discoveries = plugins::discoveries(g, &net, identity.node_id(), true)?;
+    let (id, name) = (identity.node_id(), g.node_name()?);
+    Ok(Swarm::bind(id, name, g.port, &net, &transports, discoveries, vec![client]).await?)
+}
+
+/// How long a `get` keeps serving the other downloaders once it is done.
+#[derive(Clone, Copy)]
+enum Seed {
+    /// This long.
+    For(Duration),
+    /// Until none has asked anything for [`SEED_QUIET`], at most [`SEED_MOST`].
+    UntilQuiet,
+}
+
+/// How long no downloader must ask anything before a `get` stops serving them (by default): two of
+/// their bitmap refreshes, so that one that still lacks chunks has asked again.
+const SEED_QUIET: Duration = Duration::from_secs(1);
+/// The longest a `get` serves the others once done (by default), whatever they ask.
+const SEED_MOST: Duration = Duration::from_secs(10);
 
 async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     let config = g.serve(max_upload_rate)?;
@@ -121,11 +155,59 @@ async fn get(
     output: Option<&Path>,
     incomplete: Incomplete,
     force: bool,
+    seed: Option<Seed>,
 ) -> anyhow::Result<()> {
-    let net = g.net()?;
     let dest: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
     node::check_writable(&dest)?;
-    let mut survey = survey(g)?;
+    let identity = identity(g)?;
+    let (survey, client) = survey(g, &identity)?;
+    let swarm = match seed {
+        Some(_) => Some(swarm(g, &identity, client).await?),
+        None => None,
+    };
+    let (offer, requests) = (swarm.as_ref().map(Swarm::offer), swarm.as_ref().map(Swarm::requests));
+    let serving = async {
+        match swarm {
+            Some(swarm) => swarm.run().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(serving);
+    tokio::select! {
+        fetched = fetch(g, files, dest, incomplete, force, survey, offer) => fetched?,
+        stopped = &mut serving => return Err(stopped.into()),
+    }
+    let (Some(seed), Some(requests)) = (seed, requests) else { return Ok(()) };
+    let seeding = async {
+        match seed {
+            Seed::For(time) => tokio::time::sleep(time).await,
+            Seed::UntilQuiet => _ = tokio::time::timeout(SEED_MOST, requests.quiet_for(SEED_QUIET)).await,
+        }
+    };
+    if !matches!(seed, Seed::For(Duration::ZERO)) && !g.json && std::io::stderr().is_terminal() {
+        eprintln!("passing chunks on to the other downloaders a moment longer (Ctrl-C stops)");
+    }
+    // Done already: whatever stops the serving, the download stands.
+    tokio::select! {
+        () = seeding => {}
+        _ = &mut serving => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+/// Fetches what `files` name into `dest`, offering each file's verified chunks to the swarm as they come
+/// where there is one.
+async fn fetch(
+    g: &Global,
+    files: &[String],
+    dest: PathBuf,
+    incomplete: Incomplete,
+    force: bool,
+    mut survey: Survey,
+    offer: Option<node::Offer>,
+) -> anyhow::Result<()> {
+    let net = g.net()?;
     let (wanted, peers) = {
         let spinner = Spinner::new(g.json, "looking for peers");
         let peers = survey.peers().await?;
@@ -136,7 +218,7 @@ async fn get(
     let total = wanted.iter().map(|w| w.entry.size).sum();
     let progress = Mutex::new(Progress::new(g.json, wanted.len(), total, names));
     let copies = Mutex::new((!force).then(|| node::copies(&g.state_dir())));
-    let mut run = GetRun { g, dest, net, key: g.state_key(), incomplete, copies, progress };
+    let mut run = GetRun { g, dest, net, key: g.state_key(), incomplete, copies, progress, offer };
     // Several files: no questions (their parts are kept).
     if wanted.len() > 1 && run.incomplete == Incomplete::Ask {
         run.incomplete = Incomplete::Keep;
@@ -195,6 +277,8 @@ struct GetRun<'a> {
     /// What the destination holds already (`None` with --force).
     copies: Mutex<Option<node::Copies>>,
     progress: Mutex<Progress>,
+    /// Where the verified chunks are offered to other downloaders (`None` with --no-upload).
+    offer: Option<node::Offer>,
 }
 
 impl GetRun<'_> {
@@ -218,7 +302,8 @@ impl GetRun<'_> {
             bail!("the peers hosting '{}' do not serve --transport {}", entry.name, self.g.transport);
         }
         let on_event = |e: &node::DownloadEvent| lock(&self.progress).on(&mut mine, e);
-        let path = node::download(id, &file.sources, &dir, self.net.timeout, &self.key, on_event).await;
+        let offer = self.offer.as_ref();
+        let path = node::download(id, &file.sources, &dir, self.net.timeout, &self.key, offer, on_event).await;
         match &path {
             Ok(path) => lock(&self.progress).done(&mine, path),
             Err(NodeError::Incomplete { part, .. }) if progress::above(|| decide(self.incomplete, part)) => {

@@ -252,10 +252,13 @@ fn serve_tells_people_what_it_does_and_keeps_the_log_for_v() {
     let ready = lines.next().expect("a second line");
     assert!(ready.starts_with("ready: 1 file(s) shared as node ") && ready.ends_with("; Ctrl-C stops"), "{ready}");
 
-    let got = run(p2pnode(port).args(["get", "notes.txt", "-o", into.path().to_str().expect("utf-8")]));
-    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
-    // The get is anonymous (it announces no name): the line names its address.
-    assert_eq!(lines.next().expect("an upload line"), "sent notes.txt (683.6 KiB) to 127.0.0.1");
+    // A get that serves others announces itself, by its name; one with --no-upload does not.
+    for (flag, to) in [("--name=beta", "beta (127.0.0.1)"), ("--no-upload", "127.0.0.1")] {
+        let into = into.path().to_str().expect("utf-8");
+        let got = run(p2pnode(port).args(["get", "notes.txt", flag, "--force", "-o", into]));
+        assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+        assert_eq!(lines.next().expect("an upload line"), format!("sent notes.txt (683.6 KiB) to {to}"));
+    }
 
     serve.kill().expect("kill");
     serve.wait().expect("ends");
@@ -358,7 +361,7 @@ fn each_subcommand_lists_only_the_options_it_takes() {
         ),
         ("peers", &["--discovery", "--timeout", "--json"], &["--transport", "--dir", "--name", "--port"]),
         ("ls", &["--transport", "--tree"], &["--dir", "--name", "--port"]),
-        ("get", &["--transport", "--dir", "--force", "--output"], &["--name", "--port", "--announce-interval"]),
+        ("get", &["--transport", "--dir", "--force", "--output", "--name", "--port", "--seed-for", "--no-upload"], &[]),
         ("completions", &[], &["--json", "--dir", "--timeout"]),
     ] {
         let help = help(sub);

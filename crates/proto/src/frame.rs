@@ -40,6 +40,10 @@ pub enum Request {
         /// How many bytes.
         len: u32,
     },
+    /// Which chunks of a file the server has now: a bitmap, one bit per chunk (bit `i % 8` of byte
+    /// `i / 8`), all set for a whole file. A downloader asks its partial sources again and again, so it
+    /// learns of their new chunks within a refresh.
+    Have(FileId),
 }
 
 impl Request {
@@ -59,6 +63,10 @@ impl Request {
                 body.put_u32(*offset);
                 body.put_u32(*len);
             }
+            Request::Have(id) => {
+                body.put_u8(4);
+                body.put(&id.0);
+            }
         }
         framed(body)
     }
@@ -71,6 +79,7 @@ impl Request {
             1 => Request::Catalogue,
             2 => Request::Manifest(FileId(r.array()?)),
             3 => Request::Chunk { file: FileId(r.array()?), index: r.u32()?, offset: r.u32()?, len: r.u32()? },
+            4 => Request::Have(FileId(r.array()?)),
             tag => return Err(DecodeError::UnknownTag { what: "request", tag }),
         };
         r.finish()?;
@@ -89,6 +98,9 @@ pub enum ErrorCode {
     Busy,
     /// The server failed to read its own file (changed or deleted while shared).
     Internal,
+    /// A seed sent this chunk to another downloader moments ago: ask the swarm for it first (the seed
+    /// answers the same request the next time), so that its uplink carries each chunk about once.
+    Elsewhere,
     /// A code this build does not know (a newer peer).
     Other(u16),
 }
@@ -101,13 +113,14 @@ impl ErrorCode {
             ErrorCode::BadRequest => 2,
             ErrorCode::Busy => 3,
             ErrorCode::Internal => 4,
+            ErrorCode::Elsewhere => 5,
             ErrorCode::Other(c) => c,
         }
     }
 
     /// The error a wire code stands for ([`ErrorCode::Other`] for codes this build does not know).
     pub fn from_code(code: u16) -> Self {
-        [ErrorCode::NotFound, ErrorCode::BadRequest, ErrorCode::Busy, ErrorCode::Internal]
+        [ErrorCode::NotFound, ErrorCode::BadRequest, ErrorCode::Busy, ErrorCode::Internal, ErrorCode::Elsewhere]
             .into_iter()
             .find(|c| c.code() == code)
             .unwrap_or(ErrorCode::Other(code))
@@ -121,6 +134,7 @@ impl fmt::Display for ErrorCode {
             ErrorCode::BadRequest => f.write_str("bad request"),
             ErrorCode::Busy => f.write_str("busy"),
             ErrorCode::Internal => f.write_str("internal error"),
+            ErrorCode::Elsewhere => f.write_str("sent to another downloader; ask the swarm"),
             ErrorCode::Other(c) => write!(f, "error {c}"),
         }
     }
@@ -206,9 +220,12 @@ mod tests {
     #[test]
     fn requests_round_trip() {
         let file = FileId([9; 32]);
-        for req in
-            [Request::Catalogue, Request::Manifest(file), Request::Chunk { file, index: 7, offset: 10, len: 1 << 20 }]
-        {
+        for req in [
+            Request::Catalogue,
+            Request::Manifest(file),
+            Request::Chunk { file, index: 7, offset: 10, len: 1 << 20 },
+            Request::Have(file),
+        ] {
             assert_eq!(Request::decode(body_of(&req.encode())), Ok(req));
         }
     }

@@ -166,6 +166,11 @@ impl PartFile {
         bit(&self.bitmap().bits, index)
     }
 
+    /// The bitmap of the verified chunks: bit `i % 8` of byte `i / 8` for chunk `i`.
+    pub fn have_bits(&self) -> Vec<u8> {
+        self.bitmap().bits.clone()
+    }
+
     /// The chunks still missing, in order.
     pub fn missing(&self) -> Vec<u32> {
         (0..self.manifest.chunk_count()).filter(|i| !self.has(*i)).collect()

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""A flash crowd on loopback: one seed capped at --rate, --downloaders `get`s of one file started together.
+
+Per transport it prints the time until the last downloader has the file, as a ratio to one download alone
+from the same seed (the bar: <= 1.6x; without a swarm it is about the number of downloaders), and the
+seed's upload bytes per file byte (the bar: <= 1.3), counted from the `chunk` events of the downloaders.
+
+usage: bench/crowd.py [--size-mib 48] [--rate 8M] [--downloaders 6] [--transports tls,quic] [--no-upload]
+"""
+import argparse, json, os, shutil, socket, subprocess, tempfile, threading, time
+
+from benchlib import BIN, free_port, prepare, until_ready
+
+
+def base(disc):
+    return [BIN, "--discovery-port", str(disc), "--broadcast", "127.255.255.255", "--announce-interval", "1"]
+
+
+def crowd(disc, work, transport, n, seed_id, extra):
+    """Starts `n` gets together; returns (seconds until the last `done`, chunk bytes the seed sent)."""
+    procs, finished, from_seed = [], [None] * n, [0] * n
+    started = time.perf_counter()
+    for i in range(n):
+        d = os.path.join(work, f"get{i}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        args = base(disc) + ["--dir", d, "--port", "0", "--name", f"get{i}", "--transport", transport, "--json",
+                             "get", "crowd.bin", "-o", os.path.join(d, "out"), *extra]
+        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+
+    def read(i):
+        for line in procs[i].stdout:
+            event = json.loads(line)
+            if event["event"] == "chunk" and event["peer"] == seed_id:
+                from_seed[i] += event["bytes"]
+            elif event["event"] == "done":
+                finished[i] = time.perf_counter() - started
+
+    readers = [threading.Thread(target=read, args=(i,)) for i in range(n)]
+    for r in readers:
+        r.start()
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit("a get failed")
+    for r in readers:
+        r.join()
+    return max(finished), sum(from_seed)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=48)
+    ap.add_argument("--rate", default="8M")
+    ap.add_argument("--downloaders", type=int, default=6)
+    ap.add_argument("--transports", default="tls,quic")
+    ap.add_argument("--no-upload", action="store_true", help="the crowd without a swarm, for comparison")
+    opts = ap.parse_args()
+    prepare("crowd.py", {})
+    work = tempfile.mkdtemp(prefix="p2pnode-crowd-")
+    size = opts.size_mib * 2**20
+    extra = ["--no-upload"] if opts.no_upload else []
+    try:
+        seed_dir = os.path.join(work, "seed")
+        os.makedirs(seed_dir)
+        with open(os.path.join(seed_dir, "crowd.bin"), "wb") as f:
+            f.write(os.urandom(size))
+        disc = free_port(socket.SOCK_DGRAM)
+        seed = subprocess.Popen(base(disc) + ["--dir", seed_dir, "--port", "0", "--name", "seed", "--json", "serve",
+                                              "--max-upload-rate", opts.rate],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        seed_id = until_ready(seed)["id"]
+        threading.Thread(target=lambda: [None for _ in seed.stdout], daemon=True).start()
+        print(f"{opts.size_mib} MiB from one seed capped at {opts.rate}/s; {opts.downloaders} downloaders"
+              f"{' without a swarm' if opts.no_upload else ''}\n")
+        print("| transport | one download s | crowd: last done s | ratio | seed bytes per file byte |")
+        print("|---|---|---|---|---|")
+        for t in opts.transports.split(","):
+            one, _ = crowd(disc, work, t, 1, seed_id, extra)
+            last, sent = crowd(disc, work, t, opts.downloaders, seed_id, extra)
+            print(f"| {t} | {one:.1f} | {last:.1f} | {last / one:.2f}x | {sent / size:.2f} |", flush=True)
+        seed.terminate()
+        seed.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+//! Accepting connections within the node's limits, and serving each in a task of its own: what a
+//! serving node and a swarming `get` share.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::{FileId, NodeId};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use transport::{Incoming, Listener, Transport};
+
+use crate::NodeError;
+use crate::server::{Sent, ServeContext, Upload, answer_busy, serve_connection};
+
+/// Connections served at once; further ones are closed at once.
+pub const MAX_CONNECTIONS: usize = 128;
+/// Connections one address may hold at once (a TCP downloader keeps up to 16 sockets to a peer, and a
+/// host may run several).
+pub const MAX_CONNECTIONS_PER_PEER: usize = 48;
+/// Accepted connections waiting for the serving loop.
+const ACCEPT_QUEUE: usize = 16;
+/// Connections over the limits answered busy at once; beyond these they are closed unanswered.
+const BUSY_ANSWERS: usize = 32;
+
+/// The listeners of a node and the connections they accepted, each served in a task of its own within
+/// [`MAX_CONNECTIONS`] and [`MAX_CONNECTIONS_PER_PEER`]; connections over those are answered busy.
+pub(crate) struct Listening {
+    incoming: mpsc::Receiver<Box<dyn Incoming>>,
+    accepting: JoinSet<()>,
+    limit: Arc<Semaphore>,
+    per_peer: Arc<PeerSlots>,
+    busy_answers: Arc<Semaphore>,
+    connections: JoinSet<(SocketAddr, Option<Vec<Sent>>)>,
+    uploads: UploadTally,
+}
+
+impl Listening {
+    /// Accepts on every listener from now on.
+    pub(crate) fn start(listeners: Vec<(Vec<String>, Box<dyn Listener>)>) -> Self {
+        let (incoming, accepting) = accept_all(listeners);
+        Self {
+            incoming,
+            accepting,
+            limit: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_peer: Arc::new(PeerSlots::default()),
+            busy_answers: Arc::new(Semaphore::new(BUSY_ANSWERS)),
+            connections: JoinSet::new(),
+            uploads: UploadTally::default(),
+        }
+    }
+
+    /// Serves what comes in with `context` until a peer that took something holds no connection any
+    /// more: returns what it took (named as `names` says). An error: a listener stopped. Cancel-safe.
+    pub(crate) async fn next(
+        &mut self,
+        context: &ServeContext,
+        names: &HashMap<NodeId, String>,
+    ) -> Result<Vec<Upload>, NodeError> {
+        loop {
+            tokio::select! {
+                Some(joined) = self.accepting.join_next() => return Err(crate::serving::stopped("listener", joined)),
+                Some(accepted) = self.incoming.recv() => self.admit(accepted, context),
+                Some(joined) = self.connections.join_next() => {
+                    let Ok((peer, Some(sent))) = joined else { continue };
+                    let uploads = self.uploads.closed(peer.ip(), sent, names);
+                    if !uploads.is_empty() {
+                        return Ok(uploads);
+                    }
+                }
+                else => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Serves `accepted` if the limits allow, or answers it busy.
+    fn admit(&mut self, accepted: Box<dyn Incoming>, context: &ServeContext) {
+        let peer = accepted.remote_addr();
+        match (self.limit.clone().try_acquire_owned(), self.per_peer.take(peer.ip())) {
+            (Ok(permit), Some(slot)) => {
+                let context = ServeContext { peer_buffers: slot.buffers.clone(), ..context.clone() };
+                self.uploads.opened(peer.ip(), accepted.authenticated().map(|a| a.peer));
+                self.connections.spawn(async move {
+                    let sent = serve_connection(accepted, context).await;
+                    drop((permit, slot));
+                    (peer, Some(sent))
+                });
+            }
+            _ => {
+                // Debug only: every client of a busy seed would log here, and so would a flood.
+                tracing::debug!(%peer, "connection limit reached, answered busy");
+                // Busy answers are few and short, so a flood of connections costs little.
+                if let Ok(permit) = self.busy_answers.clone().try_acquire_owned() {
+                    self.connections.spawn(async move {
+                        answer_busy(accepted).await;
+                        drop(permit);
+                        (peer, None)
+                    });
+                }
+            }
+        }
+    }
+
+    /// Stops accepting and closes every connection at once.
+    pub(crate) async fn shutdown(mut self) {
+        self.accepting.abort_all();
+        self.connections.shutdown().await;
+    }
+}
+
+/// What each address took, told once it holds no connection any more: a download spreads over several
+/// connections (one socket per exchange in flight on tcp and tls), and people want one line for it.
+#[derive(Default)]
+struct UploadTally(HashMap<IpAddr, Tally>);
+
+#[derive(Default)]
+struct Tally {
+    open: usize,
+    /// The id a connection from the address proved, if any did.
+    proven: Option<NodeId>,
+    sent: HashMap<FileId, Sent>,
+}
+
+impl UploadTally {
+    fn opened(&mut self, ip: IpAddr, proven: Option<NodeId>) {
+        let tally = self.0.entry(ip).or_default();
+        tally.open += 1;
+        tally.proven = tally.proven.or(proven);
+    }
+
+    /// Counts what a connection of `ip` sent; once it was the last, the uploads to `ip`, named as
+    /// `names` (announced names by node id) know the proven id.
+    fn closed(&mut self, ip: IpAddr, sent: Vec<Sent>, names: &HashMap<NodeId, String>) -> Vec<Upload> {
+        let Some(tally) = self.0.get_mut(&ip) else { return Vec::new() };
+        for s in sent {
+            tally.sent.entry(s.file).and_modify(|total| total.bytes += s.bytes).or_insert(s);
+        }
+        tally.open -= 1;
+        if tally.open > 0 {
+            return Vec::new();
+        }
+        let Some(tally) = self.0.remove(&ip) else { return Vec::new() };
+        let peer_name = tally.proven.and_then(|id| names.get(&id).cloned());
+        let upload = |Sent { file, name, size, bytes }| Upload {
+            peer: ip,
+            peer_name: peer_name.clone(),
+            file,
+            name,
+            size,
+            bytes,
+        };
+        tally.sent.into_values().map(upload).collect()
+    }
+}
+
+/// Connections held per peer address, and the send buffers their exchanges share.
+#[derive(Default)]
+struct PeerSlots(std::sync::Mutex<std::collections::HashMap<IpAddr, (usize, Arc<Semaphore>)>>);
+
+impl PeerSlots {
+    /// A slot for one more connection from `ip`, if it holds fewer than the limit.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, buffers) =
+            held.entry(ip).or_insert_with(|| (0, Arc::new(Semaphore::new(crate::server::PEER_SEND_BUDGET))));
+        if *count >= MAX_CONNECTIONS_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot { slots: self.clone(), ip, buffers: buffers.clone() })
+    }
+}
+
+/// One connection's slot, given back when the connection ends.
+struct PeerSlot {
+    slots: Arc<PeerSlots>,
+    ip: IpAddr,
+    buffers: Arc<Semaphore>,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((count, _)) = held.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Binds every transport: the first on `port` (any free port where it is taken and `or_any`), then the
+/// others on the same number where it is free (UDP and TCP ports are separate), so a peer sees one port
+/// number however it connects. Each
+/// listener comes with the names it is announced by: its transport's, and those it also serves.
+pub(crate) async fn bind_all(
+    transports: &[Arc<dyn Transport>],
+    port: u16,
+    or_any: bool,
+) -> Result<Vec<(Vec<String>, Box<dyn Listener>)>, NodeError> {
+    let mut listeners: Vec<(Vec<String>, Box<dyn Listener>)> = Vec::new();
+    for transport in transports {
+        let same = listeners.first().map_or(port, |(_, l)| l.local_addr().port());
+        let listener = match transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, same))).await {
+            Err(e) if (port == 0 && !listeners.is_empty()) || or_any => {
+                tracing::debug!(transport = transport.name(), port = same, error = %e, "port taken, using another");
+                transport.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).await?
+            }
+            other => other?,
+        };
+        let names = std::iter::once(transport.name().to_string()).chain(transport.also_serves()).collect();
+        listeners.push((names, listener));
+    }
+    Ok(listeners)
+}
+
+/// Accepts on every listener, each in its own task, into one bounded queue.
+fn accept_all(listeners: Vec<(Vec<String>, Box<dyn Listener>)>) -> (mpsc::Receiver<Box<dyn Incoming>>, JoinSet<()>) {
+    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+    let mut tasks = JoinSet::new();
+    for (names, mut listener) in listeners {
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(incoming) => {
+                        if tx.send(incoming).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(transport = names.join("+"), error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    (rx, tasks)
+}
