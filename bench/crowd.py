@@ -5,28 +5,50 @@ Per transport it prints the time until the last downloader has the file, as a ra
 from the same seed (the bar: <= 1.6x; without a swarm it is about the number of downloaders), and the
 seed's upload bytes per file byte (the bar: <= 1.3), counted from the `chunk` events of the downloaders.
 
+With --containers, the seed and every downloader run in containers of the image docker/build.sh makes,
+on a bridge network of their own (times then include each container's start).
+
 usage: bench/crowd.py [--size-mib 48] [--rate 8M] [--downloaders 6] [--transports tls,quic] [--no-upload]
+                      [--containers]
 """
 import argparse, json, os, shutil, socket, subprocess, tempfile, threading, time
 
-from benchlib import BIN, free_port, prepare, until_ready
+from benchlib import BIN, ROOT, free_port, prepare, until_ready
+
+IMAGE = "p2pnode:test"
 
 
 def base(disc):
-    return [BIN, "--discovery-port", str(disc), "--broadcast", "127.255.255.255", "--announce-interval", "1"]
+    return [BIN, "--discovery-port", str(disc), "--broadcast", "127.255.255.255"]
 
 
-def crowd(disc, work, transport, n, seed_id, extra):
+def local_get(disc, work):
+    """The command line of the `i`-th downloader on loopback, each in a folder of its own."""
+    def command(i, transport, extra):
+        d = os.path.join(work, f"get{i}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        return base(disc) + ["--dir", d, "--port", "0", "--announce-interval", "1", "--name", f"get{i}",
+                             "--transport", transport, "--json", "get", "crowd.bin", "-o", os.path.join(d, "out"),
+                             *extra]
+    return command
+
+
+def container_get(network):
+    """The command line of the `i`-th downloader, a container of its own on `network`."""
+    def command(i, transport, extra):
+        return ["docker", "run", "--rm", "--network", network, IMAGE, "--dir", "/share", "--announce-interval", "1",
+                "--name", f"get{i}", "--transport", transport, "--json", "get", "crowd.bin", *extra]
+    return command
+
+
+def crowd(command, transport, n, seed_id, extra):
     """Starts `n` gets together; returns (seconds until the last `done`, chunk bytes the seed sent)."""
     procs, finished, from_seed = [], [None] * n, [0] * n
     started = time.perf_counter()
     for i in range(n):
-        d = os.path.join(work, f"get{i}")
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        args = base(disc) + ["--dir", d, "--port", "0", "--name", f"get{i}", "--transport", transport, "--json",
-                             "get", "crowd.bin", "-o", os.path.join(d, "out"), *extra]
-        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+        procs.append(subprocess.Popen(command(i, transport, extra), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
 
     def read(i):
         for line in procs[i].stdout:
@@ -41,7 +63,7 @@ def crowd(disc, work, transport, n, seed_id, extra):
         r.start()
     for p in procs:
         if p.wait() != 0:
-            raise SystemExit("a get failed")
+            raise SystemExit(f"a get failed: {p.stderr.read().strip()}")
     for r in readers:
         r.join()
     return max(finished), sum(from_seed)
@@ -54,33 +76,50 @@ def main():
     ap.add_argument("--downloaders", type=int, default=6)
     ap.add_argument("--transports", default="tls,quic")
     ap.add_argument("--no-upload", action="store_true", help="the crowd without a swarm, for comparison")
+    ap.add_argument("--containers", action="store_true", help="seed and downloaders in containers")
     opts = ap.parse_args()
-    prepare("crowd.py", {})
+    prepare("crowd.py", {"docker": "docker.io"} if opts.containers else {})
     work = tempfile.mkdtemp(prefix="p2pnode-crowd-")
     size = opts.size_mib * 2**20
     extra = ["--no-upload"] if opts.no_upload else []
+    network = f"p2pnode-crowd-{os.getpid()}"
     try:
         seed_dir = os.path.join(work, "seed")
         os.makedirs(seed_dir)
         with open(os.path.join(seed_dir, "crowd.bin"), "wb") as f:
             f.write(os.urandom(size))
-        disc = free_port(socket.SOCK_DGRAM)
-        seed = subprocess.Popen(base(disc) + ["--dir", seed_dir, "--port", "0", "--name", "seed", "--json", "serve",
-                                              "--max-upload-rate", opts.rate],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        serve = ["--announce-interval", "1", "--name", "seed", "--json", "serve", "--max-upload-rate", opts.rate]
+        if opts.containers:
+            subprocess.run([os.path.join(ROOT, "docker", "build.sh")], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["docker", "network", "create", network], check=True, stdout=subprocess.DEVNULL)
+            seed = subprocess.Popen(["docker", "run", "--rm", "--name", f"{network}-seed", "--network", network,
+                                     "-v", f"{seed_dir}:/share", IMAGE, "--dir", "/share", *serve],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            command = container_get(network)
+        else:
+            disc = free_port(socket.SOCK_DGRAM)
+            seed = subprocess.Popen(base(disc) + ["--dir", seed_dir, "--port", "0", *serve],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            command = local_get(disc, work)
         seed_id = until_ready(seed)["id"]
         threading.Thread(target=lambda: [None for _ in seed.stdout], daemon=True).start()
-        print(f"{opts.size_mib} MiB from one seed capped at {opts.rate}/s; {opts.downloaders} downloaders"
+        where = "in containers" if opts.containers else "on loopback"
+        print(f"{opts.size_mib} MiB from one seed capped at {opts.rate}/s; {opts.downloaders} downloaders {where}"
               f"{' without a swarm' if opts.no_upload else ''}\n")
         print("| transport | one download s | crowd: last done s | ratio | seed bytes per file byte |")
         print("|---|---|---|---|---|")
         for t in opts.transports.split(","):
-            one, _ = crowd(disc, work, t, 1, seed_id, extra)
-            last, sent = crowd(disc, work, t, opts.downloaders, seed_id, extra)
+            one, _ = crowd(command, t, 1, seed_id, extra)
+            last, sent = crowd(command, t, opts.downloaders, seed_id, extra)
             print(f"| {t} | {one:.1f} | {last:.1f} | {last / one:.2f}x | {sent / size:.2f} |", flush=True)
-        seed.terminate()
-        seed.wait()
     finally:
+        if opts.containers:
+            subprocess.run(["docker", "rm", "-f", f"{network}-seed"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            subprocess.run(["docker", "network", "rm", network], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            seed.terminate()
+            seed.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 

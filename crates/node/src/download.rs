@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use proto::{ErrorCode, FileId, Manifest, NodeId, Request};
 use store::{PartFile, StateKey, StoreError};
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use transport::{Connection, Transport, TransportError};
 
 use crate::exchange::{ExchangeError, request, request_within};
 use crate::scheduler::{Assignment, Limits};
-use crate::swarm::Offer;
+use crate::swarm::{Joining, Offer};
 use crate::{Failure, NodeError, Scheduler, Status, blocking};
 
 /// Chunk bytes a download keeps in flight from one peer, and in all: the pipelining depth, and what
@@ -177,6 +177,7 @@ pub async fn download(
         scheduler.add_peer(ranked(i), sources[i].has.clone(), now());
     }
     let mut sources = sources.to_vec();
+    let mut joins = Joins::of(&sources);
     let mut joining = offer.map(Offer::joining);
     let mut refresh = tokio::time::interval(HAVE_REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -216,10 +217,9 @@ pub async fn download(
             }
             joined = next_joining(&mut joining) => {
                 let Some(source) = joined else { continue };
-                let known = sources.iter().any(|s| (s.node, s.addr) == (source.node, source.addr));
-                if !known && sources.len() < MAX_SOURCES {
-                    let i = sources.len();
-                    sources.push(source.clone());
+                let asked = |i| scheduler.knows(ranked(i)) || refreshing.contains(&i);
+                if let Some(i) = joins.ask(source, &mut sources, asked) {
+                    let source = sources[i].clone();
                     tasks.spawn(async move { Done::Joined(i, source.transport.connect(source.addr, source.node).await) });
                 }
                 continue;
@@ -235,6 +235,7 @@ pub async fn download(
             Done::Chunk(job, result) => (job, result),
             Done::Joined(i, Ok(conn)) => {
                 // A joining peer becomes a source once it says what it has.
+                joins.connecting.remove(&i);
                 conns.insert(i, conn.clone());
                 refreshing.insert(i);
                 tasks.spawn(
@@ -243,6 +244,7 @@ pub async fn download(
                 continue;
             }
             Done::Joined(i, Err(e)) => {
+                joins.connecting.remove(&i);
                 tracing::debug!(target: "p2pnode::download", peer = %sources[i].node.short(), error = %e, "joining peer unreachable");
                 continue;
             }
@@ -257,7 +259,8 @@ pub async fn download(
                     }
                     (Ok(bits), true) => _ = scheduler.set_has(ranked(i), whole_or(bits, &manifest), now()),
                     (Ok(bits), false) => scheduler.add_peer(ranked(i), whole_or(bits, &manifest), now()),
-                    // A joining peer without the file is no source, and nothing to tell.
+                    // A joining peer without the file (yet: it is asked again when it announces a change) is
+                    // no source, and nothing to tell.
                     (Err(_), false) => {}
                     (Err(ExchangeError::Refused { code: ErrorCode::NotFound, message }), true) => {
                         scheduler.drop_peer(ranked(i));
@@ -335,15 +338,45 @@ enum Done {
 
 /// The next peer that joined the swarm; `None` when none came (the swarm's reports lagged) or, for
 /// ever, without a swarm.
-async fn next_joining(joining: &mut Option<broadcast::Receiver<Source>>) -> Option<Source> {
-    let Some(receiver) = joining else { return std::future::pending().await };
-    match receiver.recv().await {
-        Ok(source) => Some(source),
-        Err(broadcast::error::RecvError::Lagged(_)) => None,
-        Err(broadcast::error::RecvError::Closed) => {
-            *joining = None;
-            None
-        }
+async fn next_joining(joining: &mut Option<Joining>) -> Option<Source> {
+    match joining {
+        Some(joining) => joining.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The peers of a download by host, each under one index for good (original sources included), and
+/// those being connected to: a peer is asked to join whenever the swarm reports it (again), unless it is
+/// a source already or being asked.
+struct Joins {
+    places: HashMap<(NodeId, SocketAddr), SourceIndex>,
+    connecting: HashSet<SourceIndex>,
+}
+
+impl Joins {
+    fn of(sources: &[Source]) -> Self {
+        let places = sources.iter().enumerate().map(|(i, s)| ((s.node, s.addr), i)).collect();
+        Self { places, connecting: HashSet::new() }
+    }
+
+    /// The index to connect to `source` under, if it is to be asked now: not `asked` already (a source,
+    /// or answering what it has), not being connected to, and within [`MAX_SOURCES`].
+    fn ask(
+        &mut self,
+        source: Source,
+        sources: &mut Vec<Source>,
+        asked: impl Fn(SourceIndex) -> bool,
+    ) -> Option<SourceIndex> {
+        let i = match self.places.get(&(source.node, source.addr)) {
+            Some(&i) => i,
+            None if sources.len() < MAX_SOURCES => {
+                self.places.insert((source.node, source.addr), sources.len());
+                sources.push(source);
+                sources.len() - 1
+            }
+            None => return None,
+        };
+        (!asked(i) && self.connecting.insert(i)).then_some(i)
     }
 }
 

@@ -4,7 +4,7 @@
 //! refreshes. It shares nothing else: no folder is read, no state folder locked.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +47,35 @@ pub struct Offer(Arc<Offered>);
 struct Offered {
     files: Mutex<Files>,
     shares: watch::Sender<Arc<Shares>>,
+    /// The peers the swarm knows now, by host, and each it hears of from now on (again at each change
+    /// it announces: a peer without the file yet may have it then).
+    peers: Mutex<HashMap<(NodeId, IpAddr), Source>>,
     joining: broadcast::Sender<Source>,
+}
+
+/// The peers a download is told of: those known when it started, then each the swarm hears of.
+pub(crate) struct Joining {
+    known: Vec<Source>,
+    later: Option<broadcast::Receiver<Source>>,
+}
+
+impl Joining {
+    /// The next peer; `None` when the swarm's reports lagged (some are missed), or, for ever, once the
+    /// swarm is gone.
+    pub(crate) async fn next(&mut self) -> Option<Source> {
+        if let Some(source) = self.known.pop() {
+            return Some(source);
+        }
+        let Some(later) = &mut self.later else { return std::future::pending().await };
+        match later.recv().await {
+            Ok(source) => Some(source),
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            Err(broadcast::error::RecvError::Closed) => {
+                self.later = None;
+                None
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -84,7 +112,8 @@ impl Swarm {
         let empty = Catalogue { entries: Vec::new() }.encode();
         let (shares, watched) = watch::channel(Arc::new(Shares { version: 1, catalogue: empty, ..Shares::default() }));
         let files = Mutex::new(Files { version: 1, ..Files::default() });
-        let offer = Offer(Arc::new(Offered { files, shares, joining: broadcast::channel(JOINING_BUFFER).0 }));
+        let (peers, joining) = (Mutex::default(), broadcast::channel(JOINING_BUFFER).0);
+        let offer = Offer(Arc::new(Offered { files, shares, peers, joining }));
         let context = ServeContext::new(watched, net.transport_config().idle_timeout, None, false);
         let (listening, discovery) = (Listening::start(listeners), Merged::new(discoveries));
         Ok(Self { herald, listening, context, discovery, clients, offer, addrs })
@@ -111,6 +140,8 @@ impl Swarm {
         let Swarm { herald, mut listening, context, mut discovery, clients, offer, .. } = self;
         let mut announced = context.shares.borrow().version;
         discovery.announce(herald.record(&context.shares.borrow()));
+        // The peers there already: at once, not at their next announcement.
+        discovery.query();
         let mut publish = tokio::time::interval(PUBLISH);
         // Uploads are not told: a `get` says what it fetched, not what it passed on.
         let names = HashMap::new();
@@ -130,11 +161,12 @@ impl Swarm {
                 event = discovery.next_event() => match event {
                     Some(PeerEvent::Seen(peer) | PeerEvent::Updated(peer)) => {
                         if let Some(source) = crate::survey::reach(&clients, &peer) {
+                            offer.peers().insert((peer.id(), peer.ip), source.clone());
                             // No download listens between files: nothing to tell then.
                             let _ = offer.0.joining.send(source);
                         }
                     }
-                    Some(PeerEvent::Expired(_)) => {}
+                    Some(PeerEvent::Expired(peer)) => _ = offer.peers().remove(&(peer.id(), peer.ip)),
                     None => return stopped("discovery", Ok(())),
                 },
             }
@@ -198,9 +230,15 @@ impl Offer {
         self.publish();
     }
 
-    /// The peers that join the swarm from now on.
-    pub(crate) fn joining(&self) -> broadcast::Receiver<Source> {
-        self.0.joining.subscribe()
+    /// The peers the swarm knows, then those it hears of from now on.
+    pub(crate) fn joining(&self) -> Joining {
+        // Subscribed first: a peer heard of meanwhile comes twice rather than not at all.
+        let later = Some(self.0.joining.subscribe());
+        Joining { known: self.peers().values().cloned().collect(), later }
+    }
+
+    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<(NodeId, IpAddr), Source>> {
+        self.0.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands the server what changed since the last time, if anything did.
