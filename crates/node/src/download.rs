@@ -285,9 +285,6 @@ pub async fn download(
                     running.remove(&loser).inspect(AbortHandle::abort);
                 }
                 tracing::debug!(target: "p2pnode::download", file = manifest.name(), chunk = job.chunk, peer = %peer.short(), "chunk verified");
-                if let Some(offer) = offer {
-                    offer.verified(id, job.chunk);
-                }
                 on_event(&DownloadEvent::Chunk { index: job.chunk, bytes, peer });
             }
             Err(ChunkError::Store(e)) => return Err(NodeError::PartWrite(e)),

@@ -323,12 +323,16 @@ async fn answer(
         Request::Have(id) => match shares.files.get(id) {
             Some(file) => {
                 let all = || vec![0xff; file.manifest.chunk_count().div_ceil(8) as usize];
-                send_bytes(stream, &file.have.clone().unwrap_or_else(all), context).await.map(|()| None)
+                send_bytes(stream, &have_now(file).await.unwrap_or_else(all), context).await.map(|()| None)
             }
             None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
         },
         Request::Chunk { file, index, offset, len } => {
-            let (shared, start) = match find_range(shares, file, *index, *offset, *len) {
+            let have = match shares.files.get(file) {
+                Some(shared) => have_now(shared).await,
+                None => None,
+            };
+            let (shared, start) = match find_range(shares, file, have.as_deref(), *index, *offset, *len) {
                 Ok(found) => found,
                 Err((code, why)) => return refuse(stream, code, why, context).await.map(|()| None),
             };
@@ -346,10 +350,21 @@ async fn answer(
     }
 }
 
-/// The shared file a chunk request asks of, and where in it the asked range starts; or the refusal.
+/// The chunks `shared` has now: `None` for a whole file; for a download in progress, what its state file
+/// says now (the shares were made before the chunks verified since), and at least what the shares say.
+async fn have_now(shared: &SharedFile) -> Option<Vec<u8>> {
+    let listed = shared.have.clone()?;
+    let (path, manifest) = (shared.path.clone(), shared.manifest.clone());
+    let now = blocking(move || store::bits_now(&path, &manifest)).await.unwrap_or_default();
+    Some(listed.iter().zip(now.iter().chain(std::iter::repeat(&0))).map(|(l, n)| l | n).collect())
+}
+
+/// The shared file a chunk request asks of (which has the chunks of `have`, all where `None`), and where
+/// in it the asked range starts; or the refusal.
 fn find_range<'s>(
     shares: &'s Shares,
     file: &FileId,
+    have: Option<&[u8]>,
     index: u32,
     offset: u32,
     len: u32,
@@ -358,7 +373,7 @@ fn find_range<'s>(
     if index >= shared.manifest.chunk_count() {
         return Err((ErrorCode::NotFound, "no such chunk"));
     }
-    if shared.have.as_ref().is_some_and(|bits| !store::bit(bits, index)) {
+    if have.is_some_and(|bits| !store::bit(bits, index)) {
         return Err((ErrorCode::NotFound, "chunk not downloaded yet"));
     }
     let (start, chunk_len) = shared.manifest.chunk_span(index);

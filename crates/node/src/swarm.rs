@@ -20,7 +20,8 @@ use crate::server::{Activity, ServeContext, Shares};
 use crate::serving::{Herald, local_addrs, stopped};
 use crate::{NetConfig, NodeError, Source};
 
-/// How often what the downloads verified is published to the server (and a new file announced).
+/// How often the files the downloads offer are published to the server (and a new one announced):
+/// at most this often, whatever the number of files a `get` fetches.
 const PUBLISH: Duration = Duration::from_millis(250);
 /// Peers that joined and are not yet taken by every download; a download that lags behind misses some
 /// (they announce again).
@@ -81,7 +82,7 @@ impl Joining {
 #[derive(Default)]
 struct Files {
     files: HashMap<FileId, SharedFile>,
-    /// The catalogue's version: it changes with the set of files, not with their bitmaps.
+    /// The catalogue's version: it changes with the set of files.
     version: u64,
     /// Whether the files changed since they were last published.
     changed: bool,
@@ -185,24 +186,14 @@ impl Requests {
 }
 
 impl Offer {
-    /// A download in progress into `part`, with the chunks verified so far (`have`).
+    /// A download in progress into `part`, with the chunks verified so far (`have`; the server reads the
+    /// chunks verified since from the part's state file).
     pub(crate) fn part(&self, manifest: Arc<Manifest>, part: &Path, have: Vec<u8>) {
         let shared = SharedFile { path: part.to_path_buf(), manifest, stamp: None, have: Some(have) };
         let mut files = self.files();
         files.version += 1;
         files.changed = true;
         files.files.insert(shared.manifest.id(), shared);
-    }
-
-    /// Chunk `index` of `id` is verified and written.
-    pub(crate) fn verified(&self, id: FileId, index: u32) {
-        let mut files = self.files();
-        if let Some(have) = files.files.get_mut(&id).and_then(|f| f.have.as_mut())
-            && let Some(byte) = have.get_mut(index as usize / 8)
-        {
-            *byte |= 1 << (index % 8);
-            files.changed = true;
-        }
     }
 
     /// `id` is complete at `path`: served from there, at once (requests for its `.part` wait for this).

@@ -57,3 +57,43 @@ fn a_seeding_get_passes_the_file_on_once_the_source_is_gone(transport: &str) {
     assert_eq!(chunks.len(), 41);
     assert!(chunks.iter().all(|c| c["peer"] != source_id.as_str()), "a chunk came from the killed source");
 }
+
+/// A `serve` shares a download into its downloads folder while it runs, each chunk as soon as it is
+/// verified (not at its next rescan): the download is stopped half-way and its source killed, and a
+/// second download takes every verified chunk from the serve.
+#[test]
+fn a_serve_shares_each_chunk_of_a_download_in_its_folder_at_once() {
+    let port = free_udp_port();
+    let (shared, _) = shared_copies(1, "film.bin", 40 * 256 * 1024);
+    let source = Server::start(port, shared[0].path(), "source", &[], &["--max-upload-rate", "2M"]);
+    let node = tempfile::tempdir().expect("dir");
+    let sharer = Server::start(port, node.path(), "sharer", &[], &[]);
+    let mut verified = 0;
+    let mut first = p2pnode(port)
+        .args(["--dir", node.path().to_str().expect("utf-8"), "--json", "get", "film.bin", "--no-upload"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("get starts");
+    for line in BufReader::new(first.stdout.take().expect("stdout")).lines() {
+        let event: Value = serde_json::from_str(&line.expect("a line")).expect("json");
+        verified += usize::from(event["event"] == "chunk");
+        if verified == 20 {
+            break;
+        }
+    }
+    let _ = first.kill();
+    let _ = first.wait();
+    drop(source);
+
+    let into = tempfile::tempdir().expect("dir");
+    let fetched = get_streaming(
+        p2pnode(port)
+            .args(["--json", "--timeout", "3", "get", "film.bin", "--keep-incomplete", "--no-upload"])
+            .args(["-o", into.path().to_str().expect("utf-8")]),
+        |_| {},
+    );
+    assert!(!fetched.status.success(), "the sharer has only part of the file");
+    let from_sharer = fetched.events.iter().filter(|e| e["event"] == "chunk" && e["peer"] == sharer.id.as_str());
+    assert!(from_sharer.count() >= 20, "{:?}", fetched.events);
+}

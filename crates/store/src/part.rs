@@ -126,7 +126,7 @@ impl PartFile {
         part.set_len(manifest.size()).map_err(io_err(&part_path))?;
         let state = open().open(state_path).map_err(io_err(state_path))?;
         // Magic, version, manifest length, manifest, MAC: where the bitmap starts.
-        let bits_at = (4 + 1 + 4 + manifest.encoded_len() + 32) as u64;
+        let bits_at = (MAGIC.len() + 1 + 4 + manifest.encoded_len() + 32) as u64;
         let this = Self {
             dir: dir.to_path_buf(),
             name,
@@ -298,6 +298,18 @@ pub fn read_state(path: &Path, key: &StateKey) -> Option<(Manifest, Vec<u8>)> {
     Some((manifest, bits))
 }
 
+/// The verified-chunk bitmap of the download into `part_path` of `manifest`, as its state file holds it
+/// now: for a server that shares the download while it runs. The state's header was authenticated when
+/// the download was listed ([`read_state`]); the bitmap only ever grows, one bit per chunk verified and
+/// written. `None` once the download is gone (finished or deleted).
+pub fn bits_now(part_path: &Path, manifest: &Manifest) -> Option<Vec<u8>> {
+    let state = File::open(state_path_of(part_path)).ok()?;
+    let mut bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
+    let bits_at = (MAGIC.len() + 1 + 4 + manifest.encoded_len() + 32) as u64;
+    state.read_exact_at(&mut bits, bits_at).ok()?;
+    Some(bits)
+}
+
 /// Compares two MACs in constant time.
 fn subtle_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     blake3::Hash::from_bytes(*a) == blake3::Hash::from_bytes(*b)
@@ -396,5 +408,19 @@ mod tests {
         let part = PartFile::open(dir.path(), m, &key).expect("open");
         assert!(part.missing().is_empty());
         assert_eq!(std::fs::read(part.finish().expect("finish")).expect("read").len(), 0);
+    }
+
+    #[test]
+    fn the_bitmap_now_follows_the_chunks_written_and_ends_with_the_download() {
+        let (dir, data, manifest) = setup(3 * 256 * 1024);
+        let part = PartFile::open(dir.path(), manifest.clone(), &key()).expect("open");
+        assert_eq!(bits_now(part.part_path(), &manifest), Some(vec![0]));
+        part.write_chunk(1, chunk(&manifest, &data, 1)).expect("write");
+        assert_eq!(bits_now(part.part_path(), &manifest), Some(vec![0b010]));
+        part.write_chunk(0, chunk(&manifest, &data, 0)).expect("write");
+        part.write_chunk(2, chunk(&manifest, &data, 2)).expect("write");
+        let part_path = part.part_path().to_path_buf();
+        part.finish().expect("finish");
+        assert_eq!(bits_now(&part_path, &manifest), None, "finished");
     }
 }
