@@ -6,12 +6,13 @@ from the same seed (the bar: <= 1.6x; without a swarm it is about the number of 
 seed's upload bytes per file byte (the bar: <= 1.3), counted from the `chunk` events of the downloaders.
 
 With --containers, the seed and every downloader run in containers of the image docker/build.sh makes,
-on a bridge network of their own (times then include each container's start).
+on a bridge network of their own (times then include each container's start). With --faults, two more
+crowds per transport: one whose first downloader is killed half-way, one whose first is frozen (SIGSTOP).
 
 usage: bench/crowd.py [--size-mib 48] [--rate 8M] [--downloaders 6] [--transports tls,quic] [--no-upload]
-                      [--containers]
+                      [--containers] [--faults]
 """
-import argparse, json, os, shutil, socket, subprocess, tempfile, threading, time
+import argparse, json, os, shutil, signal, socket, subprocess, tempfile, threading, time
 
 from benchlib import BIN, ROOT, free_port, prepare, until_ready
 
@@ -42,8 +43,11 @@ def container_get(network):
     return command
 
 
-def crowd(command, transport, n, seed_id, extra):
-    """Starts `n` gets together; returns (seconds until the last `done`, chunk bytes the seed sent)."""
+def crowd(command, transport, n, seed_id, extra, fault=None):
+    """Starts `n` gets together; returns (seconds until the last `done`, chunk bytes the seed sent).
+
+    With a `fault` (a signal and a byte count), the first downloader gets the signal once it has that many
+    bytes, and the others' last `done` is timed."""
     procs, finished, from_seed = [], [None] * n, [0] * n
     started = time.perf_counter()
     for i in range(n):
@@ -51,22 +55,31 @@ def crowd(command, transport, n, seed_id, extra):
                                       stderr=subprocess.PIPE, text=True))
 
     def read(i):
+        chunks = 0
         for line in procs[i].stdout:
             event = json.loads(line)
+            chunks += event["event"] == "chunk"
             if event["event"] == "chunk" and event["peer"] == seed_id:
                 from_seed[i] += event["bytes"]
             elif event["event"] == "done":
                 finished[i] = time.perf_counter() - started
+            if i == 0 and fault and event["event"] == "chunk" and event["done_bytes"] >= fault[1]:
+                procs[0].send_signal(fault[0])
+                break
+
 
     readers = [threading.Thread(target=read, args=(i,)) for i in range(n)]
     for r in readers:
         r.start()
-    for p in procs:
+    for p in procs[1 if fault else 0:]:
         if p.wait() != 0:
             raise SystemExit(f"a get failed: {p.stderr.read().strip()}")
+    if fault:
+        procs[0].kill()
+        procs[0].wait()
     for r in readers:
         r.join()
-    return max(finished), sum(from_seed)
+    return max(finished[1 if fault else 0:]), sum(from_seed)
 
 
 def main():
@@ -77,6 +90,8 @@ def main():
     ap.add_argument("--transports", default="tls,quic")
     ap.add_argument("--no-upload", action="store_true", help="the crowd without a swarm, for comparison")
     ap.add_argument("--containers", action="store_true", help="seed and downloaders in containers")
+    ap.add_argument("--faults", action="store_true",
+                    help="also a crowd whose first downloader is killed, and one whose first is frozen, half-way")
     opts = ap.parse_args()
     prepare("crowd.py", {"docker": "docker.io"} if opts.containers else {})
     work = tempfile.mkdtemp(prefix="p2pnode-crowd-")
@@ -108,10 +123,19 @@ def main():
               f"{' without a swarm' if opts.no_upload else ''}\n")
         print("| transport | one download s | crowd: last done s | ratio | seed bytes per file byte |")
         print("|---|---|---|---|---|")
+        rows = []
         for t in opts.transports.split(","):
             one, _ = crowd(command, t, 1, seed_id, extra)
             last, sent = crowd(command, t, opts.downloaders, seed_id, extra)
             print(f"| {t} | {one:.1f} | {last:.1f} | {last / one:.2f}x | {sent / size:.2f} |", flush=True)
+            for name, fault in [("killed", signal.SIGKILL), ("frozen", signal.SIGSTOP)] if opts.faults else []:
+                faulty, _ = crowd(command, t, opts.downloaders, seed_id, extra, (fault, size // 2))
+                rows.append((t, name, last, faulty))
+        if rows:
+            print("\n| transport | one downloader half-way | the others' last done s | lost s |")
+            print("|---|---|---|---|")
+            for t, name, last, faulty in rows:
+                print(f"| {t} | {name} | {faulty:.1f} | {faulty - last:+.1f} |")
     finally:
         if opts.containers:
             subprocess.run(["docker", "rm", "-f", f"{network}-seed"], stdout=subprocess.DEVNULL,

@@ -50,8 +50,9 @@ pub(crate) const TIMEOUT_FLOOR: Duration = Duration::from_secs(2);
 /// The first wait after a failure; it doubles with each further failure in a row.
 const BACKOFF: Duration = Duration::from_millis(250);
 /// How long a chunk that a seed sent elsewhere ([`Failure::Elsewhere`]) is not asked of it again, where
-/// partial peers could pass it on: a few of the downloaders' bitmap refreshes.
-pub(crate) const ELSEWHERE_WAIT: Duration = Duration::from_secs(1);
+/// partial peers could pass it on: long enough for the receiver's next bitmap refresh and a transfer from
+/// it (with one second, the last chunks of a crowd of 12 still left the seed 2-8 times each).
+pub(crate) const ELSEWHERE_WAIT: Duration = Duration::from_secs(2);
 /// Weight of a new rate sample in the moving average.
 const RATE_WEIGHT: f64 = 0.3;
 /// A rate sample spans at least this long (or a whole busy spell): the chunks of a pipelined peer arrive

@@ -17,8 +17,9 @@
 //! # Transfer exchange
 //! A client opens a stream and writes one request frame: `u32 length` then the request body. The server
 //! answers with one response frame (`u32 length`, body), and for [`Response::Ok`] exactly `len` raw bytes
-//! follow: an encoded [`Catalogue`], an encoded [`Manifest`], or chunk bytes. A TCP connection carries such
-//! exchanges one after the other; QUIC carries one per stream.
+//! follow: an encoded [`Catalogue`], an encoded [`Manifest`], chunk bytes, or the bitmap of the chunks the
+//! server has now ([`Request::Have`]: one bit per chunk, all set for a whole file). A TCP connection
+//! carries such exchanges one after the other; QUIC carries one per stream.
 //!
 //! # Example
 //! ```
