@@ -209,8 +209,7 @@ pub async fn download(
             _ = refresh.tick() => {
                 for (&i, conn) in &conns {
                     if scheduler.is_partial(ranked(i)) && refreshing.insert(i) {
-                        let conn = conn.clone();
-                        tasks.spawn(async move { Done::Have(i, request(&*conn, &Request::Have(id), bitmap_len, Vec::new()).await) });
+                        ask_have(&mut tasks, i, conn.clone(), id, bitmap_len);
                     }
                 }
                 continue;
@@ -238,9 +237,7 @@ pub async fn download(
                 joins.connecting.remove(&i);
                 conns.insert(i, conn.clone());
                 refreshing.insert(i);
-                tasks.spawn(
-                    async move { Done::Have(i, request(&*conn, &Request::Have(id), bitmap_len, Vec::new()).await) },
-                );
+                ask_have(&mut tasks, i, conn, id, bitmap_len);
                 continue;
             }
             Done::Joined(i, Err(e)) => {
@@ -331,6 +328,11 @@ enum Done {
     Have(SourceIndex, Result<Vec<u8>, ExchangeError>),
     /// A connection to a peer that joined the swarm.
     Joined(SourceIndex, Result<Arc<dyn Connection>, TransportError>),
+}
+
+/// Asks source `i` over `conn` which chunks of `id` it has (a bitmap of `len` bytes).
+fn ask_have(tasks: &mut JoinSet<Done>, i: SourceIndex, conn: Arc<dyn Connection>, id: FileId, len: u64) {
+    tasks.spawn(async move { Done::Have(i, request(&*conn, &Request::Have(id), len, Vec::new()).await) });
 }
 
 /// The next peer that joined the swarm; `None` when none came (the swarm's reports lagged) or, for
