@@ -91,28 +91,46 @@ impl ServeContext {
     }
 }
 
-/// Whether peers are asking: how many exchanges are in progress, and a wake at each start and end.
-#[derive(Debug, Default)]
+/// Whether peers are asking: how many exchanges are in progress, since when none is, and a wake at each
+/// start and end.
+#[derive(Debug)]
 pub(crate) struct Activity {
     busy: std::sync::atomic::AtomicUsize,
+    /// When an exchange last started or ended (or the node started).
+    last: std::sync::Mutex<tokio::time::Instant>,
     changed: Notify,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        let last = std::sync::Mutex::new(tokio::time::Instant::now());
+        Self { busy: Default::default(), last, changed: Notify::new() }
+    }
 }
 
 impl Activity {
     /// Counts an exchange in progress until the guard drops.
     fn begin(self: &Arc<Self>) -> impl Drop {
         self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.changed.notify_one();
+        self.touch();
         Busy(self.clone())
     }
 
-    /// Completes once no exchange has been in progress for `quiet`.
+    fn touch(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+        self.changed.notify_one();
+    }
+
+    /// Completes once no exchange has been in progress for `quiet` (at once where none has been for that
+    /// long already).
     pub(crate) async fn quiet_for(&self, quiet: Duration) {
         loop {
             let idle = self.busy.load(std::sync::atomic::Ordering::SeqCst) == 0;
-            match tokio::time::timeout(quiet, self.changed.notified()).await {
-                Err(_) if idle => return,
-                _ => {}
+            let since = self.last.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+            match idle {
+                true if since >= quiet => return,
+                true => _ = tokio::time::timeout(quiet - since, self.changed.notified()).await,
+                false => self.changed.notified().await,
             }
         }
     }
@@ -123,7 +141,7 @@ struct Busy(Arc<Activity>);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        self.0.changed.notify_one();
+        self.0.touch();
     }
 }
 
@@ -523,6 +541,27 @@ async fn send_file_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn quiet_means_no_exchange_for_that_long_counted_from_the_last() {
+        let activity = Arc::new(Activity::default());
+        let quiet = Duration::from_secs(1);
+        tokio::time::advance(quiet).await;
+        let started = tokio::time::Instant::now();
+        activity.quiet_for(quiet).await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "quiet since it was made");
+        let busy = activity.begin();
+        let waiting = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.quiet_for(quiet).await }
+        });
+        tokio::time::sleep(quiet * 3).await;
+        assert!(!waiting.is_finished(), "an exchange is in progress");
+        drop(busy);
+        let ended = tokio::time::Instant::now();
+        waiting.await.expect("waits");
+        assert_eq!(ended.elapsed(), quiet, "a second after the exchange ended");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_seed_refuses_a_chunk_it_just_sent_elsewhere_once_per_downloader() {

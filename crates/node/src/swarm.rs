@@ -179,7 +179,8 @@ impl Swarm {
 pub struct Requests(Arc<Activity>);
 
 impl Requests {
-    /// Completes once no request has come, nor been answered, for `quiet`.
+    /// Completes once no request has come, nor been answered, for `quiet` (at once where none has for
+    /// that long already: a download nobody asked anything of ends with its last chunk).
     pub async fn quiet_for(&self, quiet: Duration) {
         self.0.quiet_for(quiet).await
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::bail;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use node::{Identity, Node, NodeError, Survey, Swarm, Transport};
 use transport::TransportError;
 
@@ -184,7 +184,12 @@ async fn get(
             Seed::UntilQuiet => _ = tokio::time::timeout(SEED_MOST, requests.quiet_for(SEED_QUIET)).await,
         }
     };
-    if !matches!(seed, Seed::For(Duration::ZERO)) && !g.json && std::io::stderr().is_terminal() {
+    tokio::pin!(seeding);
+    // Said only where it waits: a download nobody asked anything of for a second ends with its last chunk.
+    if (&mut seeding).now_or_never().is_some() {
+        return Ok(());
+    }
+    if !g.json && std::io::stderr().is_terminal() {
         eprintln!("passing chunks on to the other downloaders a moment longer (Ctrl-C stops)");
     }
     // Done already: whatever stops the serving, the download stands.
