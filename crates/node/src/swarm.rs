@@ -20,8 +20,8 @@ use crate::server::{Activity, ServeContext, Shares};
 use crate::serving::{Herald, local_addrs, stopped};
 use crate::{NetConfig, NodeError, Source};
 
-/// How often the files the downloads offer are published to the server (and a new one announced):
-/// at most this often, whatever the number of files a `get` fetches.
+/// How often the files the downloads offer are published to the server (and a new one announced): at
+/// most this often, whatever the number of files a `get` fetches (each publication copies them all).
 const PUBLISH: Duration = Duration::from_millis(250);
 /// Peers that joined and are not yet taken by every download; a download that lags behind misses some
 /// (they announce again).
@@ -197,18 +197,16 @@ impl Offer {
         files.files.insert(shared.manifest.id(), shared);
     }
 
-    /// `id` is complete at `path`: served from there, at once (requests for its `.part` wait for this).
+    /// `id` is complete at `path`: served from there from the next publication on (a request for its
+    /// `.part` meanwhile waits for it).
     pub(crate) fn finished(&self, id: FileId, path: &Path) {
-        {
-            let mut files = self.files();
-            let Some(file) = files.files.get_mut(&id) else { return };
-            // Its stamp now: a file changed after this is not served.
-            file.stamp = std::fs::metadata(path).ok().map(|m| FileStamp::of(&m));
-            file.path = path.to_path_buf();
-            file.have = None;
+        // Its stamp now: a file changed after this is not served.
+        let stamp = std::fs::metadata(path).ok().map(|m| FileStamp::of(&m));
+        let mut files = self.files();
+        if let Some(file) = files.files.get_mut(&id) {
+            (file.path, file.stamp, file.have) = (path.to_path_buf(), stamp, None);
             files.changed = true;
         }
-        self.publish();
     }
 
     /// `id` failed: no longer offered (its part may be deleted).
@@ -218,8 +216,6 @@ impl Offer {
             files.version += 1;
             files.changed = true;
         }
-        drop(files);
-        self.publish();
     }
 
     /// The peers the swarm knows, then those it hears of from now on.
