@@ -249,30 +249,29 @@ async fn swarm(t: &str) -> anyhow::Result<()> {
     let peers = crowd[0].p2pnode(&["peers"], async |_| {}).await?;
     let seed_id = peers.events.iter().find(|e| e["name"] == "seed").and_then(|e| e["id"].as_str());
     let seed_id = seed_id.context("the seed is listed")?.to_string();
-    // The chunks that left the seed, and those the crowd received once it was killed.
+    // The chunks that left the seed, and those the crowd passed on once every chunk had left it (from
+    // then on the seed is being killed).
     let (left, after) = (std::sync::Mutex::new(BTreeSet::new()), std::sync::atomic::AtomicUsize::new(0));
-    let (all_left, killed) = (tokio::sync::Notify::new(), std::sync::atomic::AtomicBool::new(false));
+    let all_left = tokio::sync::Notify::new();
     let gets = crowd.iter().map(|d| {
         d.get(t, "crowd.bin", &["--timeout", "10"], async |e| {
             if e["event"] != "chunk" {
                 return;
             }
-            if killed.load(std::sync::atomic::Ordering::SeqCst) {
-                after.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            } else if e["peer"] == seed_id.as_str() {
-                let mut left = left.lock().expect("lock");
+            let mut left = left.lock().expect("lock");
+            if e["peer"] == seed_id.as_str() {
                 left.insert(e["index"].as_u64());
                 if left.len() == CHUNKS {
                     all_left.notify_one();
                 }
+            } else if left.len() == CHUNKS {
+                after.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         })
     });
     let kill = async {
         all_left.notified().await;
-        let done = seed.kill().await;
-        killed.store(true, std::sync::atomic::Ordering::SeqCst);
-        done
+        seed.kill().await
     };
     let (runs, kill) = tokio::join!(futures_util::future::join_all(gets), kill);
     kill?;
@@ -282,8 +281,8 @@ async fn swarm(t: &str) -> anyhow::Result<()> {
         ensure!(d.downloaded("crowd.bin").await.as_deref() == Some(&data[..]), "{}: bytes differ", d.name);
     }
     let after = after.into_inner();
-    ensure!(after > 0, "the crowd had every chunk before the seed was killed");
-    eprintln!("{t}: {after} chunks passed between downloaders after the seed was killed");
+    ensure!(after > 0, "the crowd had every chunk once every chunk had left the seed");
+    eprintln!("{t}: {after} chunks passed between downloaders once every chunk had left the seed");
     Ok(())
 }
 

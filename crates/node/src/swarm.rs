@@ -4,7 +4,7 @@
 //! refreshes. It shares nothing else: no folder is read, no state folder locked.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use transport::Transport;
 
 use crate::accepting::{Listening, bind_all};
 use crate::server::{Activity, ServeContext, Shares};
-use crate::serving::{Herald, local_addrs, stopped};
+use crate::serving::{Herald, stopped};
 use crate::{NetConfig, NodeError, Source};
 
 /// How often the files the downloads offer are published to the server (and a new one announced): at
@@ -37,7 +37,6 @@ pub struct Swarm {
     /// How the peers that join are reached, preferred first.
     clients: Vec<Arc<dyn Transport>>,
     offer: Offer,
-    addrs: Vec<(String, SocketAddr)>,
 }
 
 /// What the downloads of a swarming `get` offer to others: each file's verified chunks, then the whole
@@ -109,7 +108,6 @@ impl Swarm {
         }
         let listeners = bind_all(transports, port, true).await?;
         let herald = Herald::new(id, name, &listeners, net.announce_interval);
-        let addrs = local_addrs(&listeners);
         let empty = Catalogue { entries: Vec::new() }.encode();
         let (shares, watched) = watch::channel(Arc::new(Shares { version: 1, catalogue: empty, ..Shares::default() }));
         let files = Mutex::new(Files { version: 1, ..Files::default() });
@@ -117,17 +115,12 @@ impl Swarm {
         let offer = Offer(Arc::new(Offered { files, shares, peers, joining }));
         let context = ServeContext::new(watched, net.transport_config().idle_timeout, None, false);
         let (listening, discovery) = (Listening::start(listeners), Merged::new(discoveries));
-        Ok(Self { herald, listening, context, discovery, clients, offer, addrs })
+        Ok(Self { herald, listening, context, discovery, clients, offer })
     }
 
     /// What the downloads are handed.
     pub fn offer(&self) -> Offer {
         self.offer.clone()
-    }
-
-    /// The bound transfer address of each transport, by the names announced for it.
-    pub fn local_addrs(&self) -> &[(String, SocketAddr)] {
-        &self.addrs
     }
 
     /// Whether peers are asking anything of this swarm, for as long as it runs.
@@ -138,7 +131,7 @@ impl Swarm {
     /// Announces itself and serves until dropped; returns only the error that stopped it (a listener or
     /// the discovery).
     pub async fn run(self) -> NodeError {
-        let Swarm { herald, mut listening, context, mut discovery, clients, offer, .. } = self;
+        let Swarm { herald, mut listening, context, mut discovery, clients, offer } = self;
         let mut announced = context.shares.borrow().version;
         discovery.announce(herald.record(&context.shares.borrow()));
         // The peers there already: at once, not at their next announcement.
