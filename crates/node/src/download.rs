@@ -192,10 +192,10 @@ pub async fn download(
             let fetched = async move { Done::Chunk(job, fetch_chunk(&*conn, &part, id, job.chunk, &buffers).await) };
             running.insert(job, tasks.spawn(fetched));
         }
-        if scheduler.status(now()) != Status::Running || tasks.is_empty() && scheduler.next_deadline().is_none() {
+        if scheduler.status(now()) != Status::Running || tasks.is_empty() && scheduler.next_deadline(now()).is_none() {
             break;
         }
-        let deadline = scheduler.next_deadline().map(Instant::from_std);
+        let deadline = scheduler.next_deadline(now()).map(Instant::from_std);
         let joined = tokio::select! {
             joined = tasks.join_next(), if !tasks.is_empty() => joined,
             () = sleep_until(deadline) => {

@@ -427,15 +427,15 @@ impl<P: PeerKey> Scheduler<P> {
         false
     }
 
-    /// When the driver must call back: the next request expiry, the end of a peer's backoff or of a
-    /// deferral, or (while waiting for partial peers) the end of the patience.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// When the driver must call back after `now`: the next request expiry, the end of a peer's backoff or
+    /// of a deferral, or (while chunks are pending) the end of a partial peer's patience that has not
+    /// passed yet (one that has would wake the driver at once, again and again).
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let expiries = self.in_flight.iter().map(|((peer, _), issued)| *issued + self.timeout(*peer));
         let retries = self.peers.values().filter(|s| !s.dropped).filter_map(|s| s.retry_at);
         let endgame = self.lagging().map(|(_, since)| since).filter(|_| self.pending.is_empty());
         let deferrals = self.deferred.values().copied();
-        let patience = self.peers.values().filter(|s| !s.dropped && s.has.is_some()).filter_map(|s| s.grew_at);
-        let patience = patience.map(|t| t + self.patience()).filter(|_| !self.pending.is_empty());
+        let patience = self.growing(now).filter(|_| !self.pending.is_empty());
         expiries.chain(retries).chain(endgame).chain(deferrals).chain(patience).min()
     }
 
@@ -642,7 +642,7 @@ mod tests {
                     assert_eq!(s.on_failure(now, a.peer, a.chunk, Failure::Timeout), Some(false), "round {round}");
                 }
             }
-            now = s.next_deadline().unwrap_or(now) + Duration::from_millis(1);
+            now = s.next_deadline(now).unwrap_or(now) + Duration::from_millis(1);
         }
         assert_eq!(s.live_peers(), 1, "a delivering sole source is never given up");
         // Frozen: no chunk any more, only timeouts. It is dropped once it has delivered nothing for twice
@@ -652,7 +652,7 @@ mod tests {
             for a in drain(&mut s, now) {
                 s.on_failure(now, a.peer, a.chunk, Failure::Timeout);
             }
-            now = s.next_deadline().unwrap_or(now) + Duration::from_millis(1);
+            now = s.next_deadline(now).unwrap_or(now) + Duration::from_millis(1);
             assert!(now < frozen + Duration::from_secs(60), "a frozen sole source is dropped");
         }
         assert!(now >= frozen + Duration::from_secs(10), "not before it stopped delivering for a while");
@@ -733,7 +733,7 @@ mod tests {
             assert_eq!(s.on_failure(now, a.peer, a.chunk, Failure::Timeout), Some(strike == MAX_STRIKES));
             if strike < MAX_STRIKES {
                 assert_eq!(s.next_request(now), None, "backing off");
-                now = s.next_deadline().expect("retry time");
+                now = s.next_deadline(now).expect("retry time");
             }
         }
         assert_eq!(s.status(now), Status::Stuck { missing: vec![0] });
@@ -750,7 +750,7 @@ mod tests {
                 s.on_success(now, a.peer, a.chunk, CHUNK);
             }
         }
-        let later = s.next_deadline().unwrap_or(now);
+        let later = s.next_deadline(now).unwrap_or(now);
         let retry = s.next_request(later).expect("the other peer");
         assert_eq!(retry.chunk, 1);
         s.on_failure(later, retry.peer, retry.chunk, Failure::Corrupt);
@@ -772,7 +772,7 @@ mod tests {
                 s.on_success(now, A, c, CHUNK);
             }
         }
-        let deadline = s.next_deadline().expect("B's requests expire");
+        let deadline = s.next_deadline(now).expect("B's requests expire");
         assert!(deadline <= t0 + TIMEOUT_FLOOR * 2, "{:?}", deadline - t0);
         let expired = s.on_timeouts(deadline.max(now));
         assert!(expired.len() > 1 && expired.iter().all(|(a, _)| a.peer == B));
@@ -813,7 +813,7 @@ mod tests {
         let done = now + Duration::from_millis(10);
         s.on_success(done, second.peer, second.chunk, CHUNK);
         assert_eq!(s.next_request(done), None, "the first request is not lagging yet");
-        let lagging = s.next_deadline().expect("endgame wake-up");
+        let lagging = s.next_deadline(now).expect("endgame wake-up");
         let duplicate = s.next_request(lagging).expect("endgame copy");
         assert_eq!(duplicate.chunk, first.chunk);
         assert_ne!(duplicate.peer, first.peer);
@@ -878,7 +878,7 @@ mod tests {
         s.on_success(now, B, 0, CHUNK);
         assert_eq!(s.status(now), Status::Running, "B may get the rest");
         let patience = limits(4, 4).timeout_ceiling * 2;
-        assert_eq!(s.next_deadline(), Some(now + patience));
+        assert_eq!(s.next_deadline(now), Some(now + patience));
         let later = now + patience / 2;
         assert!(!s.set_has(B, Some(vec![0b001]), later), "the same bitmap is no growth");
         assert!(s.set_has(B, Some(vec![0b011]), later));
@@ -886,6 +886,18 @@ mod tests {
         s.on_success(later, B, 1, CHUNK);
         assert_eq!(s.status(later + patience - Duration::from_millis(1)), Status::Running);
         assert_eq!(s.status(later + patience), Status::Stuck { missing: vec![2] }, "B stopped growing");
+    }
+
+    #[test]
+    fn a_partial_peer_past_its_patience_sets_no_deadline() {
+        let now = Instant::now();
+        let mut s = Scheduler::new(0..2, [], limits(4, 4));
+        s.add_peer(A, None, now);
+        s.add_peer(B, Some(vec![0]), now);
+        let later = now + limits(4, 4).timeout_ceiling * 3;
+        assert_eq!(s.next_request(later).map(|a| a.peer), Some(A));
+        let deadline = s.next_deadline(later).expect("the request expires");
+        assert!(deadline > later, "a deadline in the past wakes the driver at once, for ever");
     }
 
     #[test]
@@ -897,7 +909,7 @@ mod tests {
         assert_eq!(drain(&mut s, now), vec![Assignment { peer: A, chunk: 0 }]);
         assert_eq!(s.on_failure(now, A, 0, Failure::Elsewhere), Some(false), "no failure of the seed");
         assert!(drain(&mut s, now).is_empty(), "not asked of the seed again at once");
-        assert_eq!(s.next_deadline(), Some(now + ELSEWHERE_WAIT));
+        assert_eq!(s.next_deadline(now), Some(now + ELSEWHERE_WAIT));
         // The partial peer got it meanwhile: it is asked.
         let soon = now + ELSEWHERE_WAIT / 2;
         s.set_has(B, Some(vec![1]), soon);
