@@ -166,18 +166,29 @@ async fn get(
         None => None,
     };
     let (offer, requests) = (swarm.as_ref().map(Swarm::offer), swarm.as_ref().map(Swarm::requests));
+    // Fused: once stopped, it is pending for good.
     let serving = async {
         match swarm {
             Some(swarm) => swarm.run().await,
             None => std::future::pending().await,
         }
-    };
+    }
+    .fuse();
     tokio::pin!(serving);
+    let fetched = fetch(g, files, dest, incomplete, force, survey, offer);
+    tokio::pin!(fetched);
     tokio::select! {
-        fetched = fetch(g, files, dest, incomplete, force, survey, offer) => fetched?,
-        stopped = &mut serving => return Err(stopped.into()),
+        fetched = &mut fetched => fetched?,
+        // The downloads go on: passing chunks on is a service to others, not what the user asked for.
+        stopped = &mut serving => {
+            tracing::warn!("no longer passing chunks on to other downloaders: {stopped}");
+            fetched.await?
+        }
     }
     let (Some(seed), Some(requests)) = (seed, requests) else { return Ok(()) };
+    if matches!(seed, Seed::For(Duration::ZERO)) {
+        return Ok(());
+    }
     let seeding = async {
         match seed {
             Seed::For(time) => tokio::time::sleep(time).await,
