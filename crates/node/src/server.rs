@@ -346,12 +346,11 @@ async fn answer(
             None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
         },
         Request::Chunk { file, index, offset, len } => {
-            let have = match shares.files.get(file) {
-                Some(shared) => have_now(shared).await,
-                None => None,
+            let Some(shared) = shares.files.get(file) else {
+                return refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None);
             };
-            let (shared, start) = match find_range(shares, file, have.as_deref(), *index, *offset, *len) {
-                Ok(found) => found,
+            let start = match find_range(shared, *index, *offset, *len).await {
+                Ok(start) => start,
                 Err((code, why)) => return refuse(stream, code, why, context).await.map(|()| None),
             };
             if context.spread.as_ref().is_some_and(|spread| !spread.send(who, *file, *index)) {
@@ -377,28 +376,20 @@ async fn have_now(shared: &SharedFile) -> Option<Vec<u8>> {
     Some(listed.iter().zip(now.iter().chain(std::iter::repeat(&0))).map(|(l, n)| l | n).collect())
 }
 
-/// The shared file a chunk request asks of (which has the chunks of `have`, all where `None`), and where
-/// in it the asked range starts; or the refusal.
-fn find_range<'s>(
-    shares: &'s Shares,
-    file: &FileId,
-    have: Option<&[u8]>,
-    index: u32,
-    offset: u32,
-    len: u32,
-) -> Result<(&'s SharedFile, u64), (ErrorCode, &'static str)> {
-    let shared = shares.files.get(file).ok_or((ErrorCode::NotFound, "file not shared"))?;
+/// Where in `shared` the range a chunk request asks for starts; or the refusal. The chunks a download in
+/// progress has are read last, once the request is known to be well formed.
+async fn find_range(shared: &SharedFile, index: u32, offset: u32, len: u32) -> Result<u64, (ErrorCode, &'static str)> {
     if index >= shared.manifest.chunk_count() {
         return Err((ErrorCode::NotFound, "no such chunk"));
-    }
-    if have.is_some_and(|bits| !store::bit(bits, index)) {
-        return Err((ErrorCode::NotFound, "chunk not downloaded yet"));
     }
     let (start, chunk_len) = shared.manifest.chunk_span(index);
     if offset.checked_add(len).is_none_or(|end| end > chunk_len) {
         return Err((ErrorCode::BadRequest, "range outside the chunk"));
     }
-    Ok((shared, start + u64::from(offset)))
+    if have_now(shared).await.is_some_and(|bits| !store::bit(&bits, index)) {
+        return Err((ErrorCode::NotFound, "chunk not downloaded yet"));
+    }
+    Ok(start + u64::from(offset))
 }
 
 /// Sends an ok response with `bytes`, piece by piece, each within the idle timeout.
