@@ -580,6 +580,14 @@ mod tests {
         peers.iter().map(|p| (*p, None)).collect()
     }
 
+    /// `chunks` to fetch from A, a seed, and B, a downloader that joined at `now` with none yet.
+    fn seed_and_empty_partial(chunks: u32, now: Instant) -> Scheduler {
+        let mut s = Scheduler::new(0..chunks, [], limits(4, 4));
+        s.add_peer(A, None, now);
+        s.add_peer(B, Some(vec![0]), now);
+        s
+    }
+
     fn drain(s: &mut Scheduler, now: Instant) -> Vec<Assignment> {
         std::iter::from_fn(|| s.next_request(now)).collect()
     }
@@ -891,9 +899,7 @@ mod tests {
     #[test]
     fn a_partial_peer_past_its_patience_sets_no_deadline() {
         let now = Instant::now();
-        let mut s = Scheduler::new(0..2, [], limits(4, 4));
-        s.add_peer(A, None, now);
-        s.add_peer(B, Some(vec![0]), now);
+        let mut s = seed_and_empty_partial(2, now);
         let later = now + limits(4, 4).timeout_ceiling * 3;
         assert_eq!(s.next_request(later).map(|a| a.peer), Some(A));
         let deadline = s.next_deadline(later).expect("the request expires");
@@ -903,9 +909,7 @@ mod tests {
     #[test]
     fn a_chunk_a_seed_sent_elsewhere_is_asked_of_the_swarm_first_then_of_the_seed_again() {
         let now = Instant::now();
-        let mut s = Scheduler::new(0..1, [], limits(4, 4));
-        s.add_peer(A, None, now);
-        s.add_peer(B, Some(vec![0]), now);
+        let mut s = seed_and_empty_partial(1, now);
         assert_eq!(drain(&mut s, now), vec![Assignment { peer: A, chunk: 0 }]);
         assert_eq!(s.on_failure(now, A, 0, Failure::Elsewhere), Some(false), "no failure of the seed");
         assert!(drain(&mut s, now).is_empty(), "not asked of the seed again at once");
