@@ -123,7 +123,7 @@ impl Bed {
             let (elapsed, result) = self.downloader.run(async move {
                 let net = net(&case);
                 let started = Instant::now();
-                let result = download(id, &sources, &out, net.timeout, &node::StateKey::random(), None, |_| {}).await;
+                let result = download(id, &sources, &out, net.timeout, &node::StateKey::random(), |_| {}).await;
                 (started.elapsed(), result)
             })?;
             took += elapsed;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use node::{NetConfig, Node, ServeConfig, Source, StateKey};
+use std::time::Duration;
+
+use node::{Client, ClientConfig, NetConfig, Node, ServeConfig, Source, StateKey};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use transport::tcp::TcpTransport;
 use transport::{Connection, Listener, NodeId, Stream, Transport, TransportError, async_trait};
@@ -113,12 +115,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. A node serving a file over it (discovery in memory, as the example needs no LAN).
     let shared = tempfile::tempdir()?;
     std::fs::write(shared.path().join("hello.txt"), b"hello from a third-party transport")?;
-    let net = NetConfig {
-        announce_interval: std::time::Duration::from_secs(1),
-        timeout: std::time::Duration::from_secs(3),
-        tcp_congestion: None,
-        idle_timeout: node::IDLE_TIMEOUT,
-    };
+    let net =
+        NetConfig { announce_interval: Duration::from_secs(1), timeout: Duration::from_secs(3), ..Default::default() };
     let config = ServeConfig {
         net: net.clone(),
         name: "example".into(),
@@ -136,15 +134,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_, addr) = node.local_addrs()[0].clone();
     node.spawn_ready(std::future::pending()).await;
 
-    // 3. A survey and a download over it.
+    // 3. A client that lists and downloads over it.
     let client = counted();
     let asker = lan.join(Ipv4Addr::LOCALHOST.into(), NodeId([9; 32]), false);
-    let mut survey = node::Survey::new(&net, vec![client.clone()], vec![Box::new(asker)])?;
-    let (file, _, sources) = survey.find("hello.txt").await?;
+    let lister = Client::builder(ClientConfig::default().net(net.clone()));
+    let lister = lister.transport(client.clone()).discovery(Box::new(asker)).build()?;
+    let (file, _, sources) = lister.find("hello.txt").await?;
     assert_eq!(sources.iter().map(|s| s.addr.port()).collect::<Vec<_>>(), vec![addr.port()]);
     let out = tempfile::tempdir()?;
     let sources: Vec<Source> = sources;
-    let path = node::download(file, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await?;
+    let path = node::download(file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await?;
     println!(
         "downloaded {} over counted-tcp; {} bytes received through it",
         path.display(),

@@ -60,7 +60,7 @@ impl Listening {
     ) -> Result<Vec<Upload>, NodeError> {
         loop {
             tokio::select! {
-                Some(joined) = self.accepting.join_next() => return Err(crate::serving::stopped("listener", joined)),
+                Some(joined) = self.accepting.join_next() => return Err(crate::server_loop::stopped("listener", joined)),
                 Some(accepted) = self.incoming.recv() => self.admit(accepted, context),
                 Some(joined) = self.connections.join_next() => {
                     let Ok((peer, Some(sent))) = joined else { continue };

@@ -23,6 +23,14 @@ pub struct NetConfig {
 /// The usual [`NetConfig::idle_timeout`].
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+impl Default for NetConfig {
+    /// Announcements every 5 s, a 10 s timeout, the system's congestion control, [`IDLE_TIMEOUT`].
+    fn default() -> Self {
+        let (announce_interval, timeout) = (Duration::from_secs(5), Duration::from_secs(10));
+        Self { announce_interval, timeout, tcp_congestion: None, idle_timeout: IDLE_TIMEOUT }
+    }
+}
+
 impl NetConfig {
     /// The settings of the transports a binary makes from these.
     pub fn transport_config(&self) -> TransportConfig {

@@ -116,14 +116,25 @@ pub enum DownloadEvent {
 /// Requests wait at most `timeout` each. Returns the final path; on failure the verified part is kept for
 /// a later resume.
 ///
-/// With an `offer` (a swarming `get`), the verified chunks are offered to other downloaders as they
-/// come, and the peers that join the swarm meanwhile are asked what they have and become sources.
-/// Partial sources are asked for their bitmaps every [`HAVE_REFRESH`].
+/// Uploading, a fetch hands its verified chunks to other downloaders as they come, and the peers that
+/// join meanwhile are asked what they have and become sources ([`crate::Client::fetch`]). Partial sources are asked for their bitmaps every [`HAVE_REFRESH`].
 ///
 /// Several sources may claim the same node id: each is connected to and scheduled on its own, so an
 /// impostor costs at most the fallback from a failing source, and an authenticating transport refuses it
 /// at the handshake.
 pub async fn download(
+    id: FileId,
+    sources: &[Source],
+    dir: &Path,
+    timeout: Duration,
+    key: &StateKey,
+    on_event: impl FnMut(&DownloadEvent),
+) -> Result<PathBuf, NodeError> {
+    download_offering(id, sources, dir, timeout, key, None, on_event).await
+}
+
+/// [`download`], offering the verified chunks to other downloaders where there is an `offer`.
+pub(crate) async fn download_offering(
     id: FileId,
     sources: &[Source],
     dir: &Path,

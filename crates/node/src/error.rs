@@ -1,19 +1,22 @@
 //! Errors of node operations, each phrased for the person who has to act on it.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use store::StoreError;
 use transport::TransportError;
 
-/// Why a node operation failed.
+use crate::peers::PeersError;
+
+/// Why serving, or a download of one file, failed. Front ends add what to do in their own terms (a flag,
+/// a button): these messages name none.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NodeError {
-    /// The shared folder is missing: create it or point `--dir` elsewhere.
-    #[error("shared folder {} does not exist (create it with mkdir -p, or pass another --dir)", .0.display())]
+    /// The shared folder is missing.
+    #[error("shared folder {} does not exist", .0.display())]
     MissingFolder(PathBuf),
     /// The shared folder is a file.
-    #[error("shared folder {} is a file, not a folder (pass the folder to share with --dir)", .0.display())]
+    #[error("shared folder {} is a file, not a folder", .0.display())]
     NotAFolder(PathBuf),
     /// A folder or file could not be read or written.
     #[error(transparent)]
@@ -21,14 +24,73 @@ pub enum NodeError {
     /// The transfer port could not be bound, or a peer could not be reached.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// A node or survey was built without a plug-in it needs.
+    /// A node or client was built without a plug-in it needs.
     #[error("no {0} was given to the node")]
     NoPlugin(&'static str),
-    /// Nobody answered: no node runs on this LAN, or the firewall drops broadcasts.
-    #[error(
-        "no peer answered within {0:?}: is `p2pnode serve` running on the LAN? for other subnets or VPNs use --peer HOST:PORT"
-    )]
-    NoPeers(Duration),
+    /// The hosts of a file announce none of the client's transports.
+    #[error("the peers hosting '{name}' serve none of the transports {}", .transports.join(", "))]
+    NoTransport {
+        /// The file's name.
+        name: String,
+        /// The client's transports.
+        transports: Vec<String>,
+    },
+    /// No hosting peer delivered a manifest that matches the file id.
+    #[error("no peer delivered the manifest of {0}")]
+    NoManifest(String),
+    /// Some chunks could not be fetched from any peer; the verified part is kept for a later resume.
+    #[error("{} chunks could not be fetched from any peer (chunks {}); verified part kept in {}",
+        .chunks.len(), chunk_list(.chunks), .part.display())]
+    Incomplete {
+        /// The chunks missing.
+        chunks: Vec<u32>,
+        /// The `.part` file.
+        part: PathBuf,
+    },
+    /// Writing a verified chunk failed (disk full, folder removed); the chunks verified so far are kept.
+    #[error("{0}; the verified chunks are kept for a later resume")]
+    PartWrite(#[source] StoreError),
+    /// The downloads folder cannot be created or written to.
+    #[error("downloads folder {} is not writable: {source}", dir.display())]
+    NotWritable {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A background task of a serving node (rescan, discovery, a listener) ended.
+    #[error("the node's {task} task stopped ({reason}); the node exits: start it again, and report this if it repeats")]
+    TaskStopped {
+        /// Which task.
+        task: &'static str,
+        /// Why, as far as known.
+        reason: String,
+    },
+    /// Another node serves from the same state folder.
+    #[error("another p2pnode{} is already serving {} from the same state folder", pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), dir.display())]
+    AlreadyServing {
+        /// The process holding the folder, if it said.
+        pid: Option<u32>,
+        /// The shared folder.
+        dir: PathBuf,
+    },
+    /// A state file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Why a listing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListError {
+    /// No peers to ask.
+    #[error(transparent)]
+    Peers(#[from] PeersError),
     /// Peers answered, but none shares a file of that name or id.
     #[error("no peer hosts '{query}'{}", close_names(.close))]
     NotHosted {
@@ -45,53 +107,33 @@ pub enum NodeError {
         /// The ids of the candidates.
         ids: Vec<String>,
     },
-    /// No hosting peer delivered a manifest that matches the file id.
-    #[error("no peer delivered the manifest of {0}")]
-    NoManifest(String),
-    /// Some chunks could not be fetched from any peer; the verified part is kept for a later resume.
-    #[error("{} chunks could not be fetched from any peer (chunks {}); verified part kept in {}",
-        .chunks.len(), chunk_list(.chunks), .part.display())]
-    Incomplete {
-        /// The chunks missing.
-        chunks: Vec<u32>,
-        /// The `.part` file.
-        part: PathBuf,
+}
+
+/// Why a fetch failed. The verified part of every file that did not complete is kept (unless the fetch
+/// was told to delete it), and the same fetch again resumes it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The queries could not be resolved.
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// The destination cannot be written to.
+    #[error(transparent)]
+    Destination(NodeError),
+    /// The one file fetched failed.
+    #[error(transparent)]
+    File(NodeError),
+    /// Several files were fetched, and some failed (each was told as it failed).
+    #[error("{failed} of {of} files could not be fetched")]
+    Files {
+        /// How many failed.
+        failed: usize,
+        /// How many were fetched.
+        of: usize,
     },
-    /// Writing a verified chunk failed (disk full, folder removed); the chunks verified so far are kept.
-    #[error("{0}; verified chunks kept: make room and run the same get again to resume")]
-    PartWrite(#[source] StoreError),
-    /// The downloads folder cannot be created or written to.
-    #[error("downloads folder {} is not writable: {source} (choose another with --downloads or -o)", dir.display())]
-    NotWritable {
-        /// The folder.
-        dir: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A background task of a serving node (rescan, discovery, a listener) ended.
-    #[error("the node's {task} task stopped ({reason}); the node exits: start it again, and report this if it repeats")]
-    TaskStopped {
-        /// Which task.
-        task: &'static str,
-        /// Why, as far as known.
-        reason: String,
-    },
-    /// Another node serves from the same state folder.
-    #[error("another p2pnode{} is already serving {}; stop it, or give this one its own --state-dir", pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), dir.display())]
-    AlreadyServing {
-        /// The process holding the folder, if it said.
-        pid: Option<u32>,
-        /// The shared folder.
-        dir: PathBuf,
-    },
-    /// A state file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    State {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The fetch was cancelled before it completed.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 fn close_names(close: &[String]) -> String {

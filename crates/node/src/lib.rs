@@ -1,19 +1,30 @@
-//! The p2pnode node: composes discovery, a transport and the content store into the things a user does.
+//! The p2pnode node: composes discovery, transports and the content store into the things a user does.
+//! Front ends (the command line, a web page, an embedder) only call it.
 //!
+//! - [`Client`] lists the peers and what they share ([`Client::list`], by the query language of
+//!   [`Dictionary::select`]: id, path, name, folder, glob) and fetches many files at once
+//!   ([`Client::fetch`]), each from every peer that has it, every chunk verified; a [`Fetch`] is a
+//!   stream of typed [`FetchEvent`]s and can be cancelled. A fetch can pass its verified chunks on to
+//!   other downloaders of the same files while it runs, and for a while after.
 //! - [`Node`] serves: it shares the files of its folders (the downloads folder too, so downloads are
 //!   re-shared), announces itself, and answers catalogue, manifest and chunk requests.
-//! - [`Survey`] asks the LAN who is there and what they share, without running a node: the content
-//!   [`Dictionary`] maps each file id to its name, size and hosting peers.
-//! - [`download()`] fetches a file from every peer hosting it, each chunk verified before it is written,
-//!   driven by the sans-IO [`Scheduler`].
-//! - [`Swarm`] is the upload side of a download: it serves the verified chunks to the other downloaders
-//!   of the same files while they are fetched, so a crowd trades chunks rather than each taking every
-//!   byte from the seed.
+//! - [`PeerTable`] is the one peer table of a process: a client and a node in one process share it
+//!   ([`Node::peer_table`], [`ClientBuilder::peers`]), and a long-lived client answers from it live.
+//! - Under those, [`download()`] fetches one file, driven by the sans-IO [`Scheduler`].
 //!
-//! The node is handed its plug-ins: any number of transports (`Arc<dyn Transport>`) and discoveries
-//! (`Box<dyn Discovery>`); nothing here names a concrete one. A serving node listens on every transport it
-//! is given and announces each by name; a survey or a download connects to each peer over the first of
-//! its transports that the peer announces.
+//! Both are handed their plug-ins: any number of transports (`Arc<dyn Transport>`) and discoveries
+//! (`Box<dyn Discovery>`); nothing here names a concrete one. A node listens on every transport it is
+//! given and announces each by name; a client connects to each peer over the first of its transports
+//! that the peer announces. Errors are per operation ([`PeersError`], [`ListError`], [`FetchError`],
+//! [`NodeError`]) and name no command-line flag: front ends add what to do in their own terms.
+//!
+//! A program that fetches a file from the LAN (`examples/fetch.rs`; a test runs it against a node):
+//!
+//! ```no_run
+#![doc = include_str!("../examples/fetch.rs")]
+//! ```
+//!
+//! Serving a folder:
 //!
 //! ```no_run
 //! # async fn example(config: node::ServeConfig, tls: std::sync::Arc<dyn node::Transport>,
@@ -24,35 +35,39 @@
 //! ```
 
 mod accepting;
+mod client;
 mod config;
 mod dictionary;
 mod download;
 mod error;
 mod exchange;
+mod fetch;
 mod identity;
+mod peers;
 mod scheduler;
 mod server;
+mod server_loop;
 mod serving;
 mod state_lock;
-mod survey;
 mod swarm;
 mod throttle;
 mod watch;
 
 pub use accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
+pub use client::{Client, ClientBuilder, ClientConfig, Listing, Wanted};
 pub use config::{IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
 pub use discovery::{Discovery, Peer};
 pub use download::{DownloadEvent, HAVE_REFRESH, Source, check_writable, copies, download};
-pub use error::NodeError;
+pub use error::{FetchError, ListError, NodeError};
+pub use fetch::{Fetch, FetchEvent, FetchOptions, Planned, Seed};
 pub use identity::load_or_create as stored_identity;
-pub use proto::{Escaped, FileId, GroupKey, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
+pub use peers::{PeerTable, PeersError};
+pub use proto::{Escaped, FileId, GroupKey, GroupSecretError, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use server::Upload;
 pub use serving::{HASHING_TOLD, Node, NodeBuilder, NodeEvent};
 pub use store::{Copies, Hashing, StateKey, discard_part, safe_file_name};
-pub use survey::{Survey, Wanted, unresolved};
-pub use swarm::{Offer, Requests, Swarm};
 pub use transport::{Identity, Transport};
 
 /// Runs blocking file work off the async threads. A panic in it is a bug and carries on as one.

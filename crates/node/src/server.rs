@@ -300,6 +300,13 @@ async fn serve_exchange(
         match tokio::time::timeout(SLOW_SENDER_TIMEOUT, read_request(&mut (&first[..]).chain(&mut stream))).await {
             Ok(Ok(Some(request))) => request,
             Ok(Ok(None)) => return None,
+            // A whole frame that names a request this build does not know (a newer peer's): answered
+            // `bad request`, so that the asker falls back (the crate proto's "Growing the wire").
+            Ok(Err(TransportError::Protocol(e @ proto::DecodeError::UnknownTag { what: "request", .. }))) => {
+                let refused = refuse(&mut stream, ErrorCode::BadRequest, &e.to_string(), context).await;
+                stream.finish();
+                return debug_none(peer, &format!("{e} ({refused:?})"), "bad request answered");
+            }
             Ok(Err(e)) => return debug_none(peer, &e.to_string(), "bad request"),
             Err(_) => return debug_none(peer, "", "request frame too slow, connection closed"),
         };

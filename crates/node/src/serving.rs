@@ -1,22 +1,22 @@
 //! The serving node: shares its folders, announces itself, answers requests until told to stop.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use discovery::{Discovery, Merged, PeerEvent};
-use proto::{Announcement, NodeId};
+use discovery::Discovery;
+use proto::NodeId;
 use store::{Change, HASH_CACHE_FILE, HashCache, Hashing, Library, StateKey};
 use tokio::sync::{Notify, mpsc, watch};
-use tokio::task::JoinError;
 use transport::{Identity, Listener, Transport};
 
 use crate::accepting::{Listening, bind_all};
+use crate::peers::PeerTable;
 use crate::server::{ServeContext, Shares, Upload};
+use crate::server_loop::{Herald, ServerLoop, local_addrs, stopped};
 use crate::state_lock::StateLock;
 use crate::watch::Changes;
 use crate::{NodeError, ServeConfig, blocking, identity};
@@ -29,6 +29,7 @@ pub struct NodeBuilder {
     lock: StateLock,
     transports: Vec<Arc<dyn Transport>>,
     discoveries: Vec<Box<dyn Discovery>>,
+    peers: Option<PeerTable>,
 }
 
 /// What a serving node tells as it runs.
@@ -67,9 +68,15 @@ impl NodeBuilder {
         self
     }
 
-    /// Announces on, and hears peers through, `discovery` too.
+    /// Announces on, and hears peers through, `discovery` too (the node then runs its own peer table).
     pub fn discovery(mut self, discovery: Box<dyn Discovery>) -> Self {
         self.discoveries.push(discovery);
+        self
+    }
+
+    /// Announces through, and hears peers in, `table` (one the process runs already) instead.
+    pub fn peers(mut self, table: PeerTable) -> Self {
+        self.peers = Some(table);
         self
     }
 
@@ -77,13 +84,14 @@ impl NodeBuilder {
     /// the node runs, and served as they are), and binds every transport, so that every setup error
     /// surfaces here, before anything is announced.
     pub async fn bind(self) -> Result<Node, NodeError> {
-        let NodeBuilder { config, identity, lock, transports, discoveries } = self;
+        let NodeBuilder { config, identity, lock, transports, discoveries, peers } = self;
         if transports.is_empty() {
             return Err(NodeError::NoPlugin("transport"));
         }
-        if discoveries.is_empty() {
-            return Err(NodeError::NoPlugin("discovery"));
-        }
+        let peers = match peers {
+            Some(table) => table,
+            None => PeerTable::start(discoveries)?,
+        };
         let cache = HashCache::load(config.state_dir.join(HASH_CACHE_FILE));
         let key = StateKey::load_or_create(&config.state_dir)?;
         let shared = vec![config.dir.clone(), config.downloads.clone()];
@@ -91,9 +99,8 @@ impl NodeBuilder {
         let known_only = |_: &Library, _| ControlFlow::Break(());
         library = blocking(move || library.rescan_telling(None, Duration::ZERO, known_only).map(|_| library)).await?;
         let listeners = bind_all(&transports, config.port, false).await?;
-        let discovery = Merged::new(discoveries);
         let on_event = Box::new(|_: &NodeEvent| {});
-        Ok(Node { id: identity.node_id(), config, listeners, discovery, library, lock, on_event })
+        Ok(Node { id: identity.node_id(), config, listeners, peers, library, lock, on_event })
     }
 }
 
@@ -103,7 +110,7 @@ pub struct Node {
     config: ServeConfig,
     /// Each transport's listener, with the names announced for its port.
     listeners: Vec<(Vec<String>, Box<dyn Listener>)>,
-    discovery: Merged,
+    peers: PeerTable,
     library: Library,
     /// Held until the node stops: no other node serves from its state folder meanwhile.
     lock: StateLock,
@@ -125,12 +132,18 @@ impl Node {
         created.map_err(|source| NodeError::NotWritable { dir: config.downloads.clone(), source })?;
         let lock = StateLock::acquire(&config.state_dir, &config.dir)?;
         let identity = identity::load_or_create(&config.state_dir)?;
-        Ok(NodeBuilder { config, identity, lock, transports: Vec::new(), discoveries: Vec::new() })
+        Ok(NodeBuilder { config, identity, lock, transports: Vec::new(), discoveries: Vec::new(), peers: None })
     }
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The process's peer table, for a client that lists and fetches beside the node
+    /// ([`crate::ClientBuilder::peers`]).
+    pub fn peer_table(&self) -> &PeerTable {
+        &self.peers
     }
 
     /// The bound transfer address of each transport, by the names announced for it.
@@ -173,10 +186,10 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let Node { id, config, listeners, mut discovery, library, lock: _lock, mut on_event } = self;
+        let Node { id, config, listeners, peers, library, lock: _lock, mut on_event } = self;
         let herald = Herald::new(id, config.name.clone(), &listeners, config.net.announce_interval);
-        let (shares_tx, mut shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
-        let (told, mut tellings) = mpsc::unbounded_channel();
+        let (shares_tx, shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
+        let (told, tellings) = mpsc::unbounded_channel();
         let publisher = Publisher { shares: shares_tx, version: 1, told };
         let (rescan, changed) = (Arc::new(Notify::new()), Arc::new(Changes::default()));
         // Canonical, as the library reads them: a change is then told by the path the library knows.
@@ -190,106 +203,18 @@ impl Node {
             Some(_) => WATCHED_RESCAN.max(config.net.announce_interval),
             None => config.net.announce_interval,
         };
-        let mut rescans = tokio::spawn(rescan_forever(library, publisher, every, wakes, watcher.is_some()));
-        let mut announced = shares.borrow().version;
-        discovery.announce(herald.record(&shares.borrow()));
-        // Nodes that started before us have announced already: ask them now rather than wait an interval.
-        discovery.query();
-        let idle = config.net.transport_config().idle_timeout;
-        let context = ServeContext { rescan, ..ServeContext::new(shares.clone(), idle, config.max_upload_rate, true) };
-        let mut peer_log = PeerLog::default();
-        let mut listening = Listening::start(listeners);
-        tokio::pin!(shutdown);
+        let rescans = tokio::spawn(rescan_forever(library, publisher, every, wakes, watcher.is_some()));
+        let abort = rescans.abort_handle();
         // A background task that ends stops the node: serving on without rescans, announcements or a
         // listener would look alive and share nothing new, or nothing at all.
-        let outcome = loop {
-            tokio::select! {
-                () = &mut shutdown => break Ok(()),
-                joined = &mut rescans => break Err(stopped("rescan", joined)),
-                served = listening.next(&context, &peer_log.names) => match served {
-                    Ok(uploads) => uploads.into_iter().for_each(|upload| on_event(&NodeEvent::Uploaded(upload))),
-                    Err(e) => break Err(e),
-                },
-                Ok(()) = shares.changed() => {
-                    let current = shares.borrow_and_update().clone();
-                    if current.version != announced {
-                        announced = current.version;
-                        let bytes = current.catalogue.len();
-                        tracing::info!(files = current.files.len(), version = current.version, bytes, "catalogue changed");
-                        discovery.announce(herald.record(&current));
-                    }
-                }
-                Some(event) = tellings.recv() => on_event(&event),
-                event = discovery.next_event() => match event {
-                    Some(event) => peer_log.log(event),
-                    None => break Err(stopped("discovery", Ok(()))),
-                },
-            }
-        };
-        rescans.abort();
-        listening.shutdown().await;
+        let source = async { stopped("rescan", rescans.await) };
+        let idle = config.net.idle_timeout;
+        let context = ServeContext { rescan, ..ServeContext::new(shares, idle, config.max_upload_rate, true) };
+        let server = ServerLoop { herald, listening: Listening::start(listeners), context, peers };
+        let outcome = server.run(source, tellings, shutdown, &mut *on_event).await;
+        abort.abort();
         outcome
     }
-}
-
-/// Who a node announces itself as, and where it listens: all of its announcements but the catalogue's
-/// version and size.
-pub(crate) struct Herald {
-    id: NodeId,
-    /// Told apart from an earlier run of the same node.
-    instance: u64,
-    name: String,
-    ports: Vec<(String, u16)>,
-    interval: Duration,
-}
-
-impl Herald {
-    pub(crate) fn new(
-        id: NodeId,
-        name: String,
-        listeners: &[(Vec<String>, Box<dyn Listener>)],
-        interval: Duration,
-    ) -> Self {
-        let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
-        let ports = local_addrs(listeners).into_iter().map(|(name, addr)| (name, addr.port())).collect();
-        Self { id, instance, name, ports, interval }
-    }
-
-    /// The announcement of a node serving `shares`.
-    pub(crate) fn record(&self, shares: &Shares) -> Announcement {
-        Announcement {
-            node: self.id,
-            instance: self.instance,
-            name: self.name.clone(),
-            ports: self.ports.clone(),
-            catalogue_version: shares.version,
-            file_count: shares.files.len() as u32,
-            interval_secs: self.interval.as_secs().clamp(1, u64::from(u16::MAX)) as u16,
-        }
-    }
-}
-
-/// The bound transfer address of each listener, by the names announced for it.
-pub(crate) fn local_addrs(listeners: &[(Vec<String>, Box<dyn Listener>)]) -> Vec<(String, SocketAddr)> {
-    let each = listeners.iter().map(|(names, l)| names.iter().map(|name| (name.clone(), l.local_addr())));
-    each.flatten().collect()
-}
-
-/// The error that stops the node when its background `task` ended (they run until shut down), logged
-/// with why: the panic's message, if it panicked.
-pub(crate) fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
-    let reason = match joined {
-        Ok(()) => "it ended".to_string(),
-        Err(e) => match e.try_into_panic() {
-            Ok(payload) => match payload.downcast::<String>() {
-                Ok(message) => format!("it panicked: {message}"),
-                Err(payload) => format!("it panicked: {}", payload.downcast_ref::<&str>().unwrap_or(&"(no message)")),
-            },
-            Err(e) => e.to_string(),
-        },
-    };
-    tracing::error!(task, reason, "background task stopped; the node exits");
-    NodeError::TaskStopped { task, reason }
 }
 
 /// What wakes the rescan before its interval: a request that met a changed file (`now`), and the file
@@ -393,71 +318,5 @@ impl Publisher {
     fn tell(&self, event: NodeEvent) {
         // The node's loop is gone only when the node stops.
         let _ = self.told.send(event);
-    }
-}
-
-/// Logs peer events, at most [`PEER_LOG_BURST`] a second per address: a host that floods announcements of
-/// new ids must not flood the log (the cache bounds what it keeps; this bounds what is said about it), nor
-/// hide the lines about other hosts.
-#[derive(Default)]
-struct PeerLog {
-    window: Option<tokio::time::Instant>,
-    per_address: HashMap<IpAddr, u32>,
-    dropped: u32,
-    /// The names peers announce, by node id: how uploads to them are told.
-    names: HashMap<NodeId, String>,
-}
-
-/// Peer events logged per second and address at most.
-const PEER_LOG_BURST: u32 = 5;
-/// Addresses logged about per second at most.
-const PEER_LOG_ADDRESSES: usize = 64;
-
-impl PeerLog {
-    fn log(&mut self, event: PeerEvent) {
-        match &event {
-            PeerEvent::Seen(p) | PeerEvent::Updated(p) => _ = self.names.insert(p.id(), p.announcement.name.clone()),
-            PeerEvent::Expired(p) => _ = self.names.remove(&p.id()),
-        }
-        let now = tokio::time::Instant::now();
-        if self.window.is_none_or(|start| now - start >= Duration::from_secs(1)) {
-            if self.dropped > 0 {
-                tracing::warn!(events = self.dropped, "peer events not logged (too many in one second)");
-            }
-            (self.window, self.dropped) = (Some(now), 0);
-            self.per_address.clear();
-        }
-        let p = event.peer();
-        let room = self.per_address.len() < PEER_LOG_ADDRESSES || self.per_address.contains_key(&p.ip);
-        match self.per_address.entry(p.ip).or_default() {
-            logged if room && *logged < PEER_LOG_BURST => *logged += 1,
-            _ => {
-                self.dropped += 1;
-                return;
-            }
-        }
-        match event {
-            PeerEvent::Seen(p) => {
-                tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, files = p.announcement.file_count, "peer seen")
-            }
-            PeerEvent::Updated(p) => tracing::debug!(name = %p.announcement.name, id = %p.id().short(), "peer updated"),
-            PeerEvent::Expired(p) => {
-                tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, "peer gone")
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_background_task_that_dies_is_an_error_saying_why() {
-        let joined = tokio::spawn(async { panic!("disk on fire") }).await;
-        let error = stopped("rescan", joined).to_string();
-        assert!(error.contains("rescan task stopped (it panicked: disk on fire)"), "{error}");
-        let error = stopped("discovery", Ok(())).to_string();
-        assert!(error.contains("discovery task stopped (it ended)"), "{error}");
     }
 }

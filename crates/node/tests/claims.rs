@@ -41,13 +41,13 @@ async fn an_impostor_does_not_hide_the_genuine_node(kind: &'static str) {
         lying_peer(Duration::from_millis(50), move |_| vec![announcement(genuine.id, "genuine", decoy.port, 1)]).await;
     net.static_peers = vec![impostor];
 
-    let mut survey = net.survey().expect("survey");
+    let survey = net.survey().expect("survey");
     let peers = survey.peers().await.expect("peers");
     let claims: Vec<_> = peers.iter().filter(|p| p.id() == genuine.id).map(|p| p.ip).collect();
     assert_eq!(claims.len(), 2, "{kind}: both claims to the id are kept: {claims:?}");
     let (id, _, sources) = survey.find("plans.pdf").await.expect("listed");
     let out = temp();
-    let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {})
+    let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
         .await
         .expect("the genuine node serves despite the impostor");
     assert!(std::fs::read(path).expect("read") == data);
@@ -66,7 +66,7 @@ async fn a_survey_settles_within_its_timeout_whatever_a_peer_announces() {
     .await;
     net.static_peers = vec![chatty];
     let started = tokio::time::Instant::now();
-    let mut survey = net.survey().expect("survey");
+    let survey = net.survey().expect("survey");
     let settled = tokio::time::timeout(4 * net.timeout, survey.peers()).await;
     assert!(settled.is_ok(), "the survey never settled");
     assert_eq!(settled.expect("settled").expect("peers").len(), 1);
@@ -86,7 +86,7 @@ async fn stalling_hosts_cost_one_timeout_together() {
     let genuine = serve(&net, dir.path(), "genuine").await;
     let listed = net.survey().expect("survey").find("report.txt").await.expect("listed").1;
     let entry = CatalogueEntry { id: FileId([0; 32]), name: listed.name, size: listed.size, have: None };
-    let mut survey = net.survey().expect("survey");
+    let survey = net.survey().expect("survey");
     let id = survey.find("report.txt").await.expect("listed").0;
     let staller = stalling_server(Catalogue { entries: vec![CatalogueEntry { id, ..entry }] }).await;
     let (host, _answering) = lying_peer(Duration::ZERO, move |_| {
@@ -95,12 +95,12 @@ async fn stalling_hosts_cost_one_timeout_together() {
     .await;
     net.static_peers = vec![host];
 
-    let mut survey = net.survey().expect("survey");
+    let survey = net.survey().expect("survey");
     let (id, _, sources) = survey.find("report.txt").await.expect("listed");
     assert_eq!(sources.len(), 9, "the genuine node and eight stalling ids");
     let started = tokio::time::Instant::now();
     let (out, key) = (temp(), StateKey::random());
-    let fetch = download(id, &sources, out.path(), net.timeout, &key, None, |_| {});
+    let fetch = download(id, &sources, out.path(), net.timeout, &key, |_| {});
     let path = tokio::time::timeout(4 * net.timeout, fetch).await.expect("not one timeout per staller");
     assert!(path.is_ok(), "{path:?}");
     eprintln!("downloaded past 8 stalling hosts in {:?} with --timeout {:?}", started.elapsed(), net.timeout);

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, serve_capped, temp};
-use node::{DownloadEvent, NodeError, StateKey, download};
+use node::{DownloadEvent, ListError, NodeError, PeersError, StateKey, download};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -53,10 +53,10 @@ async fn get(
     name: &str,
     into: &std::path::Path,
     on_event: impl FnMut(&DownloadEvent),
-) -> Result<std::path::PathBuf, NodeError> {
-    let mut survey = net.survey()?;
+) -> Result<std::path::PathBuf, Box<dyn std::error::Error + Send + Sync>> {
+    let survey = net.survey()?;
     let (id, _, sources) = survey.find(name).await?;
-    download(id, &sources, into, net.timeout, &key_for(into), None, on_event).await
+    Ok(download(id, &sources, into, net.timeout, &key_for(into), on_event).await?)
 }
 
 /// The state key that a node serving `into` as its downloads folder uses (see `common::serve`), so that it
@@ -154,10 +154,13 @@ async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the
     })
     .await;
     server.stop().await;
-    let Err(NodeError::Incomplete { chunks, part }) = failed else { panic!("expected incomplete, got {failed:?}") };
+    let failed = failed.expect_err("the only source stopped");
+    let Some(NodeError::Incomplete { chunks, part }) = failed.downcast_ref() else {
+        panic!("expected incomplete, got {failed}")
+    };
     assert!(!out.path().join("big.bin").exists(), "no final file from an incomplete download");
     assert_eq!(chunks.len() as u32 + verified, 160);
-    let on_disk = std::fs::read(&part).expect("part kept");
+    let on_disk = std::fs::read(part).expect("part kept");
     assert_eq!(on_disk.len(), data.len());
 
     // The same node comes back; the rerun fetches only what was missing.
@@ -178,7 +181,8 @@ async fn a_name_nobody_hosts_fails_with_close_names(kind: &'static str) {
     std::fs::write(shared.path().join("holiday.jpg"), b"jpeg").expect("write");
     let server = serve(&net, shared.path(), "server").await;
     let err = get(&net, "holiday.jgp", temp().path(), |_| {}).await.expect_err("not hosted");
-    assert!(matches!(&err, NodeError::NotHosted { close, .. } if close == &["holiday.jpg"]), "{err}");
+    let err = err.downcast_ref::<ListError>().expect("a listing error");
+    assert!(matches!(err, ListError::NotHosted { close, .. } if close == &["holiday.jpg"]), "{err}");
     server.stop().await;
 }
 
@@ -186,7 +190,8 @@ async fn no_peer_is_a_timeout_error(kind: &'static str) {
     let mut net = net(kind, free_udp_port());
     net.timeout = Duration::from_millis(600);
     let err = get(&net, "anything", temp().path(), |_| {}).await.expect_err("nobody there");
-    assert!(matches!(err, NodeError::NoPeers(_)), "{err}");
+    let err = err.downcast_ref::<ListError>().expect("a listing error");
+    assert!(matches!(err, ListError::Peers(PeersError::NoneAnswered(_))), "{err}");
 }
 
 async fn downloads_are_shared_again(kind: &'static str) {
@@ -252,7 +257,7 @@ async fn a_download_in_progress_is_shared(kind: &'static str) {
     };
     let id = net.survey().expect("survey").find("film.bin").await.expect("found").0;
     let mut from_b = 0;
-    let path = download(id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), None, |e| {
+    let path = download(id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), |e| {
         from_b += u32::from(matches!(e, DownloadEvent::Chunk { peer, .. } if *peer == b.id));
     })
     .await
@@ -274,7 +279,7 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     std::fs::write(&report, bytes(600_000, 1)).expect("write");
     std::fs::write(shared.path().join("gone.txt"), b"soon deleted").expect("write");
     let server = serve(&net, shared.path(), "server").await;
-    let mut survey = net.survey().expect("survey");
+    let survey = net.survey().expect("survey");
     let (old_id, _, sources) = survey.find("report.txt").await.expect("listed");
     let (gone_id, _, _) = survey.find("gone.txt").await.expect("listed");
 
@@ -285,26 +290,25 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     std::fs::File::options().write(true).open(&report).and_then(|f| f.set_modified(later)).expect("mtime");
     std::fs::remove_file(shared.path().join("gone.txt")).expect("delete");
     for id in [old_id, gone_id] {
-        let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await;
+        let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
         assert!(result.is_err(), "{kind}: the old content is refused, got {result:?}");
     }
     assert!(!out.path().join("report.txt").exists() && !out.path().join("gone.txt").exists());
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let new_id = loop {
-        let mut survey = net.survey().expect("survey");
+        let survey = net.survey().expect("survey");
         match survey.find("report.txt").await {
             Ok((id, _, _)) if id != old_id => break id,
             _ if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
             other => panic!("{kind}: the server never rehashed the changed file: {other:?}"),
         }
     };
-    let mut survey = net.survey().expect("survey");
+    let survey = net.survey().expect("survey");
     assert!(survey.find("gone.txt").await.is_err(), "{kind}: a deleted file is no longer listed");
     let (_, _, sources) = survey.find("report.txt").await.expect("listed");
-    let path = download(new_id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {})
-        .await
-        .expect("new content");
+    let path =
+        download(new_id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await.expect("new content");
     assert!(std::fs::read(path).expect("read") == new);
     server.stop().await;
 }
@@ -332,7 +336,7 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: &'stat
     for (what, change) in alike {
         change();
         let out = temp();
-        let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {})
+        let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
             .await
             .unwrap_or_else(|e| panic!("{kind}: served after {what}: {e}"));
         assert!(std::fs::read(path).expect("read") == data, "{kind}: {what}");
@@ -340,7 +344,7 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: &'stat
 
     std::fs::rename(&report, shared.path().join("renamed.txt")).expect("rename");
     let out = temp();
-    let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await;
+    let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
     assert!(result.is_err(), "{kind}: a renamed file is a new file (its name is in its id)");
     let path = get(&net, "renamed.txt", out.path(), |_| {}).await.expect("the renamed file is listed and served");
     assert!(std::fs::read(path).expect("read") == data);
@@ -363,8 +367,7 @@ async fn many_downloads_from_one_busy_seed_all_complete(kind: &'static str) {
     for (i, out) in outs.iter().enumerate() {
         let (sources, out) = (sources.clone(), out.path().to_path_buf());
         let timeout = net.timeout;
-        downloads
-            .spawn(async move { (i, download(id, &sources, &out, timeout, &StateKey::random(), None, |_| {}).await) });
+        downloads.spawn(async move { (i, download(id, &sources, &out, timeout, &StateKey::random(), |_| {}).await) });
     }
     while let Some(joined) = downloads.join_next().await {
         let (i, done) = joined.expect("download task");

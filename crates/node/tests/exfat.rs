@@ -24,7 +24,7 @@ async fn a_download_lands_on_exfat_beside_a_file_of_the_same_name() {
     std::fs::write(shared.path().join("photo.raw"), &data).expect("write");
     let server = serve(&net, shared.path(), "server").await;
     let (id, _, sources) = net.survey().expect("survey").find("photo.raw").await.expect("listed");
-    let path = download(id, &sources, stick.path(), net.timeout, &StateKey::random(), None, |_| {})
+    let path = download(id, &sources, stick.path(), net.timeout, &StateKey::random(), |_| {})
         .await
         .expect("downloads onto exFAT");
 

@@ -40,6 +40,7 @@ async fn survives_hostile_bytes(kind: &'static str) {
         assert!(closed, "{kind}: the node closes a connection that sent {} bad bytes", attack.len());
     }
     assert_refused(addr, &Request::Manifest(FileId([9; 32])), ErrorCode::NotFound).await;
+    a_newer_peer_asking_an_unknown_request_is_answered_bad_request_and_falls_back(addr).await;
     assert_refused(addr, &Request::Chunk { file: FileId([9; 32]), index: 0, offset: 0, len: 1 }, ErrorCode::NotFound)
         .await;
     let (held, refused) = half_open_connections(addr, MAX_CONNECTIONS_PER_PEER + 8, 8).await;
@@ -47,10 +48,10 @@ async fn survives_hostile_bytes(kind: &'static str) {
 
     // While the slow host holds its connections, everyone else still gets the file.
     let out = temp();
-    let mut survey = net.survey().expect("survey");
+    let survey = net.survey().expect("survey");
     let (id, _, sources) = survey.find("target.bin").await.expect("still listed");
     let path =
-        download(id, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {}).await.expect("still serves");
+        download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await.expect("still serves");
     assert!(std::fs::read(path).expect("read") == data);
     drop(held);
     node.stop().await;
@@ -105,6 +106,22 @@ async fn send_and_wait_for_close(addr: SocketAddr, bytes: &[u8]) -> bool {
     tokio::time::timeout(Duration::from_secs(10), read_to_end).await.is_ok()
 }
 
+/// A well-formed frame with a request tag this build does not know: answered `bad request`, and the
+/// connection goes on, so the asker falls back to a request of wire version 2 on it.
+async fn a_newer_peer_asking_an_unknown_request_is_answered_bad_request_and_falls_back(addr: SocketAddr) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut unknown = Request::Catalogue.encode();
+    unknown[9] = 0xee;
+    s.write_all(&unknown).await.expect("request");
+    match read_response(&mut s).await.expect("an answer, not a closed connection") {
+        Response::Err { code, .. } => assert_eq!(code, ErrorCode::BadRequest),
+        other => panic!("an unknown request answered {other:?}"),
+    }
+    write_request(&mut s, &Request::Catalogue).await.expect("the fallback request");
+    let answer = read_response(&mut s).await.expect("the fallback answered on the same connection");
+    assert!(matches!(answer, Response::Ok { .. }), "the fallback answered {answer:?}");
+}
+
 async fn assert_refused(addr: SocketAddr, request: &Request, expected: ErrorCode) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     write_request(&mut s, request).await.expect("request");
@@ -147,7 +164,7 @@ async fn names_from_the_network_stay_in_the_downloads_folder() {
         let root = temp();
         let out = root.path().join("downloads");
         let source = net("tcp", 0).source(NodeId([1; 32]), server);
-        let path = download(id, &[source], &out, Duration::from_secs(3), &StateKey::random(), None, |_| {})
+        let path = download(id, &[source], &out, Duration::from_secs(3), &StateKey::random(), |_| {})
             .await
             .expect("downloads");
         assert_eq!(path.parent(), Some(out.as_path()), "{name:?} landed at {}", path.display());

@@ -9,19 +9,16 @@ use std::time::Duration;
 
 use common::{bytes, temp};
 use discovery::memory::MemoryLan;
-use node::{DownloadEvent, Identity, NetConfig, Node, NodeId, ServeConfig, Source, StateKey, Survey, download};
+use node::{
+    Client, ClientConfig, DownloadEvent, Identity, NetConfig, Node, NodeId, ServeConfig, Source, StateKey, download,
+};
 use transport::Transport;
 use transport::memory::MemoryNetwork;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 fn config() -> NetConfig {
-    NetConfig {
-        announce_interval: Duration::from_secs(1),
-        timeout: TIMEOUT,
-        tcp_congestion: None,
-        idle_timeout: node::IDLE_TIMEOUT,
-    }
+    NetConfig { announce_interval: Duration::from_secs(1), timeout: TIMEOUT, ..Default::default() }
 }
 
 /// A node at `ip` sharing `dir`, on the memory network and LAN; stops when the returned sender drops.
@@ -82,12 +79,11 @@ async fn a_silent_source_is_timed_out_and_the_others_complete_the_file() {
             held.push(());
         }
     });
-    let mut survey = Survey::new(
-        &config(),
-        vec![client(&network, [10, 0, 0, 2].into())],
-        vec![Box::new(lan.join([10, 0, 0, 2].into(), NodeId([2; 32]), false))],
-    )
-    .expect("survey");
+    let survey = Client::builder(ClientConfig::default().net(config()))
+        .transport(client(&network, [10, 0, 0, 2].into()))
+        .discovery(Box::new(lan.join([10, 0, 0, 2].into(), NodeId([2; 32]), false)))
+        .build()
+        .expect("client");
     let (id, _, mut sources) = survey.find("film.mkv").await.expect("listed");
     assert_eq!(sources.len(), 1);
     assert_eq!((sources[0].node, sources[0].addr), (genuine, addr));
@@ -101,7 +97,7 @@ async fn a_silent_source_is_timed_out_and_the_others_complete_the_file() {
         },
     );
     let mut senders = Vec::new();
-    let path = download(id, &sources, out.path(), TIMEOUT, &StateKey::random(), None, |e| {
+    let path = download(id, &sources, out.path(), TIMEOUT, &StateKey::random(), |e| {
         if let DownloadEvent::Chunk { peer, .. } = e {
             senders.push(*peer);
         }
@@ -122,8 +118,8 @@ async fn a_stopped_node_expires_and_a_new_survey_no_longer_sees_it() {
     let (id, _, stop) = serve(&network, &lan, [10, 0, 0, 1].into(), dir.path()).await;
     let survey = |host: u8| {
         let ip = IpAddr::from([10, 0, 0, host]);
-        Survey::new(&config(), vec![client(&network, ip)], vec![Box::new(lan.join(ip, NodeId([host; 32]), false))])
-            .expect("survey")
+        let builder = Client::builder(ClientConfig::default().net(config())).transport(client(&network, ip));
+        builder.discovery(Box::new(lan.join(ip, NodeId([host; 32]), false))).build().expect("client")
     };
     let peers = survey(2).peers().await.expect("peers");
     assert_eq!(peers.iter().map(|p| p.id()).collect::<Vec<_>>(), vec![id]);
@@ -141,5 +137,8 @@ async fn a_stopped_node_expires_and_a_new_survey_no_longer_sees_it() {
     });
     // The watcher joined after the node stopped: it sees nothing at all, or sees it expire.
     let _ = gone.await;
-    assert!(matches!(survey(4).peers().await, Err(node::NodeError::NoPeers(_))), "a stopped node is still listed");
+    assert!(
+        matches!(survey(4).peers().await, Err(node::PeersError::NoneAnswered(_))),
+        "a stopped node is still listed"
+    );
 }

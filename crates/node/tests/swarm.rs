@@ -5,9 +5,10 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve_capped, temp};
-use node::{DownloadEvent, Identity, StateKey, Survey, Swarm, Transport, download};
+use node::{Client, ClientConfig, DownloadEvent, FetchEvent, FetchOptions, Identity, Seed};
 
 /// Downloaders in the crowd.
 const CROWD: usize = 3;
@@ -32,32 +33,30 @@ async fn a_crowd_completes_from_each_other_once_the_seed_is_gone(transport: &'st
             let identity = Identity::generate().expect("identity");
             let id = identity.node_id();
             let serving = transport::builtin::serving(lan.transport_config(), &identity);
-            let client = transport::builtin::client(lan.transport, lan.transport_config(), identity).expect("client");
-            let client: Arc<dyn Transport> = Arc::new(transport::Reuse::new(client));
-            let discoveries = vec![lan.udp(id, true)];
-            let swarm = Swarm::bind(id, format!("get{i}"), 0, &lan, &serving, discoveries, vec![client.clone()]);
-            let swarm = swarm.await.expect("the swarm binds");
-            let offer = swarm.offer();
-            let uploading = tokio::spawn(swarm.run());
-            let mut survey = Survey::new(&lan, vec![client], vec![lan.udp(id, false)]).expect("survey");
-            let (file, _, sources) = survey.find("crowd.bin").await.expect("the seed lists it");
-            let key = StateKey::random();
-            let fetched = download(file, &sources, out.path(), lan.timeout, &key, Some(&offer), |e| {
-                if let DownloadEvent::Chunk { index, peer, .. } = e
-                    && *peer == seed_id
-                {
-                    let mut left = left.lock().expect("lock");
-                    left.0.insert(*index);
-                    if left.0.len() == CHUNKS as usize
-                        && let Some(stop) = left.1.take()
-                    {
-                        stop();
+            let transport =
+                transport::builtin::client(lan.transport, lan.transport_config(), identity).expect("client");
+            let config = ClientConfig::default().net(lan.config.clone()).name(format!("get{i}"));
+            let client = Client::builder(config).transport(transport).discovery(lan.udp(id, true)).upload(id, serving);
+            let client = client.build().expect("a client");
+            // It serves the others until all are done (the test ends it).
+            let options = FetchOptions::default().seed(Seed::For(Duration::from_secs(3600)));
+            let mut fetch = client.fetch(vec!["crowd.bin".into()], out.path().to_path_buf(), options);
+            loop {
+                match fetch.next_event().await.expect("the fetch goes on until done") {
+                    FetchEvent::Download { event: DownloadEvent::Chunk { index, peer, .. }, .. } if peer == seed_id => {
+                        let mut left = left.lock().expect("lock");
+                        left.0.insert(index);
+                        if left.0.len() == CHUNKS as usize
+                            && let Some(stop) = left.1.take()
+                        {
+                            stop();
+                        }
                     }
+                    FetchEvent::Done { path, .. } => return (path, out, fetch),
+                    FetchEvent::Failed { error, .. } => panic!("get{i} did not complete without the seed: {error}"),
+                    _ => {}
                 }
-            });
-            let path = fetched.await.expect("completes without the seed");
-            // It serves the others until all are done.
-            (path, out, uploading)
+            }
         });
     }
     let mut done = Vec::new();
@@ -65,9 +64,10 @@ async fn a_crowd_completes_from_each_other_once_the_seed_is_gone(transport: &'st
         done.push(joined.expect("a download panicked"));
     }
     assert!(left.lock().expect("lock").1.is_none(), "the seed was stopped before the crowd completed");
-    for (path, _out, uploading) in done {
+    for (path, _out, fetch) in done {
         assert!(std::fs::read(path).expect("read") == data, "the bytes differ from the seed's");
-        uploading.abort();
+        fetch.cancel();
+        fetch.finish().await.expect("a fetch cancelled while seeding stands");
     }
     seed.stop().await;
 }

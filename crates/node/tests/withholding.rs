@@ -75,7 +75,7 @@ async fn readers_that_never_read_leave_buffers_to_other_hosts() {
     let _second = withhold(addr, Ipv4Addr::new(127, 0, 0, 6), request).await;
 
     let out = temp();
-    let path = download(file, &sources, out.path(), net.timeout, &StateKey::random(), None, |_| {})
+    let path = download(file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
         .await
         .expect("another host downloads while two hold their slots");
     assert!(std::fs::read(path).expect("read") == data);

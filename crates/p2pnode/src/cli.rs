@@ -290,9 +290,8 @@ impl Global {
         );
     }
 
-    /// Derives the group key from `--group`, `P2PNODE_GROUP` or `--group-file`, if one is given: Argon2id
-    /// with 19 MiB and two passes (OWASP's minimum), so a captured datagram cannot be tried against
-    /// guessed secrets quickly. The salt is fixed: every member must derive the same key from the secret.
+    /// Derives the group key ([`node::GroupKey::derive`]) from `--group`, `P2PNODE_GROUP` or
+    /// `--group-file`, if one is given.
     pub(crate) fn settle_group(&mut self) -> anyhow::Result<()> {
         let secret = match (&self.group, &self.group_file) {
             (Some(secret), _) => secret.clone(),
@@ -303,15 +302,13 @@ impl Global {
             }
             (None, None) => return Ok(()),
         };
-        if secret.trim().is_empty() {
-            bail!("the group secret is empty: give --group, P2PNODE_GROUP or --group-file a secret");
-        }
-        let params = argon2::Params::new(19 * 1024, 2, 1, Some(32)).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-        let kdf = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let mut key = [0u8; 32];
-        kdf.hash_password_into(secret.as_bytes(), b"p2pnode private group 2026-12", &mut key)
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-        self.group_key = Some(node::GroupKey::from_bytes(key));
+        let key = node::GroupKey::derive(&secret).map_err(|e| match e {
+            node::GroupSecretError::Empty => {
+                anyhow::anyhow!("the group secret is empty: give --group, P2PNODE_GROUP or --group-file a secret")
+            }
+            e => e.into(),
+        })?;
+        self.group_key = Some(key);
         Ok(())
     }
 
@@ -344,16 +341,6 @@ impl Global {
     /// The node's state folder.
     pub(crate) fn state_dir(&self) -> PathBuf {
         self.state_dir.clone().unwrap_or_else(|| self.dir.join(".p2pnode"))
-    }
-
-    /// The key that authenticates download state, from the state folder. Where the folder cannot hold one
-    /// (a read-only `--dir`), a key for this run only, with a warning: the download works, but a later
-    /// run will not resume it.
-    pub(crate) fn state_key(&self) -> node::StateKey {
-        node::StateKey::load_or_create(&self.state_dir()).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "no state key; this download cannot be resumed later");
-            node::StateKey::random()
-        })
     }
 
     /// The name this node announces: `--name`, or the host name.

@@ -1,32 +1,19 @@
-//! One function per subcommand.
+//! One function per subcommand: parse, call the node crate's client or node, render.
 
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::bail;
-use futures_util::{FutureExt, StreamExt};
-use node::{Identity, Node, NodeError, Survey, Swarm, Transport};
+use node::{Client, FetchError, FetchEvent, FetchOptions, Identity, ListError, Node, NodeError, PeersError, Seed};
 use transport::TransportError;
 
 use crate::cli::{self, Cli, Command, Global};
 use crate::progress::{self, FileProgress, Progress, Spinner};
 use crate::{output, plugins};
 
-/// Files one `get` fetches at once (each from all its peers): enough to hide each file's round trips.
-const FILES_AT_ONCE: usize = 8;
-
-/// Runs the parsed command.
+/// Runs the parsed command; errors get what to do about them in this command line's terms.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
-    let in_group = cli.global.group_key.is_some();
-    command(&cli).await.map_err(|e| match e.downcast_ref::<NodeError>() {
-        // Members with another secret hear nothing at all: the one thing a wrong secret looks like.
-        Some(NodeError::NoPeers(_)) if in_group => {
-            anyhow::anyhow!("no peer of this group answered (check the group secret)")
-        }
-        _ => e,
-    })
+    command(&cli).await.map_err(hint)
 }
 
 async fn command(cli: &Cli) -> anyhow::Result<()> {
@@ -34,25 +21,21 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
         Command::Peers => {
+            let client = client(g, None)?;
             let spinner = Spinner::new(g.json, "looking for peers");
-            let peers = survey(g, &identity(g)?)?.0.peers().await?;
+            let peers = client.peers().await?;
             drop(spinner);
             output::peers(&peers, g.json, g.trusted.as_ref());
             Ok(())
         }
         Command::Ls { pattern, tree } => {
-            let (mut survey, _) = survey(g, &identity(g)?)?;
+            let client = client(g, None)?;
             let spinner = Spinner::new(g.json, "looking for peers");
-            let peers = survey.peers().await?;
+            let peers = client.peers().await?;
             spinner.say(&format!("asking {} peer(s) what they share", peers.len()));
-            let dictionary = survey.dictionary().await?;
+            let listing = client.list(pattern.as_slice()).await?;
             drop(spinner);
-            let selected = match pattern {
-                Some(p) => Some(dictionary.select(p).map_err(|e| node::unresolved(p, e))?),
-                None => None,
-            };
-            let selected = selected.map(|files| files.into_iter().map(|(id, _)| id).collect());
-            output::files(&dictionary, &peers, g.json, selected.as_ref(), *tree);
+            output::files(&listing.dictionary, &listing.peers, g.json, listing.selected.as_ref(), *tree);
             Ok(())
         }
         Command::Get { files, output, delete_incomplete, keep_incomplete, force, seed_for, no_upload } => {
@@ -61,12 +44,14 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
                 (_, true) => Incomplete::Keep,
                 _ => Incomplete::Ask,
             };
-            let seed = match (no_upload, seed_for) {
-                (true, _) => None,
-                (false, Some(secs)) => Some(Seed::For(Duration::from_secs(*secs))),
-                (false, None) => Some(Seed::UntilQuiet),
-            };
-            get(g, files, output.as_deref(), incomplete, *force, seed).await
+            let seed = seed_for.map_or(Seed::UntilQuiet, |secs| Seed::For(Duration::from_secs(secs)));
+            let options = FetchOptions::default()
+                .force(*force)
+                .delete_incomplete(incomplete == Incomplete::Delete)
+                .upload(!no_upload)
+                .seed(seed);
+            let dest: PathBuf = output.as_ref().map_or_else(|| g.downloads(), PathBuf::clone);
+            get(g, files, dest, options, incomplete).await
         }
         Command::Completions { shell } => {
             // Written whole at the end: clap_complete panics where stdout fails (`| head`); we return it.
@@ -87,40 +72,27 @@ fn identity(g: &Global) -> anyhow::Result<Identity> {
     })
 }
 
-/// A survey over `--transport` and `--discovery`, proving `identity`; and that transport, its connections
-/// reused: the catalogues and every file of the run share one connection per peer, no handshake per file.
-fn survey(g: &Global, identity: &Identity) -> anyhow::Result<(Survey, Arc<dyn Transport>)> {
-    let net = g.net()?;
-    let transport = plugins::client_transport(g, net.transport_config(), identity.clone())?;
-    let transport: Arc<dyn Transport> = Arc::new(transport::Reuse::new(transport));
-    let discoveries = plugins::discoveries(g, &net, identity.node_id(), false)?;
-    Ok((Survey::new(&net, vec![transport.clone()], discoveries)?, transport))
+/// A client over `--transport` and `--discovery`; for a `get`, with its state folder, and where the get
+/// uploads, listening on every transport on `--port`, announced as `--name` (its discovery then hears
+/// announcements).
+fn client(g: &Global, get: Option<&FetchOptions>) -> anyhow::Result<Client> {
+    let (net, identity) = (g.net()?, identity(g)?);
+    let id = identity.node_id();
+    let mut config = node::ClientConfig::default().net(net.clone()).private_group(g.group_key.is_some());
+    if get.is_some() {
+        config = config.name(g.node_name()?).port(g.port).state_dir(g.state_dir());
+    }
+    let uploads = get.is_some_and(FetchOptions::uploads);
+    let mut builder = Client::builder(config);
+    if uploads {
+        builder = builder.upload(id, plugins::serving_transports(g, net.transport_config(), &identity)?);
+    }
+    builder = builder.transport(plugins::client_transport(g, net.transport_config(), identity)?);
+    for discovery in plugins::discoveries(g, &net, id, uploads)? {
+        builder = builder.discovery(discovery);
+    }
+    Ok(builder.build()?)
 }
-
-/// The upload side of a `get`: every transport on `--port` (any free port where it is taken), announced
-/// as node `identity`; the peers that join are reached over `client`.
-async fn swarm(g: &Global, identity: &Identity, client: Arc<dyn Transport>) -> anyhow::Result<Swarm> {
-    let net = g.net()?;
-    let transports = plugins::serving_transports(g, net.transport_config(), identity)?;
-    let discoveries = plugins::discoveries(g, &net, identity.node_id(), true)?;
-    let (id, name) = (identity.node_id(), g.node_name()?);
-    Ok(Swarm::bind(id, name, g.port, &net, &transports, discoveries, vec![client]).await?)
-}
-
-/// How long a `get` keeps serving the other downloaders once it is done.
-#[derive(Clone, Copy)]
-enum Seed {
-    /// This long.
-    For(Duration),
-    /// Until none has asked anything for [`SEED_QUIET`], at most [`SEED_MOST`].
-    UntilQuiet,
-}
-
-/// How long no downloader must ask anything before a `get` stops serving them (by default): two of
-/// their bitmap refreshes, so that one that still lacks chunks has asked again.
-const SEED_QUIET: Duration = Duration::from_secs(1);
-/// The longest a `get` serves the others once done (by default), whatever they ask.
-const SEED_MOST: Duration = Duration::from_secs(10);
 
 async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     let config = g.serve(max_upload_rate)?;
@@ -149,121 +121,91 @@ enum Incomplete {
     Ask,
 }
 
+/// Fetches what `files` name into `dest`, drawing the progress; Ctrl-C cancels (what is verified is
+/// kept) or, once done, ends the passing on of chunks.
 async fn get(
     g: &Global,
     files: &[String],
-    output: Option<&Path>,
+    dest: PathBuf,
+    options: FetchOptions,
     incomplete: Incomplete,
-    force: bool,
-    seed: Option<Seed>,
 ) -> anyhow::Result<()> {
-    let dest: PathBuf = output.map_or_else(|| g.downloads(), Path::to_path_buf);
-    node::check_writable(&dest)?;
-    let identity = identity(g)?;
-    let (survey, client) = survey(g, &identity)?;
-    let swarm = match seed {
-        Some(_) => Some(swarm(g, &identity, client).await?),
-        None => None,
-    };
-    let (offer, requests) = (swarm.as_ref().map(Swarm::offer), swarm.as_ref().map(Swarm::requests));
-    // Fused: once stopped, it is pending for good.
-    let serving = async {
-        match swarm {
-            Some(swarm) => swarm.run().await,
-            None => std::future::pending().await,
-        }
+    let client = client(g, Some(&options))?;
+    let mut spinner = Some(Spinner::new(g.json, "looking for peers"));
+    let mut shown = Shown { g, incomplete, progress: None, files: Vec::new(), places: Vec::new() };
+    let fetch = client.fetch(files.to_vec(), dest, options);
+    let fetched = fetch
+        .drive(async { _ = tokio::signal::ctrl_c().await }, |event| {
+            if let FetchEvent::Planned { .. } = event {
+                spinner.take();
+            }
+            shown.on(event)
+        })
+        .await;
+    if let Some(progress) = &mut shown.progress {
+        progress.finish();
     }
-    .fuse();
-    tokio::pin!(serving);
-    let fetched = fetch(g, files, dest, incomplete, force, survey, offer);
-    tokio::pin!(fetched);
-    tokio::select! {
-        fetched = &mut fetched => fetched?,
-        // The downloads go on: passing chunks on is a service to others, not what the user asked for.
-        stopped = &mut serving => {
-            tracing::warn!("no longer passing chunks on to other downloaders: {stopped}");
-            fetched.await?
-        }
-    }
-    let (Some(seed), Some(requests)) = (seed, requests) else { return Ok(()) };
-    if matches!(seed, Seed::For(Duration::ZERO)) {
-        return Ok(());
-    }
-    let seeding = async {
-        match seed {
-            Seed::For(time) => tokio::time::sleep(time).await,
-            Seed::UntilQuiet => _ = tokio::time::timeout(SEED_MOST, requests.quiet_for(SEED_QUIET)).await,
-        }
-    };
-    tokio::pin!(seeding);
-    // Said only where it waits: a download nobody asked anything of for a second ends with its last chunk.
-    if (&mut seeding).now_or_never().is_some() {
-        return Ok(());
-    }
-    if !g.json && std::io::stderr().is_terminal() {
-        eprintln!("passing chunks on to the other downloaders a moment longer (Ctrl-C stops)");
-    }
-    // Done already: whatever stops the serving, the download stands.
-    tokio::select! {
-        () = seeding => {}
-        _ = &mut serving => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    Ok(())
+    fetched.map_err(|e| match e {
+        FetchError::Cancelled => Interrupted.into(),
+        e => e.into(),
+    })
 }
 
-/// Fetches what `files` name into `dest`, offering each file's verified chunks to the swarm as they come
-/// where there is one.
-async fn fetch(
-    g: &Global,
-    files: &[String],
-    dest: PathBuf,
+/// What a `get` shows of its fetch.
+struct Shown<'a> {
+    g: &'a Global,
     incomplete: Incomplete,
-    force: bool,
-    mut survey: Survey,
-    offer: Option<node::Offer>,
-) -> anyhow::Result<()> {
-    let net = g.net()?;
-    let (wanted, peers) = {
-        let spinner = Spinner::new(g.json, "looking for peers");
-        let peers = survey.peers().await?;
-        spinner.say(&format!("asking {} peer(s) what they share", peers.len()));
-        (survey.select(files).await?, peers)
-    };
-    let names = peers.into_iter().map(|p| (p.id(), p.announcement.name)).collect();
-    let total = wanted.iter().map(|w| w.entry.size).sum();
-    let progress = Mutex::new(Progress::new(g.json, wanted.len(), total, names));
-    let copies = Mutex::new((!force).then(|| node::copies(&g.state_dir())));
-    let mut run = GetRun { g, dest, net, key: g.state_key(), incomplete, copies, progress, offer };
-    // Several files: no questions (their parts are kept).
-    if wanted.len() > 1 && run.incomplete == Incomplete::Ask {
-        run.incomplete = Incomplete::Keep;
-    }
-    let (run, several) = (&run, wanted.len() > 1);
-    let fetches = wanted.iter().map(|file| async move {
-        let fetched = run.one(file).await;
-        if let (Err(e), true) = (&fetched, several) {
-            let line = format!("error: {}: {}", node::Escaped(&file.to), node::Escaped(&format!("{e:#}")));
-            progress::above(|| eprintln!("{line}"));
+    progress: Option<Progress>,
+    files: Vec<FileProgress>,
+    /// Where each file goes below the destination.
+    places: Vec<String>,
+}
+
+impl Shown<'_> {
+    fn on(&mut self, event: FetchEvent) {
+        match event {
+            FetchEvent::Planned { files, peers } => {
+                let names = peers.into_iter().map(|p| (p.id(), p.announcement.name)).collect();
+                let total = files.iter().map(|f| f.size).sum();
+                self.progress = Some(Progress::new(self.g.json, files.len(), total, names));
+                self.files = files.iter().map(|f| FileProgress::new(f.id, &f.name, f.size)).collect();
+                // Several files: no questions (their parts are kept).
+                if files.len() > 1 && self.incomplete == Incomplete::Ask {
+                    self.incomplete = Incomplete::Keep;
+                }
+                self.places = files.into_iter().map(|f| f.to).collect();
+            }
+            FetchEvent::Seeding => {
+                if !self.g.json && std::io::stderr().is_terminal() {
+                    eprintln!("passing chunks on to the other downloaders a moment longer (Ctrl-C stops)");
+                }
+            }
+            event => self.on_file(event),
         }
-        fetched
-    });
-    let fetched = futures_util::stream::iter(fetches).buffer_unordered(FILES_AT_ONCE).collect::<Vec<_>>();
-    let results = tokio::select! {
-        results = fetched => results,
-        _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
-    };
-    lock(&run.progress).finish();
-    let mut failed: Vec<anyhow::Error> = results.into_iter().filter_map(Result::err).collect();
-    match failed.pop() {
-        None => Ok(()),
-        // One file: its own error says it all.
-        Some(e) if wanted.len() == 1 => Err(e),
-        Some(_) => bail!(
-            "{} of {} files could not be fetched (run the same get again to resume them)",
-            failed.len() + 1,
-            wanted.len()
-        ),
+    }
+
+    fn on_file(&mut self, event: FetchEvent) {
+        let (Some(progress), files) = (&mut self.progress, &mut self.files) else { return };
+        match event {
+            FetchEvent::Download { file, event } => progress.on(&mut files[file], &event),
+            FetchEvent::AlreadyHave { file, path } => progress.already_have(&files[file], &path),
+            FetchEvent::Done { file, path } => progress.done(&files[file], &path),
+            FetchEvent::Failed { file, error, part } => {
+                if files.len() > 1 {
+                    let line = format!("error: {}: {}", node::Escaped(&self.places[file]), node::Escaped(&error));
+                    progress::above(|| eprintln!("{line}"));
+                }
+                if let Some(part) = part
+                    && progress::above(|| ask_delete(self.incomplete, &part))
+                {
+                    match node::discard_part(&part) {
+                        Ok(()) => progress.note(&format!("deleted {}", part.display())),
+                        Err(e) => progress.note(&format!("{} not deleted: {e}", part.display())),
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -279,57 +221,52 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// The node crate's errors with what to do about them on this command line (its messages name no flag).
+fn hint(e: anyhow::Error) -> anyhow::Error {
+    let what_to_do = match e.downcast_ref() {
+        Some(NodeError::MissingFolder(_)) => "create it with mkdir -p, or pass another --dir",
+        Some(NodeError::NotAFolder(_)) => "pass the folder to share with --dir",
+        Some(NodeError::NotWritable { .. }) => "choose another with --downloads or -o",
+        Some(NodeError::AlreadyServing { .. }) => "stop it, or give this one its own --state-dir",
+        _ => match fetch_hint(&e).or_else(|| list_hint(&e)) {
+            Some(hint) => hint,
+            None => return e,
+        },
+    };
+    anyhow::anyhow!("{e} ({what_to_do})")
 }
 
-/// What the files of one `get` share.
-struct GetRun<'a> {
-    g: &'a Global,
-    dest: PathBuf,
-    net: node::NetConfig,
-    key: node::StateKey,
-    incomplete: Incomplete,
-    /// What the destination holds already (`None` with --force).
-    copies: Mutex<Option<node::Copies>>,
-    progress: Mutex<Progress>,
-    /// Where the verified chunks are offered to other downloaders (`None` with --no-upload).
-    offer: Option<node::Offer>,
+fn fetch_hint(e: &anyhow::Error) -> Option<&'static str> {
+    Some(match e.downcast_ref()? {
+        FetchError::Files { .. } => "run the same get again to resume them",
+        FetchError::File(NodeError::PartWrite(_)) => "make room and run the same get again to resume",
+        FetchError::Destination(NodeError::NotWritable { .. }) => "choose another with --downloads or -o",
+        FetchError::List(e) => return list_error_hint(e),
+        _ => return None,
+    })
 }
 
-impl GetRun<'_> {
-    /// Fetches one file into its place below the destination, unless it is already there.
-    async fn one(&self, file: &node::Wanted) -> anyhow::Result<()> {
-        // Folders as the dictionary gives them (safe components), each made a valid name on this system.
-        let mut folders: Vec<&str> = file.to.split('/').collect();
-        let name = folders.pop().unwrap_or_default();
-        let dir = folders.iter().fold(self.dest.clone(), |dir, folder| dir.join(node::safe_file_name(folder)));
-        let (id, entry) = (file.id, &file.entry);
-        let mut mine = FileProgress::new(id, &entry.name, entry.size);
-        // Hashing what is there already is file work: off the async threads' hands.
-        let found = tokio::task::block_in_place(|| {
-            lock(&self.copies).as_mut().and_then(|c| c.find(&dir, id, name, entry.size))
-        });
-        if let Some(copy) = found {
-            lock(&self.progress).already_have(&mine, &copy);
-            return Ok(());
+fn list_hint(e: &anyhow::Error) -> Option<&'static str> {
+    match (e.downcast_ref::<ListError>(), e.downcast_ref::<PeersError>()) {
+        (Some(e), _) => list_error_hint(e),
+        (_, Some(e)) => peers_hint(e),
+        _ => None,
+    }
+}
+
+fn list_error_hint(e: &ListError) -> Option<&'static str> {
+    match e {
+        ListError::Peers(e) => peers_hint(e),
+        _ => None,
+    }
+}
+
+fn peers_hint(e: &PeersError) -> Option<&'static str> {
+    match e {
+        PeersError::NoneAnswered(_) => {
+            Some("is `p2pnode serve` running on the LAN? for other subnets or VPNs use --peer HOST:PORT")
         }
-        if file.sources.is_empty() {
-            bail!("the peers hosting '{}' do not serve --transport {}", entry.name, self.g.transport);
-        }
-        let on_event = |e: &node::DownloadEvent| lock(&self.progress).on(&mut mine, e);
-        let offer = self.offer.as_ref();
-        let path = node::download(id, &file.sources, &dir, self.net.timeout, &self.key, offer, on_event).await;
-        match &path {
-            Ok(path) => lock(&self.progress).done(&mine, path),
-            Err(NodeError::Incomplete { part, .. }) if progress::above(|| decide(self.incomplete, part)) => {
-                node::discard_part(part)?;
-                lock(&self.progress).note(&format!("deleted {}", part.display()));
-            }
-            Err(_) => {}
-        }
-        path?;
-        Ok(())
+        _ => None,
     }
 }
 
@@ -343,12 +280,11 @@ fn port_hint(e: NodeError) -> anyhow::Error {
     }
 }
 
-/// Whether to delete the verified part: as the flags say, or as the user answers on a terminal (the
-/// original tool's prompt). Without a terminal the part is kept.
-fn decide(incomplete: Incomplete, part: &Path) -> bool {
+/// Whether to delete the verified part: as the user answers on a terminal (the original tool's prompt).
+/// Without a terminal, or with --keep-incomplete, the part is kept; --delete-incomplete deleted it already.
+fn ask_delete(incomplete: Incomplete, part: &Path) -> bool {
     match incomplete {
-        Incomplete::Keep => false,
-        Incomplete::Delete => true,
+        Incomplete::Keep | Incomplete::Delete => false,
         Incomplete::Ask if !std::io::stdin().is_terminal() => false,
         Incomplete::Ask => {
             eprint!("download incomplete; delete the verified part {}? [y/N] ", part.display());

@@ -21,6 +21,19 @@
 //! server has now ([`Request::Have`]: one bit per chunk, all set for a whole file). A TCP connection
 //! carries such exchanges one after the other; QUIC carries one per stream.
 //!
+//! # Growing the wire
+//! Wire version 2 (frames `P2PF` 1, catalogue `P2PC` 2, manifest `P2PM` 1, datagrams) grows by addition
+//! only, and no version byte changes for it:
+//! - A new request, answer or error code gets a tag or code never used before; no field of an existing
+//!   frame changes meaning, order or size.
+//! - A node that does not know a request answers [`ErrorCode::BadRequest`] (the whole frame was read, so
+//!   the connection goes on), and the asker falls back to what version 2 had before the addition: a
+//!   feature missing on the other side is never an error shown to a user.
+//! - An error code a node does not know decodes as [`ErrorCode::Other`] and counts as a refusal.
+//! - Every frame sent today is kept as bytes in `tests/fixtures/wire-v2.txt`; the test beside it checks
+//!   that each still decodes to the same value and encodes to the same bytes. A new frame adds a line;
+//!   no line is ever changed or removed.
+//!
 //! # Example
 //! ```
 //! use proto::{Announcement, Datagram, MAX_DATAGRAM, NodeId};
@@ -56,7 +69,7 @@ pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, MAX_TRAN
 pub use catalogue::{Catalogue, CatalogueEntry, MAX_CATALOGUE_ENTRIES};
 pub use codec::DecodeError;
 pub use frame::{ErrorCode, FRAME_PREFIX, MAX_FRAME, Request, Response, frame_len};
-pub use group::{GroupKey, Role};
+pub use group::{GroupKey, GroupSecretError, Role};
 pub use ids::{FileId, NodeId, ParseIdError};
 pub use manifest::{
     MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_size_for,

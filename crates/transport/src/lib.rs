@@ -125,7 +125,7 @@ pub enum TransportError {
     #[error("transport {0} does not authenticate peers; a private group needs one that does (tls or quic)")]
     NotAuthenticating(String),
     /// A connection to a node outside the trust list was asked for.
-    #[error("node {} is not trusted (--trust)", .0.short())]
+    #[error("node {} is not trusted", .0.short())]
     NotTrusted(NodeId),
     /// The connection closed, or an operation on it failed.
     #[error("{}", io_reason(.0))]

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use discovery::udp::{self, UdpConfig};
-use node::{Discovery, Identity, NetConfig, Node, NodeError, NodeId, ServeConfig, Source, Survey, Transport};
+use node::{
+    Client, ClientConfig, Discovery, Identity, NetConfig, Node, NodeError, NodeId, ServeConfig, Source, Transport,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -43,12 +45,8 @@ impl DerefMut for Lan {
 }
 
 pub fn net(transport: &'static str, discovery_port: u16) -> Lan {
-    let config = NetConfig {
-        announce_interval: Duration::from_secs(1),
-        timeout: Duration::from_secs(3),
-        tcp_congestion: None,
-        idle_timeout: node::IDLE_TIMEOUT,
-    };
+    let config =
+        NetConfig { announce_interval: Duration::from_secs(1), timeout: Duration::from_secs(3), ..Default::default() };
     Lan { config, discovery_port, transport, static_peers: vec![] }
 }
 
@@ -72,11 +70,11 @@ impl Lan {
         client(self.transport, self)
     }
 
-    /// A survey over this LAN's transport.
-    pub fn survey(&self) -> Result<Survey, NodeError> {
+    /// A client of this LAN over its transport, with a peer table of its own.
+    pub fn survey(&self) -> Result<Client, NodeError> {
         let identity = Identity::generate().expect("identity");
-        let transport = client(self.transport, self);
-        Survey::new(&self.config, vec![transport], vec![self.udp(identity.node_id(), false)])
+        let builder = Client::builder(ClientConfig::default().net(self.config.clone()));
+        builder.transport(client(self.transport, self)).discovery(self.udp(identity.node_id(), false)).build()
     }
 
     /// A source at `addr` claiming `node`, over this LAN's transport.

@@ -1,0 +1,361 @@
+//! The client: what every front end calls (the command line, the web page, an embedder). It lists the
+//! peers and what they share, and fetches files, over the process's one [`PeerTable`]; a long-lived
+//! client answers from that live table, with no survey per call.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use discovery::{Discovery, Peer};
+use proto::{Catalogue, FileId, NodeId, Request};
+use tokio::sync::{OnceCell, Semaphore};
+use tokio::task::JoinSet;
+use transport::{Transport, TransportError};
+
+use crate::error::ListError;
+use crate::exchange::request_within;
+use crate::fetch::{Fetch, FetchOptions};
+use crate::peers::{PeerTable, PeersError};
+use crate::swarm::Uploading;
+use crate::{DictEntry, Dictionary, Host, NetConfig, NodeError, ResolveError, Source};
+
+/// The largest catalogue accepted from a peer.
+const MAX_CATALOGUE_BYTES: u64 = 64 * 1024 * 1024;
+/// The catalogue bytes one listing takes in, over every peer: what bounds its memory whatever peers
+/// announce (a dictionary and the catalogue being merged cost about as much again).
+const LISTING_BUDGET: usize = 24 * 1024 * 1024;
+/// Catalogues fetched from one address: several nodes on one machine are normal, a host claiming dozens
+/// of ids is not.
+const MAX_CATALOGUES_PER_ADDRESS: usize = 8;
+/// Files one fetch downloads at once (each from all its peers), unless configured: enough to hide each
+/// file's round trips.
+const FILES_AT_ONCE: usize = 8;
+
+/// How a client behaves. `Default`, then the setters: `ClientConfig::default().timeout(secs(3))`.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub(crate) net: NetConfig,
+    pub(crate) files_at_once: usize,
+    pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) name: String,
+    pub(crate) port: u16,
+    pub(crate) private_group: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        let (files_at_once, state_dir, private_group) = (FILES_AT_ONCE, None, false);
+        Self { net: NetConfig::default(), files_at_once, state_dir, name: "p2pnode".into(), port: 0, private_group }
+    }
+}
+
+impl ClientConfig {
+    /// The network settings (timeout, announce interval, idle timeout) as a whole.
+    pub fn net(mut self, net: NetConfig) -> Self {
+        self.net = net;
+        self
+    }
+
+    /// The longest wait for a peer: to appear, to connect, to answer one request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.net.timeout = timeout;
+        self
+    }
+
+    /// How many files one fetch downloads at once (at least one).
+    pub fn files_at_once(mut self, files: usize) -> Self {
+        self.files_at_once = files.max(1);
+        self
+    }
+
+    /// The state folder whose key authenticates download state (so an interrupted fetch resumes in a
+    /// later process) and whose hash cache tells the files a destination holds already. Without one, a
+    /// fetch resumes only within this process.
+    pub fn state_dir(mut self, dir: PathBuf) -> Self {
+        self.state_dir = Some(dir);
+        self
+    }
+
+    /// The name the upload side of a fetch announces.
+    pub fn name(mut self, name: String) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// The transfer port the upload side of a fetch listens on (any free one where it is taken).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Whether this client is a member of a private group: a LAN where nobody answers then says so
+    /// (the one thing a wrong group secret looks like).
+    pub fn private_group(mut self, member: bool) -> Self {
+        self.private_group = member;
+        self
+    }
+}
+
+/// A client being put together: hand it its plug-ins, then [`ClientBuilder::build`].
+pub struct ClientBuilder {
+    config: ClientConfig,
+    transports: Vec<Arc<dyn Transport>>,
+    discoveries: Vec<Box<dyn Discovery>>,
+    peers: Option<PeerTable>,
+    upload: Option<(NodeId, Vec<Arc<dyn Transport>>)>,
+}
+
+impl ClientBuilder {
+    /// Reaches peers over `transport` too (the first one given is preferred). Its connections are
+    /// reused: every listing and file of the client share one connection per peer.
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transports.push(Arc::new(transport::Reuse::new(transport)));
+        self
+    }
+
+    /// Hears peers through `discovery` too (the client then runs its own peer table).
+    pub fn discovery(mut self, discovery: Box<dyn Discovery>) -> Self {
+        self.discoveries.push(discovery);
+        self
+    }
+
+    /// Shares `table` (a serving node's, see [`crate::Node::peer_table`]) instead of discoveries of its
+    /// own: one process, one peer table.
+    pub fn peers(mut self, table: PeerTable) -> Self {
+        self.peers = Some(table);
+        self
+    }
+
+    /// Lets fetches pass their verified chunks on to other downloaders (see [`FetchOptions::upload`]):
+    /// listening on `transports`, announced as node `id` (the id the client's transports prove). A
+    /// client sharing a serving node's table needs none: the node serves its downloads folder.
+    pub fn upload(mut self, id: NodeId, transports: Vec<Arc<dyn Transport>>) -> Self {
+        self.upload = Some((id, transports));
+        self
+    }
+
+    /// Starts the client's peer table (unless it shares one). Within a tokio runtime.
+    pub fn build(self) -> Result<Client, NodeError> {
+        let ClientBuilder { config, transports, discoveries, peers, upload } = self;
+        if transports.is_empty() {
+            return Err(NodeError::NoPlugin("transport"));
+        }
+        let peers = match peers {
+            Some(table) => table,
+            None => PeerTable::start(discoveries)?,
+        };
+        let upload = upload.filter(|(_, listen)| !listen.is_empty());
+        let uploading = OnceCell::new();
+        Ok(Client(Arc::new(Inner { config, transports, peers, upload, uploading })))
+    }
+}
+
+/// Lists and fetches what the LAN shares. Cloned freely: the clones are one client, and its fetches run
+/// at once.
+#[derive(Clone)]
+pub struct Client(Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) config: ClientConfig,
+    /// The transports to reach peers with, preferred first.
+    pub(crate) transports: Vec<Arc<dyn Transport>>,
+    pub(crate) peers: PeerTable,
+    upload: Option<(NodeId, Vec<Arc<dyn Transport>>)>,
+    /// The upload side, bound by the first fetch that uploads and kept while the client lives.
+    uploading: OnceCell<Option<Uploading>>,
+}
+
+/// What a listing found: the peers, the content dictionary of everything they share, and which of its
+/// files the queries picked (`None`: no query, every file).
+pub struct Listing {
+    /// The peers that answered.
+    pub peers: Vec<Peer>,
+    /// Every file they share.
+    pub dictionary: Dictionary,
+    /// The files the queries named.
+    pub selected: Option<HashSet<FileId>>,
+}
+
+/// A file to fetch: which, from whom, and where below the destination it goes (`photos/beach.jpg`: a
+/// path of the dictionary, safe by [`proto::check_path`]).
+#[derive(Clone)]
+pub struct Wanted {
+    /// Its id.
+    pub id: FileId,
+    /// What the dictionary knows of it.
+    pub entry: DictEntry,
+    /// Where it goes: folders, then its name.
+    pub to: String,
+    /// The hosts to fetch it from.
+    pub sources: Vec<Source>,
+}
+
+impl Client {
+    /// A client with `config`: hand it its plug-ins.
+    pub fn builder(config: ClientConfig) -> ClientBuilder {
+        ClientBuilder { config, transports: Vec::new(), discoveries: Vec::new(), peers: None, upload: None }
+    }
+
+    /// The process's peer table, as this client reads it.
+    pub fn peer_table(&self) -> &PeerTable {
+        &self.0.peers
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.0
+    }
+
+    /// The peers on the LAN (see [`PeerTable::settled`]).
+    pub async fn peers(&self) -> Result<Vec<Peer>, PeersError> {
+        let answered = self.0.peers.settled(self.0.config.net.timeout).await;
+        match answered {
+            Err(PeersError::NoneAnswered(within)) if self.0.config.private_group => Err(PeersError::NoMember(within)),
+            answered => answered,
+        }
+    }
+
+    /// The peers, everything they share, and which files `queries` name (files, folders or globs:
+    /// [`Dictionary::select`]); no query: every file.
+    pub async fn list(&self, queries: &[String]) -> Result<Listing, ListError> {
+        let peers = self.peers().await?;
+        let dictionary = self.dictionary().await?;
+        let selected = match queries {
+            [] => None,
+            queries => {
+                let mut ids = HashSet::new();
+                for query in queries {
+                    ids.extend(
+                        dictionary.select(query).map_err(|e| unresolved(query, e))?.into_iter().map(|(id, _)| id),
+                    );
+                }
+                Some(ids)
+            }
+        };
+        Ok(Listing { peers, dictionary, selected })
+    }
+
+    /// Fetches what `queries` name into `dest`: see [`Fetch`] for its events and cancellation.
+    pub fn fetch(&self, queries: Vec<String>, dest: PathBuf, options: FetchOptions) -> Fetch {
+        crate::fetch::start(self.clone(), queries, dest, options)
+    }
+
+    /// The upload side, bound at the first call (`None`: the client has no upload transports, or they
+    /// could not be bound, which was logged: downloads go on without it).
+    pub(crate) async fn uploading(&self) -> Option<&Uploading> {
+        let bind = || async {
+            let (id, listen) = self.0.upload.as_ref()?;
+            let config = &self.0.config;
+            let clients = self.0.transports.clone();
+            let bound = Uploading::start(*id, config, listen, self.0.peers.clone(), clients).await;
+            bound.inspect_err(|e| tracing::warn!(error = %e, "not passing chunks on to other downloaders")).ok()
+        };
+        self.0.uploading.get_or_init(bind).await.as_ref()
+    }
+
+    /// The content dictionary: the catalogues of every peer, fetched in parallel, within the listing's
+    /// memory budget and at most `MAX_CATALOGUES_PER_ADDRESS` (8) per address. Peers that do not answer in
+    /// time, or whose catalogue does not fit, are left out with a warning.
+    pub async fn dictionary(&self) -> Result<Dictionary, PeersError> {
+        let mut fetches = JoinSet::new();
+        let peers = self.peers().await?;
+        let budget = Arc::new(Semaphore::new(LISTING_BUDGET));
+        let mut per_address: HashMap<IpAddr, usize> = HashMap::new();
+        for source in self.sources(&peers, |_| true) {
+            let fetched = per_address.entry(source.addr.ip()).or_default();
+            if *fetched >= MAX_CATALOGUES_PER_ADDRESS {
+                tracing::warn!(peer = %source.addr, "too many nodes at one address, catalogue not fetched");
+                continue;
+            }
+            *fetched += 1;
+            let (timeout, budget) = (self.0.config.net.timeout, budget.clone());
+            fetches.spawn(async move {
+                let fetched = tokio::time::timeout(timeout, async {
+                    let conn = source.transport.connect(source.addr, source.node).await?;
+                    let bytes = request_within(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES, &budget).await?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Catalogue::decode(&bytes)?)
+                })
+                .await;
+                (source, fetched)
+            });
+        }
+        let mut dictionary = Dictionary::default();
+        while let Some(joined) = fetches.join_next().await {
+            match joined {
+                Ok((source, Ok(Ok(catalogue)))) => dictionary.add_catalogue(source.host(), &catalogue),
+                // Peers outside a trust list are not asked: nothing to warn about.
+                Ok((_, Ok(Err(e)))) if matches!(e.downcast_ref(), Some(TransportError::NotTrusted(_))) => {}
+                Ok((source, Ok(Err(e)))) => tracing::warn!(peer = %source.addr, error = %e, "catalogue not fetched"),
+                Ok((source, Err(_))) => tracing::warn!(peer = %source.addr, "catalogue request timed out"),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        Ok(dictionary)
+    }
+
+    /// The one file `query` (a name or an id) names, and the hosts to fetch it from: every host that
+    /// listed it, under whatever id each claims.
+    pub async fn find(&self, query: &str) -> Result<(FileId, DictEntry, Vec<Source>), ListError> {
+        let dictionary = self.dictionary().await?;
+        let id = dictionary.resolve(query).map_err(|e| unresolved(query, e))?;
+        let entry =
+            dictionary.entry(&id).cloned().ok_or(ListError::NotHosted { query: query.into(), close: vec![] })?;
+        let sources = self.sources_of(&self.0.peers.now(), &entry);
+        Ok((id, entry, sources))
+    }
+
+    /// The files `queries` name (files, folders or globs: [`Dictionary::select`]), each with the hosts to
+    /// fetch it from and where below the destination it goes; the catalogues are fetched once for all.
+    pub async fn select(&self, queries: &[String]) -> Result<Vec<Wanted>, ListError> {
+        let dictionary = self.dictionary().await?;
+        let peers = self.0.peers.now();
+        let (mut wanted, mut places) = (Vec::new(), HashSet::new());
+        for query in queries {
+            for (id, to) in dictionary.select(query).map_err(|e| unresolved(query, e))? {
+                let Some(entry) = dictionary.entry(&id).cloned() else { continue };
+                if places.insert(to.clone()) {
+                    wanted.push(Wanted { id, sources: self.sources_of(&peers, &entry), entry, to });
+                }
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// The hosts of `entry` among `peers`, each with the chunks it has if it has only part of the file.
+    fn sources_of(&self, peers: &[Peer], entry: &DictEntry) -> Vec<Source> {
+        let mut sources = self.sources(peers, |host| entry.hosts.contains(&host));
+        for source in &mut sources {
+            source.has = entry.partial.get(&source.host()).cloned();
+        }
+        sources
+    }
+
+    /// The peers `wanted` picks, each with the first of our transports it announces and its address for
+    /// it (peers with none of our transports are left out).
+    fn sources(&self, peers: &[Peer], wanted: impl Fn(Host) -> bool) -> Vec<Source> {
+        peers.iter().filter(|p| wanted(Host::of(p))).filter_map(|p| reach(&self.0.transports, p)).collect()
+    }
+
+    /// The names of the transports peers are reached with, preferred first.
+    pub fn transport_names(&self) -> Vec<&str> {
+        self.0.transports.iter().map(|t| t.name()).collect()
+    }
+}
+
+/// The error of a query that names no file, or several.
+fn unresolved(query: &str, e: ResolveError) -> ListError {
+    match e {
+        ResolveError::NotFound { close } => ListError::NotHosted { query: query.into(), close },
+        ResolveError::Ambiguous { ids } => {
+            ListError::Ambiguous { query: query.into(), ids: ids.iter().map(FileId::to_string).collect() }
+        }
+    }
+}
+
+/// `peer` as a source: over the first of `transports` (preferred first) that it announces.
+pub(crate) fn reach(transports: &[Arc<dyn Transport>], peer: &Peer) -> Option<Source> {
+    transports
+        .iter()
+        .find_map(|t| peer.addr(t.name()).map(|addr| Source { node: peer.id(), addr, has: None, transport: t.clone() }))
+}

@@ -1,0 +1,369 @@
+//! A fetch: the files some queries name, downloaded into a destination several at once, each from every
+//! peer that has it; told as typed events, cancellable, and (where the client uploads) passing verified
+//! chunks on to other downloaders, for a while after it is done too.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use discovery::Peer;
+use futures_util::StreamExt;
+use proto::FileId;
+use store::{Copies, StateKey};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::client::{Client, Wanted};
+use crate::error::FetchError;
+use crate::swarm::Offer;
+use crate::{DownloadEvent, NodeError};
+
+/// How long no downloader must ask anything before a fetch stops serving them (by default): two of
+/// their bitmap refreshes, so that one that still lacks chunks has asked again.
+const SEED_QUIET: Duration = Duration::from_secs(1);
+/// The longest a fetch serves the others once done (by default), whatever they ask.
+const SEED_MOST: Duration = Duration::from_secs(10);
+
+/// How a fetch goes about it. `Default`, then the setters.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchOptions {
+    force: bool,
+    delete_incomplete: bool,
+    upload: bool,
+    seed: Seed,
+}
+
+/// How long a fetch keeps serving the other downloaders once it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seed {
+    /// This long (zero: not at all).
+    For(Duration),
+    /// Until none has asked anything for a second, at most ten.
+    UntilQuiet,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self { force: false, delete_incomplete: false, upload: true, seed: Seed::UntilQuiet }
+    }
+}
+
+impl FetchOptions {
+    /// Fetch even where the destination holds the file already (the copy gets a free name).
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Delete the verified part of a file that cannot complete, rather than keep it for a resume.
+    pub fn delete_incomplete(mut self, delete: bool) -> Self {
+        self.delete_incomplete = delete;
+        self
+    }
+
+    /// Pass verified chunks on to other downloaders of the same files (where the client can upload).
+    pub fn upload(mut self, upload: bool) -> Self {
+        self.upload = upload;
+        self
+    }
+
+    /// Whether the fetch passes verified chunks on.
+    pub fn uploads(&self) -> bool {
+        self.upload
+    }
+
+    /// How long to serve the others once done, where uploading.
+    pub fn seed(mut self, seed: Seed) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+/// A file a fetch plans to fetch: the events of a fetch name files by their place in the plan.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// Its id.
+    pub id: FileId,
+    /// Its name as its hosts give it.
+    pub name: String,
+    /// Where it goes below the destination (folders, then its name).
+    pub to: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What a fetch tells as it goes, in order.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum FetchEvent {
+    /// The queries are resolved: these files are fetched, from among these peers. Told first.
+    Planned {
+        /// The files.
+        files: Vec<Planned>,
+        /// The peers that answered.
+        peers: Vec<Peer>,
+    },
+    /// A file's download goes on: started, a chunk, a failed request, a source dropped.
+    Download {
+        /// The file, by its place in the plan.
+        file: usize,
+        /// What happened.
+        event: DownloadEvent,
+    },
+    /// The destination holds the file already: nothing fetched.
+    AlreadyHave {
+        /// The file.
+        file: usize,
+        /// Where it is.
+        path: PathBuf,
+    },
+    /// A file is complete, verified and in its place.
+    Done {
+        /// The file.
+        file: usize,
+        /// Where it is.
+        path: PathBuf,
+    },
+    /// A file failed; the others go on.
+    Failed {
+        /// The file.
+        file: usize,
+        /// Why (its message, as [`NodeError`] says it).
+        error: String,
+        /// Where its verified part is kept, if it is (a resume starts from it).
+        part: Option<PathBuf>,
+    },
+    /// Every file is there, and the fetch serves the other downloaders a while longer (told only where
+    /// it waits: a fetch nobody asked anything of ends with its last file).
+    Seeding,
+}
+
+/// A fetch in progress: its events, its cancellation and its outcome. Dropping it cancels the fetch.
+pub struct Fetch {
+    events: mpsc::UnboundedReceiver<FetchEvent>,
+    cancel: watch::Sender<bool>,
+    task: JoinHandle<Result<(), FetchError>>,
+}
+
+impl Fetch {
+    /// The next event; `None` once the fetch has ended (then [`Fetch::finish`] says how).
+    pub async fn next_event(&mut self) -> Option<FetchEvent> {
+        self.events.recv().await
+    }
+
+    /// Stops the fetch: downloads in progress end at once, their verified parts kept; a fetch that
+    /// is done and only serving others ends successfully.
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    /// Runs the fetch to its end, its events handed to `on_event`, cancelling it once `stop` completes
+    /// (what a front end's Ctrl-C or stop button is).
+    pub async fn drive(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+        mut on_event: impl FnMut(FetchEvent),
+    ) -> Result<(), FetchError> {
+        tokio::pin!(stop);
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                event = self.next_event() => match event {
+                    Some(event) => on_event(event),
+                    None => return self.finish().await,
+                },
+                () = &mut stop, if !stopped => {
+                    stopped = true;
+                    self.cancel();
+                }
+            }
+        }
+    }
+
+    /// Waits for the end of the fetch (its events are dropped meanwhile).
+    pub async fn finish(mut self) -> Result<(), FetchError> {
+        self.events.close();
+        match (&mut self.task).await {
+            Ok(outcome) => outcome,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) fn start(client: Client, queries: Vec<String>, dest: PathBuf, options: FetchOptions) -> Fetch {
+    let (tell, events) = mpsc::unbounded_channel();
+    let (cancel, cancelled) = watch::channel(false);
+    let task = tokio::spawn(run(client, queries, dest, options, Teller(tell), cancelled));
+    Fetch { events, cancel, task }
+}
+
+/// Tells events to whoever reads them; nobody reading is fine.
+struct Teller(mpsc::UnboundedSender<FetchEvent>);
+
+impl Teller {
+    fn tell(&self, event: FetchEvent) {
+        let _ = self.0.send(event);
+    }
+}
+
+async fn run(
+    client: Client,
+    queries: Vec<String>,
+    dest: PathBuf,
+    options: FetchOptions,
+    teller: Teller,
+    mut cancelled: watch::Receiver<bool>,
+) -> Result<(), FetchError> {
+    crate::check_writable(&dest).map_err(FetchError::Destination)?;
+    let uploading = match options.upload {
+        true => client.uploading().await,
+        false => None,
+    };
+    let fetched = async {
+        let wanted = client.select(&queries).await?;
+        let peers = client.peer_table().now();
+        let files = wanted.iter().map(|w| Planned {
+            id: w.id,
+            name: w.entry.name.clone(),
+            to: w.to.clone(),
+            size: w.entry.size,
+        });
+        teller.tell(FetchEvent::Planned { files: files.collect(), peers });
+        fetch_all(&client, &wanted, &dest, options, uploading.map(|u| u.offer()), &teller).await
+    };
+    tokio::select! {
+        fetched = fetched => fetched?,
+        _ = cancelled.wait_for(|c| *c) => return Err(FetchError::Cancelled),
+    }
+    let Some(uploading) = uploading else { return Ok(()) };
+    let seeding = async {
+        match options.seed {
+            Seed::For(time) => tokio::time::sleep(time).await,
+            Seed::UntilQuiet => _ = tokio::time::timeout(SEED_MOST, uploading.quiet_for(SEED_QUIET)).await,
+        }
+    };
+    tokio::pin!(seeding);
+    // Told only where it waits: a fetch nobody asked anything of for a second ends with its last file.
+    if futures_util::FutureExt::now_or_never(&mut seeding).is_some() {
+        return Ok(());
+    }
+    teller.tell(FetchEvent::Seeding);
+    // Done already: whatever ends the seeding, the fetch stands.
+    tokio::select! {
+        () = seeding => {}
+        () = uploading.stopped() => {}
+        _ = cancelled.wait_for(|c| *c) => {}
+    }
+    Ok(())
+}
+
+/// Fetches `wanted` into `dest`, several files at once.
+async fn fetch_all(
+    client: &Client,
+    wanted: &[Wanted],
+    dest: &Path,
+    options: FetchOptions,
+    offer: Option<Offer>,
+    teller: &Teller,
+) -> Result<(), FetchError> {
+    let config = &client.inner().config;
+    let key = match &config.state_dir {
+        Some(dir) => StateKey::load_or_create(dir).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no state key; this download cannot be resumed later");
+            StateKey::random()
+        }),
+        None => StateKey::random(),
+    };
+    let copies =
+        config.state_dir.as_deref().filter(|_| !options.force).map(|dir| Arc::new(Mutex::new(crate::copies(dir))));
+    let run = OneFile { client, dest, key, options, offer, teller, copies };
+    // Gathered first: a stream over a borrowing iterator is not provably `Send` (rust-lang/rust#102211).
+    let files: Vec<_> = wanted.iter().enumerate().map(|(index, file)| run.one(index, file)).collect();
+    let results: Vec<_> = futures_util::stream::iter(files).buffer_unordered(config.files_at_once).collect().await;
+    let failed: Vec<NodeError> = results.into_iter().filter_map(Result::err).collect();
+    match failed.len() {
+        0 => Ok(()),
+        // One file: its own error says it all.
+        _ if wanted.len() == 1 => Err(FetchError::File(failed.into_iter().next().expect("one failure"))),
+        n => Err(FetchError::Files { failed: n, of: wanted.len() }),
+    }
+}
+
+/// What the files of one fetch share.
+struct OneFile<'a> {
+    client: &'a Client,
+    dest: &'a Path,
+    key: StateKey,
+    options: FetchOptions,
+    /// Where the verified chunks are offered to other downloaders (`None`: no upload).
+    offer: Option<Offer>,
+    teller: &'a Teller,
+    /// What the destination holds already (`None` when forced, or with no state folder's hash cache).
+    copies: Option<Arc<Mutex<Copies>>>,
+}
+
+impl OneFile<'_> {
+    /// Fetches file `index` into its place below the destination, unless it is already there.
+    async fn one(&self, index: usize, file: &Wanted) -> Result<(), NodeError> {
+        // Folders as the dictionary gives them (safe components), each made a valid name on this system.
+        let mut folders: Vec<&str> = file.to.split('/').collect();
+        let name = folders.pop().unwrap_or_default();
+        let dir = folders.iter().fold(self.dest.to_path_buf(), |dir, folder| dir.join(store::safe_file_name(folder)));
+        let (id, entry) = (file.id, &file.entry);
+        if let Some(path) = self.copy_of(&dir, id, name, entry.size).await {
+            self.teller.tell(FetchEvent::AlreadyHave { file: index, path });
+            return Ok(());
+        }
+        let outcome = self.download(index, file, &dir).await;
+        match &outcome {
+            Ok(path) => self.teller.tell(FetchEvent::Done { file: index, path: path.clone() }),
+            Err(error) => {
+                let mut part = match error {
+                    NodeError::Incomplete { part, .. } => Some(part.clone()),
+                    _ => None,
+                };
+                if self.options.delete_incomplete
+                    && let Some(path) = part.take()
+                {
+                    store::discard_part(&path).map_err(NodeError::from)?;
+                }
+                self.teller.tell(FetchEvent::Failed { file: index, error: error.to_string(), part });
+            }
+        }
+        outcome.map(drop)
+    }
+
+    /// A file at `dir` that holds `id` already (looked up by its `name` and `size` first).
+    async fn copy_of(&self, dir: &Path, id: FileId, name: &str, size: u64) -> Option<PathBuf> {
+        let copies = self.copies.clone()?;
+        let (dir, name) = (dir.to_path_buf(), name.to_string());
+        // Hashing what is there already is file work: off the async threads' hands.
+        crate::blocking(move || copies.lock().unwrap_or_else(PoisonError::into_inner).find(&dir, id, &name, size)).await
+    }
+
+    async fn download(&self, index: usize, file: &Wanted, dir: &Path) -> Result<PathBuf, NodeError> {
+        if file.sources.is_empty() {
+            let transports = self.client.transport_names().into_iter().map(str::to_string).collect();
+            return Err(NodeError::NoTransport { name: file.entry.name.clone(), transports });
+        }
+        let timeout = self.client.inner().config.net.timeout;
+        let on_event =
+            |event: &DownloadEvent| self.teller.tell(FetchEvent::Download { file: index, event: event.clone() });
+        crate::download::download_offering(
+            file.id,
+            &file.sources,
+            dir,
+            timeout,
+            &self.key,
+            self.offer.as_ref(),
+            on_event,
+        )
+        .await
+    }
+}

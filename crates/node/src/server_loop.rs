@@ -1,0 +1,213 @@
+//! The server loop: one for every process that serves, whatever it shares (a node its folders, a fetch
+//! the files it downloads). It answers peers within the node's limits, announces each new catalogue
+//! version through the peer table, and tells what peers took.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use discovery::PeerEvent;
+use proto::{Announcement, NodeId};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinError;
+use transport::Listener;
+
+use crate::accepting::Listening;
+use crate::peers::PeerTable;
+use crate::server::{ServeContext, Shares};
+use crate::{NodeError, NodeEvent, identity};
+
+/// A bound server: its listeners, what it serves ([`ServeContext::shares`], kept up to date by its
+/// share source) and how it announces itself.
+pub(crate) struct ServerLoop {
+    pub(crate) herald: Herald,
+    pub(crate) listening: Listening,
+    pub(crate) context: ServeContext,
+    pub(crate) peers: PeerTable,
+}
+
+impl ServerLoop {
+    /// Serves until `shutdown` completes, then closes every connection at once. `source` is what keeps
+    /// the shares up to date; its end (with why) stops the server with an error, as does a listener's or
+    /// the discovery's. `told` are the source's own events, handed to `on_event` with the uploads.
+    pub(crate) async fn run(
+        self,
+        source: impl Future<Output = NodeError>,
+        mut told: mpsc::UnboundedReceiver<NodeEvent>,
+        shutdown: impl Future<Output = ()>,
+        on_event: &mut (dyn FnMut(&NodeEvent) + Send),
+    ) -> Result<(), NodeError> {
+        let ServerLoop { herald, mut listening, context, peers } = self;
+        let mut shares = context.shares.clone();
+        let mut announced = shares.borrow().version;
+        peers.announce(herald.record(&shares.borrow()));
+        // Nodes that started before us have announced already: ask them now rather than wait an interval.
+        peers.query();
+        let mut changes = peers.subscribe();
+        let mut peer_log = PeerLog::default();
+        for peer in peers.now() {
+            peer_log.names.insert(peer.id(), peer.announcement.name);
+        }
+        tokio::pin!(shutdown, source);
+        let outcome = loop {
+            tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                stopped = &mut source => break Err(stopped),
+                served = listening.next(&context, &peer_log.names) => match served {
+                    Ok(uploads) => uploads.into_iter().for_each(|upload| on_event(&NodeEvent::Uploaded(upload))),
+                    Err(e) => break Err(e),
+                },
+                Ok(()) = shares.changed() => {
+                    let current = shares.borrow_and_update().clone();
+                    if current.version != announced {
+                        announced = current.version;
+                        let bytes = current.catalogue.len();
+                        tracing::info!(files = current.files.len(), version = current.version, bytes, "catalogue changed");
+                        peers.announce(herald.record(&current));
+                    }
+                }
+                Some(event) = told.recv() => on_event(&event),
+                changed = changes.recv() => match changed {
+                    Ok(event) => peer_log.log(event),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => peer_log.missed(missed),
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
+                () = peers.stopped() => break Err(stopped("discovery", Ok(()))),
+            }
+        };
+        listening.shutdown().await;
+        outcome
+    }
+}
+
+/// Who a node announces itself as, and where it listens: all of its announcements but the catalogue's
+/// version and size.
+pub(crate) struct Herald {
+    id: NodeId,
+    /// Told apart from an earlier run of the same node.
+    instance: u64,
+    name: String,
+    ports: Vec<(String, u16)>,
+    interval: Duration,
+}
+
+impl Herald {
+    pub(crate) fn new(
+        id: NodeId,
+        name: String,
+        listeners: &[(Vec<String>, Box<dyn Listener>)],
+        interval: Duration,
+    ) -> Self {
+        let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
+        let ports = local_addrs(listeners).into_iter().map(|(name, addr)| (name, addr.port())).collect();
+        Self { id, instance, name, ports, interval }
+    }
+
+    /// The announcement of a node serving `shares`.
+    pub(crate) fn record(&self, shares: &Shares) -> Announcement {
+        Announcement {
+            node: self.id,
+            instance: self.instance,
+            name: self.name.clone(),
+            ports: self.ports.clone(),
+            catalogue_version: shares.version,
+            file_count: shares.files.len() as u32,
+            interval_secs: self.interval.as_secs().clamp(1, u64::from(u16::MAX)) as u16,
+        }
+    }
+}
+
+/// The bound transfer address of each listener, by the names announced for it.
+pub(crate) fn local_addrs(listeners: &[(Vec<String>, Box<dyn Listener>)]) -> Vec<(String, SocketAddr)> {
+    let each = listeners.iter().map(|(names, l)| names.iter().map(|name| (name.clone(), l.local_addr())));
+    each.flatten().collect()
+}
+
+/// The error that stops the node when its background `task` ended (they run until shut down), logged
+/// with why: the panic's message, if it panicked.
+pub(crate) fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
+    let reason = match joined {
+        Ok(()) => "it ended".to_string(),
+        Err(e) => match e.try_into_panic() {
+            Ok(payload) => match payload.downcast::<String>() {
+                Ok(message) => format!("it panicked: {message}"),
+                Err(payload) => format!("it panicked: {}", payload.downcast_ref::<&str>().unwrap_or(&"(no message)")),
+            },
+            Err(e) => e.to_string(),
+        },
+    };
+    tracing::error!(task, reason, "background task stopped; the node exits");
+    NodeError::TaskStopped { task, reason }
+}
+
+/// Logs peer events, at most [`PEER_LOG_BURST`] a second per address: a host that floods announcements of
+/// new ids must not flood the log (the cache bounds what it keeps; this bounds what is said about it), nor
+/// hide the lines about other hosts.
+#[derive(Default)]
+struct PeerLog {
+    window: Option<tokio::time::Instant>,
+    per_address: HashMap<IpAddr, u32>,
+    dropped: u32,
+    /// The names peers announce, by node id: how uploads to them are told.
+    names: HashMap<NodeId, String>,
+}
+
+/// Peer events logged per second and address at most.
+const PEER_LOG_BURST: u32 = 5;
+/// Addresses logged about per second at most.
+const PEER_LOG_ADDRESSES: usize = 64;
+
+impl PeerLog {
+    /// Peer events that came too fast to be read: not logged, and said so at the next window.
+    fn missed(&mut self, events: u64) {
+        self.dropped = self.dropped.saturating_add(u32::try_from(events).unwrap_or(u32::MAX));
+    }
+
+    fn log(&mut self, event: PeerEvent) {
+        match &event {
+            PeerEvent::Seen(p) | PeerEvent::Updated(p) => _ = self.names.insert(p.id(), p.announcement.name.clone()),
+            PeerEvent::Expired(p) => _ = self.names.remove(&p.id()),
+        }
+        let now = tokio::time::Instant::now();
+        if self.window.is_none_or(|start| now - start >= Duration::from_secs(1)) {
+            if self.dropped > 0 {
+                tracing::warn!(events = self.dropped, "peer events not logged (too many in one second)");
+            }
+            (self.window, self.dropped) = (Some(now), 0);
+            self.per_address.clear();
+        }
+        let p = event.peer();
+        let room = self.per_address.len() < PEER_LOG_ADDRESSES || self.per_address.contains_key(&p.ip);
+        match self.per_address.entry(p.ip).or_default() {
+            logged if room && *logged < PEER_LOG_BURST => *logged += 1,
+            _ => {
+                self.dropped += 1;
+                return;
+            }
+        }
+        match event {
+            PeerEvent::Seen(p) => {
+                tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, files = p.announcement.file_count, "peer seen")
+            }
+            PeerEvent::Updated(p) => tracing::debug!(name = %p.announcement.name, id = %p.id().short(), "peer updated"),
+            PeerEvent::Expired(p) => {
+                tracing::info!(name = %p.announcement.name, id = %p.id().short(), ip = %p.ip, "peer gone")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_background_task_that_dies_is_an_error_saying_why() {
+        let joined = tokio::spawn(async { panic!("disk on fire") }).await;
+        let error = stopped("rescan", joined).to_string();
+        assert!(error.contains("rescan task stopped (it panicked: disk on fire)"), "{error}");
+        let error = stopped("discovery", Ok(())).to_string();
+        assert!(error.contains("discovery task stopped (it ended)"), "{error}");
+    }
+}
