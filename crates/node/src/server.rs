@@ -1,5 +1,6 @@
 //! Answering peers: the catalogue, manifests, and chunk bytes streamed from disk.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use transport::frame_io::read_request;
 use transport::{Incoming, Stream, TransportError};
 
 use crate::blocking;
+use crate::grants::Grants;
 use crate::throttle::Throttle;
 
 /// Exchanges served at once on one connection.
@@ -66,6 +68,8 @@ pub(crate) struct ServeContext {
     pub(crate) activity: Arc<Activity>,
     /// A seed's record of which chunk went to whom ([`Spread`]); `None` for a downloader.
     pub(crate) spread: Option<Arc<Spread>>,
+    /// The files served to given peers alone, unlisted.
+    pub(crate) grants: Grants,
 }
 
 impl ServeContext {
@@ -87,6 +91,7 @@ impl ServeContext {
             peer_buffers: Arc::new(Semaphore::new(0)),
             activity: Arc::default(),
             spread: seed.then(Arc::default),
+            grants: Grants::default(),
         }
     }
 }
@@ -336,27 +341,30 @@ async fn answer(
     (peer, who): (SocketAddr, Downloader),
     context: &ServeContext,
 ) -> Result<Option<Sent>, TransportError> {
+    // A file listed, or one granted to this peer alone.
+    let find =
+        |id: &FileId| shares.files.get(id).map(Cow::Borrowed).or_else(|| context.grants.find(who, id).map(Cow::Owned));
     match request {
         Request::Catalogue => send_bytes(stream, &shares.catalogue, context).await.map(|()| None),
-        Request::Manifest(id) => match shares.files.get(id) {
+        Request::Manifest(id) => match find(id) {
             Some(file) => {
                 let _buffer = take_buffer(context, file.manifest.encoded_len()).await?;
                 send_bytes(stream, &file.manifest.encode(), context).await.map(|()| None)
             }
             None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
         },
-        Request::Have(id) => match shares.files.get(id) {
+        Request::Have(id) => match find(id) {
             Some(file) => {
                 let all = || vec![0xff; file.manifest.chunk_count().div_ceil(8) as usize];
-                send_bytes(stream, &have_now(file).await.unwrap_or_else(all), context).await.map(|()| None)
+                send_bytes(stream, &have_now(&file).await.unwrap_or_else(all), context).await.map(|()| None)
             }
             None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
         },
         Request::Chunk { file, index, offset, len } => {
-            let Some(shared) = shares.files.get(file) else {
+            let Some(shared) = find(file) else {
                 return refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None);
             };
-            let start = match find_range(shared, *index, *offset, *len).await {
+            let start = match find_range(&shared, *index, *offset, *len).await {
                 Ok(start) => start,
                 Err((code, why)) => return refuse(stream, code, why, context).await.map(|()| None),
             };
@@ -364,7 +372,7 @@ async fn answer(
                 let why = "sent to another downloader moments ago; ask the swarm";
                 return refuse(stream, ErrorCode::Elsewhere, why, context).await.map(|()| None);
             }
-            if !send_file_range(stream, shared, start, *len, context).await? {
+            if !send_file_range(stream, &shared, start, *len, context).await? {
                 return Ok(None);
             }
             tracing::debug!(target: "p2pnode::server", file = shared.manifest.name(), chunk = index, %peer, "sent chunk");

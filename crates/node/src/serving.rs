@@ -14,6 +14,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use transport::{Identity, Listener, Transport};
 
 use crate::accepting::{Listening, bind_all};
+use crate::grants::Grants;
 use crate::peers::PeerTable;
 use crate::server::{ServeContext, Shares, Upload};
 use crate::server_loop::{Herald, ServerLoop, local_addrs, stopped};
@@ -99,8 +100,8 @@ impl NodeBuilder {
         let known_only = |_: &Library, _| ControlFlow::Break(());
         library = blocking(move || library.rescan_telling(None, Duration::ZERO, known_only).map(|_| library)).await?;
         let listeners = bind_all(&transports, config.port, false).await?;
-        let on_event = Box::new(|_: &NodeEvent| {});
-        Ok(Node { id: identity.node_id(), config, listeners, peers, library, lock, on_event })
+        let (on_event, grants) = (Box::new(|_: &NodeEvent| {}), Grants::default());
+        Ok(Node { id: identity.node_id(), config, listeners, peers, library, grants, lock, on_event })
     }
 }
 
@@ -112,6 +113,7 @@ pub struct Node {
     listeners: Vec<(Vec<String>, Box<dyn Listener>)>,
     peers: PeerTable,
     library: Library,
+    grants: Grants,
     /// Held until the node stops: no other node serves from its state folder meanwhile.
     lock: StateLock,
     on_event: OnEvent,
@@ -138,6 +140,12 @@ impl Node {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The files this node serves to given peers alone, unlisted: grant one, and only the peers it names
+    /// can fetch it (by its id, over a transport that proves who they are).
+    pub fn grants(&self) -> Grants {
+        self.grants.clone()
     }
 
     /// The process's peer table, for a client that lists and fetches beside the node
@@ -186,7 +194,7 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let Node { id, config, listeners, peers, library, lock: _lock, mut on_event } = self;
+        let Node { id, config, listeners, peers, library, grants, lock: _lock, mut on_event } = self;
         let herald = Herald::new(id, config.name.clone(), &listeners, config.net.announce_interval);
         let (shares_tx, shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let (told, tellings) = mpsc::unbounded_channel();
@@ -209,7 +217,7 @@ impl Node {
         // listener would look alive and share nothing new, or nothing at all.
         let source = async { stopped("rescan", rescans.await) };
         let idle = config.net.idle_timeout;
-        let context = ServeContext { rescan, ..ServeContext::new(shares, idle, config.max_upload_rate, true) };
+        let context = ServeContext { rescan, grants, ..ServeContext::new(shares, idle, config.max_upload_rate, true) };
         let server = ServerLoop { herald, listening: Listening::start(listeners), context, peers };
         let outcome = server.run(source, tellings, shutdown, &mut *on_event).await;
         abort.abort();

@@ -96,6 +96,10 @@ pub struct Running {
     pub port: u16,
     pub dir: PathBuf,
     pub downloads: PathBuf,
+    /// The files it serves to given peers alone.
+    pub grants: node::Grants,
+    /// Its peer table, for a client in the same process.
+    pub peers: node::PeerTable,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), NodeError>>,
 }
@@ -137,7 +141,7 @@ pub async fn serve_capped(net: &Lan, dir: &Path, name: &str, rate: Option<u64>) 
         builder = builder.transport(transport);
     }
     let node = builder.bind().await.expect("node binds");
-    let id = node.id();
+    let (id, grants, peers) = (node.id(), node.grants(), node.peer_table().clone());
     let port = node.local_addrs()[0].1.port();
     let (tx, rx) = oneshot::channel::<()>();
     let task = node
@@ -145,7 +149,7 @@ pub async fn serve_capped(net: &Lan, dir: &Path, name: &str, rate: Option<u64>) 
             let _ = rx.await;
         })
         .await;
-    Running { id, port, dir: dir.to_path_buf(), downloads, stop: Some(tx), task }
+    Running { id, port, dir: dir.to_path_buf(), downloads, grants, peers, stop: Some(tx), task }
 }
 
 pub use testdata::bytes;
