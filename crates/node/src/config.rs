@@ -1,4 +1,4 @@
-//! What a node and a survey are told by the command line.
+//! The settings of a node and a client: how they behave on the LAN and what a node shares.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,7 +6,7 @@ use std::time::Duration;
 use transport::TransportConfig;
 
 /// How to behave on the LAN: shared by serving, surveying and downloading (which transports and
-/// discoveries to use is the plug-ins' business: see [`crate::NodeBuilder`] and [`crate::Survey`]).
+/// discoveries to use is the plug-ins' business: see [`crate::NodeBuilder`] and [`crate::ClientBuilder`]).
 #[derive(Clone, Debug)]
 pub struct NetConfig {
     /// How often a serving node announces itself (peers expire it after three intervals).

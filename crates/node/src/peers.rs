@@ -165,6 +165,7 @@ impl Known {
 
 /// Runs the discoveries until they stop or every handle of the table is gone.
 async fn run(mut discovery: Merged, mut orders: mpsc::UnboundedReceiver<Command>, known: Arc<Known>) {
+    let started = Instant::now();
     loop {
         tokio::select! {
             order = orders.recv() => match order {
@@ -175,7 +176,8 @@ async fn run(mut discovery: Merged, mut orders: mpsc::UnboundedReceiver<Command>
             event = discovery.next_event() => match event {
                 Some(event) => {
                     if let PeerEvent::Seen(p) = &event {
-                        tracing::debug!(peer = %proto::Escaped(&p.announcement.name), ip = %p.ip, "peer answered");
+                        let after_ms = started.elapsed().as_millis();
+                        tracing::debug!(peer = %p.announcement.name, ip = %p.ip, after_ms, "peer answered");
                     }
                     known.apply(&event);
                 }
