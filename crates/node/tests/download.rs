@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, serve_capped, temp};
-use node::{DownloadEvent, ListError, NodeError, PeersError, StateKey, download};
+use node::{DownloadEvent, ListError, NodeError, PeersError, Source, StateKey, download};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -365,7 +365,9 @@ async fn many_downloads_from_one_busy_seed_all_complete(kind: &'static str) {
     let mut downloads = tokio::task::JoinSet::new();
     let outs: Vec<_> = (0..DOWNLOADS).map(|_| temp()).collect();
     for (i, out) in outs.iter().enumerate() {
-        let (sources, out) = (sources.clone(), out.path().to_path_buf());
+        // Sixteen downloaders, each with connections of its own (a client's are pooled for all its files).
+        let sources: Vec<_> = sources.iter().map(|s| Source { transport: net.client(), ..s.clone() }).collect();
+        let out = out.path().to_path_buf();
         let timeout = net.timeout;
         downloads.spawn(async move { (i, download(id, &sources, &out, timeout, &StateKey::random(), |_| {}).await) });
     }
