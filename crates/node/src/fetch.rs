@@ -139,6 +139,9 @@ pub enum FetchEvent {
     Seeding,
 }
 
+/// The future of a fetch.
+type Running = Pin<Box<dyn Future<Output = Result<(), FetchError>> + Send>>;
+
 /// A fetch in progress: its events, its cancellation and its outcome. It runs as it is read, in the task
 /// that reads it ([`Fetch::next_event`], [`Fetch::drive`], [`Fetch::finish`]): its events reach the
 /// reader with no hop between threads (a fetch of 10,000 small files tells 30,000). Run several at once by
@@ -147,7 +150,7 @@ pub struct Fetch {
     events: mpsc::UnboundedReceiver<FetchEvent>,
     cancel: watch::Sender<bool>,
     /// The fetch itself, until it has ended.
-    running: Option<Pin<Box<dyn Future<Output = Result<(), FetchError>> + Send>>>,
+    running: Option<Running>,
     outcome: Option<Result<(), FetchError>>,
 }
 
