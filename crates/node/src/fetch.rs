@@ -219,6 +219,7 @@ pub(crate) fn start(client: Client, queries: Vec<String>, dest: PathBuf, options
 }
 
 /// Tells events to whoever reads them; nobody reading is fine.
+#[derive(Clone)]
 struct Teller(mpsc::UnboundedSender<FetchEvent>);
 
 impl Teller {
@@ -297,7 +298,7 @@ async fn fetch_all(
     };
     let copies =
         config.state_dir.as_deref().filter(|_| !options.force).map(|dir| Arc::new(Mutex::new(crate::copies(dir))));
-    let (client, dest, teller) = (client.clone(), dest.to_path_buf(), Teller(teller.0.clone()));
+    let (client, dest, teller) = (client.clone(), dest.to_path_buf(), teller.clone());
     let run = Arc::new(OneFile { client, dest, key, options, offer, teller, copies });
     // Each file's future made as its turn comes (10,000 made at once cost a fetch of small files 10 %),
     // and owning what it uses: a stream over borrowing closures is not provably `Send`

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ struct Known {
     changes: broadcast::Sender<PeerEvent>,
     /// Whether a wait for answers has once run its course: from then on the table is live, and read as
     /// it is (a long-lived process surveys once, not per call).
-    settled: Mutex<bool>,
+    settled: AtomicBool,
     /// Set once the discoveries have all stopped.
     stopped: watch::Sender<bool>,
 }
@@ -71,7 +72,7 @@ impl PeerTable {
         let known = Arc::new(Known {
             peers: Mutex::default(),
             changes: broadcast::channel(CHANGES_BUFFER).0,
-            settled: Mutex::new(false),
+            settled: AtomicBool::new(false),
             stopped,
         });
         let (commands, orders) = mpsc::unbounded_channel();
@@ -107,7 +108,7 @@ impl PeerTable {
     /// that has run its course the table is live, and answers at once.
     pub async fn settled(&self, timeout: Duration) -> Result<Vec<Peer>, PeersError> {
         let known = &self.0.known;
-        if *lock(&known.settled) && !known.peers().is_empty() {
+        if known.settled.load(Ordering::Relaxed) && !known.peers().is_empty() {
             return Ok(self.now());
         }
         let mut changes = self.subscribe();
@@ -136,7 +137,7 @@ impl PeerTable {
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
-        *lock(&known.settled) = true;
+        known.settled.store(true, Ordering::Relaxed);
         Ok(self.now())
     }
 
@@ -148,7 +149,7 @@ impl PeerTable {
 
 impl Known {
     fn peers(&self) -> MutexGuard<'_, BTreeMap<(NodeId, IpAddr), Peer>> {
-        lock(&self.peers)
+        self.peers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn apply(&self, event: &PeerEvent) {
@@ -186,10 +187,6 @@ async fn run(mut discovery: Merged, mut orders: mpsc::UnboundedReceiver<Command>
         }
     }
     known.stopped.send_replace(true);
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -49,7 +49,8 @@ impl ServerLoop {
         for peer in peers.now() {
             peer_log.names.insert(peer.id(), peer.announcement.name);
         }
-        tokio::pin!(shutdown, source);
+        let discovery_stopped = peers.stopped();
+        tokio::pin!(shutdown, source, discovery_stopped);
         let outcome = loop {
             tokio::select! {
                 () = &mut shutdown => break Ok(()),
@@ -73,7 +74,7 @@ impl ServerLoop {
                     Err(broadcast::error::RecvError::Lagged(missed)) => peer_log.missed(missed),
                     Err(broadcast::error::RecvError::Closed) => {}
                 },
-                () = peers.stopped() => break Err(stopped("discovery", Ok(()))),
+                () = &mut discovery_stopped => break Err(stopped("discovery", Ok(()))),
             }
         };
         listening.shutdown().await;

@@ -105,7 +105,7 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
         builder = builder.discovery(discovery);
     }
     output::starting(&config, g.json);
-    let node = builder.bind().await.map_err(port_hint)?;
+    let node = builder.bind().await?;
     output::serving(&config, &node, g.json);
     let teller = output::teller(&node, g.json);
     node.on_event(teller).run(shutdown_signal()).await?;
@@ -223,38 +223,46 @@ impl std::error::Error for Interrupted {}
 
 /// The node crate's errors with what to do about them on this command line (its messages name no flag).
 fn hint(e: anyhow::Error) -> anyhow::Error {
-    let what_to_do = match e.downcast_ref() {
-        Some(NodeError::MissingFolder(_)) => "create it with mkdir -p, or pass another --dir",
-        Some(NodeError::NotAFolder(_)) => "pass the folder to share with --dir",
-        Some(NodeError::NotWritable { .. }) => "choose another with --downloads or -o",
-        Some(NodeError::AlreadyServing { .. }) => "stop it, or give this one its own --state-dir",
-        _ => match fetch_hint(&e).or_else(|| list_hint(&e)) {
-            Some(hint) => hint,
-            None => return e,
-        },
-    };
-    anyhow::anyhow!("{e} ({what_to_do})")
+    match what_to_do(&e) {
+        Some(what_to_do) => anyhow::anyhow!("{e} ({what_to_do})"),
+        None => e,
+    }
 }
 
-fn fetch_hint(e: &anyhow::Error) -> Option<&'static str> {
-    Some(match e.downcast_ref()? {
-        FetchError::Files { .. } => "run the same get again to resume them",
-        FetchError::File(NodeError::PartWrite(_)) => "make room and run the same get again to resume",
-        FetchError::Destination(NodeError::NotWritable { .. }) => "choose another with --downloads or -o",
-        FetchError::List(e) => return list_error_hint(e),
+/// What to do about `e`, in flags, where there is something to say.
+fn what_to_do(e: &anyhow::Error) -> Option<&'static str> {
+    if let Some(e) = e.downcast_ref::<NodeError>() {
+        return node_hint(e);
+    }
+    if let Some(e) = e.downcast_ref::<FetchError>() {
+        return match e {
+            FetchError::Files { .. } => Some("run the same get again to resume them"),
+            FetchError::Destination(e) | FetchError::File(e) => node_hint(e),
+            FetchError::List(e) => list_hint(e),
+            _ => None,
+        };
+    }
+    if let Some(e) = e.downcast_ref::<ListError>() {
+        return list_hint(e);
+    }
+    e.downcast_ref::<PeersError>().and_then(peers_hint)
+}
+
+fn node_hint(e: &NodeError) -> Option<&'static str> {
+    Some(match e {
+        NodeError::MissingFolder(_) => "create it with mkdir -p, or pass another --dir",
+        NodeError::NotAFolder(_) => "pass the folder to share with --dir",
+        NodeError::NotWritable { .. } => "choose another with --downloads or -o",
+        NodeError::AlreadyServing { .. } => "stop it, or give this one its own --state-dir",
+        NodeError::PartWrite(_) => "make room and run the same get again to resume",
+        NodeError::Transport(TransportError::Bind { source, .. }) if source.kind() == ErrorKind::AddrInUse => {
+            "another p2pnode or program listens there; pass --port 0 for any free port"
+        }
         _ => return None,
     })
 }
 
-fn list_hint(e: &anyhow::Error) -> Option<&'static str> {
-    match (e.downcast_ref::<ListError>(), e.downcast_ref::<PeersError>()) {
-        (Some(e), _) => list_error_hint(e),
-        (_, Some(e)) => peers_hint(e),
-        _ => None,
-    }
-}
-
-fn list_error_hint(e: &ListError) -> Option<&'static str> {
+fn list_hint(e: &ListError) -> Option<&'static str> {
     match e {
         ListError::Peers(e) => peers_hint(e),
         _ => None,
@@ -267,16 +275,6 @@ fn peers_hint(e: &PeersError) -> Option<&'static str> {
             Some("is `p2pnode serve` running on the LAN? for other subnets or VPNs use --peer HOST:PORT")
         }
         _ => None,
-    }
-}
-
-/// A taken transfer port, with what to do about it.
-fn port_hint(e: NodeError) -> anyhow::Error {
-    match &e {
-        NodeError::Transport(TransportError::Bind { source, .. }) if source.kind() == ErrorKind::AddrInUse => {
-            anyhow::anyhow!("{e}: another p2pnode or program listens there; pass --port 0 for any free port")
-        }
-        _ => e.into(),
     }
 }
 
