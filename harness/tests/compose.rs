@@ -1,6 +1,6 @@
-//! The docker-compose demo, as README shows it: four peers up with whichever Compose is installed (the
-//! `docker compose` plugin, or `docker-compose` v1), `ls` and a `get` through `exec`, the bytes checked,
-//! and everything brought down again.
+//! The docker-compose demo, as docs/testing.md shows it: four peers up with whichever Compose is
+//! installed (the `docker compose` plugin, or `docker-compose` v1), `ls` and a `get` through `exec`,
+//! the bytes checked, and everything brought down again.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
