@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use proto::{
-    Announcement, Catalogue, CatalogueEntry, Datagram, ErrorCode, FileId, Manifest, NodeId, Request, Response,
+    Announcement, Catalogue, CatalogueEntry, Datagram, ErrorCode, FileId, GroupKey, Manifest, NodeId, Request,
+    Response, Role,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wire-v2.txt");
@@ -41,6 +42,12 @@ fn response(r: Response) -> Frame {
     frame(r, bytes, |b| Response::decode(&b[proto::FRAME_PREFIX..]))
 }
 
+/// Bytes that carry no structure to decode (a key, a proof): the same bytes must come out today.
+fn fixed(bytes: Vec<u8>) -> Frame {
+    let same = bytes.clone();
+    Frame { bytes, decodes: Box::new(move |b| Ok(b == same)) }
+}
+
 fn datagram(d: Datagram) -> Frame {
     let bytes = d.encode().expect("within limits");
     frame(d, bytes, Datagram::decode)
@@ -64,6 +71,9 @@ fn today() -> BTreeMap<&'static str, Frame> {
         interval_secs: 5,
     };
     let error = |code| response(Response::Err { code, message: format!("{code}") });
+    // A group's members must derive the same keys and proofs whatever version each runs.
+    let group = GroupKey::derive("fixture group secret").expect("a secret");
+    let binding = [0x5a; 32];
     BTreeMap::from([
         ("request-catalogue", request(Request::Catalogue)),
         ("request-manifest", request(Request::Manifest(file))),
@@ -82,6 +92,9 @@ fn today() -> BTreeMap<&'static str, Frame> {
             let bytes = catalogue.encode();
             frame(catalogue, bytes, Catalogue::decode)
         }),
+        ("group-discovery-key", fixed(group.discovery_key().to_vec())),
+        ("group-proof-client", fixed(group.proof(Role::Client, &binding).to_vec())),
+        ("group-proof-server", fixed(group.proof(Role::Server, &binding).to_vec())),
         ("manifest", {
             let bytes = manifest.encode();
             frame(manifest, bytes, Manifest::decode)
