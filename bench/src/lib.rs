@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 pub use linkem::Stats;
 use linkem::{Namespace, Profile, Star};
-use node::{FileId, Identity, NetConfig, Node, ServeConfig, Source, download};
+use node::{DownloadOptions, FileId, Identity, NetConfig, Node, ServeConfig, Source, download};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+use transport::TransportConfig;
 
 /// Errors at the edge of a bench: setup problems are reported as text.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -95,13 +96,13 @@ impl Bed {
         for i in 0..case.sources {
             let party = Party::start(namespace(i))?;
             let own = tempfile::tempdir()?;
-            let config = serve_config(case, &data_dir, own.path(), i)?;
+            let config = serve_config(&data_dir, own.path(), i);
             dirs.push(own);
-            let node = party.run(bind(config))??;
+            let node = party.run(bind(config, transport_config(case)))??;
             let port = node.local_addrs()[0].1.port();
             let ip = if star.is_some() { IpAddr::V4(Star::spoke_addr(i)) } else { IpAddr::V4(Ipv4Addr::LOCALHOST) };
             let identity = Identity::generate().map_err(|e| e.to_string())?;
-            let transport = transport::builtin::client(case.transport, net(case).transport_config(), identity)
+            let transport = transport::builtin::client(case.transport, transport_config(case), identity)
                 .ok_or("unknown transport")?;
             sources.push(Source { node: node.id(), addr: SocketAddr::new(ip, port), has: None, transport });
             party.serve(node);
@@ -118,12 +119,11 @@ impl Bed {
     pub fn download(&self) -> Result<Duration, Error> {
         let mut took = Duration::ZERO;
         for _ in 0..RESUMES {
-            let (id, sources, out, case) =
-                (self.id, self.sources.clone(), self.out.path().to_path_buf(), self.case.clone());
+            let (id, sources, out) = (self.id, self.sources.clone(), self.out.path().to_path_buf());
             let (elapsed, result) = self.downloader.run(async move {
-                let net = net(&case);
+                let options = DownloadOptions::new(node::StateKey::random()).timeout(net().timeout);
                 let started = Instant::now();
-                let result = download(id, &sources, &out, net.timeout, &node::StateKey::random(), |_| {}).await;
+                let result = download(id, &sources, &out, &options, |_| {}).await;
                 (started.elapsed(), result)
             })?;
             took += elapsed;
@@ -154,39 +154,33 @@ impl Bed {
 /// Attempts of one download before the bench gives up.
 const RESUMES: usize = 5;
 
-fn net(case: &Case) -> NetConfig {
-    NetConfig {
-        announce_interval: Duration::from_secs(60),
-        timeout: Duration::from_secs(20),
-        tcp_congestion: case.congestion.map(str::to_string),
-        idle_timeout: node::IDLE_TIMEOUT,
-    }
+fn net() -> NetConfig {
+    NetConfig::default().announce_interval(Duration::from_secs(60)).timeout(Duration::from_secs(20))
+}
+
+/// The transports of `case`: its congestion control, connections made within the timeout.
+fn transport_config(case: &Case) -> TransportConfig {
+    let config = TransportConfig::default().connect_timeout(net().timeout.min(Duration::from_secs(5)));
+    config.idle_timeout(net().idle_timeout).tcp_congestion(case.congestion.map(str::to_string))
 }
 
 /// A source node on every transport; the bench hands downloads their sources, so discovery is a LAN of
 /// its own in memory.
-async fn bind(config: ServeConfig) -> Result<Node, node::NodeError> {
+async fn bind(config: ServeConfig, transports: TransportConfig) -> Result<Node, node::NodeError> {
     let builder = Node::builder(config.clone())?;
     let identity = builder.identity().clone();
     let lan = discovery::memory::MemoryLan::default().join(Ipv4Addr::LOCALHOST.into(), identity.node_id(), true);
     let mut builder = builder.discovery(Box::new(lan));
-    for transport in transport::builtin::serving(config.net.transport_config(), &identity) {
+    for transport in transport::builtin::serving(transports, &identity) {
         builder = builder.transport(transport);
     }
     builder.bind().await
 }
 
 /// Source `i` shares the common data folder; its downloads and state go to `own`.
-fn serve_config(case: &Case, data: &Path, own: &Path, i: usize) -> Result<ServeConfig, Error> {
-    Ok(ServeConfig {
-        net: net(case),
-        name: format!("source{i}"),
-        dir: data.to_path_buf(),
-        downloads: own.join("downloads"),
-        state_dir: own.join("state"),
-        port: 0,
-        max_upload_rate: None,
-    })
+fn serve_config(data: &Path, own: &Path, i: usize) -> ServeConfig {
+    let config = ServeConfig::new(data).net(net()).name(format!("source{i}"));
+    config.downloads(own.join("downloads")).state_dir(own.join("state"))
 }
 
 /// Incompressible bytes, written in pieces.

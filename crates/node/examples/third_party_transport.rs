@@ -115,17 +115,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. A node serving a file over it (discovery in memory, as the example needs no LAN).
     let shared = tempfile::tempdir()?;
     std::fs::write(shared.path().join("hello.txt"), b"hello from a third-party transport")?;
-    let net =
-        NetConfig { announce_interval: Duration::from_secs(1), timeout: Duration::from_secs(3), ..Default::default() };
-    let config = ServeConfig {
-        net: net.clone(),
-        name: "example".into(),
-        dir: shared.path().into(),
-        downloads: shared.path().join("downloads"),
-        state_dir: shared.path().join(".p2pnode"),
-        port: 0,
-        max_upload_rate: None,
-    };
+    let net = NetConfig::default().announce_interval(Duration::from_secs(1)).timeout(Duration::from_secs(3));
+    let config = ServeConfig::new(shared.path()).net(net.clone()).name("example");
     let lan = discovery::memory::MemoryLan::default();
     let builder = Node::builder(config)?;
     let id = builder.identity().node_id();
@@ -143,7 +134,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(sources.iter().map(|s| s.addr.port()).collect::<Vec<_>>(), vec![addr.port()]);
     let out = tempfile::tempdir()?;
     let sources: Vec<Source> = sources;
-    let path = node::download(file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await?;
+    let path = node::download(
+        file,
+        &sources,
+        out.path(),
+        &node::DownloadOptions::new(StateKey::random()).timeout(net.timeout),
+        |_| {},
+    )
+    .await?;
     println!(
         "downloaded {} over counted-tcp; {} bytes received through it",
         path.display(),

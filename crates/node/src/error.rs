@@ -1,11 +1,10 @@
 //! Errors of node operations, each phrased for the person who has to act on it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use store::StoreError;
 use transport::TransportError;
-
-use crate::peers::PeersError;
 
 /// Why serving, or a download of one file, failed. Front ends add what to do in their own terms (a flag,
 /// a button): these messages name none.
@@ -151,4 +150,40 @@ fn chunk_list(chunks: &[u32]) -> String {
         text.push_str(", ...");
     }
     text
+}
+
+/// Why no peers could be listed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeersError {
+    /// Nobody answered: no node runs on this LAN, or the network drops discovery datagrams.
+    #[error("no peer answered within {0:?}")]
+    NoneAnswered(Duration),
+    /// Nobody answered a member of a private group: the one thing a wrong group secret looks like.
+    #[error("no peer of this group answered (check the group secret)")]
+    NoMember(Duration),
+    /// Every discovery stopped.
+    #[error("peer discovery stopped")]
+    Stopped,
+}
+
+impl NodeError {
+    /// The error that stops the node when its background `task` ended (they run until shut down), logged
+    /// with why: the panic's message, if it panicked.
+    pub(crate) fn task_stopped(task: &'static str, joined: Result<(), tokio::task::JoinError>) -> Self {
+        let reason = match joined {
+            Ok(()) => "it ended".to_string(),
+            Err(e) => match e.try_into_panic() {
+                Ok(payload) => match payload.downcast::<String>() {
+                    Ok(message) => format!("it panicked: {message}"),
+                    Err(payload) => {
+                        format!("it panicked: {}", payload.downcast_ref::<&str>().unwrap_or(&"(no message)"))
+                    }
+                },
+                Err(e) => e.to_string(),
+            },
+        };
+        tracing::error!(task, reason, "background task stopped; the node exits");
+        Self::TaskStopped { task, reason }
+    }
 }

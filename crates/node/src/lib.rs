@@ -34,43 +34,36 @@
 //! # }
 //! ```
 
-mod accepting;
 mod client;
 mod config;
-mod dictionary;
 mod download;
 mod error;
 mod exchange;
-mod fetch;
-mod grants;
-mod identity;
 mod peers;
-mod scheduler;
 mod server;
-mod server_loop;
-mod serving;
-mod state_lock;
+mod state_dir;
 mod swarm;
-mod throttle;
-mod watch;
 
-pub use accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
-pub use client::{Client, ClientBuilder, ClientConfig, Listing, Wanted};
-pub use config::{IDLE_TIMEOUT, NetConfig, ServeConfig};
-pub use dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
+pub use client::dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
+pub use client::fetch::{Fetch, FetchEvent, FetchOptions, Planned, Seed};
+pub use client::{Client, ClientBuilder, Listing, Wanted};
+pub use config::{ClientConfig, IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use discovery::{Discovery, Peer};
-pub use download::{DownloadEvent, HAVE_REFRESH, Source, check_writable, copies, download};
-pub use error::{FetchError, ListError, NodeError};
-pub use fetch::{Fetch, FetchEvent, FetchOptions, Planned, Seed};
-pub use grants::Grants;
-pub use identity::load_or_create as stored_identity;
-pub use peers::{PeerTable, PeersError};
+pub use download::scheduler::{Assignment, Failure, Limits, Scheduler, Status};
+pub use download::{DownloadEvent, DownloadOptions, HAVE_REFRESH, Source, check_writable, copies, download};
+pub use error::{FetchError, ListError, NodeError, PeersError};
+pub use peers::PeerTable;
 pub use proto::{Escaped, FileId, GroupKey, GroupSecretError, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
-pub use scheduler::{Assignment, Failure, Limits, Scheduler, Status};
-pub use server::Upload;
-pub use serving::{HASHING_TOLD, Node, NodeBuilder, NodeEvent};
+pub use server::accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
+pub use server::{Grants, HASHING_TOLD, Node, NodeBuilder, NodeEvent, Upload};
+pub use state_dir::StateDir;
 pub use store::{Copies, Hashing, StateKey, discard_part, safe_file_name};
 pub use transport::{Identity, Transport};
+
+/// A random id, for a process that only asks (it needs no stable identity), and for seeds of randomness.
+pub(crate) fn random_id() -> NodeId {
+    NodeId(store::random_bytes())
+}
 
 /// Runs blocking file work off the async threads. A panic in it is a bug and carries on as one.
 pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {

@@ -12,6 +12,10 @@ use discovery::{Discovery, Merged, Peer, PeerEvent};
 use proto::{Announcement, NodeId};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
+use transport::Transport;
+
+use crate::download::Source;
+use crate::error::{NodeError, PeersError};
 
 /// Answers are taken as settled once no new peer answered for this long (LAN answers arrive within
 /// milliseconds), and at the timeout whatever peers do.
@@ -47,26 +51,11 @@ enum Command {
     Query,
 }
 
-/// Why no peers could be listed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PeersError {
-    /// Nobody answered: no node runs on this LAN, or the network drops discovery datagrams.
-    #[error("no peer answered within {0:?}")]
-    NoneAnswered(Duration),
-    /// Nobody answered a member of a private group: the one thing a wrong group secret looks like.
-    #[error("no peer of this group answered (check the group secret)")]
-    NoMember(Duration),
-    /// Every discovery stopped.
-    #[error("peer discovery stopped")]
-    Stopped,
-}
-
 impl PeerTable {
     /// Starts `discoveries` (at least one) as one, and asks the LAN who is there. Within a tokio runtime.
-    pub fn start(discoveries: Vec<Box<dyn Discovery>>) -> Result<Self, crate::NodeError> {
+    pub fn start(discoveries: Vec<Box<dyn Discovery>>) -> Result<Self, NodeError> {
         if discoveries.is_empty() {
-            return Err(crate::NodeError::NoPlugin("discovery"));
+            return Err(NodeError::NoPlugin("discovery"));
         }
         let (stopped, _) = watch::channel(false);
         let known = Arc::new(Known {
@@ -187,6 +176,13 @@ async fn run(mut discovery: Merged, mut orders: mpsc::UnboundedReceiver<Command>
         }
     }
     known.stopped.send_replace(true);
+}
+
+/// `peer` as a source: over the first of `transports` (preferred first) that it announces.
+pub(crate) fn reach(transports: &[Arc<dyn Transport>], peer: &Peer) -> Option<Source> {
+    transports
+        .iter()
+        .find_map(|t| peer.addr(t.name()).map(|addr| Source { node: peer.id(), addr, has: None, transport: t.clone() }))
 }
 
 #[cfg(test)]

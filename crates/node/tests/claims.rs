@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{NodeId, StateKey, download};
+use node::{DownloadOptions, NodeId, StateKey, download};
 use proto::{Announcement, Catalogue, CatalogueEntry, Datagram, FileId, Request, Response};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
@@ -47,9 +47,10 @@ async fn an_impostor_does_not_hide_the_genuine_node(kind: &'static str) {
     assert_eq!(claims.len(), 2, "{kind}: both claims to the id are kept: {claims:?}");
     let (id, _, sources) = survey.find("plans.pdf").await.expect("listed");
     let out = temp();
-    let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
-        .await
-        .expect("the genuine node serves despite the impostor");
+    let path =
+        download(id, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+            .await
+            .expect("the genuine node serves despite the impostor");
     assert!(std::fs::read(path).expect("read") == data);
     genuine.stop().await;
     decoy.stop().await;
@@ -100,7 +101,8 @@ async fn stalling_hosts_cost_one_timeout_together() {
     assert_eq!(sources.len(), 9, "the genuine node and eight stalling ids");
     let started = tokio::time::Instant::now();
     let (out, key) = (temp(), StateKey::random());
-    let fetch = download(id, &sources, out.path(), net.timeout, &key, |_| {});
+    let options = DownloadOptions::new(key.clone()).timeout(net.timeout);
+    let fetch = download(id, &sources, out.path(), &options, |_| {});
     let path = tokio::time::timeout(4 * net.timeout, fetch).await.expect("not one timeout per staller");
     assert!(path.is_ok(), "{path:?}");
     eprintln!("downloaded past 8 stalling hosts in {:?} with --timeout {:?}", started.elapsed(), net.timeout);

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, serve_capped, temp};
-use node::{DownloadEvent, ListError, NodeError, PeersError, Source, StateKey, download};
+use node::{DownloadEvent, DownloadOptions, ListError, NodeError, PeersError, Source, StateKey, download};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -56,7 +56,7 @@ async fn get(
 ) -> Result<std::path::PathBuf, Box<dyn std::error::Error + Send + Sync>> {
     let survey = net.survey()?;
     let (id, _, sources) = survey.find(name).await?;
-    Ok(download(id, &sources, into, net.timeout, &key_for(into), on_event).await?)
+    Ok(download(id, &sources, into, &DownloadOptions::new(key_for(into)).timeout(net.timeout), on_event).await?)
 }
 
 /// The state key that a node serving `into` as its downloads folder uses (see `common::serve`), so that it
@@ -257,11 +257,12 @@ async fn a_download_in_progress_is_shared(kind: &'static str) {
     };
     let id = net.survey().expect("survey").find("film.bin").await.expect("found").0;
     let mut from_b = 0;
-    let path = download(id, &sources, c_dir.path(), net.timeout, &key_for(c_dir.path()), |e| {
-        from_b += u32::from(matches!(e, DownloadEvent::Chunk { peer, .. } if *peer == b.id));
-    })
-    .await
-    .expect("C downloads");
+    let path =
+        download(id, &sources, c_dir.path(), &DownloadOptions::new(key_for(c_dir.path())).timeout(net.timeout), |e| {
+            from_b += u32::from(matches!(e, DownloadEvent::Chunk { peer, .. } if *peer == b.id));
+        })
+        .await
+        .expect("C downloads");
     assert!(from_b > 0, "C fetched chunks from B's download in progress");
     assert!(std::fs::read(path).expect("read") == data);
     b_download.await.expect("joined").expect("B completes");
@@ -290,7 +291,9 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     std::fs::File::options().write(true).open(&report).and_then(|f| f.set_modified(later)).expect("mtime");
     std::fs::remove_file(shared.path().join("gone.txt")).expect("delete");
     for id in [old_id, gone_id] {
-        let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
+        let result =
+            download(id, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+                .await;
         assert!(result.is_err(), "{kind}: the old content is refused, got {result:?}");
     }
     assert!(!out.path().join("report.txt").exists() && !out.path().join("gone.txt").exists());
@@ -308,7 +311,9 @@ async fn a_file_changed_or_deleted_after_hashing_is_refused_then_rehashed(kind: 
     assert!(survey.find("gone.txt").await.is_err(), "{kind}: a deleted file is no longer listed");
     let (_, _, sources) = survey.find("report.txt").await.expect("listed");
     let path =
-        download(new_id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await.expect("new content");
+        download(new_id, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+            .await
+            .expect("new content");
     assert!(std::fs::read(path).expect("read") == new);
     server.stop().await;
 }
@@ -336,15 +341,18 @@ async fn a_file_touched_rewritten_alike_or_replaced_is_still_served(kind: &'stat
     for (what, change) in alike {
         change();
         let out = temp();
-        let path = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
-            .await
-            .unwrap_or_else(|e| panic!("{kind}: served after {what}: {e}"));
+        let path =
+            download(id, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{kind}: served after {what}: {e}"));
         assert!(std::fs::read(path).expect("read") == data, "{kind}: {what}");
     }
 
     std::fs::rename(&report, shared.path().join("renamed.txt")).expect("rename");
     let out = temp();
-    let result = download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await;
+    let result =
+        download(id, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+            .await;
     assert!(result.is_err(), "{kind}: a renamed file is a new file (its name is in its id)");
     let path = get(&net, "renamed.txt", out.path(), |_| {}).await.expect("the renamed file is listed and served");
     assert!(std::fs::read(path).expect("read") == data);
@@ -369,7 +377,9 @@ async fn many_downloads_from_one_busy_seed_all_complete(kind: &'static str) {
         let sources: Vec<_> = sources.iter().map(|s| Source { transport: net.client(), ..s.clone() }).collect();
         let out = out.path().to_path_buf();
         let timeout = net.timeout;
-        downloads.spawn(async move { (i, download(id, &sources, &out, timeout, &StateKey::random(), |_| {}).await) });
+        downloads.spawn(async move {
+            (i, download(id, &sources, &out, &DownloadOptions::new(StateKey::random()).timeout(timeout), |_| {}).await)
+        });
     }
     while let Some(joined) = downloads.join_next().await {
         let (i, done) = joined.expect("download task");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{StateKey, download};
+use node::{DownloadOptions, StateKey, download};
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root and FUSE (exfatprogs, exfat-fuse)"]
@@ -24,9 +24,10 @@ async fn a_download_lands_on_exfat_beside_a_file_of_the_same_name() {
     std::fs::write(shared.path().join("photo.raw"), &data).expect("write");
     let server = serve(&net, shared.path(), "server").await;
     let (id, _, sources) = net.survey().expect("survey").find("photo.raw").await.expect("listed");
-    let path = download(id, &sources, stick.path(), net.timeout, &StateKey::random(), |_| {})
-        .await
-        .expect("downloads onto exFAT");
+    let path =
+        download(id, &sources, stick.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+            .await
+            .expect("downloads onto exFAT");
 
     assert_eq!(path, stick.path().join("photo (1).raw"));
     assert!(std::fs::read(&path).expect("read") == data);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{Identity, NodeError, Source, StateKey, download};
+use node::{DownloadOptions, Identity, NodeError, Source, StateKey, download};
 
 async fn a_granted_file_is_served_to_its_recipient_alone(kind: &'static str) {
     let lan = net(kind, free_udp_port());
@@ -27,9 +27,13 @@ async fn a_granted_file_is_served_to_its_recipient_alone(kind: &'static str) {
         [Source { node: node.id, addr, has: None, transport }]
     };
     let (to_bob, to_eve) = (temp(), temp());
-    let path = download(id, &from(bob), to_bob.path(), lan.timeout, &StateKey::random(), |_| {}).await;
+    let path =
+        download(id, &from(bob), to_bob.path(), &DownloadOptions::new(StateKey::random()).timeout(lan.timeout), |_| {})
+            .await;
     assert!(std::fs::read(path.expect("bob fetches it")).expect("read") == data, "{kind}: the bytes differ");
-    let refused = download(id, &from(eve), to_eve.path(), lan.timeout, &StateKey::random(), |_| {}).await;
+    let refused =
+        download(id, &from(eve), to_eve.path(), &DownloadOptions::new(StateKey::random()).timeout(lan.timeout), |_| {})
+            .await;
     assert!(matches!(refused, Err(NodeError::NoManifest(_))), "{kind}: another id gets nothing: {refused:?}");
     node.stop().await;
 }
@@ -57,7 +61,9 @@ async fn tcp_proves_nobody() {
     let transport = transport::builtin::client("tcp", lan.transport_config(), bob).expect("built in");
     let source =
         [Source { node: node.id, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, node.port)), has: None, transport }];
-    let refused = download(id, &source, temp().path(), lan.timeout, &StateKey::random(), |_| {}).await;
+    let refused =
+        download(id, &source, temp().path(), &DownloadOptions::new(StateKey::random()).timeout(lan.timeout), |_| {})
+            .await;
     assert!(matches!(refused, Err(NodeError::NoManifest(_))), "{refused:?}");
     node.stop().await;
 }

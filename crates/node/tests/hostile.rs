@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{FileId, MAX_CONNECTIONS_PER_PEER, NodeId, StateKey, download};
+use node::{DownloadOptions, FileId, MAX_CONNECTIONS_PER_PEER, NodeId, StateKey, download};
 use proto::{ErrorCode, Manifest, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
@@ -51,7 +51,9 @@ async fn survives_hostile_bytes(kind: &'static str) {
     let survey = net.survey().expect("survey");
     let (id, _, sources) = survey.find("target.bin").await.expect("still listed");
     let path =
-        download(id, &sources, out.path(), net.timeout, &StateKey::random(), |_| {}).await.expect("still serves");
+        download(id, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+            .await
+            .expect("still serves");
     assert!(std::fs::read(path).expect("read") == data);
     drop(held);
     node.stop().await;
@@ -164,9 +166,15 @@ async fn names_from_the_network_stay_in_the_downloads_folder() {
         let root = temp();
         let out = root.path().join("downloads");
         let source = net("tcp", 0).source(NodeId([1; 32]), server);
-        let path = download(id, &[source], &out, Duration::from_secs(3), &StateKey::random(), |_| {})
-            .await
-            .expect("downloads");
+        let path = download(
+            id,
+            &[source],
+            &out,
+            &DownloadOptions::new(StateKey::random()).timeout(Duration::from_secs(3)),
+            |_| {},
+        )
+        .await
+        .expect("downloads");
         assert_eq!(path.parent(), Some(out.as_path()), "{name:?} landed at {}", path.display());
         let file_name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
         assert!(

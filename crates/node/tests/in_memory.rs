@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::{bytes, temp};
 use discovery::memory::MemoryLan;
 use node::{
-    Client, ClientConfig, DownloadEvent, Identity, NetConfig, Node, NodeId, ServeConfig, Source, StateKey, download,
+    Client, ClientConfig, DownloadEvent, DownloadOptions, Identity, NetConfig, Node, NodeId, ServeConfig, Source,
+    StateKey, download,
 };
 use transport::Transport;
 use transport::memory::MemoryNetwork;
@@ -18,7 +19,7 @@ use transport::memory::MemoryNetwork;
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 fn config() -> NetConfig {
-    NetConfig { announce_interval: Duration::from_secs(1), timeout: TIMEOUT, ..Default::default() }
+    NetConfig::default().announce_interval(Duration::from_secs(1)).timeout(TIMEOUT)
 }
 
 /// A node at `ip` sharing `dir`, on the memory network and LAN; stops when the returned sender drops.
@@ -28,15 +29,7 @@ async fn serve(
     ip: IpAddr,
     dir: &std::path::Path,
 ) -> (NodeId, SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let serve = ServeConfig {
-        net: config(),
-        name: format!("node-{ip}"),
-        dir: dir.to_path_buf(),
-        downloads: dir.join("downloads"),
-        state_dir: dir.join(".p2pnode"),
-        port: 0,
-        max_upload_rate: None,
-    };
+    let serve = ServeConfig::new(dir).net(config()).name(format!("node-{ip}"));
     let builder = Node::builder(serve).expect("builder");
     let identity = builder.identity().clone();
     let transport = Arc::new(network.transport(ip, &identity));
@@ -97,7 +90,7 @@ async fn a_silent_source_is_timed_out_and_the_others_complete_the_file() {
         },
     );
     let mut senders = Vec::new();
-    let path = download(id, &sources, out.path(), TIMEOUT, &StateKey::random(), |e| {
+    let path = download(id, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(TIMEOUT), |e| {
         if let DownloadEvent::Chunk { peer, .. } = e {
             senders.push(*peer);
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Lan, bytes, free_udp_port, net, serve, temp};
-use node::{MAX_CONNECTIONS_PER_PEER, NodeId, StateKey, download};
+use node::{DownloadOptions, MAX_CONNECTIONS_PER_PEER, NodeId, StateKey, download};
 use proto::{Request, Response};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -75,9 +75,10 @@ async fn readers_that_never_read_leave_buffers_to_other_hosts() {
     let _second = withhold(addr, Ipv4Addr::new(127, 0, 0, 6), request).await;
 
     let out = temp();
-    let path = download(file, &sources, out.path(), net.timeout, &StateKey::random(), |_| {})
-        .await
-        .expect("another host downloads while two hold their slots");
+    let path =
+        download(file, &sources, out.path(), &DownloadOptions::new(StateKey::random()).timeout(net.timeout), |_| {})
+            .await
+            .expect("another host downloads while two hold their slots");
     assert!(std::fs::read(path).expect("read") == data);
     node.stop().await;
 }
@@ -141,7 +142,7 @@ async fn tcp_catalogue(addr: SocketAddr) -> bool {
 }
 
 /// Whether a new QUIC connection (from the same host as the silent ones) gets the catalogue.
-async fn quic_catalogue(net: &node::NetConfig, addr: SocketAddr, id: NodeId) -> bool {
+async fn quic_catalogue(net: &common::Lan, addr: SocketAddr, id: NodeId) -> bool {
     let transport = common::client("quic", net);
     let Ok(connection): Result<Arc<dyn Connection>, _> = transport.connect(addr, id).await else { return false };
     let Ok(mut s) = connection.open().await else { return false };

@@ -9,8 +9,6 @@ use anyhow::{Context, bail};
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use node::{NetConfig, ServeConfig};
 
-use crate::plugins::{DISCOVERIES, TRANSPORTS};
-
 /// Share files with everyone on your LAN: peers find each other by UDP broadcast and mDNS and download
 /// each file chunk by chunk from every peer that has it, verifying every byte.
 #[derive(Debug, Parser)]
@@ -196,8 +194,11 @@ pub(crate) struct Global {
     pub(crate) quiet: u8,
 }
 
+/// The discoveries that may be named.
+const DISCOVERIES: [&str; 2] = ["broadcast", "mdns"];
+
 fn parse_transport(s: &str) -> Result<String, String> {
-    one_of(s, &TRANSPORTS, "transport")
+    one_of(s, &transport::builtin::NAMES, "transport")
 }
 
 fn parse_discovery(s: &str) -> Result<String, String> {
@@ -232,28 +233,14 @@ fn parse_rate(s: &str) -> Result<u64, String> {
 }
 
 /// A congestion control the kernel offers (checked now, rather than at the first connection).
-fn check_congestion(name: &str) -> anyhow::Result<String> {
-    const AVAILABLE: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
-    match std::fs::read_to_string(AVAILABLE) {
-        Ok(list) if !list.split_whitespace().any(|n| n == name) => {
-            bail!("--tcp-congestion {name}: not offered by this kernel (available: {})", list.trim())
-        }
-        _ => Ok(name.to_string()),
-    }
-}
-
 impl Global {
     /// The network settings, validated.
     pub(crate) fn net(&self) -> anyhow::Result<NetConfig> {
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
             bail!("--timeout must be a number of seconds above 0, got {}", self.timeout);
         }
-        Ok(NetConfig {
-            announce_interval: Duration::from_secs(self.announce_interval),
-            timeout: Duration::from_secs_f64(self.timeout),
-            tcp_congestion: self.tcp_congestion.as_deref().map(check_congestion).transpose()?,
-            idle_timeout: node::IDLE_TIMEOUT,
-        })
+        let net = NetConfig::default().announce_interval(Duration::from_secs(self.announce_interval));
+        Ok(net.timeout(Duration::from_secs_f64(self.timeout)))
     }
 
     /// The discovery addresses of `--peer`s.
@@ -354,15 +341,12 @@ impl Global {
 
     /// The settings of `serve`.
     pub(crate) fn serve(&self, max_upload_rate: Option<u64>) -> anyhow::Result<ServeConfig> {
-        Ok(ServeConfig {
-            net: self.net()?,
-            name: self.node_name()?,
-            dir: self.dir.clone(),
-            downloads: self.downloads(),
-            state_dir: self.state_dir(),
-            port: self.port,
-            max_upload_rate,
-        })
+        let config = ServeConfig::new(self.dir.clone()).net(self.net()?).name(self.node_name()?);
+        Ok(config
+            .downloads(self.downloads())
+            .state_dir(self.state_dir())
+            .port(self.port)
+            .max_upload_rate(max_upload_rate))
     }
 }
 

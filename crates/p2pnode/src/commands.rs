@@ -67,7 +67,7 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
 /// accept only the ids they know).
 fn identity(g: &Global) -> anyhow::Result<Identity> {
     Ok(match g.trusted {
-        Some(_) => node::stored_identity(&g.state_dir())?,
+        Some(_) => node::StateDir::open(&g.state_dir())?.identity()?,
         None => Identity::generate()?,
     })
 }
@@ -85,9 +85,9 @@ fn client(g: &Global, get: Option<&FetchOptions>) -> anyhow::Result<Client> {
     let uploads = get.is_some_and(FetchOptions::uploads);
     let mut builder = Client::builder(config);
     if uploads {
-        builder = builder.upload(id, plugins::serving_transports(g, net.transport_config(), &identity)?);
+        builder = builder.upload(id, plugins::serving_transports(g, plugins::transport_config(g, &net)?, &identity)?);
     }
-    builder = builder.transport(plugins::client_transport(g, net.transport_config(), identity)?);
+    builder = builder.transport(plugins::client_transport(g, plugins::transport_config(g, &net)?, identity)?);
     for discovery in plugins::discoveries(g, &net, id, uploads)? {
         builder = builder.discovery(discovery);
     }
@@ -98,7 +98,7 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     let config = g.serve(max_upload_rate)?;
     let mut builder = Node::builder(config.clone())?;
     let (identity, net) = (builder.identity().clone(), &config.net);
-    for transport in plugins::serving_transports(g, net.transport_config(), &identity)? {
+    for transport in plugins::serving_transports(g, plugins::transport_config(g, net)?, &identity)? {
         builder = builder.transport(transport);
     }
     for discovery in plugins::discoveries(g, net, identity.node_id(), true)? {

@@ -1,4 +1,5 @@
-//! Logs: stderr at the level -v/-q choose, and with --log-file a detailed file log (every chunk served or
+//! Logs: stderr at the level -v/-q choose (or as `RUST_LOG` says, by target: `p2pnode::download=debug,warn`),
+//! with a span per connection, exchange and download, and with --log-file a detailed file log (every chunk served or
 //! downloaded, with timestamp, file, chunk and peer), as the original tool kept. Every field is escaped
 //! ([`node::Escaped`]): log lines carry names and error messages that peers chose.
 
@@ -12,6 +13,7 @@ use tracing::field::Field;
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level};
 use tracing_subscriber::field::{MakeExt, MakeVisitor, VisitFmt, VisitOutput};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -34,13 +36,20 @@ pub(crate) fn init(cli: &Cli) -> anyhow::Result<()> {
         _ => LevelFilter::TRACE,
     };
     let ansi = std::io::stderr().is_terminal();
-    // Timestamps are for developers (-v); people see the level and the message.
-    let stderr = fmt::layer().fmt_fields(escaped_fields()).with_writer(|| AboveBars).with_ansi(ansi).with_target(false);
-    let stderr = match g.verbose {
-        0 => stderr.event_format(ForPeople).boxed(),
-        _ => stderr.boxed(),
+    let by_target = rust_log()?;
+    // Timestamps are for developers (-v, RUST_LOG); people see the level and the message.
+    let stderr = fmt::layer().fmt_fields(escaped_fields()).with_writer(|| AboveBars).with_ansi(ansi);
+    let stderr = match (g.verbose, &by_target) {
+        (0, None) => stderr.with_target(false).event_format(ForPeople).boxed(),
+        (_, None) => stderr.with_target(false).boxed(),
+        (_, Some(_)) => stderr.boxed(),
     };
-    let stderr = stderr.with_filter(level);
+    let stderr = match by_target {
+        // Targets RUST_LOG does not name log at the level -v/-q choose, unless it sets its own default.
+        Some(targets) if targets.default_level().is_none() => stderr.with_filter(targets.with_default(level)).boxed(),
+        Some(targets) => stderr.with_filter(targets).boxed(),
+        None => stderr.with_filter(level).boxed(),
+    };
     let file = match &g.log_file {
         Some(path) => {
             let file = OpenOptions::new()
@@ -59,6 +68,21 @@ pub(crate) fn init(cli: &Cli) -> anyhow::Result<()> {
     };
     tracing_subscriber::registry().with(stderr).with(file).init();
     Ok(())
+}
+
+/// The filter `RUST_LOG` sets, where it is set: comma-separated `target=level` directives and a bare
+/// default level (the subset of `env_logger`'s syntax without regular expressions); without a bare level,
+/// the targets it does not name keep the level of -v/-q.
+fn rust_log() -> anyhow::Result<Option<Targets>> {
+    match std::env::var("RUST_LOG") {
+        Ok(text) if !text.trim().is_empty() => text.parse().map(Some).with_context(|| {
+            format!(
+                "RUST_LOG={}: not a filter; write target=level pairs, as in p2pnode::download=debug,warn",
+                Escaped(&text)
+            )
+        }),
+        _ => Ok(None),
+    }
 }
 
 /// A log line for people: `warning: what happened field=value`, no timestamp, level or target.

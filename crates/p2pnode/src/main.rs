@@ -24,6 +24,7 @@ mod logging;
 mod output;
 mod plugins;
 mod progress;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Err(e) => {
-            let line = usage_error(&e.render().to_string());
+            let line = format!("error: {}", usage::one_line(&e));
             if std::env::args_os().any(|a| a == "--json") {
                 events::Event::Error { message: line.trim_start_matches("error: ").to_string() }.print();
             }
@@ -67,24 +68,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, json),
     }
-}
-
-/// clap's explanation on one line: what is wrong, what it suggests (a similar name, the missing
-/// argument), and the usage of the command.
-fn usage_error(rendered: &str) -> String {
-    let mut line = String::new();
-    let mut usage = "p2pnode --help";
-    for text in rendered.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("For more information")) {
-        if let Some(u) = text.strip_prefix("Usage: ") {
-            usage = u;
-            break;
-        }
-        if !line.is_empty() {
-            line.push_str(if line.ends_with(':') { " " } else { "; " });
-        }
-        line.push_str(text);
-    }
-    format!("{line} (usage: {usage})")
 }
 
 /// Says why the command failed: one line on stderr, and with `--json` an `error` event on stdout too.

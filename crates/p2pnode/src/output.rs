@@ -9,7 +9,7 @@ use node::{
 };
 
 use crate::events::{Event, FileHost};
-use crate::progress::HashingBar;
+use crate::progress::{HashingBar, human_bytes};
 
 /// The line `serve` prints as it starts (hashing new files may take a while).
 pub(crate) fn starting(config: &ServeConfig, json: bool) {
@@ -137,13 +137,7 @@ pub(crate) fn files(
     let shown_host = |h: &Host| escape(&host_name(h));
     let row = |id: FileId, e: &DictEntry, shown_name: String| {
         // A host still downloading the file shows how much of it it has.
-        let share = |h: &Host| {
-            e.partial.get(h).map(|bits| {
-                let have: u32 = bits.iter().map(|b| b.count_ones()).sum();
-                let chunks = e.size.div_ceil(u64::from(node::chunk_size_for(e.size))).max(1);
-                f64::from(have) / chunks as f64
-            })
-        };
+        let share = |h: &Host| e.partial.get(h).map(|bits| f64::from(bits.count()) / f64::from(bits.chunks().max(1)));
         if json {
             let host = |h: &Host| FileHost {
                 id: h.node.to_string(),
@@ -223,29 +217,5 @@ fn print_rows(json: bool, header: &[&str], rows: Vec<Row>) {
     for row in table {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         say!("{}", cells.join("  ").trim_end());
-    }
-}
-
-/// `1536` -> `1.5 KiB`.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
     }
 }

@@ -2,6 +2,7 @@
 //! crate takes them as traits and never names a concrete one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use discovery::mdns::{MdnsConfig, MdnsDiscovery};
@@ -11,10 +12,22 @@ use transport::TransportConfig;
 
 use crate::cli::Global;
 
-/// The transports a client may pick, the default first.
-pub(crate) use transport::builtin::NAMES as TRANSPORTS;
-/// The discoveries that may be named.
-pub(crate) const DISCOVERIES: [&str; 2] = ["broadcast", "mdns"];
+/// The settings of the transports `--timeout` and `--tcp-congestion` ask for.
+pub(crate) fn transport_config(g: &Global, net: &NetConfig) -> anyhow::Result<TransportConfig> {
+    let congestion = g.tcp_congestion.as_deref().map(check_congestion).transpose()?;
+    let config = TransportConfig::default().connect_timeout(net.timeout.min(Duration::from_secs(5)));
+    Ok(config.idle_timeout(net.idle_timeout).tcp_congestion(congestion))
+}
+
+fn check_congestion(name: &str) -> anyhow::Result<String> {
+    const AVAILABLE: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
+    match std::fs::read_to_string(AVAILABLE) {
+        Ok(list) if !list.split_whitespace().any(|n| n == name) => {
+            bail!("--tcp-congestion {name}: not offered by this kernel (available: {})", list.trim())
+        }
+        _ => Ok(name.to_string()),
+    }
+}
 
 /// The transport a client connects with (named by `--transport`, checked when parsed), proving
 /// `identity` where it authenticates; in a private group, to members alone.

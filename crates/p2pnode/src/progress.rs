@@ -14,7 +14,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use node::{DownloadEvent, Escaped, FileId, Hashing, NodeId, escape};
 
 use crate::events::Event;
-use crate::output::human_bytes;
 
 /// The rate shown is over this much of the recent past: it follows a source that drops or slows within
 /// seconds, yet does not jump with each chunk.
@@ -470,9 +469,28 @@ fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
     }
 }
 
+/// `1536` -> `1.5 KiB`.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
+    }
 
     #[test]
     fn the_rate_follows_the_last_seconds() {

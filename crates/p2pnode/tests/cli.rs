@@ -404,3 +404,29 @@ fn a_new_or_deleted_file_shows_without_waiting_for_the_rescan() {
     std::fs::remove_file(shared.path().join("old.txt")).expect("remove");
     shows(&["new.txt"]);
 }
+
+#[test]
+fn rust_log_filters_by_target_and_spans_name_the_connection_exchange_and_download() {
+    let port = free_udp_port();
+    let (shared, into, logs) =
+        (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    std::fs::write(shared.path().join("clip.bin"), vec![7u8; 600_000]).expect("write");
+    let log = logs.path().join("serve.log");
+    let server = Server::start(port, shared.path(), "alpha", &["--log-file", log.to_str().expect("utf-8")], &[]);
+    let out = run(p2pnode(port).env("RUST_LOG", "p2pnode::download=debug").args([
+        "get",
+        "clip.bin",
+        "-o",
+        into.path().to_str().expect("utf-8"),
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("chunk verified") && stderr.contains("download{file="), "debug, in its span: {stderr}");
+    assert!(!stderr.contains("peer answered"), "other targets stay at their default: {stderr}");
+    drop(server);
+    let served = std::fs::read_to_string(&log).expect("log");
+    assert!(served.contains("connection{peer=") && served.contains("exchange{request="), "{served}");
+
+    let wrong = run(p2pnode(port).env("RUST_LOG", "p2pnode=loudest").arg("peers"));
+    assert_one_line_error(&wrong, 1, "RUST_LOG=p2pnode=loudest: not a filter");
+}

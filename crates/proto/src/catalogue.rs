@@ -2,7 +2,7 @@
 //! transport (it is too large for a datagram).
 
 use crate::codec::{DecodeError, Reader, Writer, check_len};
-use crate::{FileId, MAX_CHUNKS, MAX_PATH, check_path};
+use crate::{Bitmap, FileId, MAX_CHUNKS, MAX_PATH, check_path, chunk_count_for};
 
 /// The most files one catalogue lists: about 100 MiB at the longest paths, 30 MiB at file names of 255
 /// bytes; a file in progress adds its chunk bitmap (up to 128 KiB), and receivers cap the bytes of a
@@ -24,8 +24,8 @@ pub struct CatalogueEntry {
     /// The size in bytes.
     pub size: u64,
     /// `None` when the node has the whole file; else the bitmap of the chunks it has verified so far (it
-    /// is downloading the file itself), bit `i % 8` of byte `i / 8` for chunk `i`.
-    pub have: Option<Vec<u8>>,
+    /// is downloading the file itself), of the chunk count its size gives ([`chunk_count_for`]).
+    pub have: Option<Bitmap>,
 }
 
 /// The files a node shares.
@@ -50,8 +50,8 @@ impl Catalogue {
                 None => out.put_u8(0),
                 Some(bits) => {
                     out.put_u8(1);
-                    out.put_u32(bits.len() as u32);
-                    out.put(bits);
+                    out.put_u32(bits.as_bytes().len() as u32);
+                    out.put(bits.as_bytes());
                 }
             }
         }
@@ -74,7 +74,7 @@ impl Catalogue {
                 1 => {
                     let len = r.u32()? as usize;
                     check_len("chunk bitmap", len, MAX_CHUNKS / 8)?;
-                    Some(r.bytes(len)?.to_vec())
+                    Some(Bitmap::decode(r.bytes(len)?, chunk_count_for(size))?)
                 }
                 tag => return Err(DecodeError::UnknownTag { what: "availability", tag }),
             };
@@ -97,8 +97,8 @@ mod tests {
                 CatalogueEntry {
                     id: FileId([2; 32]),
                     name: "ünïcode ♫.mp3".into(),
-                    size: u64::MAX,
-                    have: Some(vec![0b101]),
+                    size: 3 * u64::from(crate::MIN_CHUNK_SIZE),
+                    have: Some(Bitmap::from_prefix(&[0b101], 3)),
                 },
             ],
         };

@@ -47,6 +47,16 @@ pub enum Request {
 }
 
 impl Request {
+    /// What is asked, in a word (for logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Catalogue => "catalogue",
+            Request::Manifest(_) => "manifest",
+            Request::Have(_) => "have",
+            Request::Chunk { .. } => "chunk",
+        }
+    }
+
     /// The frame: length prefix and body.
     pub fn encode(&self) -> Vec<u8> {
         let mut body = header();

@@ -56,6 +56,7 @@
 //! ```
 
 mod announce;
+mod bitmap;
 mod catalogue;
 pub mod codec;
 mod frame;
@@ -66,13 +67,14 @@ mod path;
 pub mod text;
 
 pub use announce::{Announcement, Datagram, MAX_DATAGRAM, MAX_NODE_NAME, MAX_TRANSPORT_NAME, is_transport_name};
+pub use bitmap::Bitmap;
 pub use catalogue::{Catalogue, CatalogueEntry, MAX_CATALOGUE_ENTRIES};
 pub use codec::DecodeError;
 pub use frame::{ErrorCode, FRAME_PREFIX, MAX_FRAME, Request, Response, frame_len};
 pub use group::{GroupKey, GroupSecretError, Role};
 pub use ids::{FileId, NodeId, ParseIdError};
 pub use manifest::{
-    MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_size_for,
+    MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_count_for, chunk_size_for,
 };
 pub use path::{MAX_DEPTH, MAX_PATH, PathError, WINDOWS_DEVICES, check_path, is_windows_device};
 pub use text::{Escaped, escape};

@@ -18,6 +18,11 @@ pub const MAX_FILE_NAME: usize = 255;
 const MAGIC: &[u8; 4] = b"P2PM";
 const VERSION: u8 = 1;
 
+/// The chunk count of a file of `file_size` bytes (in chunks of [`chunk_size_for`] it).
+pub fn chunk_count_for(file_size: u64) -> u32 {
+    file_size.div_ceil(u64::from(chunk_size_for(file_size))).try_into().unwrap_or(u32::MAX)
+}
+
 /// The chunk size of a file of `file_size` bytes: the smallest power of two in
 /// [`MIN_CHUNK_SIZE`]..=[`MAX_CHUNK_SIZE`] that gives at most [`TARGET_CHUNKS`] chunks.
 pub fn chunk_size_for(file_size: u64) -> u32 {

@@ -5,8 +5,8 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proto::{
-    Announcement, Catalogue, CatalogueEntry, Datagram, ErrorCode, FRAME_PREFIX, FileId, MAX_FRAME, Manifest, NodeId,
-    Request, Response, chunk_size_for, frame_len,
+    Announcement, Bitmap, Catalogue, CatalogueEntry, Datagram, ErrorCode, FRAME_PREFIX, FileId, MAX_FRAME, Manifest,
+    NodeId, Request, Response, chunk_count_for, chunk_size_for, frame_len,
 };
 
 fn announcement() -> impl Strategy<Value = Datagram> {
@@ -64,8 +64,13 @@ fn manifest() -> impl Strategy<Value = Manifest> {
 
 fn catalogue() -> impl Strategy<Value = Catalogue> {
     let path = "\\PC{1,60}".prop_filter("a safe path", |p: &String| proto::check_path(p).is_ok());
-    let entry = (any::<[u8; 32]>(), path, any::<u64>(), proptest::option::of(vec(any::<u8>(), 0..64)))
-        .prop_map(|(id, name, size, have)| CatalogueEntry { id: FileId(id), name, size, have });
+    // A file in progress has a bitmap of the chunk count its size gives.
+    let entry = (any::<[u8; 32]>(), path, 0..(1u64 << 31), proptest::option::of(vec(any::<u8>(), 0..64))).prop_map(
+        |(id, name, size, have)| {
+            let have = have.map(|bytes| Bitmap::from_prefix(&bytes, chunk_count_for(size)));
+            CatalogueEntry { id: FileId(id), name, size, have }
+        },
+    );
     vec(entry, 0..16).prop_map(|entries| Catalogue { entries })
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use proto::{
-    Announcement, Catalogue, CatalogueEntry, Datagram, ErrorCode, FileId, GroupKey, Manifest, NodeId, Request,
+    Announcement, Bitmap, Catalogue, CatalogueEntry, Datagram, ErrorCode, FileId, GroupKey, Manifest, NodeId, Request,
     Response, Role,
 };
 
@@ -59,8 +59,12 @@ fn today() -> BTreeMap<&'static str, Frame> {
     let hashes = vec![blake3::hash(b"one"), blake3::hash(b"two")];
     let manifest = Manifest::new("film.mkv".into(), 300 * 1024, hashes).expect("valid");
     let whole = CatalogueEntry { id: file, name: "films/film.mkv".into(), size: 300 * 1024, have: None };
-    let partial =
-        CatalogueEntry { id: FileId([0xcd; 32]), name: "part.bin".into(), size: 1 << 20, have: Some(vec![0b0101]) };
+    let partial = CatalogueEntry {
+        id: FileId([0xcd; 32]),
+        name: "part.bin".into(),
+        size: 1 << 20,
+        have: Some(Bitmap::from_prefix(&[0b0101], 4)),
+    };
     let announcement = Announcement {
         node: NodeId([7; 32]),
         instance: 0x0102_0304_0506_0708,

@@ -40,9 +40,9 @@ pub use cache::{FileStamp, HashCache};
 pub use copies::Copies;
 pub use error::StoreError;
 pub use hash::{hash_file, hash_file_counting, verify_chunk};
-pub use library::{Change, Hashing, Library, SharedFile};
+pub use library::{Change, Hashing, Library, Partial, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
-pub use part::{PartFile, PartProgress, bit, bits_now, discard_part, read_state};
+pub use part::{PartFile, PartProgress, VerifiedChunks, bits_now, discard_part, read_state};
 pub use positioned::PositionedIo;
 pub use state_key::{
     HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, LOCK_FILE, StateKey, random_bytes, write_private,

@@ -10,11 +10,11 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proto::{Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest, check_path};
+use proto::{Bitmap, Catalogue, CatalogueEntry, FileId, MAX_CATALOGUE_ENTRIES, Manifest, check_path};
 
 use crate::names::{PART_SUFFIX, STATE_SUFFIX};
 use crate::state_key::STATE_FILES;
-use crate::{FileStamp, HashCache, StateKey, StoreError, is_download_artifact, read_state};
+use crate::{FileStamp, HashCache, StateKey, StoreError, VerifiedChunks, bits_now, is_download_artifact, read_state};
 
 /// What a rescan found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,10 +39,52 @@ pub struct SharedFile {
     /// a file whose stamp changed rescanned first. `None` for a download in progress, whose verified chunks
     /// never change.
     pub stamp: Option<FileStamp>,
-    /// `None` for a whole file; for a download in progress (`path` is its `.part`), the bitmap of the
-    /// chunks verified when the folder was last scanned. Chunks are only ever added, so the bitmap never
-    /// claims a chunk that is not there.
-    pub have: Option<Vec<u8>>,
+    /// `None` for a whole file; for a download in progress (`path` is its `.part`), its verified chunks.
+    pub have: Option<Partial>,
+}
+
+/// The verified chunks of a download in progress that a node serves. Chunks are only ever added, so
+/// neither kind ever claims a chunk that is not there.
+#[derive(Clone, Debug)]
+pub enum Partial {
+    /// Another process's download, found by a scan of a shared folder: the chunks verified then; its state
+    /// file says which are now.
+    OnDisk(Bitmap),
+    /// A download of this process: its chunks as they are verified, in memory.
+    InMemory(VerifiedChunks),
+}
+
+impl PartialEq for Partial {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Partial::OnDisk(a), Partial::OnDisk(b)) => a == b,
+            (Partial::InMemory(a), Partial::InMemory(b)) => a.same(b),
+            _ => false,
+        }
+    }
+}
+
+impl Partial {
+    /// The chunks as a catalogue lists them.
+    pub fn listed(&self) -> Bitmap {
+        match self {
+            Partial::OnDisk(bits) => bits.clone(),
+            Partial::InMemory(verified) => verified.bits(),
+        }
+    }
+
+    /// The chunks verified now of the download into `part_path` of `manifest`; for one on disk, this reads
+    /// its state file (blocking). Empty once the download is gone.
+    pub fn now(&self, part_path: &Path, manifest: &Manifest) -> Bitmap {
+        match self {
+            Partial::OnDisk(listed) => {
+                let mut now = bits_now(part_path, manifest).unwrap_or_else(|| Bitmap::empty(manifest.chunk_count()));
+                now.union(listed);
+                now
+            }
+            Partial::InMemory(verified) => verified.bits(),
+        }
+    }
 }
 
 /// The files of the shared folders and their subfolders, and the verified chunks of downloads in progress
@@ -393,7 +435,12 @@ impl Library {
     pub fn catalogue(&self) -> Catalogue {
         let entry = |(path, id): &(String, FileId)| {
             let f = self.files.get(id)?;
-            Some(CatalogueEntry { id: *id, name: path.clone(), size: f.manifest.size(), have: f.have.clone() })
+            Some(CatalogueEntry {
+                id: *id,
+                name: path.clone(),
+                size: f.manifest.size(),
+                have: f.have.as_ref().map(Partial::listed),
+            })
         };
         Catalogue { entries: self.paths.iter().filter_map(entry).collect() }
     }
@@ -417,7 +464,7 @@ fn partial(path: &Path, key: &StateKey) -> Option<SharedFile> {
         return None;
     }
     let (manifest, have) = read_state(path, key)?;
-    Some(SharedFile { path: part, manifest: Arc::new(manifest), stamp: None, have: Some(have) })
+    Some(SharedFile { path: part, manifest: Arc::new(manifest), stamp: None, have: Some(Partial::OnDisk(have)) })
 }
 
 impl Bounds {
@@ -637,10 +684,11 @@ mod tests {
         let mut lib = Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), key);
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         let entry = &lib.catalogue().entries[0];
-        assert_eq!((entry.id, entry.have.clone()), (manifest.id(), Some(vec![0b010])));
+        let bytes = |have: &Option<Bitmap>| have.as_ref().map(|b| b.as_bytes().to_vec());
+        assert_eq!((entry.id, bytes(&entry.have)), (manifest.id(), Some(vec![0b010])));
         part.write_chunk(0, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 0");
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue, "a new verified chunk changes the catalogue");
-        assert_eq!(lib.catalogue().entries[0].have, Some(vec![0b011]));
+        assert_eq!(bytes(&lib.catalogue().entries[0].have), Some(vec![0b011]));
         part.write_chunk(2, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 2");
         part.finish().expect("finish");
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);

@@ -13,8 +13,8 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use proto::Manifest;
 use proto::codec::{Reader, Writer};
+use proto::{Bitmap, Manifest};
 
 use crate::error::io_err;
 use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
@@ -49,13 +49,48 @@ pub struct PartFile {
     manifest: Arc<Manifest>,
     /// Where the bitmap starts in the state file.
     bits_at: u64,
-    have: Mutex<Bitmap>,
+    verified: VerifiedChunks,
 }
 
+/// The chunks a download has verified so far, as it verifies them: shared by the download and whoever in
+/// the same process serves it, who so never reads the state file back (a clone is a handle to the same).
+#[derive(Clone, Debug)]
+pub struct VerifiedChunks(Arc<Mutex<Verified>>);
+
 #[derive(Debug)]
-struct Bitmap {
-    bits: Vec<u8>,
+struct Verified {
+    bits: Bitmap,
     progress: PartProgress,
+}
+
+impl VerifiedChunks {
+    fn new(chunks: u32) -> Self {
+        Self(Arc::new(Mutex::new(Verified {
+            bits: Bitmap::empty(chunks),
+            progress: PartProgress { chunks: 0, bytes: 0 },
+        })))
+    }
+
+    /// Whether chunk `index` is verified and written.
+    pub fn has(&self, index: u32) -> bool {
+        self.lock().bits.has(index)
+    }
+
+    /// The verified chunks now.
+    pub fn bits(&self) -> Bitmap {
+        self.lock().bits.clone()
+    }
+
+    /// Whether `self` and `other` are handles to the chunks of one download.
+    pub fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Verified> {
+        // The lock only guards plain data updated without panicking paths; a poisoned lock still holds a
+        // consistent bitmap.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl PartFile {
@@ -92,10 +127,10 @@ impl PartFile {
     ) -> Result<Self, StoreError> {
         let new = || OpenOptions::new().read(true).write(true).create_new(true).clone();
         let part = new().open(&part_path).map_err(io_err(&part_path))?;
-        let bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
+        let verified = VerifiedChunks::new(manifest.chunk_count());
         let mut header = state_header(&manifest, key, &part_path);
         let bits_at = header.len() as u64;
-        header.put(&bits);
+        header.put(verified.lock().bits.as_bytes());
         let state = part.set_len(manifest.size()).map_err(io_err(&part_path)).and_then(|()| {
             let state = new().open(state_path).map_err(io_err(state_path))?;
             state.write_all_at(&header, 0).map_err(io_err(state_path))?;
@@ -109,8 +144,7 @@ impl PartFile {
                 return Err(e);
             }
         };
-        let have = Mutex::new(Bitmap { bits, progress: PartProgress { chunks: 0, bytes: 0 } });
-        Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, bits_at, have })
+        Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, bits_at, verified })
     }
 
     fn resume(
@@ -119,7 +153,7 @@ impl PartFile {
         part_path: PathBuf,
         state_path: &Path,
         manifest: Arc<Manifest>,
-        bits: &[u8],
+        bits: &Bitmap,
     ) -> Result<Self, StoreError> {
         let open = || OpenOptions::new().read(true).write(true).clone();
         let part = open().open(&part_path).map_err(io_err(&part_path))?;
@@ -135,10 +169,10 @@ impl PartFile {
             state,
             manifest,
             bits_at,
-            have: Mutex::new(Bitmap { bits: vec![0; bits.len()], progress: PartProgress { chunks: 0, bytes: 0 } }),
+            verified: VerifiedChunks::new(bits.chunks()),
         };
         let mut buf = Vec::new();
-        for index in (0..this.manifest.chunk_count()).filter(|i| bit(bits, *i)) {
+        for index in (0..this.manifest.chunk_count()).filter(|i| bits.has(*i)) {
             let (offset, len) = this.manifest.chunk_span(index);
             buf.resize(len as usize, 0);
             let readable = this.part.read_exact_at(&mut buf, offset).is_ok();
@@ -161,24 +195,19 @@ impl PartFile {
         &self.part_path
     }
 
-    /// Whether chunk `index` is verified and written.
-    pub fn has(&self, index: u32) -> bool {
-        bit(&self.bitmap().bits, index)
-    }
-
-    /// The bitmap of the verified chunks: bit `i % 8` of byte `i / 8` for chunk `i`.
-    pub fn have_bits(&self) -> Vec<u8> {
-        self.bitmap().bits.clone()
+    /// The verified chunks, as they grow.
+    pub fn verified(&self) -> &VerifiedChunks {
+        &self.verified
     }
 
     /// The chunks still missing, in order.
     pub fn missing(&self) -> Vec<u32> {
-        (0..self.manifest.chunk_count()).filter(|i| !self.has(*i)).collect()
+        self.verified.lock().bits.missing().collect()
     }
 
     /// Verified chunks and bytes so far.
     pub fn progress(&self) -> PartProgress {
-        self.bitmap().progress
+        self.verified.lock().progress
     }
 
     /// Verifies `data` as chunk `index` and writes it. Bytes that fail verification are not written.
@@ -191,20 +220,19 @@ impl PartFile {
 
     /// Sets the bit of `index` in memory and in the state file.
     fn mark(&self, index: u32) -> Result<(), StoreError> {
-        let mut have = self.bitmap();
-        let byte = index as usize / 8;
-        if have.bits[byte] & (1 << (index % 8)) != 0 {
+        let mut have = self.verified.lock();
+        if !have.bits.set(index) {
             return Ok(());
         }
-        have.bits[byte] |= 1 << (index % 8);
         have.progress.chunks += 1;
         have.progress.bytes += u64::from(self.manifest.chunk_span(index).1);
-        self.state.write_all_at(&have.bits[byte..=byte], self.bits_at + byte as u64).map_err(io_err(self.state_path()))
+        let (at, byte) = have.bits.byte_of(index);
+        self.state.write_all_at(&[byte], self.bits_at + at as u64).map_err(io_err(self.state_path()))
     }
 
     fn persist_all(&self) -> Result<(), StoreError> {
-        let have = self.bitmap();
-        self.state.write_all_at(&have.bits, self.bits_at).map_err(io_err(self.state_path()))
+        let have = self.verified.lock();
+        self.state.write_all_at(have.bits.as_bytes(), self.bits_at).map_err(io_err(self.state_path()))
     }
 
     /// Completes the download: every chunk must be verified; the data is flushed to disk and the `.part`
@@ -233,12 +261,6 @@ impl PartFile {
 
     fn state_path(&self) -> PathBuf {
         state_path_of(&self.part_path)
-    }
-
-    fn bitmap(&self) -> MutexGuard<'_, Bitmap> {
-        // The lock only guards plain data updated without panicking paths; a poisoned lock still holds a
-        // consistent bitmap.
-        self.have.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -279,7 +301,7 @@ fn state_mac(key: &StateKey, part_path: &Path, manifest: &[u8]) -> [u8; 32] {
 /// The manifest and the verified-chunk bitmap of the state file at `path`, if it is readable and `key`
 /// authenticates it for the `.part` file beside it. A bitmap cut short (a crash while the file was
 /// created) claims nothing for what it lacks.
-pub fn read_state(path: &Path, key: &StateKey) -> Option<(Manifest, Vec<u8>)> {
+pub fn read_state(path: &Path, key: &StateKey) -> Option<(Manifest, Bitmap)> {
     let bytes = std::fs::read(path).ok()?;
     let mut r = Reader::new(&bytes);
     r.header(MAGIC, VERSION).ok()?;
@@ -291,10 +313,7 @@ pub fn read_state(path: &Path, key: &StateKey) -> Option<(Manifest, Vec<u8>)> {
         return None;
     }
     let manifest = Manifest::decode(encoded).ok()?;
-    let mut bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
-    let stored = &bytes[9 + len + 32..];
-    let n = stored.len().min(bits.len());
-    bits[..n].copy_from_slice(&stored[..n]);
+    let bits = Bitmap::from_prefix(&bytes[9 + len + 32..], manifest.chunk_count());
     Some((manifest, bits))
 }
 
@@ -302,22 +321,17 @@ pub fn read_state(path: &Path, key: &StateKey) -> Option<(Manifest, Vec<u8>)> {
 /// now: for a server that shares the download while it runs. The state's header was authenticated when
 /// the download was listed ([`read_state`]); the bitmap only ever grows, one bit per chunk verified and
 /// written. `None` once the download is gone (finished or deleted).
-pub fn bits_now(part_path: &Path, manifest: &Manifest) -> Option<Vec<u8>> {
+pub fn bits_now(part_path: &Path, manifest: &Manifest) -> Option<Bitmap> {
     let state = File::open(state_path_of(part_path)).ok()?;
-    let mut bits = vec![0u8; manifest.chunk_count().div_ceil(8) as usize];
+    let mut bits = vec![0u8; Bitmap::byte_len(manifest.chunk_count())];
     let bits_at = (MAGIC.len() + 1 + 4 + manifest.encoded_len() + 32) as u64;
     state.read_exact_at(&mut bits, bits_at).ok()?;
-    Some(bits)
+    Some(Bitmap::from_prefix(&bits, manifest.chunk_count()))
 }
 
 /// Compares two MACs in constant time.
 fn subtle_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     blake3::Hash::from_bytes(*a) == blake3::Hash::from_bytes(*b)
-}
-
-/// Whether bit `index` is set in `bits`.
-pub fn bit(bits: &[u8], index: u32) -> bool {
-    bits.get(index as usize / 8).is_some_and(|b| b & (1 << (index % 8)) != 0)
 }
 
 #[cfg(test)]
@@ -353,7 +367,7 @@ mod tests {
         let mut bad = chunk(&m, &data, 1).to_vec();
         bad[0] ^= 0xff;
         assert!(matches!(part.write_chunk(1, &bad), Err(StoreError::ChunkMismatch { index: 1 })));
-        assert!(!part.has(1));
+        assert!(!part.verified().has(1));
         for i in [3, 0, 1] {
             part.write_chunk(i, chunk(&m, &data, i)).expect("write");
         }
@@ -414,9 +428,11 @@ mod tests {
     fn the_bitmap_now_follows_the_chunks_written_and_ends_with_the_download() {
         let (dir, data, manifest) = setup(3 * 256 * 1024);
         let part = PartFile::open(dir.path(), manifest.clone(), &key()).expect("open");
-        assert_eq!(bits_now(part.part_path(), &manifest), Some(vec![0]));
+        let bytes = |bits: Option<Bitmap>| bits.map(|b| b.as_bytes().to_vec());
+        assert_eq!(bytes(bits_now(part.part_path(), &manifest)), Some(vec![0]));
         part.write_chunk(1, chunk(&manifest, &data, 1)).expect("write");
-        assert_eq!(bits_now(part.part_path(), &manifest), Some(vec![0b010]));
+        assert_eq!(bytes(bits_now(part.part_path(), &manifest)), Some(vec![0b010]));
+        assert_eq!(part.verified().bits().as_bytes(), [0b010], "the same in memory");
         part.write_chunk(0, chunk(&manifest, &data, 0)).expect("write");
         part.write_chunk(2, chunk(&manifest, &data, 2)).expect("write");
         let part_path = part.part_path().to_path_buf();

@@ -162,8 +162,9 @@ impl TransportError {
     }
 }
 
-/// Settings shared by the transports.
+/// Settings shared by the transports: `Default`, then the setters.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TransportConfig {
     /// How long a connection attempt (handshake included) may take.
     pub connect_timeout: Duration,
@@ -177,6 +178,26 @@ pub struct TransportConfig {
 impl Default for TransportConfig {
     fn default() -> Self {
         Self { connect_timeout: Duration::from_secs(3), idle_timeout: Duration::from_secs(30), tcp_congestion: None }
+    }
+}
+
+impl TransportConfig {
+    /// How long a connection attempt (handshake included) may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a server keeps a connection with no request in progress.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// The TCP congestion control of this node's TCP sockets (`None`: the system's default).
+    pub fn tcp_congestion(mut self, name: Option<String>) -> Self {
+        self.tcp_congestion = name;
+        self
     }
 }
 

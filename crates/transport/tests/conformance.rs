@@ -20,7 +20,7 @@ use transport::{GroupTransport, Identity, Transport, TransportConfig, TransportE
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 
 fn config() -> TransportConfig {
-    TransportConfig { connect_timeout: CONNECT_TIMEOUT, idle_timeout: Duration::from_secs(5), tcp_congestion: None }
+    TransportConfig::default().connect_timeout(CONNECT_TIMEOUT).idle_timeout(Duration::from_secs(5))
 }
 
 fn identities() -> (Identity, Identity) {

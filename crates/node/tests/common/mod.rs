@@ -15,6 +15,7 @@ use node::{
 };
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use transport::TransportConfig;
 
 /// A free UDP port for a test's discovery (the OS picks it; the socket is released at once).
 pub fn free_udp_port() -> u16 {
@@ -45,12 +46,16 @@ impl DerefMut for Lan {
 }
 
 pub fn net(transport: &'static str, discovery_port: u16) -> Lan {
-    let config =
-        NetConfig { announce_interval: Duration::from_secs(1), timeout: Duration::from_secs(3), ..Default::default() };
+    let config = NetConfig::default().announce_interval(Duration::from_secs(1)).timeout(Duration::from_secs(3));
     Lan { config, discovery_port, transport, static_peers: vec![] }
 }
 
 impl Lan {
+    /// The settings of this LAN's transports: connections made within the timeout.
+    pub fn transport_config(&self) -> TransportConfig {
+        TransportConfig::default().connect_timeout(self.timeout).idle_timeout(self.idle_timeout)
+    }
+
     /// UDP discovery of node `local` on this LAN.
     pub fn udp(&self, local: NodeId, listen: bool) -> Box<dyn Discovery> {
         let config = UdpConfig {
@@ -84,9 +89,9 @@ impl Lan {
 }
 
 /// A client of the transport `name`, with an identity of its own.
-pub fn client(name: &str, net: &NetConfig) -> Arc<dyn Transport> {
+pub fn client(name: &str, lan: &Lan) -> Arc<dyn Transport> {
     let identity = Identity::generate().expect("identity");
-    transport::builtin::client(name, net.transport_config(), identity).expect("a transport of this crate")
+    transport::builtin::client(name, lan.transport_config(), identity).expect("a transport of this crate")
 }
 
 /// A serving node; dropping `stop` (or sending on it) shuts it down.
@@ -125,15 +130,7 @@ pub async fn serve(net: &Lan, dir: &Path, name: &str) -> Running {
 /// A serving node whose upload is capped at `rate` bytes per second.
 pub async fn serve_capped(net: &Lan, dir: &Path, name: &str, rate: Option<u64>) -> Running {
     let downloads = dir.join("downloads");
-    let config = ServeConfig {
-        net: net.config.clone(),
-        name: name.into(),
-        dir: dir.to_path_buf(),
-        downloads: downloads.clone(),
-        state_dir: dir.join(".p2pnode"),
-        port: 0,
-        max_upload_rate: rate,
-    };
+    let config = ServeConfig::new(dir).net(net.config.clone()).name(name).max_upload_rate(rate);
     let builder = Node::builder(config).expect("node checks its folders");
     let identity = builder.identity().clone();
     let mut builder = builder.discovery(net.udp(identity.node_id(), true));

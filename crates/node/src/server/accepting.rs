@@ -11,8 +11,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use transport::{Incoming, Listener, Transport};
 
+use super::connection::{answer_busy, serve_connection};
+use super::context::{Sent, ServeContext, Upload};
 use crate::NodeError;
-use crate::server::{Sent, ServeContext, Upload, answer_busy, serve_connection};
 
 /// Connections served at once; further ones are closed at once.
 pub const MAX_CONNECTIONS: usize = 128;
@@ -60,7 +61,7 @@ impl Listening {
     ) -> Result<Vec<Upload>, NodeError> {
         loop {
             tokio::select! {
-                Some(joined) = self.accepting.join_next() => return Err(crate::server_loop::stopped("listener", joined)),
+                Some(joined) = self.accepting.join_next() => return Err(NodeError::task_stopped("listener", joined)),
                 Some(accepted) = self.incoming.recv() => self.admit(accepted, context),
                 Some(joined) = self.connections.join_next() => {
                     let Ok((peer, Some(sent))) = joined else { continue };
@@ -163,7 +164,7 @@ impl PeerSlots {
     fn take(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
         let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let (count, buffers) =
-            held.entry(ip).or_insert_with(|| (0, Arc::new(Semaphore::new(crate::server::PEER_SEND_BUDGET))));
+            held.entry(ip).or_insert_with(|| (0, Arc::new(Semaphore::new(super::context::PEER_SEND_BUDGET))));
         if *count >= MAX_CONNECTIONS_PER_PEER {
             return None;
         }

@@ -10,13 +10,12 @@ use std::time::Duration;
 use discovery::PeerEvent;
 use proto::{Announcement, NodeId};
 use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinError;
 use transport::Listener;
 
-use crate::accepting::Listening;
+use super::accepting::Listening;
+use super::context::{ServeContext, Shares};
 use crate::peers::PeerTable;
-use crate::server::{ServeContext, Shares};
-use crate::{NodeError, NodeEvent, identity};
+use crate::{NodeError, NodeEvent};
 
 /// A bound server: its listeners, what it serves ([`ServeContext::shares`], kept up to date by its
 /// share source) and how it announces itself.
@@ -74,7 +73,7 @@ impl ServerLoop {
                     Err(broadcast::error::RecvError::Lagged(missed)) => peer_log.missed(missed),
                     Err(broadcast::error::RecvError::Closed) => {}
                 },
-                () = &mut discovery_stopped => break Err(stopped("discovery", Ok(()))),
+                () = &mut discovery_stopped => break Err(NodeError::task_stopped("discovery", Ok(()))),
             }
         };
         listening.shutdown().await;
@@ -100,7 +99,7 @@ impl Herald {
         listeners: &[(Vec<String>, Box<dyn Listener>)],
         interval: Duration,
     ) -> Self {
-        let instance = u64::from_be_bytes(identity::random_id().0[..8].try_into().unwrap_or_default());
+        let instance = u64::from_be_bytes(crate::random_id().0[..8].try_into().unwrap_or_default());
         let ports = local_addrs(listeners).into_iter().map(|(name, addr)| (name, addr.port())).collect();
         Self { id, instance, name, ports, interval }
     }
@@ -123,23 +122,6 @@ impl Herald {
 pub(crate) fn local_addrs(listeners: &[(Vec<String>, Box<dyn Listener>)]) -> Vec<(String, SocketAddr)> {
     let each = listeners.iter().map(|(names, l)| names.iter().map(|name| (name.clone(), l.local_addr())));
     each.flatten().collect()
-}
-
-/// The error that stops the node when its background `task` ended (they run until shut down), logged
-/// with why: the panic's message, if it panicked.
-pub(crate) fn stopped(task: &'static str, joined: Result<(), JoinError>) -> NodeError {
-    let reason = match joined {
-        Ok(()) => "it ended".to_string(),
-        Err(e) => match e.try_into_panic() {
-            Ok(payload) => match payload.downcast::<String>() {
-                Ok(message) => format!("it panicked: {message}"),
-                Err(payload) => format!("it panicked: {}", payload.downcast_ref::<&str>().unwrap_or(&"(no message)")),
-            },
-            Err(e) => e.to_string(),
-        },
-    };
-    tracing::error!(task, reason, "background task stopped; the node exits");
-    NodeError::TaskStopped { task, reason }
 }
 
 /// Logs peer events, at most [`PEER_LOG_BURST`] a second per address: a host that floods announcements of
@@ -206,9 +188,9 @@ mod tests {
     #[tokio::test]
     async fn a_background_task_that_dies_is_an_error_saying_why() {
         let joined = tokio::spawn(async { panic!("disk on fire") }).await;
-        let error = stopped("rescan", joined).to_string();
+        let error = NodeError::task_stopped("rescan", joined).to_string();
         assert!(error.contains("rescan task stopped (it panicked: disk on fire)"), "{error}");
-        let error = stopped("discovery", Ok(())).to_string();
+        let error = NodeError::task_stopped("discovery", Ok(())).to_string();
         assert!(error.contains("discovery task stopped (it ended)"), "{error}");
     }
 }

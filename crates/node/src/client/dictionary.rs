@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use discovery::Peer;
-use proto::{Catalogue, FileId, NodeId};
+use proto::{Bitmap, Catalogue, FileId, NodeId};
 
 /// Close names offered when a name is not found.
 const MAX_SUGGESTIONS: usize = 5;
@@ -43,7 +43,7 @@ pub struct DictEntry {
     /// The peers hosting it.
     pub hosts: Vec<Host>,
     /// The hosts that have only part of it (they are downloading it), with the bitmap of their chunks.
-    pub partial: HashMap<Host, Vec<u8>>,
+    pub partial: HashMap<Host, Bitmap>,
 }
 
 /// Files by id, merged from the catalogues of every peer.
@@ -177,7 +177,7 @@ impl Dictionary {
             .values()
             .filter_map(|e| {
                 let name = e.name.to_lowercase();
-                let d = if name.contains(lower) { 0 } else { edit_distance(&name, lower) };
+                let d = if name.contains(lower) { 0 } else { strsim::levenshtein(&name, lower) };
                 (d <= max_edits).then_some((d, e.name.as_str()))
             })
             .collect();
@@ -197,21 +197,6 @@ fn dedup(mut found: Vec<(FileId, String)>) -> Vec<(FileId, String)> {
 /// Whether `text` can name a file by id: 8 to 64 hex digits (a full id or a prefix of one).
 pub fn looks_like_id(text: &str) -> bool {
     (MIN_ID_PREFIX..=2 * 32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use proto::{FileId, NodeId};
 use store::{FileStamp, SharedFile};
 
+use super::spread::Downloader;
 use crate::NodeError;
-use crate::server::Downloader;
 
 /// The files granted, by id; cloned freely (the clones are one set). See [`crate::Node::grants`].
 #[derive(Clone, Default)]

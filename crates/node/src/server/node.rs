@@ -9,25 +9,25 @@ use std::time::Duration;
 
 use discovery::Discovery;
 use proto::NodeId;
-use store::{Change, HASH_CACHE_FILE, HashCache, Hashing, Library, StateKey};
+use store::{Change, Hashing, Library};
 use tokio::sync::{Notify, mpsc, watch};
 use transport::{Identity, Listener, Transport};
 
-use crate::accepting::{Listening, bind_all};
-use crate::grants::Grants;
+use super::accepting::{Listening, bind_all};
+use super::context::{ServeContext, Shares, Upload};
+use super::grants::Grants;
+use super::server_loop::{Herald, ServerLoop, local_addrs};
+use super::watch::Changes;
 use crate::peers::PeerTable;
-use crate::server::{ServeContext, Shares, Upload};
-use crate::server_loop::{Herald, ServerLoop, local_addrs, stopped};
-use crate::state_lock::StateLock;
-use crate::watch::Changes;
-use crate::{NodeError, ServeConfig, blocking, identity};
+use crate::state_dir::StateDir;
+use crate::{NodeError, ServeConfig, blocking};
 
 /// A node being put together: its folders checked, its state folder locked and its identity loaded, so
 /// that transports can be made with that identity and discoveries with its id; then [`NodeBuilder::bind`].
 pub struct NodeBuilder {
     config: ServeConfig,
     identity: Identity,
-    lock: StateLock,
+    state: StateDir,
     transports: Vec<Arc<dyn Transport>>,
     discoveries: Vec<Box<dyn Discovery>>,
     peers: Option<PeerTable>,
@@ -85,7 +85,7 @@ impl NodeBuilder {
     /// the node runs, and served as they are), and binds every transport, so that every setup error
     /// surfaces here, before anything is announced.
     pub async fn bind(self) -> Result<Node, NodeError> {
-        let NodeBuilder { config, identity, lock, transports, discoveries, peers } = self;
+        let NodeBuilder { config, identity, state, transports, discoveries, peers } = self;
         if transports.is_empty() {
             return Err(NodeError::NoPlugin("transport"));
         }
@@ -93,15 +93,14 @@ impl NodeBuilder {
             Some(table) => table,
             None => PeerTable::start(discoveries)?,
         };
-        let cache = HashCache::load(config.state_dir.join(HASH_CACHE_FILE));
-        let key = StateKey::load_or_create(&config.state_dir)?;
+        let (cache, key) = (state.hash_cache(), state.key()?);
         let shared = vec![config.dir.clone(), config.downloads.clone()];
-        let mut library = Library::new(shared, config.state_dir.clone(), cache, key);
+        let mut library = Library::new(shared, state.path().to_path_buf(), cache, key);
         let known_only = |_: &Library, _| ControlFlow::Break(());
         library = blocking(move || library.rescan_telling(None, Duration::ZERO, known_only).map(|_| library)).await?;
         let listeners = bind_all(&transports, config.port, false).await?;
         let (on_event, grants) = (Box::new(|_: &NodeEvent| {}), Grants::default());
-        Ok(Node { id: identity.node_id(), config, listeners, peers, library, grants, lock, on_event })
+        Ok(Node { id: identity.node_id(), config, listeners, peers, library, grants, state, on_event })
     }
 }
 
@@ -114,8 +113,8 @@ pub struct Node {
     peers: PeerTable,
     library: Library,
     grants: Grants,
-    /// Held until the node stops: no other node serves from its state folder meanwhile.
-    lock: StateLock,
+    /// Locked until the node stops: no other node serves from its state folder meanwhile.
+    state: StateDir,
     on_event: OnEvent,
 }
 
@@ -132,9 +131,9 @@ impl Node {
         crate::check_writable(&config.downloads)?;
         let created = std::fs::create_dir_all(&config.downloads);
         created.map_err(|source| NodeError::NotWritable { dir: config.downloads.clone(), source })?;
-        let lock = StateLock::acquire(&config.state_dir, &config.dir)?;
-        let identity = identity::load_or_create(&config.state_dir)?;
-        Ok(NodeBuilder { config, identity, lock, transports: Vec::new(), discoveries: Vec::new(), peers: None })
+        let state = StateDir::lock(&config.state_dir, &config.dir)?;
+        let identity = state.identity()?;
+        Ok(NodeBuilder { config, identity, state, transports: Vec::new(), discoveries: Vec::new(), peers: None })
     }
 
     /// This node's id.
@@ -194,7 +193,7 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let Node { id, config, listeners, peers, library, grants, lock: _lock, mut on_event } = self;
+        let Node { id, config, listeners, peers, library, grants, state, mut on_event } = self;
         let herald = Herald::new(id, config.name.clone(), &listeners, config.net.announce_interval);
         let (shares_tx, shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let (told, tellings) = mpsc::unbounded_channel();
@@ -203,7 +202,7 @@ impl Node {
         // Canonical, as the library reads them: a change is then told by the path the library knows.
         let folders = [&config.dir, &config.downloads].map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()));
         // Held while the node runs: dropping it stops the notifications.
-        let watcher = crate::watch::watch(&folders, &config.state_dir, changed.clone());
+        let watcher = super::watch::watch(&folders, state.path(), changed.clone());
         let wakes = Wakes { now: rescan.clone(), changed };
         // Told of changes, the node rescans on its own only to catch what notifications miss (and the
         // progress of downloads in progress); that is most of what an idle node costs.
@@ -215,7 +214,7 @@ impl Node {
         let abort = rescans.abort_handle();
         // A background task that ends stops the node: serving on without rescans, announcements or a
         // listener would look alive and share nothing new, or nothing at all.
-        let source = async { stopped("rescan", rescans.await) };
+        let source = async { NodeError::task_stopped("rescan", rescans.await) };
         let idle = config.net.idle_timeout;
         let context = ServeContext { rescan, grants, ..ServeContext::new(shares, idle, config.max_upload_rate, true) };
         let server = ServerLoop { herald, listening: Listening::start(listeners), context, peers };

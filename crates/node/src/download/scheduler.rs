@@ -1,7 +1,7 @@
 //! The download scheduler, without I/O: which chunk to ask of which peer next, and when to give up on a
 //! request.
 //!
-//! The driver ([`crate::download()`]) asks [`Scheduler::next_request`] for work while it returns some,
+//! The driver ([`super::download()`]) asks [`Scheduler::next_request`] for work while it returns some,
 //! performs each request, and reports the outcome with [`Scheduler::on_success`] or
 //! [`Scheduler::on_failure`]; it sleeps until [`Scheduler::next_deadline`] and then calls
 //! [`Scheduler::on_timeouts`]. The scheduler never waits, sleeps or touches a socket, and takes the time
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use std::hash::Hash;
 
-use proto::NodeId;
+use proto::{Bitmap, NodeId};
 
 /// Consecutive failures after which a peer is dropped.
 pub(crate) const MAX_STRIKES: u32 = 3;
@@ -126,7 +126,7 @@ pub struct Assignment<P = NodeId> {
 #[derive(Debug, Default)]
 struct PeerState {
     /// `None`: the peer has every chunk; else a bitmap of the chunks it has.
-    has: Option<Vec<u8>>,
+    has: Option<Bitmap>,
     in_flight: usize,
     strikes: u32,
     corrupt: u32,
@@ -168,7 +168,7 @@ impl<P: PeerKey> Scheduler<P> {
     /// all of them).
     pub fn new(
         missing: impl IntoIterator<Item = u32>,
-        peers: impl IntoIterator<Item = (P, Option<Vec<u8>>)>,
+        peers: impl IntoIterator<Item = (P, Option<Bitmap>)>,
         limits: Limits,
     ) -> Self {
         let mut scheduler = Self {
@@ -195,7 +195,7 @@ impl<P: PeerKey> Scheduler<P> {
 
     /// A peer that joined at `now`, with the chunks it has (`None`: all); a partial one is waited for
     /// within the patience.
-    pub fn add_peer(&mut self, peer: P, has: Option<Vec<u8>>, now: Instant) {
+    pub fn add_peer(&mut self, peer: P, has: Option<Bitmap>, now: Instant) {
         let grew_at = has.is_some().then_some(now);
         self.peers.insert(peer, PeerState { has, grew_at, ..PeerState::default() });
         self.rank_all();
@@ -204,9 +204,9 @@ impl<P: PeerKey> Scheduler<P> {
     /// The chunks `peer` has now, as it answered at `now` (`None`: all); whether it has more than before.
     /// A bitmap never shrinks: chunks are verified before they are listed, and a peer that loses a file
     /// answers that it does not have it.
-    pub fn set_has(&mut self, peer: P, has: Option<Vec<u8>>, now: Instant) -> bool {
+    pub fn set_has(&mut self, peer: P, has: Option<Bitmap>, now: Instant) -> bool {
         let Some(state) = self.peers.get_mut(&peer) else { return false };
-        let count = |has: &Option<Vec<u8>>| has.as_ref().map_or(u32::MAX, |b| b.iter().map(|x| x.count_ones()).sum());
+        let count = |has: &Option<Bitmap>| has.as_ref().map_or(u32::MAX, Bitmap::count);
         let grew = count(&has) > count(&state.has);
         if grew {
             state.has = has;
@@ -545,9 +545,7 @@ impl<P: PeerKey> Scheduler<P> {
 
     /// Whether `peer` has `chunk`, as far as it last said.
     fn has(&self, peer: &P, chunk: u32) -> bool {
-        self.peers.get(peer).is_some_and(|s| {
-            s.has.as_ref().is_none_or(|bits| bits.get(chunk as usize / 8).is_some_and(|b| b & (1 << (chunk % 8)) != 0))
-        })
+        self.peers.get(peer).is_some_and(|s| s.has.as_ref().is_none_or(|bits| bits.has(chunk)))
     }
 
     fn peer(&mut self, peer: P) -> &mut PeerState {
@@ -576,7 +574,12 @@ mod tests {
         Limits { chunk_size: CHUNK, per_peer, total, timeout_ceiling: Duration::from_secs(10) }
     }
 
-    fn full(peers: &[NodeId]) -> Vec<(NodeId, Option<Vec<u8>>)> {
+    /// A bitmap of 8 chunks, as a peer sends it.
+    fn bits(byte: u8) -> Bitmap {
+        Bitmap::from_prefix(&[byte], 8)
+    }
+
+    fn full(peers: &[NodeId]) -> Vec<(NodeId, Option<Bitmap>)> {
         peers.iter().map(|p| (*p, None)).collect()
     }
 
@@ -584,7 +587,7 @@ mod tests {
     fn seed_and_empty_partial(chunks: u32, now: Instant) -> Scheduler {
         let mut s = Scheduler::new(0..chunks, [], limits(4, 4));
         s.add_peer(A, None, now);
-        s.add_peer(B, Some(vec![0]), now);
+        s.add_peer(B, Some(bits(0)), now);
         s
     }
 
@@ -837,7 +840,7 @@ mod tests {
     #[test]
     fn partial_peers_are_asked_only_for_what_they_have() {
         let now = Instant::now();
-        let mut s = Scheduler::new(0..4, vec![(A, Some(vec![0b0101]))], limits(4, 4));
+        let mut s = Scheduler::new(0..4, vec![(A, Some(bits(0b0101)))], limits(4, 4));
         let asked: Vec<u32> = drain(&mut s, now).iter().map(|a| a.chunk).collect();
         assert_eq!(asked, vec![0, 2]);
         for c in asked {
@@ -849,7 +852,7 @@ mod tests {
     #[test]
     fn each_peer_is_asked_for_the_rarest_chunk_it_has() {
         let now = Instant::now();
-        let peers = vec![(A, None), (B, Some(vec![0b0011])), (C, Some(vec![0b0001]))];
+        let peers = vec![(A, None), (B, Some(bits(0b0011))), (C, Some(bits(0b0001)))];
         let mut s = Scheduler::new(0..4, peers, limits(1, 3));
         let asked: Vec<(NodeId, u32)> = drain(&mut s, now).iter().map(|a| (a.peer, a.chunk)).collect();
         // Chunks 2 and 3 only A has; 1 A and B; 0 everyone.
@@ -881,15 +884,15 @@ mod tests {
     fn partial_peers_are_waited_for_while_they_grow_and_given_up_on_once_they_stop() {
         let now = Instant::now();
         let mut s = Scheduler::new(0..3, [], limits(4, 4));
-        s.add_peer(B, Some(vec![0b001]), now);
+        s.add_peer(B, Some(bits(0b001)), now);
         assert_eq!(drain(&mut s, now), vec![Assignment { peer: B, chunk: 0 }]);
         s.on_success(now, B, 0, CHUNK);
         assert_eq!(s.status(now), Status::Running, "B may get the rest");
         let patience = limits(4, 4).timeout_ceiling * 2;
         assert_eq!(s.next_deadline(now), Some(now + patience));
         let later = now + patience / 2;
-        assert!(!s.set_has(B, Some(vec![0b001]), later), "the same bitmap is no growth");
-        assert!(s.set_has(B, Some(vec![0b011]), later));
+        assert!(!s.set_has(B, Some(bits(0b001)), later), "the same bitmap is no growth");
+        assert!(s.set_has(B, Some(bits(0b011)), later));
         assert_eq!(drain(&mut s, later), vec![Assignment { peer: B, chunk: 1 }]);
         s.on_success(later, B, 1, CHUNK);
         assert_eq!(s.status(later + patience - Duration::from_millis(1)), Status::Running);
@@ -916,7 +919,7 @@ mod tests {
         assert_eq!(s.next_deadline(now), Some(now + ELSEWHERE_WAIT));
         // The partial peer got it meanwhile: it is asked.
         let soon = now + ELSEWHERE_WAIT / 2;
-        s.set_has(B, Some(vec![1]), soon);
+        s.set_has(B, Some(bits(1)), soon);
         assert_eq!(drain(&mut s, soon), vec![Assignment { peer: B, chunk: 0 }]);
         s.on_failure(soon, B, 0, Failure::Broken);
         // It failed there: the seed is asked again once the wait is over.

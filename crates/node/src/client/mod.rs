@@ -4,9 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use discovery::{Discovery, Peer};
 use proto::{Catalogue, FileId, NodeId, Request};
@@ -14,12 +12,18 @@ use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 use transport::{Transport, TransportError};
 
+use crate::config::ClientConfig;
 use crate::error::ListError;
 use crate::exchange::request_within;
-use crate::fetch::{Fetch, FetchOptions};
-use crate::peers::{PeerTable, PeersError};
+
+pub(crate) mod dictionary;
+pub(crate) mod fetch;
+use crate::NodeError;
+use crate::download::Source;
+use crate::error::PeersError;
+use crate::peers::{PeerTable, reach};
 use crate::swarm::Uploading;
-use crate::{DictEntry, Dictionary, Host, NetConfig, NodeError, ResolveError, Source};
+use dictionary::{DictEntry, Dictionary, Host, ResolveError};
 
 /// The largest catalogue accepted from a peer.
 const MAX_CATALOGUE_BYTES: u64 = 64 * 1024 * 1024;
@@ -29,74 +33,6 @@ const LISTING_BUDGET: usize = 24 * 1024 * 1024;
 /// Catalogues fetched from one address: several nodes on one machine are normal, a host claiming dozens
 /// of ids is not.
 const MAX_CATALOGUES_PER_ADDRESS: usize = 8;
-/// Files one fetch downloads at once (each from all its peers), unless configured: enough to hide each
-/// file's round trips.
-const FILES_AT_ONCE: usize = 8;
-
-/// How a client behaves. `Default`, then the setters: `ClientConfig::default().timeout(secs(3))`.
-#[derive(Clone, Debug)]
-pub struct ClientConfig {
-    pub(crate) net: NetConfig,
-    pub(crate) files_at_once: usize,
-    pub(crate) state_dir: Option<PathBuf>,
-    pub(crate) name: String,
-    pub(crate) port: u16,
-    pub(crate) private_group: bool,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        let (files_at_once, state_dir, private_group) = (FILES_AT_ONCE, None, false);
-        Self { net: NetConfig::default(), files_at_once, state_dir, name: "p2pnode".into(), port: 0, private_group }
-    }
-}
-
-impl ClientConfig {
-    /// The network settings (timeout, announce interval, idle timeout) as a whole.
-    pub fn net(mut self, net: NetConfig) -> Self {
-        self.net = net;
-        self
-    }
-
-    /// The longest wait for a peer: to appear, to connect, to answer one request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.net.timeout = timeout;
-        self
-    }
-
-    /// How many files one fetch downloads at once (at least one).
-    pub fn files_at_once(mut self, files: usize) -> Self {
-        self.files_at_once = files.max(1);
-        self
-    }
-
-    /// The state folder whose key authenticates download state (so an interrupted fetch resumes in a
-    /// later process) and whose hash cache tells the files a destination holds already. Without one, a
-    /// fetch resumes only within this process.
-    pub fn state_dir(mut self, dir: PathBuf) -> Self {
-        self.state_dir = Some(dir);
-        self
-    }
-
-    /// The name the upload side of a fetch announces.
-    pub fn name(mut self, name: String) -> Self {
-        self.name = name;
-        self
-    }
-
-    /// The transfer port the upload side of a fetch listens on (any free one where it is taken).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
-    }
-
-    /// Whether this client is a member of a private group: a LAN where nobody answers then says so
-    /// (the one thing a wrong group secret looks like).
-    pub fn private_group(mut self, member: bool) -> Self {
-        self.private_group = member;
-        self
-    }
-}
 
 /// A client being put together: hand it its plug-ins, then [`ClientBuilder::build`].
 pub struct ClientBuilder {
@@ -128,7 +64,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Lets fetches pass their verified chunks on to other downloaders (see [`FetchOptions::upload`]):
+    /// Lets fetches pass their verified chunks on to other downloaders (see [`crate::FetchOptions::upload`]):
     /// listening on `transports`, announced as node `id` (the id the client's transports prove). A
     /// client sharing a serving node's table needs none: the node serves its downloads folder.
     pub fn upload(mut self, id: NodeId, transports: Vec<Arc<dyn Transport>>) -> Self {
@@ -234,11 +170,6 @@ impl Client {
             }
         };
         Ok(Listing { peers, dictionary, selected })
-    }
-
-    /// Fetches what `queries` name into `dest`: see [`Fetch`] for its events and cancellation.
-    pub fn fetch(&self, queries: Vec<String>, dest: PathBuf, options: FetchOptions) -> Fetch {
-        crate::fetch::start(self.clone(), queries, dest, options)
     }
 
     /// The upload side, bound at the first call (`None`: the client has no upload transports, or they
@@ -351,11 +282,4 @@ fn unresolved(query: &str, e: ResolveError) -> ListError {
             ListError::Ambiguous { query: query.into(), ids: ids.iter().map(FileId::to_string).collect() }
         }
     }
-}
-
-/// `peer` as a source: over the first of `transports` (preferred first) that it announces.
-pub(crate) fn reach(transports: &[Arc<dyn Transport>], peer: &Peer) -> Option<Source> {
-    transports
-        .iter()
-        .find_map(|t| peer.addr(t.name()).map(|addr| Source { node: peer.id(), addr, has: None, transport: t.clone() }))
 }

@@ -14,10 +14,12 @@ use proto::FileId;
 use store::{Copies, StateKey};
 use tokio::sync::{mpsc, watch};
 
+use crate::NodeError;
 use crate::client::{Client, Wanted};
+use crate::download::{DownloadEvent, DownloadOptions, download, download_joined};
 use crate::error::FetchError;
+use crate::state_dir::StateDir;
 use crate::swarm::Offer;
-use crate::{DownloadEvent, NodeError};
 
 /// How long no downloader must ask anything before a fetch stops serving them (by default): two of
 /// their bitmap refreshes, so that one that still lacks chunks has asked again.
@@ -211,11 +213,14 @@ impl Fetch {
     }
 }
 
-pub(crate) fn start(client: Client, queries: Vec<String>, dest: PathBuf, options: FetchOptions) -> Fetch {
-    let (tell, events) = mpsc::unbounded_channel();
-    let (cancel, cancelled) = watch::channel(false);
-    let running = Box::pin(run(client, queries, dest, options, Teller(tell), cancelled));
-    Fetch { events, cancel, running: Some(running), outcome: None }
+impl Client {
+    /// Fetches what `queries` name into `dest`: see [`Fetch`] for its events and cancellation.
+    pub fn fetch(&self, queries: Vec<String>, dest: PathBuf, options: FetchOptions) -> Fetch {
+        let (tell, events) = mpsc::unbounded_channel();
+        let (cancel, cancelled) = watch::channel(false);
+        let running = Box::pin(run(self.clone(), queries, dest, options, Teller(tell), cancelled));
+        Fetch { events, cancel, running: Some(running), outcome: None }
+    }
 }
 
 /// Tells events to whoever reads them; nobody reading is fine.
@@ -289,17 +294,16 @@ async fn fetch_all(
     teller: &Teller,
 ) -> Result<(), FetchError> {
     let config = &client.inner().config;
-    let key = match &config.state_dir {
-        Some(dir) => StateKey::load_or_create(dir).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "no state key; this download cannot be resumed later");
-            StateKey::random()
-        }),
-        None => StateKey::random(),
-    };
-    let copies =
-        config.state_dir.as_deref().filter(|_| !options.force).map(|dir| Arc::new(Mutex::new(crate::copies(dir))));
+    // Opened only now, with files to fetch: a fetch that finds nothing leaves no state folder behind.
+    let state = config.state_dir.as_deref().map(StateDir::open).transpose().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no state folder; this download cannot be resumed later");
+        None
+    });
+    let key = state.as_ref().and_then(|s| s.key().inspect_err(|e| tracing::warn!(error = %e, "no state key")).ok());
+    let copies = state.as_ref().filter(|_| !options.force).map(|s| Arc::new(Mutex::new(s.copies())));
     let (client, dest, teller) = (client.clone(), dest.to_path_buf(), teller.clone());
-    let run = Arc::new(OneFile { client, dest, key, options, offer, teller, copies });
+    let download = DownloadOptions::new(key.unwrap_or_else(StateKey::random)).timeout(config.net.timeout);
+    let run = Arc::new(OneFile { client, dest, download, options, offer, teller, copies });
     // Each file's future made as its turn comes (10,000 made at once cost a fetch of small files 10 %),
     // and owning what it uses: a stream over borrowing closures is not provably `Send`
     // (rust-lang/rust#102211).
@@ -321,7 +325,7 @@ async fn fetch_all(
 struct OneFile {
     client: Client,
     dest: PathBuf,
-    key: StateKey,
+    download: DownloadOptions,
     options: FetchOptions,
     /// Where the verified chunks are offered to other downloaders (`None`: no upload).
     offer: Option<Offer>,
@@ -379,18 +383,23 @@ impl OneFile {
             let transports = self.client.transport_names().into_iter().map(str::to_string).collect();
             return Err(NodeError::NoTransport { name: file.entry.name.clone(), transports });
         }
-        let timeout = self.client.inner().config.net.timeout;
-        let on_event =
-            |event: &DownloadEvent| self.teller.tell(FetchEvent::Download { file: index, event: event.clone() });
-        crate::download::download_offering(
-            file.id,
-            &file.sources,
-            dir,
-            timeout,
-            &self.key,
-            self.offer.as_ref(),
-            on_event,
-        )
-        .await
+        let tell = |event: &DownloadEvent| self.teller.tell(FetchEvent::Download { file: index, event: event.clone() });
+        let Some(offer) = &self.offer else {
+            return download(file.id, &file.sources, dir, &self.download, tell).await;
+        };
+        // The swarm follows the download: it serves the chunks as they are verified (from memory), then
+        // the whole file; the download asks the peers that join.
+        let on_event = |event: &DownloadEvent| {
+            if let DownloadEvent::Started { manifest, part, verified, .. } = event {
+                offer.part(manifest.clone(), part, verified.clone());
+            }
+            tell(event);
+        };
+        let outcome = download_joined(file.id, &file.sources, dir, &self.download, offer.joining(), on_event).await;
+        match &outcome {
+            Ok(path) => offer.finished(file.id, path),
+            Err(_) => offer.withdraw(file.id),
+        }
+        outcome
     }
 }

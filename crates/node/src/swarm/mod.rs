@@ -9,17 +9,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use discovery::PeerEvent;
+use futures_util::{Stream, StreamExt};
 use proto::{Catalogue, CatalogueEntry, FileId, Manifest, NodeId};
-use store::{FileStamp, SharedFile};
+use store::{FileStamp, Partial, SharedFile, VerifiedChunks};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use transport::Transport;
 
-use crate::accepting::{Listening, bind_all};
-use crate::client::{ClientConfig, reach};
-use crate::peers::PeerTable;
-use crate::server::{Activity, ServeContext, Shares};
-use crate::server_loop::{Herald, ServerLoop};
+use crate::config::ClientConfig;
+use crate::peers::{PeerTable, reach};
+use crate::server::accepting::{Listening, bind_all};
+use crate::server::context::{Activity, ServeContext, Shares};
+use crate::server::server_loop::{Herald, ServerLoop};
 use crate::{NodeError, Source};
 
 /// How often the files the downloads offer are published to the server (and a new one announced): at
@@ -47,33 +48,6 @@ struct Offered {
     peers: PeerTable,
     /// How the peers that join are reached, preferred first.
     clients: Vec<Arc<dyn Transport>>,
-}
-
-/// The peers a download is told of: those known when it started, then each the table hears of (again at
-/// each change one announces: a peer without the file yet may have it then).
-pub(crate) struct Joining {
-    known: Vec<Source>,
-    later: Option<broadcast::Receiver<PeerEvent>>,
-    clients: Vec<Arc<dyn Transport>>,
-}
-
-impl Joining {
-    /// The next peer; `None` when the table's reports lagged (some are missed), or, for ever, once the
-    /// table is gone.
-    pub(crate) async fn next(&mut self) -> Option<Source> {
-        if let Some(source) = self.known.pop() {
-            return Some(source);
-        }
-        let Some(later) = &mut self.later else { return std::future::pending().await };
-        match later.recv().await {
-            Ok(PeerEvent::Seen(peer) | PeerEvent::Updated(peer)) => reach(&self.clients, &peer),
-            Ok(PeerEvent::Expired(_)) | Err(broadcast::error::RecvError::Lagged(_)) => None,
-            Err(broadcast::error::RecvError::Closed) => {
-                self.later = None;
-                None
-            }
-        }
-    }
 }
 
 #[derive(Default)]
@@ -151,10 +125,10 @@ impl Drop for Uploading {
 }
 
 impl Offer {
-    /// A download in progress into `part`, with the chunks verified so far (`have`; the server reads the
-    /// chunks verified since from the part's state file).
-    pub(crate) fn part(&self, manifest: Arc<Manifest>, part: &Path, have: Vec<u8>) {
-        let shared = SharedFile { path: part.to_path_buf(), manifest, stamp: None, have: Some(have) };
+    /// A download in progress into `part`, with its chunks as they are verified (served from memory).
+    pub(crate) fn part(&self, manifest: Arc<Manifest>, part: &Path, verified: VerifiedChunks) {
+        let have = Some(Partial::InMemory(verified));
+        let shared = SharedFile { path: part.to_path_buf(), manifest, stamp: None, have };
         let mut files = self.files();
         files.version += 1;
         files.changed = true;
@@ -182,13 +156,30 @@ impl Offer {
         }
     }
 
-    /// The peers the table knows, then those it hears of from now on.
-    pub(crate) fn joining(&self) -> Joining {
+    /// The peers the table knows, then each it hears of (again at each change one announces: a peer
+    /// without the file yet may have it then), until the table is gone.
+    pub(crate) fn joining(&self) -> impl Stream<Item = Source> + Unpin + Send + 'static {
         // Subscribed first: a peer heard of meanwhile comes twice rather than not at all.
-        let later = Some(self.0.peers.subscribe());
+        let later = self.0.peers.subscribe();
         let clients = self.0.clients.clone();
-        let known = self.0.peers.now().iter().filter_map(|p| reach(&clients, p)).collect();
-        Joining { known, later, clients }
+        let known: Vec<Source> = self.0.peers.now().iter().filter_map(|p| reach(&clients, p)).collect();
+        let heard = futures_util::stream::unfold(later, move |mut later| {
+            let clients = clients.clone();
+            async move {
+                loop {
+                    match later.recv().await {
+                        Ok(PeerEvent::Seen(peer) | PeerEvent::Updated(peer)) => match reach(&clients, &peer) {
+                            Some(source) => return Some((source, later)),
+                            None => continue,
+                        },
+                        // Lagged: some reports were missed; the next announcement brings their peers again.
+                        Ok(PeerEvent::Expired(_)) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        });
+        Box::pin(futures_util::stream::iter(known).chain(heard))
     }
 
     /// Hands the server what changed since the last time, if anything did.
@@ -200,7 +191,7 @@ impl Offer {
         let mut entries: Vec<CatalogueEntry> = (files.files.values())
             .map(|f| {
                 let (id, name, size) = (f.manifest.id(), f.manifest.name().to_string(), f.manifest.size());
-                CatalogueEntry { id, name, size, have: f.have.clone() }
+                CatalogueEntry { id, name, size, have: f.have.as_ref().map(Partial::listed) }
             })
             .collect();
         entries.sort_by(|a, b| (&a.name, a.id.0).cmp(&(&b.name, b.id.0)));

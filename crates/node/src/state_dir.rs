@@ -1,0 +1,181 @@
+//! The state folder of a node or a client (identity, state key, hash cache, lock): opened once, locked
+//! while a node serves from it, and the one place that hands out what it holds.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use store::{
+    Copies, HASH_CACHE_FILE, HashCache, IDENTITY_CERT_FILE as CERT_FILE, IDENTITY_KEY_FILE as KEY_FILE, LOCK_FILE,
+    StateKey, write_private,
+};
+use transport::Identity;
+
+use crate::NodeError;
+
+/// A state folder, opened: created where missing, and locked where a node serves from it (one serving
+/// node per state folder: two would share an identity, and `peers` would flip between them).
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+    /// Held while a node serves from it; released by the OS however the process ends.
+    _lock: Option<StateLock>,
+}
+
+impl StateDir {
+    /// Opens the state folder at `path` for a process that does not serve from it (a client: its key
+    /// resumes downloads, its hash cache finds copies); it is created where missing.
+    pub fn open(path: &Path) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(path).map_err(|source| NodeError::State { path: path.into(), source })?;
+        Ok(Self { path: path.to_path_buf(), _lock: None })
+    }
+
+    /// Opens the state folder at `path` and locks it for the node that serves `shared`, or says which
+    /// process holds it.
+    pub fn lock(path: &Path, shared: &Path) -> Result<Self, NodeError> {
+        let lock = StateLock::acquire(path, shared)?;
+        Ok(Self { path: path.to_path_buf(), _lock: Some(lock) })
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The identity kept here (certificate and key), created on first use; its node id is the
+    /// certificate's hash.
+    pub fn identity(&self) -> Result<Identity, NodeError> {
+        load_or_create_identity(&self.path)
+    }
+
+    /// The key that authenticates the state of downloads in progress, created on first use.
+    pub fn key(&self) -> Result<StateKey, NodeError> {
+        Ok(StateKey::load_or_create(&self.path)?)
+    }
+
+    /// The manifests of the files hashed before, by path and stamp.
+    pub fn hash_cache(&self) -> HashCache {
+        HashCache::load(self.path.join(HASH_CACHE_FILE))
+    }
+
+    /// Lookups of the files a fetch would only duplicate, with the hash cache kept here.
+    pub fn copies(&self) -> Copies {
+        Copies::new(self.hash_cache())
+    }
+}
+
+/// The identity stored in `state_dir`, created on first start. Its node id is the certificate's hash.
+/// Creation writes both files under temporary names and then renames them, key first: a crash leaves no
+/// file, or a key alone, which names no node (the certificate does) and is replaced.
+fn load_or_create_identity(state_dir: &Path) -> Result<Identity, NodeError> {
+    let (cert_path, key_path) = (state_dir.join(CERT_FILE), state_dir.join(KEY_FILE));
+    let state_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| NodeError::State { path, source }
+    };
+    let read = |path: &Path| match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(state_err(path)(e)),
+    };
+    match (read(&cert_path)?, read(&key_path)?) {
+        (Some(cert), Some(key)) if !cert.is_empty() && !key.is_empty() => return Ok(Identity::from_der(cert, key)),
+        (Some(_), _) => {
+            let damaged = format!(
+                "identity damaged: {CERT_FILE} has no usable {KEY_FILE} beside it; remove {} to start with a new node id",
+                cert_path.display()
+            );
+            return Err(state_err(&key_path)(std::io::Error::other(damaged)));
+        }
+        (None, Some(_)) => {
+            tracing::warn!(key = %key_path.display(), "unfinished identity from an interrupted start replaced")
+        }
+        (None, None) => {}
+    }
+    std::fs::create_dir_all(state_dir).map_err(state_err(state_dir))?;
+    let identity = Identity::generate()
+        .map_err(|e| NodeError::State { path: cert_path.clone(), source: std::io::Error::other(e) })?;
+    for (path, bytes) in [(&key_path, identity.key_der()), (&cert_path, identity.cert_der())] {
+        let unfinished = path.with_extension("der.new");
+        write_private(&unfinished, bytes).map_err(state_err(&unfinished))?;
+        std::fs::rename(&unfinished, path).map_err(state_err(path))?;
+    }
+    Ok(identity)
+}
+
+/// The state folder's lock, held by the serving node until it exits (the OS releases it however the
+/// process ends, so a crash leaves nothing to clean up).
+#[derive(Debug)]
+struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    /// Locks `state_dir` for this process, or says which process serving `shared` holds it.
+    fn acquire(state_dir: &Path, shared: &Path) -> Result<Self, NodeError> {
+        let path = state_dir.join(LOCK_FILE);
+        let state_err = |source| NodeError::State { path: path.clone(), source };
+        std::fs::create_dir_all(state_dir).map_err(|source| NodeError::State { path: state_dir.into(), source })?;
+        let mut file =
+            File::options().read(true).write(true).create(true).truncate(false).open(&path).map_err(state_err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(NodeError::AlreadyServing { pid: holder.trim().parse().ok(), dir: shared_name(shared) });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(state_err(e)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(state_err)?;
+        Ok(Self { _file: file })
+    }
+}
+
+fn shared_name(shared: &Path) -> PathBuf {
+    shared.canonicalize().unwrap_or_else(|_| shared.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_node_on_the_folder_is_told_who_holds_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = dir.path().join(".p2pnode");
+        let held = StateLock::acquire(&state, dir.path()).expect("first");
+        match StateLock::acquire(&state, dir.path()) {
+            Err(NodeError::AlreadyServing { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("second lock: {other:?}"),
+        }
+        drop(held);
+        StateLock::acquire(&state, dir.path()).expect("free again once the first is gone");
+    }
+
+    #[test]
+    fn identity_survives_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        let first = load_or_create_identity(&state).expect("create").node_id();
+        assert_eq!(load_or_create_identity(&state).expect("load").node_id(), first);
+    }
+
+    #[test]
+    fn a_half_written_identity_is_replaced_or_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path();
+        load_or_create_identity(state).expect("create");
+        // A crash between the renames: the key alone, which no peer has seen an id for.
+        std::fs::remove_file(state.join(CERT_FILE)).expect("remove cert");
+        let replaced = load_or_create_identity(state).expect("a lone key is replaced");
+        assert_eq!(load_or_create_identity(state).expect("load").node_id(), replaced.node_id());
+        // A certificate whose key is gone cannot be repaired: the error says what to do.
+        std::fs::remove_file(state.join(KEY_FILE)).expect("remove key");
+        let error = load_or_create_identity(state).expect_err("a lone certificate").to_string();
+        assert!(error.contains("remove") && error.contains(CERT_FILE), "{error}");
+    }
+}
