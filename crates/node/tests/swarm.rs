@@ -81,3 +81,29 @@ async fn a_tls_crowd_completes_from_each_other_once_the_seed_is_gone() {
 async fn a_quic_crowd_completes_from_each_other_once_the_seed_is_gone() {
     a_crowd_completes_from_each_other_once_the_seed_is_gone("quic").await
 }
+
+/// A fetch that nobody downloads from ends with its last file: it tells no seeding and waits for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_nobody_asked_anything_ends_without_seeding() {
+    let lan = net("tls", free_udp_port());
+    let dir = temp();
+    std::fs::write(dir.path().join("alone.bin"), bytes(300 * 1024, 9)).expect("write");
+    let seed = serve_capped(&lan, dir.path(), "seed", None).await;
+    let identity = Identity::generate().expect("identity");
+    let id = identity.node_id();
+    let serving = transport::builtin::serving(lan.transport_config(), &identity);
+    let transport = transport::builtin::client(lan.transport, lan.transport_config(), identity).expect("client");
+    let config = ClientConfig::default().net(lan.config.clone()).name("alone".to_string());
+    let client = Client::builder(config).transport(transport).discovery(lan.udp(id, true)).upload(id, serving);
+    let client = client.build().expect("a client");
+    let out = temp();
+    let mut fetch = client.fetch(vec!["alone.bin".into()], out.path().to_path_buf(), FetchOptions::default());
+    let mut events = Vec::new();
+    while let Some(event) = fetch.next_event().await {
+        events.push(event);
+    }
+    fetch.finish().await.expect("fetched");
+    assert!(events.iter().any(|e| matches!(e, FetchEvent::Done { .. })), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, FetchEvent::Seeding)), "nobody asked: no seeding");
+    seed.stop().await;
+}

@@ -1,18 +1,20 @@
 //! The command line (README "Command line"), parsed by clap.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::builder::PossibleValuesParser;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use node::{NetConfig, ServeConfig};
 
 /// Share files with everyone on your LAN: peers find each other by UDP broadcast and mDNS and download
 /// each file chunk by chunk from every peer that has it, verifying every byte.
 #[derive(Debug, Parser)]
-#[command(name = "p2pnode", version, arg_required_else_help = true)]
+#[command(name = "p2pnode", version, arg_required_else_help = true, disable_help_subcommand = true)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: Global,
@@ -30,13 +32,14 @@ const OUTPUT: &[&str] = &["json", "log_file", "verbose", "quiet"];
 
 /// The options each subcommand takes: its help lists these alone. The others are still accepted (an
 /// option may come before or after the subcommand) and change nothing there.
-const TAKES: [(&str, &[&[&str]]); 6] = [
+const TAKES: [(&str, &[&[&str]]); 7] = [
     ("serve", &[FOLDERS, NODE, FINDING, OUTPUT]),
     ("peers", &[FINDING, OUTPUT]),
     ("ls", &[FETCHING, FINDING, OUTPUT]),
     ("get", &[FETCHING, FOLDERS, NODE, FINDING, OUTPUT]),
     ("completions", &[]),
     ("man", &[]),
+    ("help", &[]),
 ];
 
 /// The command line as clap knows it, each subcommand's help cut to the options it takes ([`TAKES`]).
@@ -58,12 +61,64 @@ pub(crate) fn command() -> clap::Command {
 
 /// Parses the process's arguments.
 pub(crate) fn parse() -> Result<Cli, clap::Error> {
-    Cli::from_arg_matches(&command().try_get_matches()?)
+    let mut cmd = command();
+    cmd.build();
+    let args = own_options_after_subcommand(&cmd, std::env::args_os().collect());
+    Cli::from_arg_matches(&cmd.try_get_matches_from_mut(args)?)
+}
+
+/// `args` with the options of the subcommand typed before it moved after it, so that every option may
+/// come before or after the subcommand (clap takes a subcommand's own options after it alone). `cmd` is
+/// built (it knows which options take values).
+fn own_options_after_subcommand(cmd: &clap::Command, args: Vec<OsString>) -> Vec<OsString> {
+    let takes_value = |arg: &clap::Arg| arg.get_num_args().is_some_and(|n| n.takes_values());
+    let named = |arg: &clap::Arg, token: &str| {
+        let name = token.split('=').next().unwrap_or_default();
+        arg.get_long().is_some_and(|l| name.strip_prefix("--") == Some(l))
+            || arg.get_short().is_some_and(|c| token.len() == 2 && token.strip_prefix('-') == Some(&c.to_string()))
+    };
+    let (mut kept, mut moved): (Vec<OsString>, Vec<(String, Vec<OsString>)>) = (Vec::new(), Vec::new());
+    let mut rest = args.into_iter();
+    kept.extend(rest.next());
+    while let Some(arg) = rest.next() {
+        let token = arg.to_string_lossy().into_owned();
+        if let Some(sub) = cmd.find_subcommand(&token) {
+            let is_own = |name: &str| sub.get_arguments().any(|a| !a.is_global_set() && named(a, name));
+            let (own, others): (Vec<_>, Vec<_>) = moved.into_iter().partition(|(name, _)| is_own(name));
+            kept.extend(others.into_iter().flat_map(|(_, words)| words));
+            kept.push(arg);
+            kept.extend(own.into_iter().flat_map(|(_, words)| words));
+            kept.extend(rest);
+            return kept;
+        }
+        if token == "--" || !token.starts_with('-') {
+            kept.push(arg);
+            continue;
+        }
+        let global = cmd.get_arguments().find(|a| named(a, &token));
+        let own =
+            cmd.get_subcommands().flat_map(|s| s.get_arguments()).find(|a| !a.is_global_set() && named(a, &token));
+        let Some(option) = global.or(own) else {
+            kept.push(arg);
+            continue;
+        };
+        let mut words = vec![arg];
+        if takes_value(option) && !token.contains('=') {
+            words.extend(rest.next());
+        }
+        match global {
+            Some(_) => kept.extend(words),
+            None => moved.push((token, words)),
+        }
+    }
+    kept.extend(moved.into_iter().flat_map(|(_, words)| words));
+    kept
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Share --dir and --downloads, announce this node, answer requests until Ctrl-C.
+    #[command(next_help_heading = "Serve options")]
     Serve {
         /// Cap on upload bandwidth over all peers, bytes per second; K, M and G multiply by 1024.
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
@@ -72,18 +127,21 @@ pub(crate) enum Command {
     /// Query the LAN and print the peers (name, id, address, files).
     Peers,
     /// Print the files on the LAN: path, size, id, hosting peers.
+    #[command(next_help_heading = "Ls options")]
     Ls {
         /// Only these: a file's path or name, a folder, or a glob (`*.jpg`, `photos/*`).
+        #[arg(help_heading = "Arguments")]
         pattern: Option<String>,
         /// Show files by path under their folders.
         #[arg(long)]
         tree: bool,
     },
     /// Download files or folders into --downloads, as `cp -r` would copy them.
+    #[command(next_help_heading = "Get options")]
     Get {
         /// What to fetch: a file's path, name, full id or id prefix (8 hex digits or more); a folder's path
         /// (fetched whole, below a folder of its name); or a glob (`*.jpg`, `photos/*`).
-        #[arg(required = true, value_name = "FILE")]
+        #[arg(required = true, value_name = "FILE", help_heading = "Arguments")]
         files: Vec<String>,
         /// Download into this folder instead of --downloads.
         #[arg(short = 'o', long = "output", value_name = "DIR")]
@@ -113,17 +171,24 @@ pub(crate) enum Command {
     },
     /// Print the manual page (roff): `p2pnode man > ~/.local/share/man/man1/p2pnode.1`.
     Man,
+    /// Print the help of p2pnode, or of one of its commands.
+    Help {
+        /// The command.
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// Transport of ls, peers and get: tls (encrypted, authenticated), tcp (plain), or quic (lossy links);
     /// serve listens on all three.
-    #[arg(long, global = true, default_value = "tls", value_name = "NAME", value_parser = parse_transport)]
+    #[arg(long, global = true, default_value = "tls", value_name = "NAME",
+        value_parser = PossibleValuesParser::new(transport::builtin::NAMES))]
     pub(crate) transport: String,
     /// How to find peers, comma-separated: broadcast, mdns [default: broadcast,mdns; broadcast alone with
     /// --broadcast or a non-default --discovery-port].
-    #[arg(long, global = true, value_name = "NAMES", value_delimiter = ',', value_parser = parse_discovery)]
+    #[arg(long, global = true, value_name = "NAMES", value_delimiter = ',',
+        value_parser = PossibleValuesParser::new(DISCOVERIES))]
     pub(crate) discovery: Option<Vec<String>>,
     /// The shared folder.
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
@@ -137,7 +202,7 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
     /// Name shown to other peers [default: the host name].
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = parse_name)]
     pub(crate) name: Option<String>,
     /// Transfer port to listen on (0: any free port).
     #[arg(long, global = true, default_value_t = 5001)]
@@ -178,7 +243,8 @@ pub(crate) struct Global {
     #[arg(skip)]
     pub(crate) trusted: Option<HashSet<node::NodeId>>,
     /// Seconds to wait for peers to appear, connect and answer.
-    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS", allow_negative_numbers = true,
+        value_parser = parse_timeout)]
     pub(crate) timeout: f64,
     /// Machine-readable output: one JSON object per line.
     #[arg(long, global = true)]
@@ -194,23 +260,29 @@ pub(crate) struct Global {
     pub(crate) quiet: u8,
 }
 
-/// The discoveries that may be named.
-const DISCOVERIES: [&str; 2] = ["broadcast", "mdns"];
+/// The shortest group secret that gets no warning: guessing is offline once a sealed datagram is heard,
+/// and each guess costs the memory-hard derivation alone.
+const SAFE_GROUP_SECRET: usize = 12;
 
-fn parse_transport(s: &str) -> Result<String, String> {
-    one_of(s, &transport::builtin::NAMES, "transport")
-}
-
-fn parse_discovery(s: &str) -> Result<String, String> {
-    one_of(s, &DISCOVERIES, "discovery")
-}
-
-fn one_of(s: &str, names: &[&str], what: &str) -> Result<String, String> {
-    match names.contains(&s) {
-        true => Ok(s.to_string()),
-        false => Err(format!("unknown {what} '{s}' (expected {})", names.join(", "))),
+/// Seconds above 0, at most a day.
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => Ok(secs),
+        _ => Err("a number of seconds above 0 and at most 86400".into()),
     }
 }
+
+/// A name other peers can show: 1 to [`node::MAX_NODE_NAME`] bytes.
+fn parse_name(s: &str) -> Result<String, String> {
+    match s.len() {
+        0 => Err("a name cannot be empty".into()),
+        n if n > node::MAX_NODE_NAME => Err(format!("at most {} bytes, got {n}", node::MAX_NODE_NAME)),
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// The discoveries that may be named.
+const DISCOVERIES: [&str; 2] = ["broadcast", "mdns"];
 
 /// `20M` -> 20 MiB/s; a bare number is bytes per second.
 fn parse_rate(s: &str) -> Result<u64, String> {
@@ -236,9 +308,6 @@ fn parse_rate(s: &str) -> Result<u64, String> {
 impl Global {
     /// The network settings, validated.
     pub(crate) fn net(&self) -> anyhow::Result<NetConfig> {
-        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
-            bail!("--timeout must be a number of seconds above 0, got {}", self.timeout);
-        }
         let net = NetConfig::default().announce_interval(Duration::from_secs(self.announce_interval));
         Ok(net.timeout(Duration::from_secs_f64(self.timeout)))
     }
@@ -271,7 +340,7 @@ impl Global {
         let downloads = self.downloads.get_or_insert_with(|| data.join("p2pnode").join("downloads")).clone();
         eprintln!(
             "note: {} is read-only: state in {}, downloads to {}",
-            self.dir.display(),
+            std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone()).display(),
             state_dir.display(),
             downloads.display()
         );
@@ -295,6 +364,13 @@ impl Global {
             }
             e => e.into(),
         })?;
+        let length = secret.chars().count();
+        if length < SAFE_GROUP_SECRET {
+            tracing::warn!(
+                "the group secret is only {length} characters long: whoever guesses it joins the group; use \
+                 {SAFE_GROUP_SECRET} or more (four random words, say)"
+            );
+        }
         self.group_key = Some(key);
         Ok(())
     }
@@ -365,6 +441,26 @@ fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn moved(args: &[&str]) -> Vec<String> {
+        let (args, mut cmd) = (args.iter().map(OsString::from).collect(), command());
+        cmd.build();
+        own_options_after_subcommand(&cmd, args).into_iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn a_subcommands_options_may_come_before_it() {
+        let serve = moved(&["p2pnode", "--dir", "D", "--max-upload-rate", "40M", "serve", "-v"]);
+        assert_eq!(serve, ["p2pnode", "--dir", "D", "serve", "--max-upload-rate", "40M", "-v"]);
+        let get = moved(&["p2pnode", "-o", "out", "--force", "--name", "serve", "get", "x"]);
+        assert_eq!(get, ["p2pnode", "--name", "serve", "get", "-o", "out", "--force", "x"], "a value is no subcommand");
+        let other = moved(&["p2pnode", "--tree", "get", "x"]);
+        assert_eq!(other, ["p2pnode", "--tree", "get", "x"], "another subcommand's option stays, for clap to refuse");
+        let matches =
+            command().try_get_matches_from(moved(&["p2pnode", "--seed-for", "3", "get", "x"])).expect("parses");
+        let parsed = Cli::from_arg_matches(&matches).expect("a command line");
+        assert!(matches!(parsed.command, Command::Get { seed_for: Some(3), .. }));
+    }
 
     #[test]
     fn rates_read_like_people_write_them() {

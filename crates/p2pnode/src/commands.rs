@@ -59,7 +59,22 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             clap_complete::generate(*shell, &mut cli::command(), "p2pnode", &mut script);
             Ok(std::io::Write::write_all(&mut std::io::stdout(), &script)?)
         }
-        Command::Man => Ok(clap_mangen::Man::new(cli::command()).render(&mut std::io::stdout())?),
+        Command::Man => Ok(crate::manual::render(cli::command(), &mut std::io::stdout())?),
+        Command::Help { command } => {
+            let mut cli = cli::command();
+            cli.build();
+            let help = match command.as_deref().map(|name| cli.find_subcommand_mut(name)) {
+                None => cli.render_long_help(),
+                Some(Some(sub)) => sub.render_long_help(),
+                Some(None) => anyhow::bail!(
+                    "help: no command {:?}; the commands: {}",
+                    command.as_deref().unwrap_or_default(),
+                    names(&cli)
+                ),
+            };
+            say!("{help}");
+            Ok(())
+        }
     }
 }
 
@@ -314,4 +329,9 @@ async fn terminated() {
 #[cfg(not(unix))]
 async fn terminated() {
     std::future::pending().await
+}
+
+/// The names of the commands, comma-separated.
+fn names(cli: &clap::Command) -> String {
+    cli.get_subcommands().map(|s| s.get_name()).collect::<Vec<_>>().join(", ")
 }

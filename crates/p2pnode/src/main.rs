@@ -21,6 +21,7 @@ mod cli;
 mod commands;
 mod events;
 mod logging;
+mod manual;
 mod output;
 mod plugins;
 mod progress;
@@ -42,7 +43,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Err(e) => {
-            let line = format!("error: {}", usage::one_line(&e));
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            let line = format!("error: {}", usage::one_line(&e, &usage::usage(cli::command(), &args)));
             if std::env::args_os().any(|a| a == "--json") {
                 events::Event::Error { message: line.trim_start_matches("error: ").to_string() }.print();
             }

@@ -318,7 +318,9 @@ impl Progress {
         if let Some(bar) = self.bar.take() {
             unshow(&bar, true);
         }
-        if self.files > 1 && !self.json {
+        if self.files > 1 && !self.json && self.fetched == 0 && self.finished == self.files {
+            say!("all {} files ({}) were already here", self.files, human_bytes(self.total));
+        } else if self.files > 1 && !self.json {
             let secs = self.started.elapsed().as_secs_f64();
             say!(
                 "{} of {} files ({}) in {secs:.1}s ({}/s{})",

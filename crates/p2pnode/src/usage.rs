@@ -3,8 +3,9 @@
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-/// `error` as one line: `what is wrong; suggestion (usage: p2pnode get <FILE>...)`.
-pub(crate) fn one_line(error: &clap::Error) -> String {
+/// `error` as one line: `what is wrong; suggestion (usage: USAGE)`, `usage` being that of the command
+/// (not clap's, which repeats the arguments typed).
+pub(crate) fn one_line(error: &clap::Error, usage: &str) -> String {
     let mut parts = vec![what_is_wrong(error)];
     let suggested = [
         (ContextKind::SuggestedSubcommand, "a similar subcommand exists"),
@@ -19,14 +20,19 @@ pub(crate) fn one_line(error: &clap::Error) -> String {
     if let Some(ContextValue::StyledStrs(tips)) = error.get(ContextKind::Suggested) {
         parts.extend(tips.iter().map(|tip| format!("tip: {tip}")));
     }
-    let usage = match error.get(ContextKind::Usage) {
-        Some(ContextValue::StyledStr(usage)) => usage.to_string(),
-        _ => String::new(),
-    };
-    // The usage clap keeps is headed `Usage: ` for its own rendering.
-    let usage = usage.trim().trim_start_matches("Usage:").trim();
-    let usage = if usage.is_empty() { "p2pnode --help" } else { usage };
     format!("{} (usage: {usage})", parts.join("; "))
+}
+
+/// The usage of the subcommand `args` name (the first word that is one), or of the whole command.
+pub(crate) fn usage(mut cmd: clap::Command, args: &[std::ffi::OsString]) -> String {
+    cmd.build();
+    let named = args.iter().skip(1).find_map(|a| cmd.get_subcommands().find(|s| s.get_name() == a.to_string_lossy()));
+    let rendered = match named {
+        Some(sub) => sub.clone().render_usage().to_string(),
+        None => cmd.render_usage().to_string(),
+    };
+    // Rendered for clap's own messages, headed `Usage: `.
+    rendered.trim().trim_start_matches("Usage:").trim().to_string()
 }
 
 /// The mistake itself, in clap's words for its kind, naming the argument and value it concerns.
@@ -68,7 +74,7 @@ fn quoted(value: &ContextValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
 
     #[derive(Parser, Debug)]
     #[command(name = "p2pnode")]
@@ -87,15 +93,18 @@ mod tests {
     }
 
     fn line(args: &[&str]) -> String {
-        one_line(&Cli::try_parse_from(args).expect_err("a mistake"))
+        let words: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        one_line(&Cli::try_parse_from(args).expect_err("a mistake"), &usage(Cli::command(), &words))
     }
 
     #[test]
     fn says_what_is_wrong_what_is_suggested_and_the_usage() {
         assert_eq!(
             line(&["p2pnode", "get"]),
-            "the following required arguments were not provided: <FILE>... (usage: p2pnode get <FILE>...)"
+            "the following required arguments were not provided: <FILE>... (usage: p2pnode get [OPTIONS] <FILE>...)"
         );
+        let typed = line(&["p2pnode", "get", "--timeout", "3"]);
+        assert!(typed.ends_with("(usage: p2pnode get [OPTIONS] <FILE>...)"), "not the words typed: {typed}");
         assert!(
             line(&["p2pnode", "serv"]).contains("a similar subcommand exists: 'serve'"),
             "{}",

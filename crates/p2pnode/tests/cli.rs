@@ -53,7 +53,12 @@ fn usage_and_lookup_errors_are_one_line() {
     let shared = tempfile::tempdir().expect("dir");
     std::fs::write(shared.path().join("report.pdf"), b"%PDF").expect("write");
 
-    assert_one_line_error(&run(p2pnode(port).args(["--transport", "carrier-pigeon", "ls"])), 2, "unknown transport");
+    let pigeon = run(p2pnode(port).args(["--transport", "carrier-pigeon", "ls"]));
+    assert_one_line_error(
+        &pigeon,
+        2,
+        "invalid value 'carrier-pigeon' for '--transport <NAME>' [possible values: tls, tcp, quic]",
+    );
     assert_one_line_error(&run(p2pnode(port).args(["--timeout", "0.5", "get", "x"])), 1, "no peer answered within");
     assert_one_line_error(&run(p2pnode(port).args(["--dir", "/nonexistent/p2pnode", "serve"])), 1, "does not exist");
 
@@ -99,13 +104,28 @@ fn usage_mistakes_are_explained_with_what_to_type() {
     assert!(help.contains("Commands:") && help.contains("serve") && help.contains("Options:"), "the help: {help}");
 
     let port = free_udp_port();
-    assert_one_line_error(&run(p2pnode(port).arg("get")), 2, "not provided: <FILE>... (usage: p2pnode get <FILE>...");
+    assert_one_line_error(
+        &run(p2pnode(port).arg("get")),
+        2,
+        "not provided: <FILE>... (usage: p2pnode get [OPTIONS] <FILE>...)",
+    );
     assert_one_line_error(&run(p2pnode(port).arg("serv")), 2, "similar subcommand exists: 'serve'");
     assert_one_line_error(
         &run(p2pnode(port).args(["--tiemout", "1", "ls"])),
         2,
         "similar argument exists: '--timeout'",
     );
+    for timeout in ["0", "-1", "soon"] {
+        let out = run(p2pnode(port).args(["--timeout", timeout, "ls"]));
+        assert_one_line_error(
+            &out,
+            2,
+            &format!("invalid value '{timeout}' for '--timeout <SECS>': a number of seconds"),
+        );
+    }
+    assert_one_line_error(&run(p2pnode(port).args(["--name", "", "peers"])), 2, "a name cannot be empty");
+    let before = run(p2pnode(port).args(["-o", "/nonexistent/p2pnode-out", "--timeout", "0.5", "get", "x"]));
+    assert_one_line_error(&before, 1, "no peer answered");
 }
 
 #[test]
@@ -121,11 +141,23 @@ fn completions_and_man_page_are_printed() {
         let script = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && script.contains(expected), "{shell}: {script:.200}");
         assert!(script.contains("get") && script.contains("transport"), "{shell} completes commands and options");
+        assert!(script.contains("tls") && script.contains("quic") && script.contains("mdns"), "{shell}: fixed values");
     }
     let out = run(p2pnode(port).arg("man"));
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && page.contains(".TH p2pnode"), "{page:.200}");
     assert!(page.contains("completions") && page.contains("\\-\\-transport"), "the page lists commands and options");
+    for own in [
+        "\\-\\-output",
+        "\\-\\-force",
+        "\\-\\-seed\\-for",
+        "\\-\\-no\\-upload",
+        "\\-\\-max\\-upload\\-rate",
+        "\\-\\-tree",
+    ] {
+        assert!(page.contains(own), "each subcommand's own options: {own} missing");
+    }
+    assert!(page.contains(".SH EXAMPLES") && !page.contains("p2pnode\\-serve(1)"), "examples, no pages never written");
 }
 
 #[test]
@@ -232,6 +264,10 @@ fn files_in_subfolders_are_listed_by_path_and_fetched_by_path_or_name() {
     }
     let again = get(&["docs"]);
     assert_eq!(again.lines().filter(|l| l.starts_with("already have")).count(), 2, "{again}");
+    assert!(
+        again.lines().last().is_some_and(|l| l.starts_with("all 2 files (") && l.ends_with("were already here")),
+        "{again}"
+    );
 }
 
 #[test]
@@ -298,8 +334,10 @@ fn a_read_only_folder_is_shared_without_extra_flags() {
     std::fs::write(files.path().join("notes.txt"), b"read-only notes").expect("write");
     let _mount = ReadOnlyBind::new(files.path(), ro.path());
     let port = free_udp_port();
+    // Named as `.`, shown by its absolute path.
     let mut serve = p2pnode(port)
-        .args(["--dir", ro.path().to_str().expect("utf-8"), "--port", "0", "serve"])
+        .args(["--dir", ".", "--port", "0", "serve"])
+        .current_dir(ro.path())
         .env("XDG_STATE_HOME", home.path().join("state"))
         .env("XDG_DATA_HOME", home.path().join("data"))
         .stdout(Stdio::piped())

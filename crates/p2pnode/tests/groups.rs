@@ -26,19 +26,19 @@ fn each_group_sees_lists_and_fetches_only_its_own() {
         std::fs::write(dir.path().join(file), file.as_bytes()).expect("write");
     }
     let secret_file = dirs[3].path().join("red.secret");
-    std::fs::write(&secret_file, "red secret\n").expect("write");
-    let red = ["--group", "red secret"];
+    std::fs::write(&secret_file, "red team secret\n").expect("write");
+    let red = ["--group", "red team secret"];
     let _nodes = [
         Server::start(port, dirs[0].path(), "red1", &red, &[]),
         // The same secret from a file (and from the environment, below) makes the same group.
         Server::start(port, dirs[1].path(), "red2", &["--group-file", secret_file.to_str().expect("utf-8")], &[]),
-        Server::start(port, dirs[2].path(), "blue", &["--group", "blue secret"], &[]),
+        Server::start(port, dirs[2].path(), "blue", &["--group", "blue team secret"], &[]),
         Server::start(port, dirs[3].path(), "plain", &[], &[]),
     ];
 
     assert_eq!(names(p2pnode(port).args(red).arg("peers")), set(&["red1", "red2"]));
-    assert_eq!(names(p2pnode(port).env("P2PNODE_GROUP", "red secret").arg("ls")), set(&["red1.txt", "red2.txt"]));
-    assert_eq!(names(p2pnode(port).args(["--group", "blue secret", "ls"])), set(&["blue.txt"]));
+    assert_eq!(names(p2pnode(port).env("P2PNODE_GROUP", "red team secret").arg("ls")), set(&["red1.txt", "red2.txt"]));
+    assert_eq!(names(p2pnode(port).args(["--group", "blue team secret", "ls"])), set(&["blue.txt"]));
     assert_eq!(names(p2pnode(port).arg("peers")), set(&["plain"]), "plain nodes see plain ones only");
 
     let into = tempfile::tempdir().expect("dir");
@@ -52,11 +52,11 @@ fn each_group_sees_lists_and_fetches_only_its_own() {
 
     for (args, says) in [
         (
-            &["--group", "green secret", "--timeout", "2", "peers"][..],
+            &["--group", "green team secret", "--timeout", "2", "peers"][..],
             "no peer of this group answered (check the group secret)",
         ),
-        (&["--group", "red secret", "--transport", "tcp", "ls"], "does not authenticate peers"),
-        (&["--group", "red secret", "--discovery", "mdns", "peers"], "off in a private group"),
+        (&["--group", "red team secret", "--transport", "tcp", "ls"], "does not authenticate peers"),
+        (&["--group", "red team secret", "--discovery", "mdns", "peers"], "off in a private group"),
         (&["--group", "  ", "peers"], "the group secret is empty"),
     ] {
         let out = run(p2pnode(port).args(args));
@@ -64,6 +64,9 @@ fn each_group_sees_lists_and_fetches_only_its_own() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.trim_end().lines().count() == 1 && stderr.contains(says), "{args:?}: {stderr}");
     }
+    let short = run(p2pnode(port).args(["--group", "a", "--timeout", "0.5", "peers"]));
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.starts_with("warning: the group secret is only 1 characters long"), "{stderr}");
 }
 
 #[test]

@@ -106,8 +106,8 @@ impl Uploading {
         self.offer.clone()
     }
 
-    /// Completes once no request has come, nor been answered, for `quiet` (at once where none has for
-    /// that long already: a download nobody asked anything of ends with its last chunk).
+    /// Completes once no request has come, nor been answered, for `quiet`: at once where nobody ever
+    /// asked anything (a fetch nobody downloads from ends with its last file) or none has for that long.
     pub(crate) async fn quiet_for(&self, quiet: Duration) {
         self.activity.quiet_for(quiet).await
     }
