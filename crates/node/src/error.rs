@@ -106,6 +106,9 @@ pub enum ListError {
         /// The ids of the candidates.
         ids: Vec<String>,
     },
+    /// Several queries named nothing, or several things: each said.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<ListError>),
 }
 
 /// Why a fetch failed. The verified part of every file that did not complete is kept (unless the fetch

@@ -92,6 +92,8 @@ fn usage_and_lookup_errors_are_one_line() {
 
     let server = Server::start(port, shared.path(), "alpha", &[], &[]);
     assert_one_line_error(&run(p2pnode(port).args(["get", "reprot.pdf"])), 1, "close names: report.pdf");
+    let two = run(p2pnode(port).args(["get", "reprot.pdf", "nothere"]));
+    assert_one_line_error(&two, 1, "no peer hosts 'reprot.pdf'; close names: report.pdf; no peer hosts 'nothere'");
     let second = run(p2pnode(port).args(["--dir", dir, "--port", "0", "serve"]));
     assert_one_line_error(&second, 1, &format!("another p2pnode (pid {}) is already serving", server.pid()));
 }

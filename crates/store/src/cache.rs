@@ -52,6 +52,13 @@ impl FileStamp {
     pub fn size(self) -> u64 {
         self.size
     }
+
+    /// Whether the file was last modified at least `quiet` ago (a clock behind the file's time counts as
+    /// just modified).
+    pub fn quiet_for(self, quiet: std::time::Duration) -> bool {
+        let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        now.saturating_sub(self.mtime_ns) >= quiet.as_nanos() as u64
+    }
 }
 
 #[cfg(unix)]

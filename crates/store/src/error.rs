@@ -34,6 +34,12 @@ pub enum StoreError {
         /// The chunk index.
         index: u32,
     },
+    /// The file changed while it was hashed (it is being written): hashed again once it is quiet.
+    #[error("{}: changed while it was hashed", path.display())]
+    ChangedWhileHashing {
+        /// The file.
+        path: PathBuf,
+    },
     /// The download was finished before every chunk was verified.
     #[error("{missing} chunks still missing")]
     Incomplete {

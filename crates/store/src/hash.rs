@@ -60,8 +60,7 @@ pub fn hash_file_counting(path: &Path, name: String, hashed: &AtomicU64) -> Resu
         let theirs = workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         std::iter::once(mine).chain(theirs).collect()
     });
-    let changed =
-        || StoreError::Io { path: path.into(), source: std::io::Error::other("file changed size while being hashed") };
+    let changed = || StoreError::ChangedWhileHashing { path: path.into() };
     let mut chunks = vec![blake3::Hash::from_bytes([0; 32]); count as usize];
     for result in results {
         let hashed =

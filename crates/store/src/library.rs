@@ -106,7 +106,18 @@ pub struct Library {
     paths: BTreeSet<(String, FileId)>,
     /// What each folder held when last read: a rescan told which paths changed reads only their folders.
     listings: HashMap<PathBuf, Listing>,
+    /// New or changed files modified moments ago, by the stamp they had: hashed once a later scan finds
+    /// them unchanged (a file being copied in is hashed once, when complete, not again and again).
+    unsettled: HashMap<PathBuf, FileStamp>,
+    /// Whether the folders were read once: what the first scan finds is not new.
+    read_once: bool,
+    /// [`QUIET`], but in tests of other things.
+    quiet: Duration,
 }
+
+/// A new or changed file modified longer ago than this is hashed at once; one modified since, once a
+/// later scan finds it unchanged.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// A folder's entries to share, as read: its subfolders to walk and its files.
 #[derive(Debug, Default)]
@@ -122,6 +133,14 @@ enum Listed {
     Whole { name: String, stamp: FileStamp },
     /// A download in progress, shared under `name` (its state file's, less the suffix).
     Partial { name: String, file: SharedFile },
+}
+
+impl Listed {
+    fn name(&self) -> &str {
+        match self {
+            Listed::Whole { name, .. } | Listed::Partial { name, .. } => name,
+        }
+    }
 }
 
 /// How far the hashing of a rescan has come: files and bytes hashed, of those that need it.
@@ -146,6 +165,8 @@ struct Scan {
     hashed: HashSet<PathBuf>,
     /// Files the cache does not know, to hash once the folders are read.
     pending: Vec<Pending>,
+    /// Files modified moments ago, left to a later scan.
+    unsettled: HashMap<PathBuf, FileStamp>,
 }
 
 impl Scan {
@@ -188,8 +209,8 @@ impl Library {
     /// A library over `dirs`, keeping out `state_dir` and trusting the download state that `key`
     /// authenticates; empty until [`Self::rescan`].
     pub fn new(dirs: Vec<PathBuf>, state_dir: PathBuf, cache: HashCache, key: StateKey) -> Self {
-        let (files, paths, listings) = (Arc::default(), BTreeSet::new(), HashMap::new());
-        Self { dirs, state_dir, cache, key, files, paths, listings }
+        let (files, paths, listings, unsettled) = (Arc::default(), BTreeSet::new(), HashMap::new(), HashMap::new());
+        Self { dirs, state_dir, cache, key, files, paths, listings, unsettled, read_once: false, quiet: QUIET }
     }
 
     /// Reads the folders again, hashing new and changed files, and says what changed. Files that cannot be
@@ -220,7 +241,8 @@ impl Library {
             true => None,
             false => self.hash_pending(&mut scan, every, &mut tell),
         };
-        let Scan { files, paths, hashed, .. } = scan;
+        let Scan { files, paths, hashed, unsettled, .. } = scan;
+        (self.unsettled, self.read_once) = (unsettled, true);
         self.cache.retain(|p| hashed.contains(p));
         if let Err(e) = self.cache.save() {
             tracing::warn!(error = %e, "hash cache not saved");
@@ -252,9 +274,19 @@ impl Library {
         'roots: for root in &bounds.roots {
             let mut folders = vec![(root.clone(), String::new())];
             while let Some((folder, prefix)) = folders.pop() {
-                let kept =
-                    self.listings.remove(&folder).filter(|_| stale.is_some_and(|s| !s.contains(folder.as_path())));
-                let listing = match kept.map_or_else(|| self.list(&folder, &prefix, &bounds), Ok) {
+                let previous = self.listings.remove(&folder);
+                let reread = previous.is_none() || stale.is_none_or(|s| s.contains(folder.as_path()));
+                let (listing, previous) = match (reread, previous) {
+                    (false, Some(kept)) => (Ok(kept), None),
+                    (_, previous) => (self.list(&folder, &prefix, &bounds), previous),
+                };
+                // The files this folder held when last read; none where it is new (but at the first scan).
+                let before: Option<HashSet<&str>> = match (&previous, self.read_once && reread) {
+                    (Some(old), _) => Some(old.files.iter().map(Listed::name).collect()),
+                    (None, true) => Some(HashSet::new()),
+                    (None, false) => None,
+                };
+                let listing = match listing {
                     Ok(listing) => listing,
                     Err(e) if prefix.is_empty() => return Err(crate::error::io_err(root)(e)),
                     Err(e) => {
@@ -268,7 +300,8 @@ impl Library {
                         tracing::warn!(dir = %root.display(), "catalogue full, not sharing further files");
                         break 'roots;
                     }
-                    self.add(&mut scan, &folder, &prefix, listed);
+                    let new = before.as_ref().is_some_and(|b| !b.contains(listed.name()));
+                    self.add(&mut scan, &folder, &prefix, listed, new);
                 }
                 listings.insert(folder, listing);
             }
@@ -312,7 +345,7 @@ impl Library {
 
     /// Adds a file `listed` in `folder` (shared as `prefix`) to `scan`: a download in progress for the
     /// chunks it has verified, or a whole file, known to the cache or to hash.
-    fn add(&self, scan: &mut Scan, folder: &Path, prefix: &str, listed: &Listed) {
+    fn add(&self, scan: &mut Scan, folder: &Path, prefix: &str, listed: &Listed, new: bool) {
         match listed {
             Listed::Partial { name, file } => {
                 scan.paths.insert((format!("{prefix}{name}"), file.manifest.id()));
@@ -322,7 +355,15 @@ impl Library {
                 let (path, rel) = (folder.join(name), format!("{prefix}{name}"));
                 match self.cache.cached(&path, *stamp, name) {
                     Some(m) => scan.whole(path, rel, *stamp, m),
-                    None => scan.pending.push(Pending { path, rel, name: name.clone(), stamp: *stamp }),
+                    // A file first seen now, or seen changing, is hashed once it is quiet: it may be being
+                    // copied in. One changed in place (touched, rewritten) is hashed at once.
+                    None if !(new || self.unsettled.contains_key(&path))
+                        || stamp.quiet_for(self.quiet)
+                        || self.unsettled.get(&path) == Some(stamp) =>
+                    {
+                        scan.pending.push(Pending { path, rel, name: name.clone(), stamp: *stamp })
+                    }
+                    None => _ = scan.unsettled.insert(path, *stamp),
                 }
             }
         }
@@ -373,6 +414,11 @@ impl Library {
                         scan.whole(p.path.clone(), p.rel.clone(), p.stamp, m);
                         progress.files += 1;
                     }
+                    Ok((p, Err(StoreError::ChangedWhileHashing { .. }))) => {
+                        tracing::debug!(file = %p.path.display(), "changed while hashed; hashed again once quiet");
+                        scan.unsettled.insert(p.path.clone(), p.stamp);
+                        progress.files += 1;
+                    }
                     Ok((p, Err(e))) => {
                         tracing::warn!(file = %p.path.display(), error = %e, "not shared");
                         progress.files += 1;
@@ -419,6 +465,12 @@ impl Library {
     /// Every shared file by content id.
     pub fn files(&self) -> &Arc<HashMap<FileId, SharedFile>> {
         &self.files
+    }
+
+    /// The new or changed files modified moments ago, not shared yet: a rescan of these paths soon
+    /// shares those that have stayed unchanged since.
+    pub fn unsettled(&self) -> Vec<PathBuf> {
+        self.unsettled.keys().cloned().collect()
     }
 
     /// How many files are shared.
@@ -511,6 +563,33 @@ impl Bounds {
 mod tests {
     use super::*;
 
+    impl Library {
+        /// Hashes new files at once, however recently modified: for tests of other things.
+        fn hurried(mut self) -> Self {
+            self.quiet = Duration::ZERO;
+            self
+        }
+    }
+
+    #[test]
+    fn a_file_modified_moments_ago_is_hashed_once_a_later_scan_finds_it_unchanged() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = dir.path().join("shared");
+        std::fs::create_dir(&s).expect("mkdir");
+        let mut lib = Library::new(vec![s.clone()], dir.path().join("state"), HashCache::default(), StateKey::random());
+        assert_eq!(lib.rescan().expect("scan"), Change::None);
+        let copying = s.join("copying.bin");
+        std::fs::write(&copying, vec![1u8; 1000]).expect("write");
+        assert_eq!((lib.rescan().expect("scan"), lib.len()), (Change::None, 0), "being written: not hashed");
+        assert_eq!(lib.unsettled(), [copying.canonicalize().expect("canonical")]);
+        let mut more = std::fs::OpenOptions::new().append(true).open(&copying).expect("open");
+        std::io::Write::write_all(&mut more, &[2u8; 1000]).expect("append");
+        assert_eq!((lib.rescan().expect("scan"), lib.len()), (Change::None, 0), "still growing");
+        assert_eq!((lib.rescan().expect("scan"), lib.len()), (Change::Catalogue, 1), "unchanged since: shared");
+        assert!(lib.unsettled().is_empty());
+        assert_eq!(lib.catalogue().entries[0].size, 2000, "hashed once, whole");
+    }
+
     #[test]
     fn shares_plain_files_only_and_notices_changes() {
         let (shared, outside) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
@@ -524,7 +603,8 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), s.join("escape")).expect("symlink");
         std::os::unix::fs::symlink(s.join("a.txt"), s.join("inside")).expect("symlink");
 
-        let mut lib = Library::new(vec![s.to_path_buf()], s.join(".p2pnode"), HashCache::default(), StateKey::random());
+        let mut lib =
+            Library::new(vec![s.to_path_buf()], s.join(".p2pnode"), HashCache::default(), StateKey::random()).hurried();
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         let names: Vec<_> = lib.catalogue().entries.into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["a.txt", "inside", "same.txt"]);
@@ -544,7 +624,8 @@ mod tests {
         std::fs::write(s.join("known.txt"), b"hashed before").expect("write");
         let new = |lib: &mut Library| lib.rescan_telling(None, Duration::ZERO, |_, _| ControlFlow::Continue(()));
         let mut lib =
-            Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache.clone()), StateKey::random());
+            Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache.clone()), StateKey::random())
+                .hurried();
         new(&mut lib).expect("scan");
         std::fs::write(s.join("b.txt"), b"bb").expect("write");
         std::fs::write(s.join("c.txt"), b"ccc").expect("write");
@@ -555,7 +636,8 @@ mod tests {
             ControlFlow::Break(())
         };
         let mut lib =
-            Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache), StateKey::random());
+            Library::new(vec![s.clone()], dir.path().join("state"), HashCache::load(cache), StateKey::random())
+                .hurried();
         assert_eq!(lib.rescan_telling(None, Duration::ZERO, &mut stop_at_once).expect("scan"), Change::Catalogue);
         let to_hash = Hashing { files: 0, files_total: 2, bytes: 0, bytes_total: 5 };
         assert_eq!(told, [(1, to_hash)], "the cached file at once, before any hashing");
@@ -583,7 +665,8 @@ mod tests {
         }
         std::fs::write(s.join("a/x.txt"), b"x").expect("write");
         std::fs::write(s.join("b/old/y.txt"), b"y").expect("write");
-        let mut lib = Library::new(vec![s.clone()], s.join(".p2pnode"), HashCache::default(), StateKey::random());
+        let mut lib =
+            Library::new(vec![s.clone()], s.join(".p2pnode"), HashCache::default(), StateKey::random()).hurried();
         lib.rescan().expect("scan");
         let names = |lib: &Library| lib.catalogue().entries.into_iter().map(|e| e.name).collect::<Vec<_>>();
 
@@ -620,7 +703,7 @@ mod tests {
         std::os::unix::fs::symlink(s.join("docs"), s.join("loop")).expect("symlink");
 
         let dirs = vec![s.to_path_buf(), s.join("downloads")];
-        let mut lib = Library::new(dirs, s.join(".p2pnode"), HashCache::default(), StateKey::random());
+        let mut lib = Library::new(dirs, s.join(".p2pnode"), HashCache::default(), StateKey::random()).hurried();
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         let entries = lib.catalogue().entries;
         let paths: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
@@ -639,7 +722,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (s, file) = (dir.path(), dir.path().join("notes.txt"));
         std::fs::write(&file, b"same bytes").expect("write");
-        let mut lib = Library::new(vec![s.to_path_buf()], s.join(".p2pnode"), HashCache::default(), StateKey::random());
+        let mut lib =
+            Library::new(vec![s.to_path_buf()], s.join(".p2pnode"), HashCache::default(), StateKey::random()).hurried();
         lib.rescan().expect("scan");
         let id = lib.catalogue().entries[0].id;
         let stamp = || FileStamp::of(&std::fs::metadata(&file).expect("metadata"));
@@ -681,7 +765,8 @@ mod tests {
         let part = crate::PartFile::open(&downloads, manifest.clone(), &key).expect("open");
         part.write_chunk(1, &data[..proto::MIN_CHUNK_SIZE as usize]).expect("chunk 1");
 
-        let mut lib = Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), key);
+        let mut lib =
+            Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), key).hurried();
         assert_eq!(lib.rescan().expect("scan"), Change::Catalogue);
         let entry = &lib.catalogue().entries[0];
         let bytes = |have: &Option<Bitmap>| have.as_ref().map(|b| b.as_bytes().to_vec());
@@ -715,7 +800,8 @@ mod tests {
         link(&other.path().join("film"), "other-share");
 
         let mut lib =
-            Library::new(vec![s.to_path_buf(), other.path().to_path_buf()], s.to_path_buf(), HashCache::default(), key);
+            Library::new(vec![s.to_path_buf(), other.path().to_path_buf()], s.to_path_buf(), HashCache::default(), key)
+                .hurried();
         lib.rescan().expect("scan");
         let mut names: Vec<_> = lib.catalogue().entries.into_iter().map(|e| e.name).collect();
         names.sort();
@@ -726,7 +812,7 @@ mod tests {
         std::fs::create_dir(&state).expect("mkdir");
         std::fs::write(state.join("keep"), b"k").expect("write");
         link(&state.join("keep"), "into-state");
-        let mut lib = Library::new(vec![s.to_path_buf()], state, HashCache::default(), StateKey::random());
+        let mut lib = Library::new(vec![s.to_path_buf()], state, HashCache::default(), StateKey::random()).hurried();
         lib.rescan().expect("scan");
         assert!(!lib.catalogue().entries.iter().any(|e| e.name == "into-state"));
     }
@@ -745,7 +831,8 @@ mod tests {
         let foreign = crate::PartFile::open(&downloads, manifest.clone(), &theirs).expect("open");
         foreign.write_chunk(0, &data).expect("chunk");
         let mut lib =
-            Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), ours.clone());
+            Library::new(vec![downloads.clone()], dir.path().join("state"), HashCache::default(), ours.clone())
+                .hurried();
         lib.rescan().expect("scan");
         assert!(lib.is_empty(), "a foreign state file was trusted");
         let (part, state) = (foreign.part_path().to_path_buf(), downloads.join("leak.part.state"));
@@ -770,7 +857,8 @@ mod tests {
             "/nonexistent/state".into(),
             HashCache::default(),
             StateKey::random(),
-        );
+        )
+        .hurried();
         assert!(matches!(lib.rescan(), Err(StoreError::Io { .. })));
     }
 }

@@ -241,16 +241,28 @@ impl Client {
     pub async fn select(&self, queries: &[String]) -> Result<Vec<Wanted>, ListError> {
         let dictionary = self.dictionary().await?;
         let peers = self.0.peers.now();
-        let (mut wanted, mut places) = (Vec::new(), HashSet::new());
+        let (mut wanted, mut places, mut unresolved_queries) = (Vec::new(), HashSet::new(), Vec::new());
         for query in queries {
-            for (id, to) in dictionary.select(query).map_err(|e| unresolved(query, e))? {
+            let selected = match dictionary.select(query) {
+                Ok(selected) => selected,
+                // Every query is tried: each that names nothing is said, not only the first.
+                Err(e) => {
+                    unresolved_queries.push(unresolved(query, e));
+                    continue;
+                }
+            };
+            for (id, to) in selected {
                 let Some(entry) = dictionary.entry(&id).cloned() else { continue };
                 if places.insert(to.clone()) {
                     wanted.push(Wanted { id, sources: self.sources_of(&peers, &entry), entry, to });
                 }
             }
         }
-        Ok(wanted)
+        match unresolved_queries.len() {
+            0 => Ok(wanted),
+            1 => Err(unresolved_queries.remove(0)),
+            _ => Err(ListError::Several(unresolved_queries)),
+        }
     }
 
     /// The hosts of `entry` among `peers`, each with the chunks it has if it has only part of the file.

@@ -252,10 +252,10 @@ async fn rescan_forever(
     wakes: Wakes,
     watched: bool,
 ) {
-    let (mut first, mut wait) = (true, interval);
+    let (mut first, mut wait, mut unsettled) = (true, interval, Vec::new());
     loop {
-        // Which paths changed, where only the file system's notifications woke the rescan: their folders
-        // alone are read again.
+        // Which paths changed, where only the file system's notifications woke the rescan (or files
+        // modified moments ago wait to be found unchanged): their folders alone are read again.
         let changed = match first {
             true => None,
             false => tokio::select! {
@@ -263,8 +263,12 @@ async fn rescan_forever(
                 () = wakes.now.notified() => None,
                 () = wakes.changed.wake.notified() => {
                     tokio::time::sleep(SETTLE).await;
-                    wakes.changed.take()
+                    wakes.changed.take().map(|mut paths| {
+                        paths.append(&mut unsettled);
+                        paths
+                    })
                 }
+                () = tokio::time::sleep(SETTLE), if !unsettled.is_empty() => Some(std::mem::take(&mut unsettled)),
             },
         };
         let (full, started) = (changed.is_none(), tokio::time::Instant::now());
@@ -273,6 +277,7 @@ async fn rescan_forever(
             (library, publisher)
         })
         .await;
+        unsettled = library.unsettled();
         if watched && full && !first {
             wait = interval.max(started.elapsed() * FALLBACK_SHARE);
         }

@@ -131,7 +131,10 @@ pub(crate) fn local_addrs(listeners: &[(Vec<String>, Box<dyn Listener>)]) -> Vec
 struct PeerLog {
     window: Option<tokio::time::Instant>,
     per_address: HashMap<IpAddr, u32>,
+    /// Events beyond [`PEER_LOG_BURST`] in the current second, not logged.
     dropped: u32,
+    /// Events that came faster than the log read them, not logged.
+    lagged: u32,
     /// The names peers announce, by node id: how uploads to them are told.
     names: HashMap<NodeId, String>,
 }
@@ -144,7 +147,21 @@ const PEER_LOG_ADDRESSES: usize = 64;
 impl PeerLog {
     /// Peer events that came too fast to be read: not logged, and said so at the next window.
     fn missed(&mut self, events: u64) {
-        self.dropped = self.dropped.saturating_add(u32::try_from(events).unwrap_or(u32::MAX));
+        self.lagged = self.lagged.saturating_add(u32::try_from(events).unwrap_or(u32::MAX));
+    }
+
+    /// What the last window left out, in words; `None` where it left nothing out.
+    fn unlogged(&self) -> Option<String> {
+        let over = (self.dropped > 0).then(|| {
+            format!(
+                "{} beyond {PEER_LOG_BURST} a second from one address, or from past {PEER_LOG_ADDRESSES} addresses",
+                self.dropped
+            )
+        });
+        let lagged =
+            (self.lagged > 0).then(|| format!("{} that came faster than the log could read them", self.lagged));
+        let both: Vec<String> = over.into_iter().chain(lagged).collect();
+        (!both.is_empty()).then(|| format!("peer events not logged: {}", both.join("; ")))
     }
 
     fn log(&mut self, event: PeerEvent) {
@@ -154,10 +171,10 @@ impl PeerLog {
         }
         let now = tokio::time::Instant::now();
         if self.window.is_none_or(|start| now - start >= Duration::from_secs(1)) {
-            if self.dropped > 0 {
-                tracing::warn!(events = self.dropped, "peer events not logged (too many in one second)");
+            if let Some(unlogged) = self.unlogged() {
+                tracing::warn!("{unlogged}");
             }
-            (self.window, self.dropped) = (Some(now), 0);
+            (self.window, self.dropped, self.lagged) = (Some(now), 0, 0);
             self.per_address.clear();
         }
         let p = event.peer();
@@ -184,6 +201,21 @@ impl PeerLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_peer_log_left_out_is_said_for_what_it_is() {
+        let mut log = PeerLog::default();
+        assert_eq!(log.unlogged(), None);
+        log.missed(1);
+        assert_eq!(
+            log.unlogged().as_deref(),
+            Some("peer events not logged: 1 that came faster than the log could read them")
+        );
+        log.dropped = 7;
+        let said = log.unlogged().expect("said");
+        assert!(said.starts_with("peer events not logged: 7 beyond 5 a second from one address"), "{said}");
+        assert!(!said.contains("too many in one second"), "{said}");
+    }
 
     #[tokio::test]
     async fn a_background_task_that_dies_is_an_error_saying_why() {
