@@ -122,7 +122,7 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
     output::starting(&config, g.json);
     let node = builder.bind().await?;
     output::serving(&config, &node, g.json);
-    let teller = output::teller(&node, g.json);
+    let teller = output::teller(&node, &config, g.json, g.verbose > 0);
     node.on_event(teller).run(shutdown_signal()).await?;
     Ok(())
 }
@@ -182,7 +182,7 @@ impl Shown<'_> {
             FetchEvent::Planned { files, peers } => {
                 let names = peers.into_iter().map(|p| (p.id(), p.announcement.name)).collect();
                 let total = files.iter().map(|f| f.size).sum();
-                self.progress = Some(Progress::new(self.g.json, files.len(), total, names));
+                self.progress = Some(Progress::new(self.g.json, self.g.verbose > 0, files.len(), total, names));
                 self.files = files.iter().map(|f| FileProgress::new(f.id, &f.name, f.size)).collect();
                 // Several files: no questions (their parts are kept).
                 if files.len() > 1 && self.incomplete == Incomplete::Ask {

@@ -9,7 +9,7 @@ use node::{
 };
 
 use crate::events::{Event, FileHost};
-use crate::progress::{HashingBar, human_bytes};
+use crate::progress::{HashingBar, distinct, human_bytes};
 
 /// The line `serve` prints as it starts (hashing new files may take a while).
 pub(crate) fn starting(config: &ServeConfig, json: bool) {
@@ -39,10 +39,18 @@ fn ports(node: &Node) -> impl Iterator<Item = (String, u16)> {
 /// Lines told about a node's events waiting for stdout; beyond these, lines are dropped.
 const LINES_WAITING: usize = 1024;
 
-/// What tells what the serving `node` does: hashing progress (a bar on a terminal), the line once every
-/// file is hashed, and each upload. A thread of its own prints them, so that a stdout nobody reads (a
+/// What tells what the serving `node` (of `config`) does: hashing progress (a bar on a terminal), the
+/// line once every file is hashed, and the uploads to each peer. A thread of its own prints them, so that a stdout nobody reads (a
 /// full pipe) never stalls the node; lines it cannot take in time are dropped.
-pub(crate) fn teller(node: &Node, json: bool) -> impl FnMut(&NodeEvent) + Send + 'static {
+pub(crate) fn teller(
+    node: &Node,
+    config: &ServeConfig,
+    json: bool,
+    verbose: bool,
+) -> impl FnMut(&NodeEvent) + Send + 'static {
+    // As the library reads them: the paths it serves start with these.
+    let roots: Vec<std::path::PathBuf> =
+        [&config.dir, &config.downloads].iter().map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf())).collect();
     let ports: Vec<String> = ports(node).map(|(kind, port)| format!("{kind} {port}")).collect();
     let shared_as = format!("shared as node {} on {}", node.id(), ports.join(", "));
     let (tx, rx) = std::sync::mpsc::sync_channel::<NodeEvent>(LINES_WAITING);
@@ -59,7 +67,7 @@ pub(crate) fn teller(node: &Node, json: bool) -> impl FnMut(&NodeEvent) + Send +
                         false => say!("ready: {files} file(s) {shared_as}; Ctrl-C stops"),
                     }
                 }
-                NodeEvent::Uploaded(upload) => crate::progress::above(|| uploaded(&upload, json)),
+                NodeEvent::Uploaded(uploads) => crate::progress::above(|| uploaded(&uploads, json, verbose, &roots)),
             }
         }
     });
@@ -74,22 +82,41 @@ fn hashing_event(h: Hashing) -> Event {
     Event::Hashing { files: h.files, files_total: h.files_total, bytes: h.bytes, bytes_total: h.bytes_total }
 }
 
-/// What a peer took of a file.
-fn uploaded(upload: &Upload, json: bool) {
-    let peer = upload.peer.to_string();
+/// Uploads to one peer told file by file up to this many; past it, in one line (-v lists each).
+const UPLOADS_LISTED: usize = 5;
+
+/// What a peer took, file by file: each by its path below the shared folders (`roots`), or past
+/// [`UPLOADS_LISTED`] files (unless `verbose`) as one line.
+fn uploaded(uploads: &[Upload], json: bool, verbose: bool, roots: &[std::path::PathBuf]) {
+    let Some(first) = uploads.first() else { return };
+    let peer = first.peer.to_string();
     if json {
-        let Upload { peer_name, file, name, size, bytes, .. } = upload.clone();
-        Event::Uploaded { peer, peer_name, id: file.to_string(), name, size, bytes }.print();
+        for upload in uploads {
+            let Upload { peer_name, file, name, size, bytes, .. } = upload.clone();
+            Event::Uploaded { peer: peer.clone(), peer_name, id: file.to_string(), name, size, bytes }.print();
+        }
         return;
     }
-    let to = match &upload.peer_name {
+    let to = match &first.peer_name {
         Some(name) => format!("{} ({peer})", Escaped(name)),
         None => peer,
     };
-    let (name, size) = (Escaped(&upload.name), human_bytes(upload.size));
-    match upload.bytes >= upload.size {
-        true => say!("sent {name} ({size}) to {to}"),
-        false => say!("sent {} of {name} ({size}) to {to}", human_bytes(upload.bytes)),
+    if uploads.len() > UPLOADS_LISTED && !verbose {
+        let (bytes, size): (u64, u64) =
+            uploads.iter().map(|u| (u.bytes, u.size)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let whole = if bytes >= size { String::new() } else { format!(" of {}", human_bytes(size)) };
+        say!("sent {} files ({}{whole}) to {to}", uploads.len(), human_bytes(bytes));
+        return;
+    }
+    for upload in uploads {
+        // By its path below the shared folder it is in: a bare name could be any of several.
+        let within = roots.iter().find_map(|root| upload.path.strip_prefix(root).ok());
+        let shown = within.unwrap_or(&upload.path).display().to_string();
+        let (path, size) = (Escaped(&shown), human_bytes(upload.size));
+        match upload.bytes >= upload.size {
+            true => say!("sent {path} ({size}) to {to}"),
+            false => say!("sent {} of {path} ({size}) to {to}", human_bytes(upload.bytes)),
+        }
     }
 }
 
@@ -132,8 +159,9 @@ pub(crate) fn files(
     selected: Option<&HashSet<FileId>>,
     tree: bool,
 ) {
-    let names: HashMap<Host, &str> = peers.iter().map(|p| (Host::of(p), p.announcement.name.as_str())).collect();
-    let host_name = |h: &Host| names.get(h).map_or_else(|| h.node.short(), |n| n.to_string());
+    // Namesakes (two laptops called `vm`) told apart by id.
+    let names = distinct(peers.iter().map(|p| (p.id(), p.announcement.name.clone())).collect());
+    let host_name = |h: &Host| names.get(&h.node).cloned().unwrap_or_else(|| h.node.short());
     let shown_host = |h: &Host| escape(&host_name(h));
     let row = |id: FileId, e: &DictEntry, shown_name: String| {
         // A host still downloading the file shows how much of it it has.
@@ -200,7 +228,9 @@ enum Row {
     Text(Vec<String>),
 }
 
-/// JSON rows are printed as they are; text rows as a table under `header`, columns padded to align.
+/// JSON rows are printed as they are; text rows as a table under `header`, columns padded to align by
+/// the cells' display width (CJK and emoji take two columns), and on a terminal fitted to its width: the
+/// widest columns are cut, each cut cell ending in `…`, rather than every row wrapping.
 fn print_rows(json: bool, header: &[&str], rows: Vec<Row>) {
     let mut table = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     for row in rows {
@@ -212,10 +242,54 @@ fn print_rows(json: bool, header: &[&str], rows: Vec<Row>) {
     if json {
         return;
     }
-    let widths: Vec<usize> =
-        (0..header.len()).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let room = console::Term::stdout().size_checked().map(|(_, cols)| usize::from(cols));
+    let widths = fit(&table, room);
     for row in table {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| console::pad_str(cell, w, console::Alignment::Left, Some("…")).into_owned())
+            .collect();
         say!("{}", cells.join("  ").trim_end());
+    }
+}
+
+/// The width of each column of `table` (its widest cell's, in display columns); where the row does not
+/// fit `room`, the widest column is narrowed, one column at a time, down to its header's width or 8.
+fn fit(table: &[Vec<String>], room: Option<usize>) -> Vec<usize> {
+    let columns = table.first().map_or(0, Vec::len);
+    let mut widths: Vec<usize> =
+        (0..columns).map(|c| table.iter().map(|r| console::measure_text_width(&r[c])).max().unwrap_or(0)).collect();
+    let Some(room) = room else { return widths };
+    let least: Vec<usize> = table[0].iter().map(|h| console::measure_text_width(h).max(8)).collect();
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    while total(&widths) > room {
+        let widest = (0..columns).filter(|&c| widths[c] > least[c]).max_by_key(|&c| widths[c] - least[c]);
+        let Some(c) = widest else { break };
+        widths[c] -= 1;
+    }
+    widths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_fits_the_terminal_by_its_widest_columns() {
+        let row = |cells: &[&str]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let long = "a-very-long-file-name-that-would-wrap-every-row-of-the-table.txt";
+        let table = vec![
+            row(&["NAME", "SIZE", "PEERS"]),
+            row(&[long, "1.0 KiB", "alpha"]),
+            row(&["日本語.txt", "2 B", "beta"]),
+        ];
+        assert_eq!(fit(&table, None), [long.len(), 7, 5], "not a terminal: as wide as they come");
+        let widths = fit(&table, Some(40));
+        assert_eq!(widths.iter().sum::<usize>() + 4, 40, "{widths:?}");
+        assert_eq!(widths[1..], [7, 5], "the widest column gives way");
+        assert_eq!(console::measure_text_width("日本語.txt"), 10, "two columns per CJK character");
+        let cut = console::pad_str(long, widths[0], console::Alignment::Left, Some("…"));
+        assert!(cut.ends_with('…') && console::measure_text_width(&cut) == widths[0], "{cut}");
     }
 }

@@ -203,6 +203,8 @@ pub(crate) struct Progress {
     refreshed: Option<Instant>,
     /// Whether the bar has its [`WIDE`] layout (`None` before the first drawing).
     wide: Option<bool>,
+    /// The per-file lines held back past the first few.
+    quiet: Quieted,
 }
 
 /// One file of the run, as its download goes.
@@ -226,13 +228,29 @@ impl FileProgress {
 
 impl Progress {
     /// The progress of fetching `files` of `total` bytes together from peers named in `names`.
-    pub(crate) fn new(json: bool, files: usize, total: u64, names: HashMap<NodeId, String>) -> Self {
+    pub(crate) fn new(json: bool, verbose: bool, files: usize, total: u64, names: HashMap<NodeId, String>) -> Self {
         let bar = drawn(json).then(|| show(ProgressBar::new(total)));
         let now = Instant::now();
         let (recent, sources) = (Window::new(now), HashMap::new());
         let (finished, there, fetched, refreshed, wide) = (0, 0, 0, None, None);
-        let started = now;
-        Self { json, bar, names, files, finished, total, there, fetched, started, recent, sources, refreshed, wide }
+        let (started, names) = (now, distinct(names));
+        let quiet = Quieted { verbose, told: 0, since: 0, bytes: 0, at: now };
+        Self {
+            json,
+            bar,
+            names,
+            files,
+            finished,
+            total,
+            there,
+            fetched,
+            started,
+            recent,
+            sources,
+            refreshed,
+            wide,
+            quiet,
+        }
     }
 
     /// Takes one step of `file`'s download.
@@ -295,6 +313,10 @@ impl Progress {
         // The name was taken (by another file, or the same one with --force): the file went beside it.
         let wanted = node::safe_file_name(&file.name);
         let taken = path.file_name().is_some_and(|n| *n != *wanted);
+        if self.quiet.quiets(file.size) {
+            self.refresh(Instant::now(), file);
+            return;
+        }
         let line = format!(
             "downloaded {} ({}) in {secs:.1}s ({}/s{}) to {}{}",
             Escaped(&file.name),
@@ -317,6 +339,12 @@ impl Progress {
     pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             unshow(&bar, true);
+        }
+        if !self.json {
+            self.quiet.tell_now();
+        }
+        if !self.json {
+            self.quiet.tell_now();
         }
         if self.files > 1 && !self.json && self.fetched == 0 && self.finished == self.files {
             say!("all {} files ({}) were already here", self.files, human_bytes(self.total));
@@ -369,12 +397,18 @@ impl Progress {
             })
             .collect();
         let bytes = format!("{}/{} ", human_bytes(self.there + self.fetched), human_bytes(self.total));
-        bar.set_message(format!(
-            "{}/s ETA {eta} {}from {}",
-            human_bytes(rate as u64),
-            if wide { bytes.as_str() } else { "" },
-            if sources.is_empty() { "nobody yet".into() } else { sources.join(", ") }
-        ));
+        let head = format!("{}/s ETA {eta} {}from ", human_bytes(rate as u64), if wide { bytes.as_str() } else { "" });
+        // What the line has before the message: the prefix, the bar where wide, the percentage.
+        let before = console::measure_text_width(&bar.prefix()) + if wide { 23 } else { 0 } + 6;
+        let room = usize::from(Term::stderr().size().1).saturating_sub(before + console::measure_text_width(&head));
+        // Each source with its rate where all fit; else by name alone, as many as fit.
+        let names: Vec<String> = rates.iter().map(|(_, peer)| cut(&escape(&self.name_of(peer)), NAME_ROOM)).collect();
+        let from = match sources.join(", ") {
+            all if sources.is_empty() => all + "nobody yet",
+            all if console::measure_text_width(&all) <= room => all,
+            _ => fit_list(&names, room),
+        };
+        bar.set_message(format!("{head}{from}"));
     }
 }
 
@@ -402,6 +436,79 @@ fn already_there(there: u64, size: u64) -> String {
         0 => String::new(),
         _ => format!("; {:.0} % was already here", there as f64 * 100.0 / size.max(1) as f64),
     }
+}
+
+/// Files told one line each, past which `get` tells a line every [`QUIET_EVERY`] instead (-v: all).
+const FILES_TOLD: usize = 5;
+const QUIET_EVERY: Duration = Duration::from_secs(5);
+
+/// The per-file `downloaded` lines of a `get` of many files: the first [`FILES_TOLD`], then the files
+/// done since, counted, in a line every [`QUIET_EVERY`] and at the end.
+struct Quieted {
+    verbose: bool,
+    /// Files told one by one.
+    told: usize,
+    /// Files done since the last line, and their bytes.
+    since: usize,
+    bytes: u64,
+    at: Instant,
+}
+
+impl Quieted {
+    /// Whether a file done of `size` bytes goes untold (counted for the next line, which is said now
+    /// where one is due).
+    fn quiets(&mut self, size: u64) -> bool {
+        if self.verbose || self.told < FILES_TOLD {
+            self.told += 1;
+            return false;
+        }
+        (self.since, self.bytes) = (self.since + 1, self.bytes + size);
+        if self.at.elapsed() >= QUIET_EVERY {
+            self.tell_now();
+        }
+        true
+    }
+
+    /// Says the files done since the last line, if any.
+    fn tell_now(&mut self) {
+        if self.since > 0 {
+            let (files, bytes) = (self.since, human_bytes(self.bytes));
+            above(|| say!("downloaded {files} more file(s) ({bytes}); -v lists each"));
+        }
+        (self.since, self.bytes, self.at) = (0, 0, Instant::now());
+    }
+}
+
+/// The names of `peers`, those that two or more peers announce told apart by their short ids
+/// (`vm (1a2b3c4d)`).
+pub(crate) fn distinct(peers: HashMap<NodeId, String>) -> HashMap<NodeId, String> {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    peers.values().for_each(|name| *count.entry(name.clone()).or_default() += 1);
+    let told_apart = |(id, name): (NodeId, String)| match count[&name] {
+        1 => (id, name),
+        _ => (id, format!("{name} ({})", id.short())),
+    };
+    peers.into_iter().map(told_apart).collect()
+}
+
+/// `items` joined by `, ` as far as they fit `room` display columns, whole; the rest counted (`+2 more`).
+fn fit_list(items: &[String], room: usize) -> String {
+    let mut shown = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let more = match items.len() - i - 1 {
+            0 => String::new(),
+            n => format!(", +{n} more"),
+        };
+        let with = if shown.is_empty() { item.clone() } else { format!("{shown}, {item}") };
+        if console::measure_text_width(&with) + console::measure_text_width(&more) > room {
+            return match shown.is_empty() {
+                true => format!("{} peers", items.len()),
+                false => format!("{shown}, +{} more", items.len() - i),
+            };
+        }
+        shown = with;
+    }
+    shown
 }
 
 /// `text` cut to `room` characters, the cut marked.
@@ -486,6 +593,18 @@ pub(crate) fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_on_the_bar_are_whole_names_and_namesakes_are_told_apart() {
+        let items: Vec<String> = ["alice 2.0 MiB/s", "bob 1.0 MiB/s", "carol 10 KiB/s"].map(String::from).into();
+        assert_eq!(fit_list(&items, 80), "alice 2.0 MiB/s, bob 1.0 MiB/s, carol 10 KiB/s");
+        assert_eq!(fit_list(&items, 30), "alice 2.0 MiB/s, +2 more", "never cut mid-name");
+        assert_eq!(fit_list(&items, 5), "3 peers");
+        let (a, b, c) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]));
+        let names = distinct([(a, "vm".to_string()), (b, "vm".to_string()), (c, "laptop".to_string())].into());
+        assert_eq!((names[&a].as_str(), names[&c].as_str()), ("vm (01010101)", "laptop"));
+        assert_ne!(names[&a], names[&b]);
+    }
 
     #[test]
     fn sizes_read_well() {

@@ -470,3 +470,57 @@ fn rust_log_filters_by_target_and_spans_name_the_connection_exchange_and_downloa
     let wrong = run(p2pnode(port).env("RUST_LOG", "p2pnode=loudest").arg("peers"));
     assert_one_line_error(&wrong, 1, "RUST_LOG=p2pnode=loudest: not a filter");
 }
+
+/// Past a few files, `get` and `serve` say how many in a line rather than a line each; -v lists each,
+/// and a file is named by its path below the shared folder.
+#[test]
+fn many_files_are_counted_past_a_few_and_listed_with_v() {
+    let port = free_udp_port();
+    let (shared, into) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    std::fs::create_dir_all(shared.path().join("many/deeper")).expect("mkdir");
+    for i in 0..12 {
+        std::fs::write(shared.path().join(format!("many/f{i:02}.txt")), format!("file {i}")).expect("write");
+    }
+    std::fs::write(shared.path().join("many/deeper/f00.txt"), b"the other f00").expect("write");
+    let mut serve = p2pnode(port)
+        .args(["--dir", shared.path().to_str().expect("utf-8"), "--name", "alpha", "--port", "0", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut served = BufReader::new(serve.stdout.take().expect("stdout")).lines().map(|l| l.expect("a line"));
+    assert!(served.nth(1).expect("ready").starts_with("ready: 13 file(s)"));
+
+    let get = |verbose: bool, to: &str| {
+        let into = into.path().join(to);
+        let mut cmd = p2pnode(port);
+        cmd.args(["--no-upload", "get", "many", "-o", into.to_str().expect("utf-8")]);
+        if verbose {
+            cmd.arg("-v");
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = get(false, "quiet");
+    let each = said.lines().filter(|l| l.starts_with("downloaded ") && l.contains(" to ")).count();
+    assert_eq!(each, 5, "five files told one by one:\n{said}");
+    assert!(said.contains("downloaded 8 more file(s) ("), "the rest counted:\n{said}");
+    assert_eq!(get(true, "loud").lines().filter(|l| l.starts_with("downloaded ") && l.contains(" to ")).count(), 13);
+
+    let sent = served.find(|l| l.starts_with("sent ")).expect("the uploads told");
+    assert!(sent.starts_with("sent 13 files (") && sent.ends_with(" to 127.0.0.1"), "one line for 13 files: {sent}");
+    let one = run(p2pnode(port).args([
+        "--no-upload",
+        "get",
+        "many/deeper/f00.txt",
+        "-o",
+        into.path().to_str().expect("utf-8"),
+    ]));
+    assert!(one.status.success());
+    // The two folder gets' lines first, then the one file's.
+    let sent = served.find(|l| l.starts_with("sent ") && !l.starts_with("sent 13 files")).expect("the upload told");
+    assert!(sent.starts_with("sent many/deeper/f00.txt (13 B)"), "by its path: {sent}");
+    serve.kill().expect("kill");
+    serve.wait().expect("ends");
+}

@@ -35,7 +35,7 @@ fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
     let alice = Server::start(port, dirs[0].path(), "alice", &[], &["--max-upload-rate", RATE]);
     let bob = Server::start(port, dirs[1].path(), "bob", &[], &["--max-upload-rate", RATE]);
 
-    let mut get = Screen::spawn(cols, p2pnode(port), dest.path(), state.path());
+    let mut get = Screen::get(cols, p2pnode(port), dest.path(), state.path());
     // Bob is killed once both sources have delivered (the bar has named each at some point).
     get.wait_for("the bar", |s| bar_rows(s).len() == 1);
     get.wait_for_drawn("both sources on the bar", &["alice ", "bob "]);
@@ -55,13 +55,49 @@ fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
     assert_eq!(get.exit_code(), 130);
     println!("{cols} columns, after Ctrl-C:\n{}", get.text());
 
-    let mut again = Screen::spawn(cols, p2pnode(port), dest.path(), state.path());
+    let mut again = Screen::get(cols, p2pnode(port), dest.path(), state.path());
     again.wait_for("the resume line", |s| s.contains("resuming big.bin: ") && s.contains("% already verified"));
     again.wait_for("the bar", |s| bar_rows(s).len() == 1);
     again.assert_bar_unwrapped(bar_rows(&again.text())[0]);
     again.ctrl_c();
     assert_eq!(again.exit_code(), 130);
     drop(alice);
+}
+
+/// `ls` at 60 columns: a long name is cut with an ellipsis rather than every row wrapping, and names
+/// of double-width characters keep the columns aligned.
+#[test]
+fn ls_fits_60_columns() {
+    let port = free_udp_port();
+    let shared = tempfile::tempdir().expect("dir");
+    let long = "a-very-long-file-name-that-would-wrap-every-single-row-of-the-listing.txt";
+    for name in [long, "日本語のファイル.txt", "short.txt"] {
+        std::fs::write(shared.path().join(name), name.as_bytes()).expect("write");
+    }
+    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
+    let mut ls = p2pnode(port);
+    ls.arg("ls");
+    let mut screen = Screen::spawn(60, ls);
+    assert_eq!(screen.exit_code(), 0, "{}", screen.text());
+    let text = screen.text();
+    let rows: Vec<&str> = text.lines().filter(|row| !row.trim().is_empty()).collect();
+    assert_eq!(rows.len(), 4, "a header and three files, one row each:\n{text}");
+    assert!(rows.iter().any(|row| row.starts_with("a-very-long") && row.contains('…')), "{text}");
+    let wrapped = (0..ROWS).filter(|&row| screen.terminal.screen().row_wrapped(row)).count();
+    assert_eq!(wrapped, 0, "no row wraps:\n{text}");
+    // The SIZE column starts at one screen column on every row, whatever the name's characters.
+    let size_at = |row: u16| {
+        let cells = screen.terminal.screen();
+        (0..60).find(|&col| {
+            cells
+                .cell(row, col)
+                .is_some_and(|c| c.contents() == "S" || c.contents().starts_with(|d: char| d.is_ascii_digit()))
+                && (col == 0
+                    || cells.cell(row, col - 1).is_some_and(|c| c.contents().is_empty() || c.contents() == " "))
+        })
+    };
+    let columns: Vec<_> = (0..4).map(size_at).collect();
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "SIZE at {columns:?}:\n{text}");
 }
 
 /// The rows of the screen that show the bar.
@@ -82,16 +118,10 @@ struct Screen {
 }
 
 impl Screen {
-    fn spawn(cols: u16, get: Command, dest: &Path, state: &Path) -> Self {
-        // The binary starts once the terminal has its size, as a window has it. The size is set from
-        // this side, after the spawn: the pty crate sets a default size of its own once the child runs,
-        // and a size set by the child could come before that and be undone.
-        let wait_for_size =
-            format!("while [ \"$(stty size)\" != '{ROWS} {cols}' ]; do sleep 0.01; done; exec \"$0\" \"$@\"");
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", &wait_for_size, get.get_program().to_str().expect("utf-8")]);
-        cmd.args(get.get_args());
-        cmd.args([
+    /// `get` of big.bin into `dest` with state in `state`, in a terminal of `cols` columns.
+    fn get(cols: u16, p2pnode: Command, dest: &Path, state: &Path) -> Self {
+        let mut get = p2pnode;
+        get.args([
             "--state-dir",
             state.to_str().expect("utf-8"),
             "get",
@@ -99,6 +129,18 @@ impl Screen {
             "-o",
             dest.to_str().expect("utf-8"),
         ]);
+        Self::spawn(cols, get)
+    }
+
+    fn spawn(cols: u16, command: Command) -> Self {
+        // The binary starts once the terminal has its size, as a window has it. The size is set from
+        // this side, after the spawn: the pty crate sets a default size of its own once the child runs,
+        // and a size set by the child could come before that and be undone.
+        let wait_for_size =
+            format!("while [ \"$(stty size)\" != '{ROWS} {cols}' ]; do sleep 0.01; done; exec \"$0\" \"$@\"");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &wait_for_size, command.get_program().to_str().expect("utf-8")]);
+        cmd.args(command.get_args());
         cmd.env("TERM", "xterm-256color");
         let mut session = Session::spawn(cmd).expect("a pseudo-terminal");
         session.get_process_mut().set_window_size(cols, ROWS).expect("a terminal size");

@@ -143,10 +143,11 @@ impl UploadTally {
         }
         let Some(tally) = self.0.remove(&ip) else { return Vec::new() };
         let peer_name = tally.proven.and_then(|id| names.get(&id).cloned());
-        let upload = |Sent { file, name, size, bytes }| Upload {
+        let upload = |Sent { file, path, name, size, bytes }| Upload {
             peer: ip,
             peer_name: peer_name.clone(),
             file,
+            path,
             name,
             size,
             bytes,

@@ -62,7 +62,7 @@ pub(super) async fn answer(
             }
             tracing::debug!(target: "p2pnode::server", file = shared.manifest.name(), chunk = index, %peer, "sent chunk");
             let (name, size) = (shared.manifest.name().to_string(), shared.manifest.size());
-            Ok(Some(Sent { file: *file, name, size, bytes: u64::from(*len) }))
+            Ok(Some(Sent { file: *file, path: shared.path.clone(), name, size, bytes: u64::from(*len) }))
         }
     }
 }

@@ -145,6 +145,8 @@ impl Drop for Busy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sent {
     pub(crate) file: FileId,
+    /// Where it is on this disk.
+    pub(crate) path: std::path::PathBuf,
     /// The file's name and size, as its manifest gives them.
     pub(crate) name: String,
     pub(crate) size: u64,
@@ -160,6 +162,8 @@ pub struct Upload {
     pub peer_name: Option<String>,
     /// The file.
     pub file: FileId,
+    /// Where it is on this disk.
+    pub path: std::path::PathBuf,
     /// Its name.
     pub name: String,
     /// Its size.

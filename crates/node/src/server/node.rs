@@ -46,8 +46,8 @@ pub enum NodeEvent {
         /// Their bytes.
         bytes: u64,
     },
-    /// What a peer took of a file, once the peer holds no connection any more.
-    Uploaded(Upload),
+    /// What a peer took, file by file, once the peer holds no connection any more.
+    Uploaded(Vec<Upload>),
 }
 
 /// How often hashing progress is told, and the files hashed meanwhile published.

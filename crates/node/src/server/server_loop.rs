@@ -55,7 +55,8 @@ impl ServerLoop {
                 () = &mut shutdown => break Ok(()),
                 stopped = &mut source => break Err(stopped),
                 served = listening.next(&context, &peer_log.names) => match served {
-                    Ok(uploads) => uploads.into_iter().for_each(|upload| on_event(&NodeEvent::Uploaded(upload))),
+                    Ok(uploads) if uploads.is_empty() => {}
+                    Ok(uploads) => on_event(&NodeEvent::Uploaded(uploads)),
                     Err(e) => break Err(e),
                 },
                 Ok(()) = shares.changed() => {
