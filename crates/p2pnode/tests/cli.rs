@@ -160,6 +160,11 @@ fn completions_and_man_page_are_printed() {
         assert!(page.contains(own), "each subcommand's own options: {own} missing");
     }
     assert!(page.contains(".SH EXAMPLES") && !page.contains("p2pnode\\-serve(1)"), "examples, no pages never written");
+    let help = run(p2pnode(port).args(["help", "--help"]));
+    assert!(help.status.success(), "help has help: {}", String::from_utf8_lossy(&help.stderr));
+    let get = run(p2pnode(port).args(["help", "get"]));
+    let get = String::from_utf8_lossy(&get.stdout);
+    assert!(get.contains("Get options:") && get.contains("--seed-for"), "get's own options apart: {get}");
 }
 
 #[test]
