@@ -8,7 +8,8 @@ use node::{Client, FetchError, FetchEvent, FetchOptions, Identity, ListError, No
 use transport::TransportError;
 
 use crate::cli::{self, Cli, Command, Global};
-use crate::progress::{self, FileProgress, Progress, Spinner};
+use crate::progress::{FileProgress, Progress};
+use crate::terminal::{self, Spinner};
 use crate::{output, plugins};
 
 /// Runs the parsed command; errors get what to do about them in this command line's terms.
@@ -208,10 +209,10 @@ impl Shown<'_> {
             FetchEvent::Failed { file, error, part } => {
                 if files.len() > 1 {
                     let line = format!("error: {}: {}", node::Escaped(&self.places[file]), node::Escaped(&error));
-                    progress::above(|| eprintln!("{line}"));
+                    terminal::above(|| eprintln!("{line}"));
                 }
                 if let Some(part) = part
-                    && progress::above(|| ask_delete(self.incomplete, &part))
+                    && terminal::above(|| ask_delete(self.incomplete, &part))
                 {
                     match node::discard_part(&part) {
                         Ok(()) => progress.note(&format!("deleted {}", part.display())),

@@ -112,7 +112,7 @@ struct AboveBars;
 
 impl Write for AboveBars {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        crate::progress::above(|| std::io::stderr().write(buf))
+        crate::terminal::above(|| std::io::stderr().write(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

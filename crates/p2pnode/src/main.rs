@@ -25,7 +25,9 @@ mod manual;
 mod output;
 mod plugins;
 mod progress;
+mod terminal;
 mod usage;
+mod words;
 
 use std::process::ExitCode;
 

@@ -9,7 +9,8 @@ use node::{
 };
 
 use crate::events::{Event, FileHost};
-use crate::progress::{HashingBar, distinct, human_bytes};
+use crate::terminal::HashingBar;
+use crate::words::{distinct, human_bytes};
 
 /// The line `serve` prints as it starts (hashing new files may take a while).
 pub(crate) fn starting(config: &ServeConfig, json: bool) {
@@ -67,7 +68,7 @@ pub(crate) fn teller(
                         false => say!("ready: {files} file(s) {shared_as}; Ctrl-C stops"),
                     }
                 }
-                NodeEvent::Uploaded(uploads) => crate::progress::above(|| uploaded(&uploads, json, verbose, &roots)),
+                NodeEvent::Uploaded(uploads) => crate::terminal::above(|| uploaded(&uploads, json, verbose, &roots)),
             }
         }
     });

@@ -1,187 +1,25 @@
 //! What `get` shows while it works. On a terminal: a spinner while the LAN is asked, then one bar for the
 //! whole run (every file of it), sized to the terminal, with the rate and ETA of the last few seconds and
 //! each source's name and rate; log lines and results print above it. With --json: one event per step.
-//! Otherwise: one line per file and a summary.
+//! Otherwise: a line per file for the first few, then a count every few seconds, and a summary.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use console::Term;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
-use node::{DownloadEvent, Escaped, FileId, Hashing, NodeId, escape};
+use indicatif::ProgressBar;
+use node::{DownloadEvent, Escaped, FileId, NodeId, escape};
 
 use crate::events::Event;
+use crate::terminal::{REFRESH, WIDE, above, drawn, show, style, unshow};
+use crate::words::{already_there, cut, distinct, fit_list, human_bytes};
 
 /// The rate shown is over this much of the recent past: it follows a source that drops or slows within
 /// seconds, yet does not jump with each chunk.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
-/// The message is rebuilt at most this often (indicatif limits the drawing itself).
-const REFRESH: Duration = Duration::from_millis(100);
 /// The longest a name may take on the bar (a file's, or a source's).
 const NAME_ROOM: usize = 16;
-/// Terminals this wide or wider show the bar itself and the byte counts; narrower ones keep the rate,
-/// ETA and sources.
-const WIDE: u16 = 100;
-
-/// The bar or spinner on the terminal now, if any (one at a time): [`above`] prints past it.
-static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
-
-/// `bar`, drawn on stderr (narrowed: [`Narrowed`]) as the one shown.
-fn show(bar: ProgressBar) -> ProgressBar {
-    bar.set_draw_target(ProgressDrawTarget::term_like(Box::new(Narrowed(Term::buffered_stderr()))));
-    *shown() = Some(bar.clone());
-    bar
-}
-
-/// Takes `bar` off the terminal: cleared, or left as it was on a line of its own.
-fn unshow(bar: &ProgressBar, clear: bool) {
-    shown().take();
-    if clear {
-        bar.finish_and_clear();
-    } else {
-        // What is printed next (an error, the resume hint) starts below it.
-        bar.abandon();
-        eprintln!();
-    }
-}
-
-fn shown() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
-    SHOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Stderr as the bars see it: a column narrower than the terminal, so that no line reaches the last
-/// column. There a terminal holds the cursor until the next character (or wraps at once), and a line of
-/// exactly the terminal's width can push every later redraw a row down.
-#[derive(Debug)]
-struct Narrowed(Term);
-
-impl TermLike for Narrowed {
-    fn width(&self) -> u16 {
-        self.0.size().1.saturating_sub(1)
-    }
-
-    fn height(&self) -> u16 {
-        self.0.size().0
-    }
-
-    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_up(n)
-    }
-
-    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_down(n)
-    }
-
-    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_right(n)
-    }
-
-    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_left(n)
-    }
-
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.0.write_line(s)
-    }
-
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        self.0.write_str(s)
-    }
-
-    fn clear_line(&self) -> std::io::Result<()> {
-        self.0.clear_line()
-    }
-
-    fn flush(&self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
-/// Runs `print` with the bars lifted off the terminal, so that what it prints lands above them.
-pub(crate) fn above<R>(print: impl FnOnce() -> R) -> R {
-    // Cloned out of the lock: what `print` prints may log, which comes back here.
-    let bar = shown().clone();
-    match bar {
-        Some(bar) => bar.suspend(print),
-        None => print(),
-    }
-}
-
-/// Whether progress is drawn: for people at a terminal, never with --json.
-fn drawn(json: bool) -> bool {
-    !json && std::io::stderr().is_terminal()
-}
-
-/// A spinner saying what the command waits for, where progress is drawn; cleared when dropped.
-pub(crate) struct Spinner(Option<ProgressBar>);
-
-impl Spinner {
-    pub(crate) fn new(json: bool, waiting_for: &str) -> Self {
-        let spinner = drawn(json).then(|| {
-            let style = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed}").expect("a valid template");
-            let bar = show(ProgressBar::new_spinner().with_style(style));
-            bar.enable_steady_tick(REFRESH);
-            bar
-        });
-        let this = Self(spinner);
-        this.say(waiting_for);
-        this
-    }
-
-    /// Says what the command waits for now.
-    pub(crate) fn say(&self, waiting_for: &str) {
-        if let Some(bar) = &self.0 {
-            bar.set_message(waiting_for.to_string());
-        }
-    }
-}
-
-impl Drop for Spinner {
-    fn drop(&mut self) {
-        if let Some(bar) = self.0.take() {
-            unshow(&bar, true);
-        }
-    }
-}
-
-/// `serve`'s hashing of new and changed files, where progress is drawn: a bar while it lasts.
-pub(crate) struct HashingBar {
-    drawn: bool,
-    bar: Option<ProgressBar>,
-}
-
-impl HashingBar {
-    pub(crate) fn new(json: bool) -> Self {
-        Self { drawn: drawn(json), bar: None }
-    }
-
-    /// Shows how far the hashing has come; the bar goes once every file is hashed.
-    pub(crate) fn show(&mut self, h: Hashing) {
-        if !self.drawn {
-            return;
-        }
-        let bar = self.bar.get_or_insert_with(|| {
-            let wide = Term::stderr().size().1 >= WIDE;
-            show(ProgressBar::new(h.bytes_total).with_style(style(wide)).with_prefix("hashing"))
-        });
-        let (done, total) = (human_bytes(h.bytes), human_bytes(h.bytes_total));
-        bar.set_message(format!("{}/{} files, {done} of {total}; shared as hashed", h.files, h.files_total));
-        bar.set_length(h.bytes_total.max(1));
-        bar.set_position(h.bytes);
-        if h.files == h.files_total {
-            self.finish();
-        }
-    }
-
-    pub(crate) fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            unshow(&bar, true);
-        }
-    }
-}
 
 /// The progress of one `get`: all its files together.
 pub(crate) struct Progress {
@@ -420,24 +258,6 @@ impl Drop for Progress {
     }
 }
 
-/// The bar's layout: with the bar itself where the terminal is [`WIDE`]. What does not fit is cut at
-/// the right edge (`wide_msg`): the line never wraps.
-fn style(wide: bool) -> ProgressStyle {
-    let template = match wide {
-        true => "{prefix} [{bar:20}] {percent:>3}% {wide_msg}",
-        false => "{prefix} {percent:>3}% {wide_msg}",
-    };
-    ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> ")
-}
-
-/// `; 65 % was already here` where part of `size` was.
-fn already_there(there: u64, size: u64) -> String {
-    match there {
-        0 => String::new(),
-        _ => format!("; {:.0} % was already here", there as f64 * 100.0 / size.max(1) as f64),
-    }
-}
-
 /// Files told one line each, past which `get` tells a line every [`QUIET_EVERY`] instead (-v: all).
 const FILES_TOLD: usize = 5;
 const QUIET_EVERY: Duration = Duration::from_secs(5);
@@ -476,46 +296,6 @@ impl Quieted {
             above(|| say!("downloaded {files} more file(s) ({bytes}); -v lists each"));
         }
         (self.since, self.bytes, self.at) = (0, 0, Instant::now());
-    }
-}
-
-/// The names of `peers`, those that two or more peers announce told apart by their short ids
-/// (`vm (1a2b3c4d)`).
-pub(crate) fn distinct(peers: HashMap<NodeId, String>) -> HashMap<NodeId, String> {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    peers.values().for_each(|name| *count.entry(name.clone()).or_default() += 1);
-    let told_apart = |(id, name): (NodeId, String)| match count[&name] {
-        1 => (id, name),
-        _ => (id, format!("{name} ({})", id.short())),
-    };
-    peers.into_iter().map(told_apart).collect()
-}
-
-/// `items` joined by `, ` as far as they fit `room` display columns, whole; the rest counted (`+2 more`).
-fn fit_list(items: &[String], room: usize) -> String {
-    let mut shown = String::new();
-    for (i, item) in items.iter().enumerate() {
-        let more = match items.len() - i - 1 {
-            0 => String::new(),
-            n => format!(", +{n} more"),
-        };
-        let with = if shown.is_empty() { item.clone() } else { format!("{shown}, {item}") };
-        if console::measure_text_width(&with) + console::measure_text_width(&more) > room {
-            return match shown.is_empty() {
-                true => format!("{} peers", items.len()),
-                false => format!("{shown}, +{} more", items.len() - i),
-            };
-        }
-        shown = with;
-    }
-    shown
-}
-
-/// `text` cut to `room` characters, the cut marked.
-fn cut(text: &str, room: usize) -> String {
-    match text.char_indices().nth(room) {
-        Some(_) => format!("{}…", text.chars().take(room - 1).collect::<String>()),
-        None => text.to_string(),
     }
 }
 
@@ -578,40 +358,9 @@ fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
     }
 }
 
-/// `1536` -> `1.5 KiB`.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sources_on_the_bar_are_whole_names_and_namesakes_are_told_apart() {
-        let items: Vec<String> = ["alice 2.0 MiB/s", "bob 1.0 MiB/s", "carol 10 KiB/s"].map(String::from).into();
-        assert_eq!(fit_list(&items, 80), "alice 2.0 MiB/s, bob 1.0 MiB/s, carol 10 KiB/s");
-        assert_eq!(fit_list(&items, 30), "alice 2.0 MiB/s, +2 more", "never cut mid-name");
-        assert_eq!(fit_list(&items, 5), "3 peers");
-        let (a, b, c) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]));
-        let names = distinct([(a, "vm".to_string()), (b, "vm".to_string()), (c, "laptop".to_string())].into());
-        assert_eq!((names[&a].as_str(), names[&c].as_str()), ("vm (01010101)", "laptop"));
-        assert_ne!(names[&a], names[&b]);
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
-    }
 
     #[test]
     fn the_rate_follows_the_last_seconds() {
@@ -633,11 +382,5 @@ mod tests {
         let mut window = Window::new(start);
         window.add(start + Duration::from_millis(1), 1 << 20);
         assert!(window.rate(start + Duration::from_millis(1)) <= f64::from(1 << 20));
-    }
-
-    #[test]
-    fn names_are_cut_to_fit() {
-        assert_eq!(cut("short", 16), "short");
-        assert_eq!(cut("a-very-long-file-name.iso", 8), "a-very-…");
     }
 }
