@@ -56,7 +56,7 @@ pub use peers::PeerTable;
 pub use proto::{Escaped, FileId, GroupKey, GroupSecretError, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
 pub use server::accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
 pub use server::{Grants, HASHING_TOLD, Node, NodeBuilder, NodeEvent, Upload};
-pub use state_dir::StateDir;
+pub use state_dir::{StateDir, TRUST_LIST_FILE, TrustList};
 pub use store::{Copies, Hashing, StateKey, discard_part, safe_file_name};
 pub use transport::{Identity, Transport};
 

@@ -1,10 +1,11 @@
-//! The state folder of a node or a client (identity, state key, hash cache, lock): opened once, locked
-//! while a node serves from it, and the one place that hands out what it holds.
+//! The state folder of a node or a client (identity, state key, hash cache, trust list, lock): opened
+//! once, locked while a node serves from it, and the one place that hands out what it holds.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use proto::NodeId;
 use store::{
     Copies, HASH_CACHE_FILE, HashCache, IDENTITY_CERT_FILE as CERT_FILE, IDENTITY_KEY_FILE as KEY_FILE, LOCK_FILE,
     StateKey, write_private,
@@ -61,6 +62,55 @@ impl StateDir {
     /// Lookups of the files a fetch would only duplicate, with the hash cache kept here.
     pub fn copies(&self) -> Copies {
         Copies::new(self.hash_cache())
+    }
+
+    /// The peers this node knows by name ([`TRUST_LIST_FILE`]); empty where there is none.
+    pub fn trust_list(&self) -> Result<TrustList, NodeError> {
+        let path = self.path.join(TRUST_LIST_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => TrustList::parse(&text).map_err(|e| NodeError::State { path, source: e }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustList::default()),
+            Err(source) => Err(NodeError::State { path, source }),
+        }
+    }
+}
+
+/// The file of a state folder that names the peers it trusts: a full id per line, and a name after it
+/// where the peer has one (`#` starts a comment).
+pub const TRUST_LIST_FILE: &str = "trusted";
+
+/// Peers known by full id, and some by a name: a state folder's ([`StateDir::trust_list`]), or a file
+/// of ids given for the run.
+#[derive(Clone, Debug, Default)]
+pub struct TrustList {
+    entries: Vec<(NodeId, Option<String>)>,
+}
+
+impl TrustList {
+    /// The list in `text`: `ID [NAME]` per line, `#` starting a comment; a line that is no id is an error
+    /// naming the line.
+    pub fn parse(text: &str) -> Result<Self, std::io::Error> {
+        let mut entries = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let mut words = line.split('#').next().unwrap_or_default().split_whitespace();
+            let Some(id) = words.next() else { continue };
+            let id = id
+                .parse()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line {}: {e}", n + 1)))?;
+            let name: Vec<&str> = words.collect();
+            entries.push((id, (!name.is_empty()).then(|| name.join(" "))));
+        }
+        Ok(Self { entries })
+    }
+
+    /// Every id listed.
+    pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.entries.iter().map(|(id, _)| *id)
+    }
+
+    /// The id listed under `name`.
+    pub fn id_of(&self, name: &str) -> Option<NodeId> {
+        self.entries.iter().find(|(_, n)| n.as_deref() == Some(name)).map(|(id, _)| *id)
     }
 }
 
@@ -142,6 +192,21 @@ fn shared_name(shared: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trust_list_names_ids_and_refuses_what_is_no_id() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = StateDir::open(dir.path()).expect("open");
+        assert_eq!(state.trust_list().expect("none yet").ids().count(), 0);
+        let (a, b) = (NodeId([0xaa; 32]), NodeId([0xbb; 32]));
+        std::fs::write(dir.path().join(TRUST_LIST_FILE), format!("# paired\n{a} bob\n{b}  # unnamed\n\n"))
+            .expect("write");
+        let list = state.trust_list().expect("read");
+        assert_eq!((list.id_of("bob"), list.id_of("carol"), list.ids().count()), (Some(a), None, 2));
+        std::fs::write(dir.path().join(TRUST_LIST_FILE), "bob\n").expect("write");
+        let error = state.trust_list().expect_err("no id").to_string();
+        assert!(error.contains(TRUST_LIST_FILE) && error.contains("line 1"), "{error}");
+    }
 
     #[test]
     fn a_second_node_on_the_folder_is_told_who_holds_it() {

@@ -232,10 +232,11 @@ pub(crate) struct Global {
     /// The key derived from the group secret (at start, once).
     #[arg(skip)]
     pub(crate) group_key: Option<node::GroupKey>,
-    /// Accept only this node (its full id, as `peers --json` and `serve` show it), proven by its
-    /// certificate; repeatable. ls, peers and get then prove this node's own id (from --state-dir).
-    #[arg(long = "trust", global = true, value_name = "ID")]
-    pub(crate) trust: Vec<node::NodeId>,
+    /// Accept only this node (its full id, as `peers --json` and `serve` show it, or its name in the
+    /// state folder's trust list), proven by its certificate; repeatable. ls, peers and get then prove
+    /// this node's own id (from --state-dir).
+    #[arg(long = "trust", global = true, value_name = "ID|NAME")]
+    pub(crate) trust: Vec<String>,
     /// Accept only the nodes listed in this file: one full id per line (`#` starts a comment).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) trust_file: Option<PathBuf>,
@@ -377,18 +378,37 @@ impl Global {
 
     /// Gathers `--trust` and `--trust-file` into the trust list, if either is given.
     pub(crate) fn settle_trust(&mut self) -> anyhow::Result<()> {
-        let mut trusted: HashSet<node::NodeId> = self.trust.iter().copied().collect();
+        let mut trusted: HashSet<node::NodeId> = HashSet::new();
+        // Names are looked up in the state folder's trust list, read once and only for a name.
+        let mut known: Option<node::TrustList> = None;
+        for given in &self.trust {
+            let id = match given.parse::<node::NodeId>() {
+                Ok(id) => id,
+                Err(_) if node::looks_like_id(given) => {
+                    bail!("--trust {given}: give a full id (64 hex digits) or a name")
+                }
+                Err(_) => {
+                    let list = match &known {
+                        Some(list) => list,
+                        None => known.insert(node::StateDir::open(&self.state_dir())?.trust_list()?),
+                    };
+                    let Some(id) = list.id_of(given) else {
+                        bail!(
+                            "--trust {given}: no peer of that name in {}; give its full id",
+                            self.state_dir().join(node::TRUST_LIST_FILE).display()
+                        );
+                    };
+                    id
+                }
+            };
+            trusted.insert(id);
+        }
         if let Some(file) = &self.trust_file {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("--trust-file {}: cannot read the trusted ids", file.display()))?;
-            for (n, line) in text.lines().enumerate() {
-                let id = line.split('#').next().unwrap_or_default().trim();
-                if !id.is_empty() {
-                    let parsed =
-                        id.parse().map_err(|e| anyhow::anyhow!("--trust-file {} line {}: {e}", file.display(), n + 1));
-                    trusted.insert(parsed?);
-                }
-            }
+            let list =
+                node::TrustList::parse(&text).map_err(|e| anyhow::anyhow!("--trust-file {}: {e}", file.display()))?;
+            trusted.extend(list.ids());
         }
         if !trusted.is_empty() || self.trust_file.is_some() {
             self.trusted = Some(trusted);

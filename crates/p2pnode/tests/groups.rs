@@ -97,7 +97,9 @@ fn only_trusted_nodes_are_served_and_asked() {
         ]));
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    let (fetched, stderr) = get(&["--trust", a, "--state-dir", &state(1)]);
+    // b knows a by name, from its state folder's trust list.
+    std::fs::write(dirs[1].path().join(".p2pnode").join(node::TRUST_LIST_FILE), format!("{a} alice\n")).expect("write");
+    let (fetched, stderr) = get(&["--trust", "alice", "--state-dir", &state(1)]);
     assert!(fetched, "b, trusted by a, fetches: {stderr}");
     assert_eq!(std::fs::read(into.path().join("a.txt")).expect("fetched"), b"from a");
     std::fs::remove_file(into.path().join("a.txt")).expect("remove");
@@ -112,7 +114,8 @@ fn only_trusted_nodes_are_served_and_asked() {
     assert_eq!(trusted, BTreeSet::from([("a".into(), true), ("c".into(), false)]), "b does not list itself");
 
     for (args, code, says) in [
-        (&["--trust", "abc", "peers"][..], 2, "--trust"),
+        (&["--trust", "abcdef0123", "peers"][..], 1, "--trust abcdef0123: give a full id"),
+        (&["--trust", "carol", "--state-dir", &state(1), "peers"], 1, "--trust carol: no peer of that name in"),
         (&["--trust", a, "--transport", "tcp", "ls"], 1, "does not authenticate peers"),
     ] {
         let out = run(p2pnode(port).args(args));
