@@ -141,6 +141,10 @@ impl Screen {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", &wait_for_size, command.get_program().to_str().expect("utf-8")]);
         cmd.args(command.get_args());
+        cmd.envs(command.get_envs().filter_map(|(var, value)| Some((var, value?))));
+        if let Some(dir) = command.get_current_dir() {
+            cmd.current_dir(dir);
+        }
         cmd.env("TERM", "xterm-256color");
         let mut session = Session::spawn(cmd).expect("a pseudo-terminal");
         session.get_process_mut().set_window_size(cols, ROWS).expect("a terminal size");

@@ -17,11 +17,28 @@ pub fn free_udp_port() -> u16 {
     UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-/// `p2pnode` on the test's own discovery port, broadcasting on loopback only.
+/// `p2pnode` on the test's own discovery port, broadcasting on loopback only, run in a folder of this
+/// test process's own that is its home too: what a default puts in the current or the home folder
+/// (`./.p2pnode`, `~/.local/state`) lands there, never in the source tree or the real home.
 pub fn p2pnode(discovery_port: u16) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_p2pnode"));
     cmd.args(["--discovery-port", &discovery_port.to_string(), "--broadcast", "127.255.255.255"]);
+    let home = scratch();
+    cmd.current_dir(home).env("HOME", home);
+    for (var, folder) in [("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config")] {
+        cmd.env(var, home.join(folder));
+    }
     cmd
+}
+
+/// This test process's scratch folder (in the system's temporary folder), made on first use.
+fn scratch() -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("p2pnode-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir
+    })
 }
 
 pub fn run(cmd: &mut Command) -> Output {
