@@ -73,6 +73,18 @@ pub enum NodeError {
         /// The shared folder.
         dir: PathBuf,
     },
+    /// The destination's file system has less free space than the download needs.
+    #[error("{name} needs {} more, {} free on {}", proto::human_bytes(*.needs), proto::human_bytes(*.free), .dir.display())]
+    NoSpace {
+        /// The file.
+        name: String,
+        /// The folder it goes to.
+        dir: PathBuf,
+        /// The bytes still to write.
+        needs: u64,
+        /// The bytes free there.
+        free: u64,
+    },
     /// A state file could not be read or written.
     #[error("{}: {source}", path.display())]
     State {

@@ -53,7 +53,9 @@ pub use download::scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use download::{DownloadEvent, DownloadOptions, HAVE_REFRESH, Source, check_writable, copies, download};
 pub use error::{FetchError, ListError, NodeError, PeersError};
 pub use peers::PeerTable;
-pub use proto::{Escaped, FileId, GroupKey, GroupSecretError, MAX_NODE_NAME, NodeId, chunk_size_for, escape};
+pub use proto::{
+    Escaped, FileId, GroupKey, GroupSecretError, MAX_NODE_NAME, NodeId, chunk_size_for, escape, human_bytes,
+};
 pub use server::accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
 pub use server::{Grants, HASHING_TOLD, Node, NodeBuilder, NodeEvent, Upload};
 pub use state_dir::{StateDir, TRUST_LIST_FILE, TrustList};

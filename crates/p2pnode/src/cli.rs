@@ -162,6 +162,10 @@ pub(crate) enum Command {
         /// Serve nothing to other downloaders: no transfer port, no announcement.
         #[arg(long)]
         no_upload: bool,
+        /// Fetch even where the destination has less free space than the files need (--force does not
+        /// skip this check).
+        #[arg(long)]
+        no_space_check: bool,
     },
     /// Print a shell completion script (README "Command line" says where each shell looks for it).
     Completions {

@@ -39,7 +39,16 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             output::files(&listing.dictionary, &listing.peers, g.json, listing.selected.as_ref(), *tree);
             Ok(())
         }
-        Command::Get { files, output, delete_incomplete, keep_incomplete, force, seed_for, no_upload } => {
+        Command::Get {
+            files,
+            output,
+            delete_incomplete,
+            keep_incomplete,
+            force,
+            seed_for,
+            no_upload,
+            no_space_check,
+        } => {
             let incomplete = match (delete_incomplete, keep_incomplete) {
                 (true, _) => Incomplete::Delete,
                 (_, true) => Incomplete::Keep,
@@ -50,7 +59,8 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
                 .force(*force)
                 .delete_incomplete(incomplete == Incomplete::Delete)
                 .upload(!no_upload)
-                .seed(seed);
+                .seed(seed)
+                .space_check(!no_space_check);
             let dest: PathBuf = output.as_ref().map_or_else(|| g.downloads(), PathBuf::clone);
             get(g, files, dest, options, incomplete).await
         }
@@ -271,6 +281,7 @@ fn node_hint(e: &NodeError) -> Option<&'static str> {
         NodeError::NotWritable { .. } => "choose another with --downloads or -o",
         NodeError::AlreadyServing { .. } => "stop it, or give this one its own --state-dir",
         NodeError::PartWrite(_) => "make room and run the same get again to resume",
+        NodeError::NoSpace { .. } => "make room there, choose another folder with -o, or pass --no-space-check",
         NodeError::Transport(TransportError::Bind { source, .. }) if source.kind() == ErrorKind::AddrInUse => {
             "another p2pnode or program listens there; pass --port 0 for any free port"
         }

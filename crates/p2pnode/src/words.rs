@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use node::NodeId;
+pub(crate) use node::human_bytes;
 
 /// The names of `peers`, those that two or more peers announce told apart by their short ids
 /// (`vm (1a2b3c4d)`).
@@ -53,18 +54,6 @@ pub(crate) fn already_there(there: u64, size: u64) -> String {
     }
 }
 
-/// `1536` -> `1.5 KiB`.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,13 +68,6 @@ mod tests {
         let names = distinct([(a, "vm".to_string()), (b, "vm".to_string()), (c, "laptop".to_string())].into());
         assert_eq!((names[&a].as_str(), names[&c].as_str()), ("vm (01010101)", "laptop"));
         assert_ne!(names[&a], names[&b]);
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
     }
 
     #[test]

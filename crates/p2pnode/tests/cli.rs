@@ -339,7 +339,7 @@ fn a_read_only_folder_is_shared_without_extra_flags() {
     let (files, ro, home) =
         (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     std::fs::write(files.path().join("notes.txt"), b"read-only notes").expect("write");
-    let _mount = ReadOnlyBind::new(files.path(), ro.path());
+    let _mount = read_only_bind(files.path(), ro.path());
     let port = free_udp_port();
     // Named as `.`, shown by its absolute path.
     let mut serve = p2pnode(port)
@@ -372,24 +372,54 @@ fn a_read_only_folder_is_shared_without_extra_flags() {
 }
 
 /// `from` mounted read-only at `at`, unmounted when dropped.
-struct ReadOnlyBind(std::path::PathBuf);
-
-impl ReadOnlyBind {
-    fn new(from: &std::path::Path, at: &std::path::Path) -> Self {
-        let mount = |args: &[&std::ffi::OsStr]| {
-            assert!(
-                std::process::Command::new("mount").args(args).status().expect("mount runs").success(),
-                "mount {args:?}"
-            );
-        };
-        mount(&[from.as_os_str(), at.as_os_str(), "--bind".as_ref()]);
-        let this = Self(at.to_path_buf());
-        mount(&["-o".as_ref(), "remount,ro,bind".as_ref(), at.as_os_str()]);
-        this
-    }
+fn read_only_bind(from: &std::path::Path, at: &std::path::Path) -> Unmount {
+    let mount = |args: &[&std::ffi::OsStr]| {
+        assert!(
+            std::process::Command::new("mount").args(args).status().expect("mount runs").success(),
+            "mount {args:?}"
+        );
+    };
+    mount(&[from.as_os_str(), at.as_os_str(), "--bind".as_ref()]);
+    let unmount = Unmount(at.to_path_buf());
+    mount(&["-o".as_ref(), "remount,ro,bind".as_ref(), at.as_os_str()]);
+    unmount
 }
 
-impl Drop for ReadOnlyBind {
+/// A file larger than the free space of its destination is refused before anything is fetched, and
+/// leaves nothing there; `--no-space-check` tries anyway.
+#[test]
+#[ignore = "needs root (a tmpfs mount)"]
+fn a_destination_too_small_is_refused_before_anything_is_fetched() {
+    let (shared, small) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    std::fs::write(shared.path().join("big.bin"), testdata::bytes(4 << 20, 3)).expect("write");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs", small.path().to_str().expect("utf-8")])
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success(), "a tmpfs of 2 MiB");
+    let _unmount = Unmount(small.path().to_path_buf());
+    let port = free_udp_port();
+    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
+    let into = small.path().join("into");
+    let get = |extra: &[&str]| {
+        run(p2pnode(port).args(["get", "big.bin", "--force", "-o", into.to_str().expect("utf-8")]).args(extra))
+    };
+    let refused = get(&[]);
+    assert_one_line_error(&refused, 1, "big.bin needs 4.0 MiB more, 2.0 MiB free on");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--no-space-check"), "says what to do");
+    assert!(!into.exists(), "nothing left: the folder is not made");
+    std::fs::create_dir(&into).expect("mkdir");
+    assert_one_line_error(&get(&[]), 1, "needs 4.0 MiB more");
+    assert_eq!(std::fs::read_dir(&into).expect("list").count(), 0, "no part of a refused download is left");
+    let tried = get(&["--no-space-check", "--keep-incomplete"]);
+    let stderr = String::from_utf8_lossy(&tried.stderr);
+    assert!(!tried.status.success() && stderr.contains("No space left"), "tried, and the disk filled: {stderr}");
+}
+
+/// Unmounts a folder when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }

@@ -77,4 +77,4 @@ pub use manifest::{
     MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_count_for, chunk_size_for,
 };
 pub use path::{MAX_DEPTH, MAX_PATH, PathError, WINDOWS_DEVICES, check_path, is_windows_device};
-pub use text::{Escaped, escape};
+pub use text::{Escaped, escape, human_bytes};

@@ -34,6 +34,7 @@ mod names;
 mod part;
 mod place;
 mod positioned;
+mod space;
 mod state_key;
 
 pub use cache::{FileStamp, HashCache};
@@ -44,6 +45,7 @@ pub use library::{Change, Hashing, Library, Partial, SharedFile};
 pub use names::{is_download_artifact, safe_file_name};
 pub use part::{PartFile, PartProgress, VerifiedChunks, bits_now, discard_part, read_state};
 pub use positioned::PositionedIo;
+pub use space::free_space;
 pub use state_key::{
     HASH_CACHE_FILE, IDENTITY_CERT_FILE, IDENTITY_KEY_FILE, LOCK_FILE, StateKey, random_bytes, write_private,
 };

@@ -34,6 +34,7 @@ pub struct FetchOptions {
     delete_incomplete: bool,
     upload: bool,
     seed: Seed,
+    space_check: bool,
 }
 
 /// How long a fetch keeps serving the other downloaders once it is done.
@@ -47,7 +48,7 @@ pub enum Seed {
 
 impl Default for FetchOptions {
     fn default() -> Self {
-        Self { force: false, delete_incomplete: false, upload: true, seed: Seed::UntilQuiet }
+        Self { force: false, delete_incomplete: false, upload: true, seed: Seed::UntilQuiet, space_check: true }
     }
 }
 
@@ -78,6 +79,13 @@ impl FetchOptions {
     /// How long to serve the others once done, where uploading.
     pub fn seed(mut self, seed: Seed) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Whether a file whose destination has less free space than it needs is refused before anything is
+    /// fetched (by default it is; forcing does not change that).
+    pub fn space_check(mut self, check: bool) -> Self {
+        self.space_check = check;
         self
     }
 }
@@ -303,6 +311,7 @@ async fn fetch_all(
     let copies = state.as_ref().filter(|_| !options.force).map(|s| Arc::new(Mutex::new(s.copies())));
     let (client, dest, teller) = (client.clone(), dest.to_path_buf(), teller.clone());
     let download = DownloadOptions::new(key.unwrap_or_else(StateKey::random)).timeout(config.net.timeout);
+    let download = download.space_check(options.space_check);
     let run = Arc::new(OneFile { client, dest, download, options, offer, teller, copies });
     // Each file's future made as its turn comes (10,000 made at once cost a fetch of small files 10 %),
     // and owning what it uses: a stream over borrowing closures is not provably `Send`

@@ -95,9 +95,21 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
         let conns = connect_all(sources, &mut on_event).await?;
         let (manifest, answered) = fetch_manifest(&conns, sources, id, options.timeout).await?;
         let manifest = Arc::new(manifest);
+        // A folder to be made holds no download to resume: the whole file must fit, before the folder is.
+        if !dir.is_dir() {
+            check_space(&manifest, dir, manifest.size(), options)?;
+        }
         // Only now, with something to write, does the folder come into being.
         std::fs::create_dir_all(dir).map_err(|source| NodeError::NotWritable { dir: dir.into(), source })?;
         let part = Arc::new(open_part(dir, &manifest, &options.key).await?);
+        let progress = part.progress();
+        if let Err(e) = check_space(&manifest, dir, manifest.size() - progress.bytes, options) {
+            // A part with nothing verified is nothing to resume: not left behind.
+            if progress.chunks == 0 {
+                let _ = store::discard_part(part.part_path());
+            }
+            return Err(e);
+        }
         let chunk = u64::from(manifest.chunk_size());
         let limits = Limits {
             chunk_size: manifest.chunk_size(),
@@ -329,6 +341,18 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
             manifest: self.manifest.clone(),
             verified: self.part.verified().clone(),
         });
+    }
+}
+
+/// Refuses a download of `manifest` into `dir` that needs `needs` more bytes than its file system has
+/// free (where the options check, and the platform says).
+fn check_space(manifest: &Manifest, dir: &Path, needs: u64, options: &DownloadOptions) -> Result<(), NodeError> {
+    match store::free_space(dir) {
+        Some(free) if options.space_check && free < needs => {
+            let (name, dir) = (manifest.name().to_string(), dir.to_path_buf());
+            Err(NodeError::NoSpace { name, dir, needs, free })
+        }
+        _ => Ok(()),
     }
 }
 

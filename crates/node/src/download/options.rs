@@ -13,12 +13,20 @@ pub const HAVE_REFRESH: Duration = Duration::from_millis(500);
 pub struct DownloadOptions {
     pub(super) timeout: Duration,
     pub(super) key: StateKey,
+    pub(super) space_check: bool,
 }
 
 impl DownloadOptions {
     /// Options with `key`, each request waiting at most the default timeout of [`crate::NetConfig`].
     pub fn new(key: StateKey) -> Self {
-        Self { timeout: crate::NetConfig::default().timeout, key }
+        Self { timeout: crate::NetConfig::default().timeout, key, space_check: true }
+    }
+
+    /// Whether a download whose destination has less free space than the file needs is refused before
+    /// it fetches anything (by default it is).
+    pub fn space_check(mut self, check: bool) -> Self {
+        self.space_check = check;
+        self
     }
 
     /// Each request waits at most `timeout` (the scheduler adapts it below that to each peer's rate).
