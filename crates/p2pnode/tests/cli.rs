@@ -385,37 +385,6 @@ fn read_only_bind(from: &std::path::Path, at: &std::path::Path) -> Unmount {
     unmount
 }
 
-/// A file larger than the free space of its destination is refused before anything is fetched, and
-/// leaves nothing there; `--no-space-check` tries anyway.
-#[test]
-#[ignore = "needs root (a tmpfs mount)"]
-fn a_destination_too_small_is_refused_before_anything_is_fetched() {
-    let (shared, small) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    std::fs::write(shared.path().join("big.bin"), testdata::bytes(4 << 20, 3)).expect("write");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs", small.path().to_str().expect("utf-8")])
-        .status()
-        .expect("mount runs");
-    assert!(mounted.success(), "a tmpfs of 2 MiB");
-    let _unmount = Unmount(small.path().to_path_buf());
-    let port = free_udp_port();
-    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
-    let into = small.path().join("into");
-    let get = |extra: &[&str]| {
-        run(p2pnode(port).args(["get", "big.bin", "--force", "-o", into.to_str().expect("utf-8")]).args(extra))
-    };
-    let refused = get(&[]);
-    assert_one_line_error(&refused, 1, "big.bin needs 4.0 MiB more, 2.0 MiB free on");
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--no-space-check"), "says what to do");
-    assert!(!into.exists(), "nothing left: the folder is not made");
-    std::fs::create_dir(&into).expect("mkdir");
-    assert_one_line_error(&get(&[]), 1, "needs 4.0 MiB more");
-    assert_eq!(std::fs::read_dir(&into).expect("list").count(), 0, "no part of a refused download is left");
-    let tried = get(&["--no-space-check", "--keep-incomplete"]);
-    let stderr = String::from_utf8_lossy(&tried.stderr);
-    assert!(!tried.status.success() && stderr.contains("No space left"), "tried, and the disk filled: {stderr}");
-}
-
 /// Unmounts a folder when dropped.
 struct Unmount(std::path::PathBuf);
 

@@ -36,13 +36,13 @@ mod full_disk {
     #[test]
     #[ignore = "needs root"]
     fn tcp() {
-        super::a_full_disk_fails_clearly_and_resumes_once_there_is_room("tcp")
+        super::a_full_disk_is_asked_first_fails_clearly_when_it_fills_and_resumes_once_there_is_room("tcp")
     }
 
     #[test]
     #[ignore = "needs root"]
     fn quic() {
-        super::a_full_disk_fails_clearly_and_resumes_once_there_is_room("quic")
+        super::a_full_disk_is_asked_first_fails_clearly_when_it_fills_and_resumes_once_there_is_room("quic")
     }
 }
 
@@ -173,13 +173,23 @@ fn a_killed_download_resumes_with_only_the_missing_chunks(transport: &str) {
     assert!(std::fs::read(out.path().join("disk.img")).expect("read") == data);
 }
 
-fn a_full_disk_fails_clearly_and_resumes_once_there_is_room(transport: &str) {
+fn a_full_disk_is_asked_first_fails_clearly_when_it_fills_and_resumes_once_there_is_room(transport: &str) {
     let disk = SmallDisk::mount("2m");
     let port = free_udp_port();
     let (dirs, data) = shared_copies(1, "backup.tar", 16 * CHUNK);
     let _servers = start_all(port, &dirs, &[]);
 
-    let run = get_streaming(&mut get(port, transport, "backup.tar", disk.path(), &["--keep-incomplete"]), |_| {});
+    // Asked first: 4 MiB do not fit in 2, and nothing is fetched or left behind.
+    let refused = get_streaming(&mut get(port, transport, "backup.tar", disk.path(), &[]), |_| {});
+    assert_eq!(refused.status.code(), Some(1), "{transport}: {}", refused.stderr);
+    assert_eq!(refused.stderr.trim_end().lines().count(), 1, "{transport}: one line: {}", refused.stderr);
+    assert!(refused.stderr.contains("backup.tar needs 4.0 MiB more, 2.0 MiB free on"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--no-space-check"), "{transport}: says what to do: {}", refused.stderr);
+    assert_eq!((refused.count("chunk"), std::fs::read_dir(disk.path()).expect("list").count()), (0, 0));
+
+    // Told to try anyway, it fills the disk, fails clearly and keeps what it verified.
+    let args = ["--keep-incomplete", "--no-space-check"];
+    let run = get_streaming(&mut get(port, transport, "backup.tar", disk.path(), &args), |_| {});
     assert_eq!(run.status.code(), Some(1), "{transport}: {}", run.stderr);
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{transport}: one line: {}", run.stderr);
     assert_eq!(run.stderr.matches("No space left on device").count(), 1, "{transport}: {}", run.stderr);
