@@ -50,7 +50,7 @@ pub use client::{Client, ClientBuilder, Listing, Wanted};
 pub use config::{ClientConfig, IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use discovery::{Discovery, Peer};
 pub use download::scheduler::{Assignment, Failure, Limits, Scheduler, Status};
-pub use download::{DownloadEvent, DownloadOptions, HAVE_REFRESH, Source, check_writable, copies, download};
+pub use download::{DownloadEvent, DownloadOptions, HAVE_REFRESH, Source, check_writable, download};
 pub use error::{FetchError, ListError, NodeError, PeersError};
 pub use peers::PeerTable;
 pub use proto::{

@@ -95,11 +95,12 @@ impl Progress {
     pub(crate) fn on(&mut self, file: &mut FileProgress, event: &DownloadEvent) {
         let now = Instant::now();
         match event {
-            DownloadEvent::Started { size, have_bytes, .. } => {
-                (file.size, file.resumed, file.done, file.started) = (*size, *have_bytes, *have_bytes, now);
+            DownloadEvent::Started { manifest, have_bytes, .. } => {
+                let size = manifest.size();
+                (file.size, file.resumed, file.done, file.started) = (size, *have_bytes, *have_bytes, now);
                 self.there += have_bytes;
                 if *have_bytes > 0 && !self.json {
-                    let share = *have_bytes as f64 * 100.0 / (*size).max(1) as f64;
+                    let share = *have_bytes as f64 * 100.0 / size.max(1) as f64;
                     self.note(&format!("resuming {}: {share:.0} % already verified", Escaped(&file.name)));
                 }
             }
@@ -240,11 +241,14 @@ impl Progress {
         let before = console::measure_text_width(&bar.prefix()) + if wide { 23 } else { 0 } + 6;
         let room = usize::from(Term::stderr().size().1).saturating_sub(before + console::measure_text_width(&head));
         // Each source with its rate where all fit; else by name alone, as many as fit.
-        let names: Vec<String> = rates.iter().map(|(_, peer)| cut(&escape(&self.name_of(peer)), NAME_ROOM)).collect();
         let from = match sources.join(", ") {
             all if sources.is_empty() => all + "nobody yet",
             all if console::measure_text_width(&all) <= room => all,
-            _ => fit_list(&names, room),
+            _ => {
+                let names: Vec<String> =
+                    rates.iter().map(|(_, peer)| cut(&escape(&self.name_of(peer)), NAME_ROOM)).collect();
+                fit_list(&names, room)
+            }
         };
         bar.set_message(format!("{head}{from}"));
     }
@@ -337,11 +341,11 @@ impl Window {
 fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
     let id = id.to_string();
     match event {
-        DownloadEvent::Started { name, size, chunks, have, sources, part, .. } => Event::Started {
+        DownloadEvent::Started { manifest, have, sources, part, .. } => Event::Started {
             id,
-            name: name.clone(),
-            size: *size,
-            chunks: *chunks,
+            name: manifest.name().to_string(),
+            size: manifest.size(),
+            chunks: manifest.chunk_count(),
             have: *have,
             sources: *sources,
             part: part.clone(),

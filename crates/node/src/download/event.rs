@@ -9,14 +9,9 @@ use store::VerifiedChunks;
 /// What happens during a download, for progress display and logs.
 #[derive(Clone, Debug)]
 pub enum DownloadEvent {
-    /// The manifest is known and the `.part` file open (`have` chunks already verified by a resume).
+    /// The manifest is known (name, size, chunks) and the `.part` file open (`have` chunks already
+    /// verified by a resume).
     Started {
-        /// The file name.
-        name: String,
-        /// Its size.
-        size: u64,
-        /// Its chunk count.
-        chunks: u32,
         /// Chunks already verified.
         have: u32,
         /// Bytes already verified.

@@ -1,15 +1,8 @@
-//! The folder a download lands in: proven writable before anything is fetched, and searched for copies
-//! of what is wanted.
+//! The folder a download lands in: proven writable before anything is fetched.
 
 use std::path::Path;
 
 use crate::NodeError;
-
-/// Lookups of the files a run's downloads would only duplicate, with the hash cache in `state_dir`
-/// where a node keeps one (it holds the node's downloads folder).
-pub fn copies(state_dir: &Path) -> store::Copies {
-    store::Copies::new(store::HashCache::load(state_dir.join(store::HASH_CACHE_FILE)))
-}
 
 /// Proves that `dir` is, or can be created as, a writable folder, so a download fails before it starts
 /// rather than after its first chunk; creates nothing (a failed `get` leaves no folder behind).

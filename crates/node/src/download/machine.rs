@@ -89,21 +89,27 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
     ) -> Result<Self, NodeError> {
         // A folder to be made is proven makeable first; an existing one proves itself with the `.part`
         // (a probe file per download costs a create and an unlink each: thousands for a folder of small files).
-        if !dir.is_dir() {
+        let new_folder = !dir.is_dir();
+        if new_folder {
             check_writable(dir)?;
         }
         let conns = connect_all(sources, &mut on_event).await?;
         let (manifest, answered) = fetch_manifest(&conns, sources, id, options.timeout).await?;
         let manifest = Arc::new(manifest);
         // A folder to be made holds no download to resume: the whole file must fit, before the folder is.
-        if !dir.is_dir() {
+        if new_folder {
             check_space(&manifest, dir, manifest.size(), options)?;
         }
         // Only now, with something to write, does the folder come into being.
         std::fs::create_dir_all(dir).map_err(|source| NodeError::NotWritable { dir: dir.into(), source })?;
         let part = Arc::new(open_part(dir, &manifest, &options.key).await?);
         let progress = part.progress();
-        if let Err(e) = check_space(&manifest, dir, manifest.size() - progress.bytes, options) {
+        // In a folder that was there, a part may resume: what is left to fetch must fit.
+        let fits = match new_folder {
+            true => Ok(()),
+            false => check_space(&manifest, dir, manifest.size() - progress.bytes, options),
+        };
+        if let Err(e) = fits {
             // A part with nothing verified is nothing to resume: not left behind.
             if progress.chunks == 0 {
                 let _ = store::discard_part(part.part_path());
@@ -331,9 +337,6 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
     fn tell_started(&mut self) {
         let progress = self.part.progress();
         (self.on_event)(&DownloadEvent::Started {
-            name: self.manifest.name().to_string(),
-            size: self.manifest.size(),
-            chunks: self.manifest.chunk_count(),
             have: progress.chunks,
             have_bytes: progress.bytes,
             sources: self.conns.len(),

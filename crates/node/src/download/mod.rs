@@ -18,7 +18,7 @@ use proto::FileId;
 use tracing::Instrument;
 
 pub use event::DownloadEvent;
-pub use folder::{check_writable, copies};
+pub use folder::check_writable;
 pub use options::{DownloadOptions, HAVE_REFRESH};
 pub use source::Source;
 

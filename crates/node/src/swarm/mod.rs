@@ -163,19 +163,16 @@ impl Offer {
         let later = self.0.peers.subscribe();
         let clients = self.0.clients.clone();
         let known: Vec<Source> = self.0.peers.now().iter().filter_map(|p| reach(&clients, p)).collect();
-        let heard = futures_util::stream::unfold(later, move |mut later| {
-            let clients = clients.clone();
-            async move {
-                loop {
-                    match later.recv().await {
-                        Ok(PeerEvent::Seen(peer) | PeerEvent::Updated(peer)) => match reach(&clients, &peer) {
-                            Some(source) => return Some((source, later)),
-                            None => continue,
-                        },
-                        // Lagged: some reports were missed; the next announcement brings their peers again.
-                        Ok(PeerEvent::Expired(_)) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
+        let heard = futures_util::stream::unfold((later, clients), |(mut later, clients)| async move {
+            loop {
+                match later.recv().await {
+                    Ok(PeerEvent::Seen(peer) | PeerEvent::Updated(peer)) => match reach(&clients, &peer) {
+                        Some(source) => return Some((source, (later, clients))),
+                        None => continue,
+                    },
+                    // Lagged: some reports were missed; the next announcement brings their peers again.
+                    Ok(PeerEvent::Expired(_)) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
         });
