@@ -36,9 +36,10 @@ fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
     let bob = Server::start(port, dirs[1].path(), "bob", &[], &["--max-upload-rate", RATE]);
 
     let mut get = Screen::get(cols, p2pnode(port), dest.path(), state.path());
-    // Bob is killed once both sources have delivered (the bar has named each at some point).
+    // Bob is killed once both sources have delivered (the bar has named each at some point: with its
+    // rate, or where rates do not fit, by name alone after `from ` or `, `).
     get.wait_for("the bar", |s| bar_rows(s).len() == 1);
-    get.wait_for_drawn("both sources on the bar", &["alice ", "bob "]);
+    get.wait_for_sources("both sources on the bar", &["alice", "bob"]);
     bob.signal("KILL");
     let warning = "bob no longer asked for big.bin";
     // The bar is drawn again just after the warning is printed above it: wait for both.
@@ -156,11 +157,12 @@ impl Screen {
         self.wait_until(what, |screen| ready(&screen.text()));
     }
 
-    /// Reads what the binary draws until everything of `texts` was drawn at some point, for at most 30 s.
-    fn wait_for_drawn(&mut self, what: &str, texts: &[&str]) {
+    /// Reads what the binary draws until every source of `sources` was named on the bar at some point,
+    /// for at most 30 s.
+    fn wait_for_sources(&mut self, what: &str, sources: &[&str]) {
         self.wait_until(what, |screen| {
             let drawn = String::from_utf8_lossy(&screen.drawn);
-            texts.iter().all(|t| drawn.contains(t))
+            sources.iter().all(|name| ["from ", ", "].iter().any(|before| drawn.contains(&format!("{before}{name}"))))
         });
     }
 
