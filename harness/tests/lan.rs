@@ -229,7 +229,7 @@ async fn timeouts(t: &str) -> anyhow::Result<()> {
     .context("get hung with its only source paused")??;
     lonely.unpause().await?;
     ensure!(run.code == Some(1), "expected a timeout failure, got {:?}: {}", run.code, run.stderr);
-    ensure!(run.stderr.contains("could not be fetched"), "{}", run.stderr);
+    ensure!(run.stderr.contains("every host of solo.bin is gone"), "{}", run.stderr);
     eprintln!("{t}: only source paused: get gave up after {:?}", started.elapsed());
     Ok(())
 }

@@ -46,6 +46,19 @@ pub enum NodeError {
         /// The `.part` file.
         part: PathBuf,
     },
+    /// Every source went away and none came in time; the verified part is kept for a later resume.
+    #[error("every host of {name} is gone; the verified part ({}) is kept in {}", share(*.verified, *.size),
+        .part.display())]
+    SourcesGone {
+        /// The file's name (as its peers give it: escape it wherever it is shown).
+        name: String,
+        /// The `.part` file.
+        part: PathBuf,
+        /// Bytes verified.
+        verified: u64,
+        /// The file's size.
+        size: u64,
+    },
     /// Writing a verified chunk failed (disk full, folder removed); the chunks verified so far are kept.
     #[error("{0}; the verified chunks are kept for a later resume")]
     PartWrite(#[source] StoreError),
@@ -158,6 +171,11 @@ fn close_names(close: &[String]) -> String {
 }
 
 /// The first chunks of a list, so an error line stays one line.
+/// `part` of `whole` in per cent, for people.
+fn share(part: u64, whole: u64) -> String {
+    format!("{:.0} %", part as f64 * 100.0 / whole.max(1) as f64)
+}
+
 fn chunk_list(chunks: &[u32]) -> String {
     const SHOWN: usize = 10;
     let mut text = chunks.iter().take(SHOWN).map(u32::to_string).collect::<Vec<_>>().join(", ");

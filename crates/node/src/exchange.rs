@@ -67,7 +67,10 @@ async fn exchange(
         Response::Ok { len } if len <= max_len => len,
         Response::Ok { len } => return Err(ExchangeError::TooLarge { len, max: max_len }),
         Response::Err { code, message } => {
-            stream.finish();
+            // After `busy` or `not trusted` the server closes the connection: no channel to use again.
+            if !matches!(code, ErrorCode::Busy | ErrorCode::NotTrusted) {
+                stream.finish();
+            }
             return Err(ExchangeError::Refused { code, message });
         }
     };

@@ -50,7 +50,7 @@ pub use client::{Client, ClientBuilder, Listing, Wanted};
 pub use config::{ClientConfig, IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use discovery::{Discovery, Peer};
 pub use download::scheduler::{Assignment, Failure, Limits, Scheduler, Status};
-pub use download::{DownloadEvent, DownloadOptions, HAVE_REFRESH, Source, check_writable, download};
+pub use download::{DownloadEvent, DownloadOptions, Dropped, HAVE_REFRESH, Source, check_writable, download};
 pub use error::{FetchError, ListError, NodeError, PeersError};
 pub use peers::PeerTable;
 pub use proto::{
@@ -59,7 +59,7 @@ pub use proto::{
 pub use server::accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
 pub use server::{Grants, HASHING_TOLD, Node, NodeBuilder, NodeEvent, Upload};
 pub use state_dir::{StateDir, TRUST_LIST_FILE, TrustList};
-pub use store::{Copies, Hashing, StateKey, discard_part, safe_file_name};
+pub use store::{Copies, Hashing, NameRules, StateKey, discard_part, safe_file_name, saved_as};
 pub use transport::{Identity, Transport};
 
 /// A random id, for a process that only asks (it needs no stable identity), and for seeds of randomness.

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, serve_capped, temp};
@@ -155,11 +156,12 @@ async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the
     .await;
     server.stop().await;
     let failed = failed.expect_err("the only source stopped");
-    let Some(NodeError::Incomplete { chunks, part }) = failed.downcast_ref() else {
-        panic!("expected incomplete, got {failed}")
+    let Some(NodeError::SourcesGone { part, verified: bytes, size, .. }) = failed.downcast_ref() else {
+        panic!("expected every source gone, got {failed}")
     };
     assert!(!out.path().join("big.bin").exists(), "no final file from an incomplete download");
-    assert_eq!(chunks.len() as u32 + verified, 160);
+    assert_eq!((*bytes, *size), (u64::from(verified) * CHUNK as u64, data.len() as u64), "the verified part told");
+    let missing = 160 - verified;
     let on_disk = std::fs::read(part).expect("part kept");
     assert_eq!(on_disk.len(), data.len());
 
@@ -169,7 +171,7 @@ async fn source_dying_midway_keeps_the_verified_part_and_resume_fetches_only_the
     let path = get(&net, "big.bin", out.path(), |e| fetched += u32::from(matches!(e, DownloadEvent::Chunk { .. })))
         .await
         .expect("resumed download");
-    assert_eq!(fetched as usize, chunks.len());
+    assert_eq!(fetched, missing);
     assert!(std::fs::read(path).expect("read") == data);
     assert!(!part.exists());
     server.stop().await;
@@ -372,19 +374,26 @@ async fn many_downloads_from_one_busy_seed_all_complete(kind: &'static str) {
     let (id, _, sources) = net.survey().expect("survey").find("popular.bin").await.expect("listed");
     let mut downloads = tokio::task::JoinSet::new();
     let outs: Vec<_> = (0..DOWNLOADS).map(|_| temp()).collect();
+    let drops = Arc::new(std::sync::Mutex::new(Vec::new()));
     for (i, out) in outs.iter().enumerate() {
         // Sixteen downloaders, each with connections of its own (a client's are pooled for all its files).
         let sources: Vec<_> = sources.iter().map(|s| Source { transport: net.client(), ..s.clone() }).collect();
         let out = out.path().to_path_buf();
-        let timeout = net.timeout;
-        downloads.spawn(async move {
-            (i, download(id, &sources, &out, &DownloadOptions::new(StateKey::random()).timeout(timeout), |_| {}).await)
-        });
+        let (timeout, drops) = (net.timeout, drops.clone());
+        let on_event = move |e: &DownloadEvent| {
+            if let DownloadEvent::SourceDropped { why, .. } = e {
+                drops.lock().expect("drops").push(why.to_string());
+            }
+        };
+        let options = DownloadOptions::new(StateKey::random()).timeout(timeout);
+        downloads.spawn(async move { (i, download(id, &sources, &out, &options, on_event).await) });
     }
     while let Some(joined) = downloads.join_next().await {
         let (i, done) = joined.expect("download task");
         let path = done.unwrap_or_else(|e| panic!("{kind}: download {i} of {DOWNLOADS}: {e}"));
         assert!(std::fs::read(path).expect("read") == data, "{kind}: download {i}");
     }
+    // A seed at its limits answers busy: no drop, no fault.
+    assert_eq!(*drops.lock().expect("drops"), Vec::<String>::new(), "{kind}: the busy seed was never dropped");
     seed.stop().await;
 }

@@ -39,6 +39,28 @@ async fn a_download_lands_on_exfat_beside_a_file_of_the_same_name() {
     server.stop().await;
 }
 
+/// A name with `"` lands whole where the file system takes it, and with `_` for `"` on exFAT, which
+/// rejects it: judged by the destination's type, not by the rules of every system at once.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root and FUSE (exfatprogs, exfat-fuse)"]
+async fn only_the_characters_exfat_rejects_are_replaced() {
+    let stick = ExfatStick::mount();
+    assert_eq!(node::NameRules::of(stick.path()), node::NameRules::windows("this FUSE file system"));
+    let net = net("tcp", free_udp_port());
+    let shared = temp();
+    let name = "it's \"quoted\".txt";
+    std::fs::write(shared.path().join(name), b"quoted").expect("write");
+    let server = serve(&net, shared.path(), "server").await;
+    let (id, _, sources) = net.survey().expect("survey").find(name).await.expect("listed");
+    let options = DownloadOptions::new(StateKey::random()).timeout(net.timeout);
+    let on_stick = download(id, &sources, stick.path(), &options, |_| {}).await.expect("onto exFAT");
+    assert_eq!(on_stick, stick.path().join("it's _quoted_.txt"));
+    let here = temp();
+    let on_disk = download(id, &sources, here.path(), &options, |_| {}).await.expect("onto this disk");
+    assert_eq!(on_disk, here.path().join(name), "a file system that takes \" keeps the name");
+    server.stop().await;
+}
+
 /// A 64 MiB exFAT image on a loop device, mounted through FUSE; unmounted and detached when dropped.
 struct ExfatStick {
     _dir: tempfile::TempDir,

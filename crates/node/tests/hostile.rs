@@ -4,15 +4,21 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{bytes, free_udp_port, net, serve, temp};
-use node::{DownloadOptions, FileId, MAX_CONNECTIONS_PER_PEER, NodeId, StateKey, download};
+use node::{
+    DownloadOptions, FileId, Identity, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, Node, NodeId, ServeConfig, StateKey,
+    download,
+};
 use proto::{ErrorCode, Manifest, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use transport::TrustTransport;
 use transport::frame_io::{read_request, read_response, write_request, write_response};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -43,7 +49,7 @@ async fn survives_hostile_bytes(kind: &'static str) {
     a_newer_peer_asking_an_unknown_request_is_answered_bad_request_and_falls_back(addr).await;
     assert_refused(addr, &Request::Chunk { file: FileId([9; 32]), index: 0, offset: 0, len: 1 }, ErrorCode::NotFound)
         .await;
-    let (held, refused) = half_open_connections(addr, MAX_CONNECTIONS_PER_PEER + 8, 8).await;
+    let (held, refused) = half_open_connections(2, addr, MAX_CONNECTIONS_PER_PEER + 8, 8).await;
     assert_eq!(refused, 8, "{kind}: connections beyond the per-peer limit are closed");
 
     // While the slow host holds its connections, everyone else still gets the file.
@@ -133,13 +139,13 @@ async fn assert_refused(addr: SocketAddr, request: &Request, expected: ErrorCode
     }
 }
 
-/// Opens `count` connections from another loopback address (another host) that send nothing; returns
-/// those the node kept open and how many it closed, once it has closed `expected` (or after 10 s).
-async fn half_open_connections(addr: SocketAddr, count: usize, expected: usize) -> (Vec<TcpStream>, usize) {
+/// Opens `count` connections from loopback address 127.0.0.`host` (another host) that send nothing;
+/// returns those the node kept open and how many it closed, once it has closed `expected` (or after 10 s).
+async fn half_open_connections(host: u8, addr: SocketAddr, count: usize, expected: usize) -> (Vec<TcpStream>, usize) {
     let mut open = Vec::new();
     for _ in 0..count {
         let socket = TcpSocket::new_v4().expect("socket");
-        socket.bind((Ipv4Addr::new(127, 0, 0, 2), 0).into()).expect("bind 127.0.0.2");
+        socket.bind((Ipv4Addr::new(127, 0, 0, host), 0).into()).expect("bind a loopback address");
         let stream = socket.connect(addr).await.expect("connect");
         // The first byte of a plain frame, so the shared TLS port hands the connection to the node.
         stream.try_write(&[0]).expect("first byte");
@@ -153,6 +159,106 @@ async fn half_open_connections(addr: SocketAddr, count: usize, expected: usize) 
     let held: Vec<TcpStream> = open.into_iter().filter(|s| !matches!(s.try_read(&mut [0u8; 1]), Ok(0))).collect();
     let refused = count - held.len();
     (held, refused)
+}
+
+/// Three hosts that hold every connection slot lock nobody out: a fourth is served, a connection of the
+/// host that holds the most closed in its place.
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_holding_every_slot_lock_nobody_out() {
+    let net = net("tcp", free_udp_port());
+    let dir = temp();
+    std::fs::write(dir.path().join("a.bin"), b"still served").expect("write");
+    let node = serve(&net, dir.path(), "victim").await;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.port));
+    let mut held = Vec::new();
+    for host in [2, 3] {
+        held.extend(half_open_connections(host, addr, MAX_CONNECTIONS_PER_PEER, 0).await.0);
+    }
+    // The third host fills the node; past it, each of its connections takes the place of one of the others.
+    let over = 3 * MAX_CONNECTIONS_PER_PEER - MAX_CONNECTIONS;
+    held.extend(half_open_connections(4, addr, MAX_CONNECTIONS_PER_PEER, 0).await.0);
+    let evicted = || held.iter().filter(|s| matches!(s.try_read(&mut [0u8; 1]), Ok(0))).count();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while evicted() < over && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(evicted(), over, "as many closed (evicted, or answered busy) as the node had no room for");
+
+    // A fourth host, full node or not, is served.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind((Ipv4Addr::new(127, 0, 0, 5), 0).into()).expect("bind 127.0.0.5");
+    let mut fourth = socket.connect(addr).await.expect("connect");
+    write_request(&mut fourth, &Request::Catalogue).await.expect("request");
+    let answer = read_response(&mut fourth).await.expect("an answer");
+    assert!(matches!(answer, Response::Ok { .. }), "the fourth host was answered {answer:?}");
+    drop(held);
+    node.stop().await;
+}
+
+/// A QUIC connection over the per-address limit is answered `busy`, as tcp and tls ones are, rather than
+/// closed before its answer goes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn quic_connections_over_the_limit_are_answered_busy() {
+    let net = net("quic", free_udp_port());
+    let dir = temp();
+    let node = serve(&net, dir.path(), "victim").await;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.port));
+    let client = net.client();
+    let catalogue = |conn: Arc<dyn transport::Connection>| async move {
+        let mut stream = conn.open().await.expect("a stream");
+        write_request(&mut stream, &Request::Catalogue).await.expect("request");
+        read_response(&mut stream).await.expect("an answer, not a closed connection")
+    };
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_PEER {
+        let conn = client.connect(addr, node.id).await.expect("connect");
+        // Answered: the node holds it.
+        assert!(matches!(catalogue(conn.clone()).await, Response::Ok { .. }));
+        held.push(conn);
+    }
+    let over = client.connect(addr, node.id).await.expect("connect");
+    match catalogue(over).await {
+        Response::Err { code, .. } => assert_eq!(code, ErrorCode::Busy),
+        other => panic!("a connection over the limit answered {other:?}"),
+    }
+    drop(held);
+    node.stop().await;
+}
+
+/// Trusted nodes behind one address (a NAT, a VPN gateway) each get the per-peer limit: a node with a
+/// trust list counts their connections by proven id, not by address.
+#[tokio::test(flavor = "multi_thread")]
+async fn trusted_nodes_behind_one_address_each_get_their_own_limit() {
+    let lan = net("tls", free_udp_port());
+    let (alice, bob) = (Identity::generate().expect("identity"), Identity::generate().expect("identity"));
+    let dir = temp();
+    let mut builder = Node::builder(ServeConfig::new(dir.path()).net(lan.config.clone())).expect("node");
+    let identity = builder.identity().clone();
+    builder = builder.discovery(lan.udp(identity.node_id(), true));
+    let trusted = HashSet::from([alice.node_id(), bob.node_id()]);
+    for serving in transport::builtin::serving(lan.transport_config(), &identity) {
+        builder = builder.transport(Arc::new(TrustTransport::new(serving, trusted.clone()).expect("authenticates")));
+    }
+    let node = builder.bind().await.expect("binds");
+    let (id, addr) = (node.id(), SocketAddr::from((Ipv4Addr::LOCALHOST, node.local_addrs()[0].1.port())));
+    let running = node.spawn_ready(std::future::pending()).await;
+    // A request answered and its stream kept: the node holds the socket.
+    let catalogue = |conn: Arc<dyn transport::Connection>| async move {
+        let mut stream = conn.open().await.expect("a stream");
+        write_request(&mut stream, &Request::Catalogue).await.expect("request");
+        (read_response(&mut stream).await.expect("an answer"), stream)
+    };
+    let client = |identity| transport::builtin::client("tls", lan.transport_config(), identity).expect("tls");
+    let (alice, bob) = (client(alice), client(bob));
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_PEER {
+        let (answer, stream) = catalogue(alice.connect(addr, id).await.expect("connect")).await;
+        assert!(matches!(answer, Response::Ok { .. }));
+        held.push(stream);
+    }
+    let (answer, _) = catalogue(bob.connect(addr, id).await.expect("connect")).await;
+    assert!(matches!(answer, Response::Ok { .. }), "bob, at alice's address, was answered {answer:?}");
+    running.abort();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -129,7 +129,7 @@ pub(crate) enum Command {
     /// Print the files on the LAN: path, size, id, hosting peers.
     #[command(next_help_heading = "Ls options")]
     Ls {
-        /// Only these: a file's path or name, a folder, or a glob (`*.jpg`, `photos/*`).
+        /// Only these: a file's path or name, a folder, or a glob (`*.jpg`, `photos/*`, `**/*.jpg`).
         #[arg(help_heading = "Arguments")]
         pattern: Option<String>,
         /// Show files by path under their folders.
@@ -140,7 +140,9 @@ pub(crate) enum Command {
     #[command(next_help_heading = "Get options")]
     Get {
         /// What to fetch: a file's path, name, full id or id prefix (8 hex digits or more); a folder's path
-        /// (fetched whole, below a folder of its name); or a glob (`*.jpg`, `photos/*`).
+        /// (fetched whole, below a folder of its name); or a glob matched as a shell does from the top of
+        /// the shares (`*` within a folder, `**` any depth: `*.jpg`, `photos/*`, `**/*.jpg`), each match
+        /// placed by its path below the glob's folders (a folder matched is fetched whole).
         #[arg(required = true, value_name = "FILE", help_heading = "Arguments")]
         files: Vec<String>,
         /// Download into this folder instead of --downloads.

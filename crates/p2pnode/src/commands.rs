@@ -1,5 +1,6 @@
 //! One function per subcommand: parse, call the node crate's client or node, render.
 
+use std::cell::RefCell;
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use node::{Client, FetchError, FetchEvent, FetchOptions, Identity, ListError, No
 use transport::TransportError;
 
 use crate::cli::{self, Cli, Command, Global};
-use crate::progress::{FileProgress, Progress};
+use crate::progress::{self, FileProgress, Progress};
 use crate::terminal::{self, Spinner};
 use crate::{output, plugins};
 
@@ -158,16 +159,27 @@ async fn get(
 ) -> anyhow::Result<()> {
     let client = client(g, Some(&options))?;
     let mut spinner = Some(Spinner::new(g.json, "looking for peers"));
-    let mut shown = Shown { g, incomplete, progress: None, files: Vec::new(), places: Vec::new() };
+    let shown = RefCell::new(Shown { g, incomplete, progress: None, files: Vec::new(), places: Vec::new() });
     let fetch = client.fetch(files.to_vec(), dest, options);
-    let fetched = fetch
-        .drive(async { _ = tokio::signal::ctrl_c().await }, |event| {
-            if let FetchEvent::Planned { .. } = event {
-                spinner.take();
-            }
-            shown.on(event)
-        })
-        .await;
+    let fetching = fetch.drive(async { _ = tokio::signal::ctrl_c().await }, |event| {
+        if let FetchEvent::Planned { .. } = event {
+            spinner.take();
+        }
+        shown.borrow_mut().on(event)
+    });
+    // The bar is drawn again while nothing arrives too: its rate and ETA fall as bytes stop.
+    let ticking = async {
+        let mut every = tokio::time::interval(progress::TICK);
+        loop {
+            every.tick().await;
+            shown.borrow_mut().tick();
+        }
+    };
+    let fetched = tokio::select! {
+        fetched = fetching => fetched,
+        () = ticking => unreachable!("the bar ticks until the fetch ends"),
+    };
+    let mut shown = shown.into_inner();
     if let Some(progress) = &mut shown.progress {
         progress.finish();
     }
@@ -207,6 +219,13 @@ impl Shown<'_> {
                 }
             }
             event => self.on_file(event),
+        }
+    }
+
+    /// Draws the bar again (its rate falls while nothing arrives).
+    fn tick(&mut self) {
+        if let (Some(progress), Some(file)) = (&mut self.progress, self.files.first()) {
+            progress.tick(file);
         }
     }
 
@@ -281,6 +300,7 @@ fn node_hint(e: &NodeError) -> Option<&'static str> {
         NodeError::NotWritable { .. } => "choose another with --downloads or -o",
         NodeError::AlreadyServing { .. } => "stop it, or give this one its own --state-dir",
         NodeError::PartWrite(_) => "make room and run the same get again to resume",
+        NodeError::SourcesGone { .. } => "run the same command when a host is back",
         NodeError::NoSpace { .. } => "make room there, choose another folder with -o, or pass --no-space-check",
         NodeError::Transport(TransportError::Bind { source, .. }) if source.kind() == ErrorKind::AddrInUse => {
             "another p2pnode or program listens there; pass --port 0 for any free port"

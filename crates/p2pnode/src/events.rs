@@ -32,13 +32,22 @@ pub(crate) enum Event {
     /// A file of `ls`.
     File { name: String, size: u64, id: String, hosts: Vec<FileHost> },
     /// A download's manifest is known and its `.part` open.
-    Started { id: String, name: String, size: u64, chunks: u32, have: u32, sources: usize, part: PathBuf },
+    Started {
+        id: String,
+        name: String,
+        size: u64,
+        chunks: u32,
+        have: u32,
+        sources: usize,
+        part: PathBuf,
+        earlier_version: bool,
+    },
     /// A chunk arrived, verified and written.
     Chunk { id: String, index: u32, bytes: u32, peer: String, done_bytes: u64 },
     /// A chunk request failed; the chunk is asked of a peer again.
     ChunkFailed { id: String, index: u32, peer: String, error: String, corrupt: bool },
     /// A peer is no longer asked for chunks.
-    SourceDropped { id: String, peer: String, reason: String },
+    SourceDropped { id: String, peer: String, reason: String, waiting_seconds: Option<f64> },
     /// A download completed.
     Done { id: String, path: PathBuf, size: u64, seconds: f64, bytes_per_second: f64 },
     /// `get` fetched nothing: the destination holds the file.
@@ -89,10 +98,19 @@ mod tests {
                 trusted: None,
             },
             Event::File { name: s(), size: 0, id: id(), hosts: vec![] },
-            Event::Started { id: id(), name: s(), size: 0, chunks: 0, have: 0, sources: 0, part: PathBuf::new() },
+            Event::Started {
+                id: id(),
+                name: s(),
+                size: 0,
+                chunks: 0,
+                have: 0,
+                sources: 0,
+                part: PathBuf::new(),
+                earlier_version: false,
+            },
             Event::Chunk { id: id(), index: 0, bytes: 0, peer: id(), done_bytes: 0 },
             Event::ChunkFailed { id: id(), index: 0, peer: id(), error: s(), corrupt: false },
-            Event::SourceDropped { id: id(), peer: id(), reason: s() },
+            Event::SourceDropped { id: id(), peer: id(), reason: s(), waiting_seconds: Some(1.0) },
             Event::Done { id: id(), path: PathBuf::new(), size: 0, seconds: 0.0, bytes_per_second: 0.0 },
             Event::AlreadyHave { id: id(), name: s(), path: PathBuf::new() },
             Event::Error { message: s() },

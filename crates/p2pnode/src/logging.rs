@@ -93,17 +93,50 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     N: for<'w> FormatFields<'w> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
         let level = match *event.metadata().level() {
+            // What is no fault, but worth knowing (a peer that shares only with those it trusts).
+            _ if event.metadata().target() == "p2pnode::note" => "note",
             Level::ERROR => "error",
             Level::WARN => "warning",
             Level::INFO => "info",
             Level::DEBUG => "debug",
             Level::TRACE => "trace",
         };
-        write!(writer, "{level}: ")?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+        let mut sentence = Sentence::default();
+        event.record(&mut sentence);
+        // What the fields hold follows the message in brackets, their names left to -v.
+        match sentence.details.is_empty() {
+            true => writeln!(writer, "{level}: {}", sentence.message),
+            false => writeln!(writer, "{level}: {} ({})", sentence.message, sentence.details.join("; ")),
+        }
+    }
+}
+
+/// An event as people read it: its message, then the values of its other fields, each escaped.
+#[derive(Default)]
+struct Sentence {
+    message: String,
+    details: Vec<String>,
+}
+
+impl tracing::field::Visit for Sentence {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.add(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.add(field, &format!("{value:?}"));
+    }
+}
+
+impl Sentence {
+    fn add(&mut self, field: &Field, value: &str) {
+        let value = Escaped(value).to_string();
+        match field.name() {
+            "message" => self.message = value,
+            _ => self.details.push(value),
+        }
     }
 }
 

@@ -18,6 +18,8 @@ use crate::words::{already_there, cut, distinct, fit_list, human_bytes};
 /// The rate shown is over this much of the recent past: it follows a source that drops or slows within
 /// seconds, yet does not jump with each chunk.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// How often the bar is drawn again while nothing arrives.
+pub(crate) const TICK: Duration = Duration::from_millis(500);
 /// The longest a name may take on the bar (a file's, or a source's).
 const NAME_ROOM: usize = 16;
 
@@ -95,13 +97,20 @@ impl Progress {
     pub(crate) fn on(&mut self, file: &mut FileProgress, event: &DownloadEvent) {
         let now = Instant::now();
         match event {
-            DownloadEvent::Started { manifest, have_bytes, .. } => {
+            DownloadEvent::Started { manifest, have_bytes, earlier_version, part, .. } => {
                 let size = manifest.size();
                 (file.size, file.resumed, file.done, file.started) = (size, *have_bytes, *have_bytes, now);
                 self.there += have_bytes;
-                if *have_bytes > 0 && !self.json {
-                    let share = *have_bytes as f64 * 100.0 / size.max(1) as f64;
-                    self.note(&format!("resuming {}: {share:.0} % already verified", Escaped(&file.name)));
+                let share = *have_bytes as f64 * 100.0 / size.max(1) as f64;
+                let name = Escaped(&file.name);
+                if *earlier_version && !self.json {
+                    let part = Escaped(&part.display().to_string()).to_string();
+                    self.note(&format!(
+                        "{name} changed since {part} was begun: the part now downloads the new version, keeping \
+                         the {share:.0} % that is the same"
+                    ));
+                } else if *have_bytes > 0 && !self.json {
+                    self.note(&format!("resuming {name}: {share:.0} % already verified"));
                 }
             }
             DownloadEvent::Chunk { bytes, peer, .. } => {
@@ -110,9 +119,13 @@ impl Progress {
                 self.recent.add(now, u64::from(*bytes));
                 self.sources.entry(*peer).or_insert_with(|| Window::new(now)).add(now, u64::from(*bytes));
             }
-            DownloadEvent::SourceDropped { peer, reason } => {
+            DownloadEvent::SourceDropped { peer, why, waiting } => {
                 self.sources.remove(peer);
-                tracing::warn!("{} no longer asked for {}: {reason}", self.name_of(peer), file.name);
+                let waiting = match waiting {
+                    Some(wait) => format!("; waiting up to {} s for another host", wait.as_secs_f64()),
+                    None => String::new(),
+                };
+                tracing::warn!("{} {why}{waiting}", self.name_of(peer));
             }
             DownloadEvent::ChunkFailed { index, peer, corrupt: true, .. } => {
                 tracing::warn!("chunk {index} of {} from {} was corrupt; asked again", file.name, self.name_of(peer));
@@ -149,10 +162,15 @@ impl Progress {
             Event::Done { id, path, size, seconds: secs, bytes_per_second: rate }.print();
             return;
         }
-        // The name was taken (by another file, or the same one with --force): the file went beside it.
-        let wanted = node::safe_file_name(&file.name);
-        let taken = path.file_name().is_some_and(|n| *n != *wanted);
-        if self.quiet.quiets(file.size) {
+        // A name the destination does not take, or may not be given, is saved as another, and said so
+        // even where lines are counted; one taken (by another file, or the same with --force) went beside.
+        let (wanted, renamed) = node::saved_as(&file.name, node::NameRules::of(path.parent().unwrap_or(path)));
+        let saved = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut why: Vec<String> = renamed.into_iter().collect();
+        if saved != wanted {
+            why.push(format!("{} is taken there", Escaped(&wanted)));
+        }
+        if why.is_empty() && self.quiet.quiets(file.size) {
             self.refresh(Instant::now(), file);
             return;
         }
@@ -163,9 +181,18 @@ impl Progress {
             human_bytes(rate as u64),
             already_there(file.resumed, file.size),
             Escaped(&path.display().to_string()),
-            if taken { format!(" ({} is taken there)", Escaped(&wanted)) } else { String::new() }
+            match why.is_empty() {
+                true => String::new(),
+                false => format!(" (saved as {}: {})", Escaped(&saved), why.join("; ")),
+            }
         );
         above(|| say!("{line}"));
+        self.refresh(Instant::now(), file);
+    }
+
+    /// Draws the bar as it stands now: with nothing arriving, its rate and ETA fall. `file`: the first of
+    /// the run (named on the bar where it is the only one).
+    pub(crate) fn tick(&mut self, file: &FileProgress) {
         self.refresh(Instant::now(), file);
     }
 
@@ -341,7 +368,7 @@ impl Window {
 fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
     let id = id.to_string();
     match event {
-        DownloadEvent::Started { manifest, have, sources, part, .. } => Event::Started {
+        DownloadEvent::Started { manifest, have, sources, part, earlier_version, .. } => Event::Started {
             id,
             name: manifest.name().to_string(),
             size: manifest.size(),
@@ -349,6 +376,7 @@ fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
             have: *have,
             sources: *sources,
             part: part.clone(),
+            earlier_version: *earlier_version,
         },
         DownloadEvent::Chunk { index, bytes, peer } => {
             Event::Chunk { id, index: *index, bytes: *bytes, peer: peer.to_string(), done_bytes }
@@ -356,9 +384,12 @@ fn event_json(event: &DownloadEvent, id: FileId, done_bytes: u64) -> Event {
         DownloadEvent::ChunkFailed { index, peer, error, corrupt } => {
             Event::ChunkFailed { id, index: *index, peer: peer.to_string(), error: error.clone(), corrupt: *corrupt }
         }
-        DownloadEvent::SourceDropped { peer, reason } => {
-            Event::SourceDropped { id, peer: peer.to_string(), reason: reason.clone() }
-        }
+        DownloadEvent::SourceDropped { peer, why, waiting } => Event::SourceDropped {
+            id,
+            peer: peer.to_string(),
+            reason: why.to_string(),
+            waiting_seconds: waiting.map(|t| t.as_secs_f64()),
+        },
     }
 }
 

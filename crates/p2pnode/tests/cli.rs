@@ -211,13 +211,32 @@ fn a_file_already_there_is_not_fetched_again() {
     std::fs::remove_file(mine.path().join("copy of song.ogg")).expect("remove");
     std::fs::write(mine.path().join("song.ogg"), testdata::bytes(300_000, 12)).expect("write");
     let said = get(&[]);
-    assert!(said.contains("song (1).ogg (song.ogg is taken there)"), "{said}");
+    assert!(said.contains("(saved as song (1).ogg: song.ogg is taken there)"), "{said}");
     assert_eq!(std::fs::read(mine.path().join("song (1).ogg")).expect("downloaded"), data);
 
     // --force fetches another copy even so.
     assert!(get(&[]).starts_with("already have song.ogg ("), "the copy fetched is found next time");
     assert!(get(&["--force"]).contains("song (2).ogg"));
     assert_eq!(listing(), ["song (1).ogg", "song (2).ogg", "song.ogg"]);
+}
+
+/// A name lands whole where the destination's file system takes it; one saved under another name says
+/// which, and why.
+#[test]
+fn names_are_kept_where_the_destination_takes_them_and_renames_are_told() {
+    let port = free_udp_port();
+    let (shared, into) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let quoted = "it's \"quoted\": <1>.txt";
+    std::fs::write(shared.path().join(quoted), b"quoted").expect("write");
+    std::fs::write(shared.path().join("draft."), b"a name Windows cuts short").expect("write");
+    let _server = Server::start(port, shared.path(), "alpha", &[], &[]);
+    let out = run(p2pnode(port).args(["get", quoted, "draft.", "-o", into.path().to_str().expect("utf-8")]));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(into.path().join(quoted)).expect("saved as named"), b"quoted", "{said}");
+    let line = said.lines().find(|l| l.starts_with("downloaded draft.")).expect("told");
+    assert!(line.ends_with("(saved as draft: trailing dots and spaces removed (Windows drops them))"), "{said}");
+    assert!(!said.lines().any(|l| l.contains("quoted") && l.contains("saved as")), "{said}");
 }
 
 #[test]
@@ -238,7 +257,7 @@ fn files_in_subfolders_are_listed_by_path_and_fetched_by_path_or_name() {
     let indents: Vec<usize> = tree.lines().skip(1).map(|l| l.len() - l.trim_start().len()).collect();
     assert_eq!((names, indents), (vec!["docs/", "2024/", "q1.pdf", "notes.txt"], vec![0, 2, 4, 2]), "{tree}");
     for (pattern, expected) in
-        [("*.pdf", "docs/2024/q1.pdf"), ("docs/2024", "docs/2024/q1.pdf"), ("notes.txt", "docs/notes.txt")]
+        [("**/*.pdf", "docs/2024/q1.pdf"), ("docs/2024", "docs/2024/q1.pdf"), ("notes.txt", "docs/notes.txt")]
     {
         let listed = json_lines(&run(p2pnode(port).args(["--json", "ls", pattern])));
         let names: Vec<&str> = listed.iter().filter_map(|f| f["name"].as_str()).collect();
@@ -260,7 +279,7 @@ fn files_in_subfolders_are_listed_by_path_and_fetched_by_path_or_name() {
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    get(&["docs", "docs/2024", "*.txt"]);
+    get(&["docs", "docs/2024", "docs/*.txt"]);
     for (path, bytes) in [
         ("docs/2024/q1.pdf", &b"quarter one"[..]),
         ("docs/notes.txt", b"notes"),

@@ -21,10 +21,10 @@ fn peer_chosen_names_are_escaped_everywhere_but_in_json() {
     let port = free_udp_port();
     let (watcher_dir, shared, out) =
         (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    let watcher = Server::start_logged(port, watcher_dir.path(), "watcher");
+    let watcher = Server::start_logged(port, watcher_dir.path(), "watcher", &["-v"]);
     std::fs::write(shared.path().join(FILE_NAME), b"pay me").expect("write");
     std::fs::write(shared.path().join("invoice.pdf"), b"%PDF").expect("write");
-    let mallory = Server::start_logged(port, shared.path(), NODE_NAME);
+    let mallory = Server::start_logged(port, shared.path(), NODE_NAME, &["-v"]);
 
     let files = json_lines(&run(p2pnode(port).args(["--json", "ls"])));
     assert!(!files.iter().any(|f| f["name"] == FILE_NAME), "a name with escapes is not shared: {files:?}");

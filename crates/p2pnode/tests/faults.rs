@@ -1,5 +1,5 @@
 //! Downloads that meet faults, run as a user runs them (real processes on loopback), on both transports:
-//! a source killed or frozen mid-download, a source serving corrupt chunks, every copy of a chunk
+//! a source killed or frozen mid-download, the only source killed, a source serving corrupt chunks, every copy of a chunk
 //! corrupt, the downloader itself killed and run again, and a disk that fills up.
 //!
 //! Sources cap their upload rate so that a download lasts long enough to be interrupted mid-way.
@@ -25,6 +25,7 @@ macro_rules! on_every_transport {
 
 on_every_transport!(
     a_killed_source_is_replaced,
+    the_only_source_killed_is_told_at_once_and_waited_for_until_the_timeout,
     a_frozen_source_is_timed_out,
     corrupt_chunks_come_from_a_good_peer,
     a_chunk_corrupt_everywhere_fails_naming_it,
@@ -77,6 +78,39 @@ fn a_killed_source_is_replaced(transport: &str) {
     });
     assert_success(&run, transport);
     assert!(std::fs::read(out.path().join("movie.bin")).expect("read") == data);
+}
+
+fn the_only_source_killed_is_told_at_once_and_waited_for_until_the_timeout(transport: &str) {
+    let port = free_udp_port();
+    let (dirs, _) = shared_copies(1, "movie.bin", 96 * CHUNK);
+    let servers = start_all(port, &dirs, &[]);
+    let out = tempfile::tempdir().expect("dir");
+    let (mut killed, mut told) = (None, None);
+    let mut cmd = get(port, transport, "movie.bin", out.path(), &[]);
+    cmd.args(["--timeout", "3"]);
+    let run = get_streaming(&mut cmd, |e| {
+        if e["event"] == "chunk" && killed.is_none() {
+            servers[0].signal("KILL");
+            killed = Some(Instant::now());
+        }
+        if e["event"] == "source_dropped" && told.is_none() {
+            told = Some((Instant::now(), e.clone()));
+        }
+    });
+    let (ended, killed) = (Instant::now(), killed.expect("a chunk arrived"));
+    let (told, dropped) = told.unwrap_or_else(|| panic!("{transport}: the source's end untold: {}", run.stderr));
+    assert_eq!(dropped["waiting_seconds"], 3.0, "{transport}: {dropped}");
+    let reason = dropped["reason"].as_str().expect("a reason");
+    // Over tcp the host refuses a new connection; over quic a killed peer just goes silent.
+    assert!(reason.starts_with("is gone (") || transport == "quic" && reason.starts_with("stopped answering ("));
+    assert!(!run.status.success(), "{transport}: the download cannot complete");
+    let said = ["every host of movie.bin is gone", "is kept in", "run the same command when a host is back"];
+    assert!(said.iter().all(|s| run.stderr.contains(s)), "{transport}: {}", run.stderr);
+    assert!(out.path().join("movie.bin.part").exists(), "{transport}: the verified part is kept");
+    // Before, the sole source was retried with a doubling backoff for about 32 s before it was given up.
+    let (told, ended) = (told - killed, ended - killed);
+    assert!(ended < Duration::from_secs(15), "{transport}: the run ended {ended:?} after its only source died");
+    eprintln!("{transport}: the only source's death told after {told:?}; the run ended {ended:?} after it");
 }
 
 fn a_frozen_source_is_timed_out(transport: &str) {
@@ -149,9 +183,21 @@ fn a_killed_download_resumes_with_only_the_missing_chunks(transport: &str) {
     let (dirs, data) = shared_copies(1, "disk.img", 64 * CHUNK);
     let _servers = start_all(port, &dirs, &[]);
     let out = tempfile::tempdir().expect("dir");
+    killed_after_10_chunks(get(port, transport, "disk.img", out.path(), &[]));
+    assert!(!out.path().join("disk.img").exists(), "{transport}: no final file from a killed download");
 
-    let mut first =
-        get(port, transport, "disk.img", out.path(), &[]).stdout(std::process::Stdio::piped()).spawn().expect("get");
+    let run = get_streaming(&mut get(port, transport, "disk.img", out.path(), &[]), |_| {});
+    assert_success(&run, transport);
+    let started = run.events.iter().find(|e| e["event"] == "started").expect("started event");
+    let had = started["have"].as_u64().expect("have") as usize;
+    assert!(had >= 10, "{transport}: the rerun kept the {had} chunks verified before the kill");
+    assert_eq!(run.count("chunk"), 64 - had, "{transport}: the rerun fetched only what was missing");
+    assert!(std::fs::read(out.path().join("disk.img")).expect("read") == data);
+}
+
+/// Runs `get` (with --json) until it has fetched 10 chunks, then kills it.
+fn killed_after_10_chunks(mut get: std::process::Command) {
+    let mut first = get.stdout(std::process::Stdio::piped()).spawn().expect("get");
     let lines = std::io::BufRead::lines(std::io::BufReader::new(first.stdout.take().expect("stdout")));
     let mut chunks = 0;
     for line in lines {
@@ -162,15 +208,40 @@ fn a_killed_download_resumes_with_only_the_missing_chunks(transport: &str) {
     }
     first.kill().expect("kill -9");
     first.wait().expect("reaped");
-    assert!(!out.path().join("disk.img").exists(), "{transport}: no final file from a killed download");
+}
 
-    let run = get_streaming(&mut get(port, transport, "disk.img", out.path(), &[]), |_| {});
-    assert_success(&run, transport);
+/// The shared file changes while its download is interrupted: the next `get` fetches the new version
+/// into the part the first left, keeping its chunks that the new version shares, and leaves no stale part.
+#[test]
+fn the_part_of_a_file_changed_since_is_taken_over_by_its_new_version() {
+    let port = free_udp_port();
+    let (dirs, mut data) = shared_copies(1, "disk.img", 64 * CHUNK);
+    let _servers = start_all(port, &dirs, &[]);
+    let out = tempfile::tempdir().expect("dir");
+    killed_after_10_chunks(get(port, "tcp", "disk.img", out.path(), &[]));
+
+    let listed_id = || {
+        let out = common::run(p2pnode(port).args(["--json", "ls", "disk.img"]));
+        common::json_lines(&out).first().and_then(|f| f["id"].as_str().map(String::from))
+    };
+    let before = listed_id().expect("listed");
+    data[40 * CHUNK + 3] ^= 0xff;
+    std::fs::write(dirs[0].path().join("disk.img"), &data).expect("changed");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while listed_id().is_none_or(|id| id == before) {
+        assert!(Instant::now() < deadline, "the change is never shared");
+    }
+
+    let run = get_streaming(&mut get(port, "tcp", "disk.img", out.path(), &[]), |_| {});
+    assert_success(&run, "tcp");
     let started = run.events.iter().find(|e| e["event"] == "started").expect("started event");
-    let had = started["have"].as_u64().expect("have") as usize;
-    assert!(had >= 10, "{transport}: the rerun kept the {had} chunks verified before the kill");
-    assert_eq!(run.count("chunk"), 64 - had, "{transport}: the rerun fetched only what was missing");
+    assert_eq!(started["earlier_version"], true, "{started}");
+    let kept = started["have"].as_u64().expect("have") as usize;
+    assert!(kept >= 9, "the chunks of the earlier version that did not change are kept: {kept}");
+    assert_eq!(run.count("chunk"), 64 - kept, "only the rest is fetched");
     assert!(std::fs::read(out.path().join("disk.img")).expect("read") == data);
+    let left: Vec<_> = std::fs::read_dir(out.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("disk.img")], "no stale part or state left");
 }
 
 fn a_full_disk_is_asked_first_fails_clearly_when_it_fills_and_resumes_once_there_is_room(transport: &str) {

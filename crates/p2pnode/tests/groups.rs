@@ -79,8 +79,8 @@ fn only_trusted_nodes_are_served_and_asked() {
         ["a", "b", "c"].iter().zip(&dirs).map(|(n, d)| Server::start(port, d.path(), n, &[], &[]).id.clone()).collect();
     let state = |i: usize| dirs[i].path().join(".p2pnode").to_str().expect("utf-8").to_string();
     let (a, b) = (ids[0].as_str(), ids[1].as_str());
+    let node_a = Server::start_logged(port, dirs[0].path(), "a", &["--trust", b]);
     let _nodes = [
-        Server::start(port, dirs[0].path(), "a", &["--trust", b], &[]),
         Server::start(port, dirs[1].path(), "b", &["--trust", a], &[]),
         Server::start(port, dirs[2].path(), "c", &[], &[]),
     ];
@@ -104,7 +104,15 @@ fn only_trusted_nodes_are_served_and_asked() {
     assert_eq!(std::fs::read(into.path().join("a.txt")).expect("fetched"), b"from a");
     std::fs::remove_file(into.path().join("a.txt")).expect("remove");
     assert!(!get(&["--trust", a, "--state-dir", &state(2)]).0, "c proves its id, which a does not trust");
-    assert!(!get(&[]).0, "an anonymous get is not served by a");
+    // Refused, not failed: said once as a note naming a, in a sentence; a logs the refusal once a minute.
+    let (fetched, stderr) = get(&[]);
+    assert!(!fetched, "an anonymous get is not served by a");
+    let note = format!("note: a ({} at ", &a[..8]);
+    let refused: Vec<&str> = stderr.lines().filter(|l| l.starts_with(&note)).collect();
+    assert_eq!(refused.len(), 1, "{stderr}");
+    assert!(refused[0].ends_with("shares only with the peers it trusts, and this node is not one of them"), "{stderr}");
+    assert!(!stderr.contains('='), "sentences, not key=value: {stderr}");
+    assert!(!get(&[]).0, "asked again, refused again");
 
     let listed = json_lines(&run(p2pnode(port).args(["--json", "--trust", a, "--state-dir", &state(1), "peers"])));
     let trusted: BTreeSet<(String, bool)> = listed
@@ -122,4 +130,14 @@ fn only_trusted_nodes_are_served_and_asked() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.code() == Some(code) && stderr.contains(says), "{args:?}: {stderr}");
     }
+    let log = node_a.log();
+    let refusals: Vec<&str> = log.lines().filter(|l| l.contains("refused node ")).collect();
+    // c, then the anonymous gets (one id each), each once however often it asked.
+    assert!(!refusals.is_empty() && refusals.iter().all(|l| l.contains("it is not trusted here")), "{log}");
+    let mut nodes: Vec<&str> =
+        refusals.iter().filter_map(|l| l.split("refused node ").nth(1)?.split(' ').next()).collect();
+    let told = nodes.len();
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(nodes.len(), told, "one line per node: {log}");
 }

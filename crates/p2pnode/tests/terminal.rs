@@ -1,7 +1,8 @@
 //! `get` as a person sees it: the binary runs in a pseudo-terminal of 60 and of 120 columns, and what it
 //! draws is replayed on a terminal emulator (vt100) to read the screen as it would look. The bar stays on
 //! one row without wrapping, a warning (a source killed mid-download) prints above it, Ctrl-C leaves the
-//! resume hint, and the next run says how much it resumes.
+//! resume hint, and the next run says how much it resumes; where the only source dies, the rate on the
+//! bar falls as bytes stop and the run ends after the timeout saying how to resume.
 
 mod common;
 
@@ -41,7 +42,7 @@ fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
     get.wait_for("the bar", |s| bar_rows(s).len() == 1);
     get.wait_for_sources("both sources on the bar", &["alice", "bob"]);
     bob.signal("KILL");
-    let warning = "bob no longer asked for big.bin";
+    let warning = "bob is gone (";
     // The bar is drawn again just after the warning is printed above it: wait for both.
     get.wait_for("the warning of the dropped source", |s| s.contains(warning) && !bar_rows(s).is_empty());
     let spinner = String::from_utf8_lossy(&get.drawn).contains("looking for peers");
@@ -63,6 +64,41 @@ fn the_bar_fits_warnings_print_above_it_and_ctrl_c_resumes(cols: u16) {
     again.ctrl_c();
     assert_eq!(again.exit_code(), 130);
     drop(alice);
+}
+
+#[test]
+fn the_only_source_dies() {
+    let port = free_udp_port();
+    let (dirs, _) = shared_copies(1, "big.bin", SIZE);
+    let (dest, state) = (tempfile::tempdir().expect("dest"), tempfile::tempdir().expect("state"));
+    let alice = Server::start(port, dirs[0].path(), "alice", &[], &["--max-upload-rate", RATE]);
+    let mut get = Screen::get(120, p2pnode(port), dest.path(), state.path());
+    get.wait_for("a rate on the bar", |s| rate_on_bar(s).is_some_and(|rate| rate > 0.0));
+    get.wait_for_sources("alice on the bar", &["alice"]);
+    let before = rate_on_bar(&get.text()).expect("a rate");
+    alice.signal("KILL");
+    let warning = "alice is gone (";
+    get.wait_for("the warning", |s| s.contains(warning) && s.contains("; waiting up to 10 s for another host"));
+    // Nothing arrives any more: the bar says so within seconds, while the run waits for another host.
+    get.wait_for("the rate falling", |s| rate_on_bar(s).is_some_and(|rate| rate < before / 2.0));
+    get.wait_for("the question", |s| s.contains("delete the verified part"));
+    get.session.send(b"\n").expect("answered");
+    assert_eq!(get.exit_code(), 1);
+    let screen = get.text();
+    for said in ["every host of big.bin is gone", "is kept in", "run the same command when a host is back"] {
+        assert!(screen.replace('\n', "").contains(said), "'{said}' not said:\n{screen}");
+    }
+    assert!(dest.path().join("big.bin.part").exists(), "the verified part is kept");
+}
+
+/// The rate the bar shows for the whole run, in bytes per second.
+fn rate_on_bar(screen: &str) -> Option<f64> {
+    let row = screen.lines().find(|row| row.contains("/s ETA"))?;
+    let head = &row[..row.find("/s ETA")?];
+    let mut words = head.split_whitespace().rev();
+    let (unit, value) = (words.next()?, words.next()?.parse::<f64>().ok()?);
+    let power = ["B", "KiB", "MiB", "GiB"].iter().position(|u| *u == unit)?;
+    Some(value * 1024f64.powi(power as i32))
 }
 
 /// `ls` at 60 columns: a long name is cut with an ellipsis rather than every row wrapping, and names

@@ -111,6 +111,9 @@ pub enum ErrorCode {
     /// A seed sent this chunk to another downloader moments ago: ask the swarm for it first (the seed
     /// answers the same request the next time), so that its uplink carries each chunk about once.
     Elsewhere,
+    /// The server serves only the node ids it trusts, and the asker's proven id is not one of them (an
+    /// addition to wire version 2: an older client reads it as an unknown code).
+    NotTrusted,
     /// A code this build does not know (a newer peer).
     Other(u16),
 }
@@ -124,13 +127,15 @@ impl ErrorCode {
             ErrorCode::Busy => 3,
             ErrorCode::Internal => 4,
             ErrorCode::Elsewhere => 5,
+            ErrorCode::NotTrusted => 6,
             ErrorCode::Other(c) => c,
         }
     }
 
     /// The error a wire code stands for ([`ErrorCode::Other`] for codes this build does not know).
     pub fn from_code(code: u16) -> Self {
-        [ErrorCode::NotFound, ErrorCode::BadRequest, ErrorCode::Busy, ErrorCode::Internal, ErrorCode::Elsewhere]
+        use ErrorCode::*;
+        [NotFound, BadRequest, Busy, Internal, Elsewhere, NotTrusted]
             .into_iter()
             .find(|c| c.code() == code)
             .unwrap_or(ErrorCode::Other(code))
@@ -145,6 +150,7 @@ impl fmt::Display for ErrorCode {
             ErrorCode::Busy => f.write_str("busy"),
             ErrorCode::Internal => f.write_str("internal error"),
             ErrorCode::Elsewhere => f.write_str("sent to another downloader; ask the swarm"),
+            ErrorCode::NotTrusted => f.write_str("not trusted"),
             ErrorCode::Other(c) => write!(f, "error {c}"),
         }
     }

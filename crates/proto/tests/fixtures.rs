@@ -89,6 +89,7 @@ fn today() -> BTreeMap<&'static str, Frame> {
         ("response-busy", error(ErrorCode::Busy)),
         ("response-internal", error(ErrorCode::Internal)),
         ("response-elsewhere", error(ErrorCode::Elsewhere)),
+        ("response-not-trusted", error(ErrorCode::NotTrusted)),
         ("datagram-announce", datagram(Datagram::Announce(announcement))),
         ("datagram-query", datagram(Datagram::Query { from: NodeId([9; 32]) })),
         ("catalogue", {

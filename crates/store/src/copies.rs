@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use proto::{FileId, Manifest};
 
-use crate::{HashCache, is_download_artifact, safe_file_name};
+use crate::{HashCache, NameRules, is_download_artifact, safe_file_name};
 
 /// Files of another name but the same size that one lookup hashes at most: a folder of thousands of
 /// same-size files costs a few dozen hashes per lookup, not thousands.
@@ -36,7 +36,7 @@ impl Copies {
         // Canonical, as the paths a node's hash cache holds.
         let dir = dir.canonicalize().ok()?;
         let same = self.listed.entry(dir.clone()).or_insert_with(|| list(&dir)).get(&size);
-        let expected = dir.join(safe_file_name(name));
+        let expected = dir.join(safe_file_name(name, NameRules::of(&dir)));
         // Only the few tried are copied out: a lookup costs the same in a folder of thousands.
         let first = same.is_some_and(|s| s.contains(&expected)).then(|| expected.clone());
         let others = same.into_iter().flatten().filter(|p| **p != expected).take(MAX_OTHER_CANDIDATES).cloned();

@@ -9,8 +9,9 @@
 //!   file records which, and the file is renamed to a name that overwrites nothing once every chunk is
 //!   verified. A later download of the same content resumes from it. State files are authenticated with
 //!   the node-local [`StateKey`]: one this node did not write is never resumed or shared.
-//! - [`safe_file_name`] turns a name received from the network into a plain file name; [`Copies`] finds
-//!   the files a download would only duplicate.
+//! - [`safe_file_name`] turns a name received from the network into a plain file name, by the rules of
+//!   the destination's file system ([`NameRules::of`]); [`Copies`] finds the files a download would only
+//!   duplicate.
 //!
 //! # Example
 //! ```
@@ -21,7 +22,7 @@
 //! store::verify_chunk(&manifest, 0, b"chunked, hashed, verified")?;
 //! assert!(store::verify_chunk(&manifest, 0, b"chunked, hashed, altered!").is_err());
 //! // A name from the network becomes a plain file name, never a path.
-//! assert_eq!(store::safe_file_name("../../etc/passwd"), "passwd");
+//! assert_eq!(store::safe_file_name("../../etc/passwd", store::NameRules::of(dir.path())), "passwd");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -42,7 +43,7 @@ pub use copies::Copies;
 pub use error::StoreError;
 pub use hash::{hash_file, hash_file_counting, verify_chunk};
 pub use library::{Change, Hashing, Library, Partial, SharedFile};
-pub use names::{is_download_artifact, safe_file_name};
+pub use names::{NameRules, is_download_artifact, safe_file_name, saved_as};
 pub use part::{PartFile, PartProgress, VerifiedChunks, bits_now, discard_part, read_state};
 pub use positioned::PositionedIo;
 pub use space::free_space;

@@ -19,7 +19,7 @@ use proto::{Bitmap, Manifest};
 use crate::error::io_err;
 use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
 use crate::place::rename_no_replace;
-use crate::{PositionedIo, StateKey, StoreError, safe_file_name, verify_chunk};
+use crate::{NameRules, PositionedIo, StateKey, StoreError, safe_file_name, verify_chunk};
 
 const MAGIC: &[u8; 4] = b"P2PS";
 const VERSION: u8 = 3;
@@ -50,6 +50,8 @@ pub struct PartFile {
     /// Where the bitmap starts in the state file.
     bits_at: u64,
     verified: VerifiedChunks,
+    /// Whether the part was an earlier version's, taken over ([`Self::open`]).
+    took_over: bool,
 }
 
 /// The chunks a download has verified so far, as it verifies them: shared by the download and whoever in
@@ -95,26 +97,62 @@ impl VerifiedChunks {
 
 impl PartFile {
     /// Opens the download of `manifest` into `dir` under its sanitised name. An existing `NAME.part` of the
-    /// same content whose state `key` authenticates is resumed (its claimed chunks re-verified); one of
-    /// other content, or with a state file this node did not write, is left alone and `NAME (1).part`
-    /// tried instead.
+    /// same content whose state `key` authenticates is resumed (its claimed chunks re-verified). One of an
+    /// earlier version of the file (its state ours, its name the same, its content other: the file changed
+    /// where it is shared) is taken over, keeping the chunks that still match ([`Self::took_over`]), so
+    /// that no stale part stays behind. Any other, or one with a state file this node did not write, is
+    /// left alone and `NAME (1).part` tried instead; so is one that another download holds open (each
+    /// holds its part locked).
     pub fn open(dir: &Path, manifest: Arc<Manifest>, key: &StateKey) -> Result<Self, StoreError> {
-        let name = safe_file_name(manifest.name());
-        let id = manifest.id();
+        let name = safe_file_name(manifest.name(), NameRules::of(dir));
         for candidate in numbered(&name).take(MAX_NAME_TRIES) {
             let part_path = dir.join(format!("{candidate}{PART_SUFFIX}"));
             let state_path = dir.join(format!("{candidate}{STATE_SUFFIX}"));
             if !part_path.exists() && !state_path.exists() {
                 return Self::create(dir, name, part_path, &state_path, manifest, key);
             }
-            let ours = read_state(&state_path, key).filter(|(found, _)| found.id() == id);
-            if let Some((_, bits)) = ours
-                && part_path.is_file()
-            {
-                return Self::resume(dir, name, part_path, &state_path, manifest, &bits);
+            let Some((found, bits)) = read_state(&state_path, key).filter(|_| part_path.is_file()) else { continue };
+            let taken = found.id() == manifest.id() || found.name() == manifest.name();
+            let Some(part) = taken.then(|| locked(&part_path)).transpose()?.flatten() else { continue };
+            let opened = Opened { dir, name, part_path, part };
+            if found.id() == manifest.id() {
+                return Self::resume(opened, &state_path, manifest, &bits);
             }
+            return Self::take_over(opened, &state_path, manifest, key, (&found, &bits));
         }
         Err(StoreError::Io { path: dir.join(name), source: std::io::Error::other("no free file name") })
+    }
+
+    /// Resumes the part of `earlier`, an earlier version of `manifest`'s file, as a download of
+    /// `manifest`: its state written anew, and of the chunks it verified, those that are the same in the
+    /// new version (same place, size and hash) kept once verified again.
+    fn take_over(
+        opened: Opened<'_>,
+        state_path: &Path,
+        manifest: Arc<Manifest>,
+        key: &StateKey,
+        (earlier, had): (&Manifest, &Bitmap),
+    ) -> Result<Self, StoreError> {
+        let same = |i: &u32| {
+            earlier.chunk_span(*i) == manifest.chunk_span(*i) && earlier.chunk_hash(*i) == manifest.chunk_hash(*i)
+        };
+        let mut kept = Bitmap::empty(manifest.chunk_count());
+        for index in (0..manifest.chunk_count().min(earlier.chunk_count())).filter(|i| had.has(*i)).filter(same) {
+            kept.set(index);
+        }
+        let mut state = state_header(&manifest, key, &opened.part_path);
+        state.put(Bitmap::empty(manifest.chunk_count()).as_bytes());
+        std::fs::write(state_path, &state).map_err(io_err(state_path))?;
+        let mut this = Self::resume(opened, state_path, manifest, &kept)?;
+        this.took_over = true;
+        tracing::info!(file = %this.part_path.display(), kept = this.progress().chunks, "an earlier version's part taken over");
+        Ok(this)
+    }
+
+    /// Whether this download took over the part of an earlier version of its file: the chunks that were
+    /// the same in both are all it kept ([`Self::progress`]).
+    pub fn took_over(&self) -> bool {
+        self.took_over
     }
 
     fn create(
@@ -127,6 +165,8 @@ impl PartFile {
     ) -> Result<Self, StoreError> {
         let new = || OpenOptions::new().read(true).write(true).create_new(true).clone();
         let part = new().open(&part_path).map_err(io_err(&part_path))?;
+        // Just made: nobody else holds it.
+        let _ = part.try_lock();
         let verified = VerifiedChunks::new(manifest.chunk_count());
         let mut header = state_header(&manifest, key, &part_path);
         let bits_at = header.len() as u64;
@@ -144,21 +184,19 @@ impl PartFile {
                 return Err(e);
             }
         };
-        Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, bits_at, verified })
+        let took_over = false;
+        Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, bits_at, verified, took_over })
     }
 
     fn resume(
-        dir: &Path,
-        name: String,
-        part_path: PathBuf,
+        opened: Opened<'_>,
         state_path: &Path,
         manifest: Arc<Manifest>,
         bits: &Bitmap,
     ) -> Result<Self, StoreError> {
-        let open = || OpenOptions::new().read(true).write(true).clone();
-        let part = open().open(&part_path).map_err(io_err(&part_path))?;
+        let Opened { dir, name, part_path, part } = opened;
         part.set_len(manifest.size()).map_err(io_err(&part_path))?;
-        let state = open().open(state_path).map_err(io_err(state_path))?;
+        let state = OpenOptions::new().read(true).write(true).open(state_path).map_err(io_err(state_path))?;
         // Magic, version, manifest length, manifest, MAC: where the bitmap starts.
         let bits_at = (MAGIC.len() + 1 + 4 + manifest.encoded_len() + 32) as u64;
         let this = Self {
@@ -170,6 +208,7 @@ impl PartFile {
             manifest,
             bits_at,
             verified: VerifiedChunks::new(bits.chunks()),
+            took_over: false,
         };
         let mut buf = Vec::new();
         for index in (0..this.manifest.chunk_count()).filter(|i| bits.has(*i)) {
@@ -261,6 +300,25 @@ impl PartFile {
 
     fn state_path(&self) -> PathBuf {
         state_path_of(&self.part_path)
+    }
+}
+
+/// A `.part` file opened and locked for a download, with where it is.
+struct Opened<'a> {
+    dir: &'a Path,
+    name: String,
+    part_path: PathBuf,
+    part: File,
+}
+
+/// The `.part` file at `path`, opened and locked; `None` where another download holds it.
+fn locked(path: &Path) -> Result<Option<File>, StoreError> {
+    let part = OpenOptions::new().read(true).write(true).open(path).map_err(io_err(path))?;
+    match part.try_lock() {
+        Ok(()) => Ok(Some(part)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        // A file system without locks (some FUSE ones): nothing to tell another download by.
+        Err(std::fs::TryLockError::Error(_)) => Ok(Some(part)),
     }
 }
 
@@ -375,6 +433,8 @@ mod tests {
         let part = {
             let unfinished = part.finish();
             assert!(matches!(unfinished, Err(StoreError::Incomplete { missing: 1 })));
+            // Stopped: a download that holds its part keeps others off it.
+            drop(part);
             PartFile::open(dir.path(), m.clone(), &key).expect("resume")
         };
         assert_eq!(part.missing(), vec![2]);
@@ -405,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn other_content_with_the_same_name_gets_its_own_part() {
+    fn other_content_with_the_same_name_gets_its_own_part_while_the_first_downloads() {
         let key = key();
         let (dir, _, m) = setup(10);
         let (_other_dir, _, other) = setup(20);
@@ -413,6 +473,40 @@ mod tests {
         let second = PartFile::open(dir.path(), other, &key).expect("open");
         assert_ne!(first.part_path(), second.part_path());
         assert!(second.part_path().ends_with("out (1).bin.part"));
+        assert!(!second.took_over(), "a part another download holds is left alone");
+    }
+
+    #[test]
+    fn a_new_version_takes_the_earlier_versions_part_over_keeping_the_chunks_that_match() {
+        let key = key();
+        let chunk_size = proto::MIN_CHUNK_SIZE as usize;
+        let (dir, old, earlier) = setup(4 * chunk_size);
+        // The file changed where it is shared: its second chunk rewritten, its fourth cut short.
+        let mut new = old[..3 * chunk_size + 100].to_vec();
+        new[chunk_size + 5] ^= 0xff;
+        let src = dir.path().join("src");
+        std::fs::write(&src, &new).expect("write");
+        let changed = Arc::new(hash_file(&src, "out.bin".into()).expect("hash"));
+        std::fs::remove_file(src).expect("rm");
+        let part = PartFile::open(dir.path(), earlier.clone(), &key).expect("open");
+        for index in 0..4 {
+            part.write_chunk(index, chunk(&earlier, &old, index)).expect("write");
+        }
+        let stale = part.part_path().to_path_buf();
+        drop(part);
+
+        let part = PartFile::open(dir.path(), changed.clone(), &key).expect("taken over");
+        assert!(part.took_over());
+        assert_eq!(part.part_path(), stale, "the same part, not a second one beside it");
+        assert_eq!(part.missing(), vec![1, 3], "chunks 0 and 2 are the same in both versions");
+        for index in [1, 3] {
+            part.write_chunk(index, chunk(&changed, &new, index)).expect("write");
+        }
+        let done = part.finish().expect("finished");
+        assert_eq!(std::fs::read(&done).expect("read"), new);
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("out.bin")], "no stale part or state left behind");
     }
 
     #[test]

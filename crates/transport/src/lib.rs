@@ -238,6 +238,12 @@ pub trait Transport: Send + Sync + 'static {
     /// Connects to the node `expected` at `addr`. A transport that authenticates fails with
     /// [`TransportError::IdentityMismatch`] when the peer proves another id.
     async fn connect(&self, addr: SocketAddr, expected: NodeId) -> Result<Arc<dyn Connection>, TransportError>;
+
+    /// Connects anew to `expected` at `addr`, where a connection made before may be dead: a transport that
+    /// keeps its connections ([`Reuse`]) dials rather than handing the old one out again.
+    async fn reconnect(&self, addr: SocketAddr, expected: NodeId) -> Result<Arc<dyn Connection>, TransportError> {
+        self.connect(addr, expected).await
+    }
 }
 
 /// Accepts connections from other nodes.
@@ -264,6 +270,12 @@ pub trait Incoming: Send {
     /// The next stream the peer opened; `None` once the peer is done with the connection. Must be
     /// cancel-safe: a server bounds it with a timeout.
     async fn accept_stream(&mut self) -> Result<Option<Box<dyn Stream>>, TransportError>;
+
+    /// Whether the transport vouches for the peer's proven id before any exchange: it is on a trust list.
+    /// A server may then count the peer's connections by id rather than by address.
+    fn vouched(&self) -> bool {
+        false
+    }
 }
 
 /// The client side of a connection to a node; cheap to share between tasks.

@@ -51,10 +51,14 @@ impl Transport for Reuse {
     }
 
     async fn connect(&self, addr: SocketAddr, expected: NodeId) -> Result<Arc<dyn Connection>, TransportError> {
-        let key = (addr, expected);
-        if let Some(made) = lock(&self.made).get(&key) {
+        if let Some(made) = lock(&self.made).get(&(addr, expected)) {
             return Ok(made.clone());
         }
+        self.reconnect(addr, expected).await
+    }
+
+    async fn reconnect(&self, addr: SocketAddr, expected: NodeId) -> Result<Arc<dyn Connection>, TransportError> {
+        let key = (addr, expected);
         // Two callers may dial at once; the later connection replaces the earlier in the map, and both work.
         let inner = self.inner.connect(addr, expected).await?;
         let shared: Arc<dyn Connection> = Arc::new(Kept { inner, key, made: Arc::downgrade(&self.made) });

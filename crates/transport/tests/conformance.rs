@@ -200,6 +200,19 @@ async fn reuse_hands_out_one_connection_per_peer_until_it_fails() {
     assert!(reuse.connect(addr, id).await.is_err(), "a connection that failed is not handed out again");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn reuse_reconnects_anew_and_keeps_the_new_connection() {
+    let listener = TcpTransport::new(config()).bind((Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind");
+    let (addr, id) = (listener.local_addr(), identities().0.node_id());
+    let reuse = transport::Reuse::new(Arc::new(TcpTransport::new(config())));
+    let old = reuse.connect(addr, id).await.expect("connected");
+    let new = reuse.reconnect(addr, id).await.expect("connected again");
+    assert!(!Arc::ptr_eq(&old, &new), "a reconnect dials, where a quic connection to a peer gone still opens streams");
+    assert!(Arc::ptr_eq(&new, &reuse.connect(addr, id).await.expect("kept")), "the new connection is the one kept");
+    drop(listener);
+    assert!(reuse.reconnect(addr, id).await.is_err(), "nothing answers any more");
+}
+
 /// `plain` with both ends in the group of `key`.
 fn grouped(plain: Subject, key: u8) -> Subject {
     let group = |t: Arc<dyn Transport>| -> Arc<dyn Transport> {
@@ -272,7 +285,8 @@ async fn catalogue(client: &dyn Transport, addr: SocketAddr, id: proto::NodeId) 
     tokio::time::timeout(Duration::from_secs(3), answer).await.ok().flatten()
 }
 
-/// A trust list admits the ids on it alone, each proven by its certificate; a client asks only them.
+/// A trust list admits the ids on it alone, each proven by its certificate, and answers any other `not
+/// trusted`; a client asks only them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trust_list_admits_its_ids_alone() {
     type Make = fn(Identity) -> Arc<dyn Transport>;
@@ -284,7 +298,11 @@ async fn a_trust_list_admits_its_ids_alone() {
         let listener = only(make(server.clone()), &friend).expect("authenticates");
         let addr = answer_every_request(Arc::new(listener)).await;
         assert!(catalogue(&*make(friend.clone()), addr, server.node_id()).await.is_some(), "the trusted id");
-        assert!(catalogue(&*make(stranger.clone()), addr, server.node_id()).await.is_none(), "another id");
+        let refused = catalogue(&*make(stranger.clone()), addr, server.node_id()).await;
+        assert!(
+            matches!(refused, Some(Response::Err { code: proto::ErrorCode::NotTrusted, .. })),
+            "another id is answered not trusted: {refused:?}"
+        );
         let asking = only(make(friend.clone()), &stranger).expect("authenticates");
         let refused = asking.connect(addr, server.node_id()).await;
         assert!(matches!(refused, Err(TransportError::NotTrusted(_))), "a client asks trusted nodes alone");

@@ -130,17 +130,25 @@ impl Dictionary {
 
     /// The files `query` names, each with where it goes below the destination (`cp -r` style): one file
     /// ([`Self::resolve`]) goes by its name; a folder (`docs/2024`, no file of that path or name) goes
-    /// whole, its files below a folder of its name (`2024/q1.pdf`); a glob (`*`, `?`, `[...]`; `*` stops
-    /// at `/`) takes the files whose path or name it matches, each by its name. Sorted by where they go.
+    /// whole, its files below a folder of its name (`2024/q1.pdf`); a glob matches paths from the top of
+    /// the shares as a shell does (`*`, `?` and `[...]` within one folder, `**` any depth: `*.pdf` the
+    /// files at the top, `**/*.pdf` every one), a folder it matches goes whole, and each file goes by its
+    /// path below the glob's folders without wildcards (`photos/*` puts `photos/2024/a.jpg` at
+    /// `2024/a.jpg`), so no two files of different paths land on one place. Sorted by where they go.
     pub fn select(&self, query: &str) -> Result<Vec<(FileId, String)>, ResolveError> {
         let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
-        if query.contains(['*', '?', '[']) {
-            let pattern = glob::Pattern::new(query).map_err(|_| ResolveError::NotFound { close: vec![] })?;
+        if let Some(wildcard) = query.find(['*', '?', '[']) {
+            let pattern = query.trim_end_matches('/');
+            let pattern = glob::Pattern::new(pattern).map_err(|_| ResolveError::NotFound { close: vec![] })?;
             let options = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+            let fixed = &query[..query[..wildcard].rfind('/').map_or(0, |at| at + 1)];
             let matched = self.paths().filter(|(_, path)| {
-                pattern.matches_with(path, options) || pattern.matches_with(&file_name(path), options)
+                // The file, or a folder it is in.
+                let folders = path.match_indices('/').map(|(at, _)| &path[..at]);
+                folders.chain([*path]).any(|p| pattern.matches_with(p, options))
             });
-            let found: Vec<_> = matched.map(|(id, path)| (id, file_name(path))).collect();
+            let found: Vec<_> =
+                matched.map(|(id, path)| (id, path.strip_prefix(fixed).unwrap_or(path).to_string())).collect();
             return if found.is_empty() { Err(ResolveError::NotFound { close: vec![] }) } else { Ok(dedup(found)) };
         }
         match self.resolve(query) {
@@ -264,10 +272,42 @@ mod tests {
         assert_eq!(picked("docs"), to(&[(5, "docs/2024/q1.pdf"), (4, "docs/report.pdf")]), "a folder goes whole");
         assert_eq!(picked("docs/2024/"), to(&[(5, "2024/q1.pdf")]));
         assert_eq!(picked("docs/report.pdf"), to(&[(4, "report.pdf")]), "a file goes by its name");
-        assert_eq!(picked("*.pdf"), to(&[(5, "q1.pdf"), (4, "report.pdf")]), "a glob matches file names");
-        assert_eq!(picked("docs/*"), to(&[(4, "report.pdf")]), "* stays within its folder");
         assert!(matches!(d.select("doc"), Err(ResolveError::NotFound { .. })), "a folder is named whole");
         assert!(matches!(d.select("*.txt"), Err(ResolveError::NotFound { .. })));
+    }
+
+    #[test]
+    fn globs_match_as_in_a_shell_and_keep_paths_below_their_fixed_part() {
+        let mut d = Dictionary::default();
+        let listed = [
+            entry(1, "top.txt"),
+            entry(2, "docs/a.txt"),
+            entry(3, "docs/2024/a.txt"),
+            entry(4, "photos/2023/x.jpg"),
+            entry(5, "photos/2024/x.jpg"),
+            entry(6, "docs/report.pdf"),
+        ];
+        d.add_catalogue(host(1), &Catalogue { entries: listed.to_vec() });
+        let picked = |q: &str| d.select(q).map(|v| v.into_iter().map(|(id, to)| (id.0[0], to)).collect::<Vec<_>>());
+        let to = |v: &[(u8, &str)]| Ok(v.iter().map(|(id, p)| (*id, p.to_string())).collect());
+        assert_eq!(picked("*.txt"), to(&[(1, "top.txt")]), "* stays at the top, as in a shell");
+        assert_eq!(
+            picked("**/*.txt"),
+            to(&[(3, "docs/2024/a.txt"), (2, "docs/a.txt"), (1, "top.txt")]),
+            "** goes any depth, and files of one name keep their folders apart"
+        );
+        assert_eq!(
+            picked("docs/*"),
+            to(&[(3, "2024/a.txt"), (2, "a.txt"), (6, "report.pdf")]),
+            "a folder matched goes whole, below the glob's fixed part"
+        );
+        assert_eq!(
+            picked("photos/*"),
+            to(&[(4, "2023/x.jpg"), (5, "2024/x.jpg")]),
+            "a folder of folders matches its folders"
+        );
+        assert_eq!(picked("photos/*/x.jpg"), to(&[(4, "2023/x.jpg"), (5, "2024/x.jpg")]), "no two land on one place");
+        assert_eq!(picked("*").map(|v| v.len()), Ok(6), "everything at the top, folders whole");
     }
 
     #[test]

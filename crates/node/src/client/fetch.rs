@@ -349,7 +349,9 @@ impl OneFile {
         // Folders as the dictionary gives them (safe components), each made a valid name on this system.
         let mut folders: Vec<&str> = file.to.split('/').collect();
         let name = folders.pop().unwrap_or_default();
-        let dir = folders.iter().fold(self.dest.to_path_buf(), |dir, folder| dir.join(store::safe_file_name(folder)));
+        let rules = store::NameRules::of(&self.dest);
+        let dir =
+            folders.iter().fold(self.dest.to_path_buf(), |dir, folder| dir.join(store::safe_file_name(folder, rules)));
         let (id, entry) = (file.id, &file.entry);
         if let Some(path) = self.copy_of(&dir, id, name, entry.size).await {
             self.teller.tell(FetchEvent::AlreadyHave { file: index, path });
@@ -360,7 +362,7 @@ impl OneFile {
             Ok(path) => self.teller.tell(FetchEvent::Done { file: index, path: path.clone() }),
             Err(error) => {
                 let mut part = match error {
-                    NodeError::Incomplete { part, .. } => Some(part.clone()),
+                    NodeError::Incomplete { part, .. } | NodeError::SourcesGone { part, .. } => Some(part.clone()),
                     _ => None,
                 };
                 if self.options.delete_incomplete

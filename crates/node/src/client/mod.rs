@@ -7,14 +7,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use discovery::{Discovery, Peer};
-use proto::{Catalogue, FileId, NodeId, Request};
+use proto::{Catalogue, ErrorCode, FileId, NodeId, Request};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 use transport::{Transport, TransportError};
 
 use crate::config::ClientConfig;
 use crate::error::ListError;
-use crate::exchange::request_within;
+use crate::exchange::{ExchangeError, request_within};
 
 pub(crate) mod dictionary;
 pub(crate) mod fetch;
@@ -196,7 +196,7 @@ impl Client {
         for source in self.sources(&peers, |_| true) {
             let fetched = per_address.entry(source.addr.ip()).or_default();
             if *fetched >= MAX_CATALOGUES_PER_ADDRESS {
-                tracing::warn!(peer = %source.addr, "too many nodes at one address, catalogue not fetched");
+                tracing::warn!("files of {} not listed: too many nodes at one address", source.addr.ip());
                 continue;
             }
             *fetched += 1;
@@ -212,14 +212,34 @@ impl Client {
             });
         }
         let mut dictionary = Dictionary::default();
+        // A peer is told of once, whichever of its addresses failed.
+        let mut told = HashSet::new();
+        let name = |source: &Source| {
+            let named = peers.iter().find(|p| p.id() == source.node).map(|p| p.announcement.name.as_str());
+            format!("{} ({} at {})", named.unwrap_or("a peer"), source.node.short(), source.addr)
+        };
         while let Some(joined) = fetches.join_next().await {
-            match joined {
-                Ok((source, Ok(Ok(catalogue)))) => dictionary.add_catalogue(source.host(), &catalogue),
-                // Peers outside a trust list are not asked: nothing to warn about.
-                Ok((_, Ok(Err(e)))) if matches!(e.downcast_ref(), Some(TransportError::NotTrusted(_))) => {}
-                Ok((source, Ok(Err(e)))) => tracing::warn!(peer = %source.addr, error = %e, "catalogue not fetched"),
-                Ok((source, Err(_))) => tracing::warn!(peer = %source.addr, "catalogue request timed out"),
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            let (source, fetched) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let error = match fetched {
+                Ok(Ok(catalogue)) => {
+                    dictionary.add_catalogue(source.host(), &catalogue);
+                    continue;
+                }
+                Ok(Err(e)) => e,
+                Err(_) => format!("no answer within {:?}", self.0.config.net.timeout).into(),
+            };
+            if !told.insert(source.node) {
+                continue;
+            }
+            match (error.downcast_ref(), error.downcast_ref()) {
+                // Peers outside our own trust list are not asked: nothing to tell.
+                (Some(TransportError::NotTrusted(_)), _) => {}
+                (_, Some(ExchangeError::Refused { code: ErrorCode::NotTrusted, .. })) => tracing::warn!(
+                    target: "p2pnode::note",
+                    "{} shares only with the peers it trusts, and this node is not one of them",
+                    name(&source)
+                ),
+                _ => tracing::warn!("files of {} not listed: {error}", name(&source)),
             }
         }
         Ok(dictionary)

@@ -6,6 +6,7 @@ use proto::{ErrorCode, FileId, Request};
 use store::{PartFile, StoreError};
 use transport::{Connection, TransportError};
 
+use super::event::Dropped;
 use super::scheduler::Failure;
 use crate::blocking;
 use crate::exchange::{ExchangeError, request};
@@ -31,10 +32,28 @@ impl ChunkError {
                 | TransportError::Timeout { .. },
             )) => Failure::Unreachable,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::NotFound, .. }) => Failure::NotFound,
+            ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::NotTrusted, .. }) => Failure::Unreachable,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::Busy, .. }) => Failure::Busy,
             ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::Elsewhere, .. }) => Failure::Elsewhere,
             ChunkError::Exchange(_) => Failure::Broken,
             ChunkError::Corrupt | ChunkError::Store(_) => Failure::Corrupt,
+        }
+    }
+
+    /// What this failure says happened to the peer, where it is dropped for it.
+    pub(super) fn dropped(&self) -> Dropped {
+        match (self, self.failure()) {
+            (ChunkError::Exchange(ExchangeError::Refused { code: ErrorCode::NotTrusted, .. }), _) => {
+                Dropped::NotTrusted
+            }
+            (_, Failure::NotFound) => Dropped::NotFound,
+            (_, Failure::Corrupt) => Dropped::Corrupt,
+            (_, Failure::Timeout | Failure::Busy) => Dropped::Silent(self.to_string()),
+            (ChunkError::Exchange(ExchangeError::Transport(TransportError::Protocol(_))), _) => {
+                Dropped::Broken(self.to_string())
+            }
+            (ChunkError::Exchange(ExchangeError::Transport(_)), _) => Dropped::Gone(self.to_string()),
+            _ => Dropped::Broken(self.to_string()),
         }
     }
 }

@@ -6,16 +6,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::{FileId, Manifest, Request};
+use proto::{ErrorCode, FileId, Manifest, Request};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use transport::Connection;
 
-use super::event::DownloadEvent;
+use super::event::{DownloadEvent, Dropped};
 use super::source::{Source, SourceIndex};
 use crate::NodeError;
-use crate::exchange::request_within;
+use crate::exchange::{ExchangeError, request_within};
 
 /// Manifest requests in flight at once, to different sources, one address after another: the first valid
 /// answer wins, so peers that stall cost one timeout in all, not one each.
@@ -41,7 +41,8 @@ pub(super) async fn connect_all(
                 conns.insert(index, conn);
             }
             (index, Err(e)) => {
-                on_event(&DownloadEvent::SourceDropped { peer: sources[index].node, reason: e.to_string() });
+                let (peer, why) = (sources[index].node, Dropped::Gone(e.to_string()));
+                on_event(&DownloadEvent::SourceDropped { peer, why, waiting: None });
                 last_error = Some(e);
             }
         }
@@ -84,20 +85,40 @@ pub(super) async fn fetch_manifest(
             let Some((index, conn, budget)) = waiting.next() else { break };
             asked.spawn(async move {
                 let ask = Request::Manifest(id);
-                let answer = request_within(&*conn, &ask, MAX_MANIFEST, &budget);
+                let answer = ask_until_not_busy(&*conn, &ask, MAX_MANIFEST, &budget);
                 (index, tokio::time::timeout_at(deadline, answer).await)
             });
         }
         let Some(joined) = asked.join_next().await else { break };
         let (index, fetched) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        let peer = sources[index].node.short();
+        let peer = format!("node {} at {}", sources[index].node.short(), sources[index].addr);
         match fetched.map(|r| r.map(|bytes| Manifest::decode(&bytes))) {
             Ok(Ok(Ok(m))) if m.id() == id => return Ok((m, index)),
-            Ok(Ok(Ok(_))) => tracing::warn!(%peer, "manifest does not match its id"),
-            Ok(Ok(Err(e))) => tracing::warn!(%peer, error = %e, "manifest undecodable"),
-            Ok(Err(e)) => tracing::warn!(%peer, error = %e, "manifest not fetched"),
-            Err(_) => tracing::warn!(%peer, "manifest request timed out"),
+            Ok(Ok(Ok(_))) => tracing::warn!("{peer} sent the manifest of another file than {id}"),
+            Ok(Ok(Err(e))) => tracing::warn!("{peer} sent a manifest that does not decode: {e}"),
+            Ok(Err(e)) => tracing::warn!("{peer} sent no manifest: {e}"),
+            Err(_) => tracing::warn!("{peer} sent no manifest in time"),
         }
     }
     Err(NodeError::NoManifest(id.to_string()))
+}
+
+/// Asks `request` of `conn`, again after a pause (doubling from 250 ms to 2 s) for as long as the peer
+/// answers that it is busy: a busy peer is there, only full for now.
+async fn ask_until_not_busy(
+    conn: &dyn Connection,
+    request: &Request,
+    max_len: u64,
+    budget: &Semaphore,
+) -> Result<Vec<u8>, ExchangeError> {
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match request_within(conn, request, max_len, budget).await {
+            Err(ExchangeError::Refused { code: ErrorCode::Busy, .. }) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            answer => return answer,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use proto::{Manifest, NodeId};
 use store::VerifiedChunks;
@@ -20,6 +21,9 @@ pub enum DownloadEvent {
         sources: usize,
         /// The `.part` file.
         part: PathBuf,
+        /// Whether the `.part` file was that of an earlier version of the file (it changed where it is
+        /// shared), taken over: `have` are its chunks that the new version shares.
+        earlier_version: bool,
         /// The manifest being fetched.
         manifest: Arc<Manifest>,
         /// The chunks verified, as they grow: for whoever serves them to others meanwhile.
@@ -49,12 +53,39 @@ pub enum DownloadEvent {
     SourceDropped {
         /// The peer.
         peer: NodeId,
-        /// Why.
-        reason: String,
+        /// What happened to it.
+        why: Dropped,
+        /// Where it was the last source: how long the download waits for another host before it ends.
+        waiting: Option<Duration>,
     },
 }
 
-/// Logs a failed request and tells the caller, with the peer's drop if it was the last straw.
+/// Why a source is no longer asked for chunks; as text, what happened to it ("is gone (...)"), to follow
+/// its name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Dropped {
+    /// It went away: its connection was refused or closed, and cannot be made again.
+    #[error("is gone ({0})")]
+    Gone(String),
+    /// It stopped answering in time.
+    #[error("stopped answering ({0})")]
+    Silent(String),
+    /// It no longer has the file.
+    #[error("no longer has the file")]
+    NotFound,
+    /// It shares only with the peers it trusts, and this node is not one of them.
+    #[error("shares only with the peers it trusts")]
+    NotTrusted,
+    /// It sent chunks that do not match their hashes.
+    #[error("sent chunks that do not match their hashes")]
+    Corrupt,
+    /// It broke the protocol.
+    #[error("broke the protocol ({0})")]
+    Broken(String),
+}
+
+/// Logs a failed request and tells the caller.
 pub(super) fn report_failure(
     on_event: &mut impl FnMut(&DownloadEvent),
     manifest: &Manifest,
@@ -62,7 +93,6 @@ pub(super) fn report_failure(
     chunk: u32,
     error: &str,
     corrupt: bool,
-    dropped: bool,
 ) {
     let (file, peer) = (manifest.name(), node.short());
     if corrupt {
@@ -71,8 +101,4 @@ pub(super) fn report_failure(
         tracing::info!(target: "p2pnode::download", file, chunk, %peer, error, "chunk request failed");
     }
     on_event(&DownloadEvent::ChunkFailed { index: chunk, peer: node, error: error.to_string(), corrupt });
-    if dropped {
-        tracing::info!(target: "p2pnode::download", %peer, error, "source dropped");
-        on_event(&DownloadEvent::SourceDropped { peer: node, reason: error.to_string() });
-    }
 }

@@ -16,7 +16,7 @@ use transport::{Connection, TransportError};
 
 use super::chunk::{Buffers, ChunkError, fetch_chunk};
 use super::connect::{connect_all, fetch_manifest};
-use super::event::{DownloadEvent, report_failure};
+use super::event::{DownloadEvent, Dropped, report_failure};
 use super::folder::check_writable;
 use super::options::{DownloadOptions, HAVE_REFRESH};
 use super::scheduler::{Assignment, Failure, Limits, Scheduler, Status};
@@ -53,6 +53,8 @@ pub(super) struct Download<E> {
     /// The chunk requests in flight, to cancel the losers of an endgame race and those that expired.
     running: HashMap<Assignment<Ranked>, AbortHandle>,
     buffers: Buffers,
+    /// How long a download without sources waits for another.
+    timeout: std::time::Duration,
     on_event: E,
 }
 
@@ -62,7 +64,7 @@ enum Done {
     Chunk(Assignment<Ranked>, Result<u32, ChunkError>),
     /// A source's bitmap, or why not.
     Have(SourceIndex, Result<Vec<u8>, ExchangeError>),
-    /// A connection to a peer that joined the swarm.
+    /// A connection to a peer that joined the swarm, or made again to a source that failed.
     Connected(SourceIndex, Result<Arc<dyn Connection>, TransportError>),
 }
 
@@ -141,6 +143,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
             tasks: JoinSet::new(),
             running: HashMap::new(),
             buffers: Buffers::default(),
+            timeout: options.timeout,
             on_event,
         };
         this.tell_started();
@@ -236,7 +239,12 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
         if failure != Failure::Elsewhere {
             let peer = self.sources[job.peer.1].node;
             let corrupt = failure == Failure::Corrupt;
-            report_failure(&mut self.on_event, &self.manifest, peer, job.chunk, &error.to_string(), corrupt, dropped);
+            report_failure(&mut self.on_event, &self.manifest, peer, job.chunk, &error.to_string(), corrupt);
+        }
+        if dropped {
+            self.report_drop(job.peer.1, error.dropped());
+        } else if matches!(failure, Failure::Broken | Failure::Timeout) {
+            self.redial(job.peer.1);
         }
         Ok(())
     }
@@ -245,36 +253,43 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
     /// may have grown.
     fn on_have(&mut self, i: SourceIndex, answer: Result<Vec<u8>, ExchangeError>) {
         self.refreshing.remove(&i);
-        let (peer, known) = ((i != self.answered, i), self.scheduler.knows((i != self.answered, i)));
-        let node = self.sources[i].node;
+        // Known: a live source (or one banned for corrupt chunks); else one joining, or coming back.
+        let (peer, known) = ((i != self.answered, i), !self.scheduler.may_join((i != self.answered, i)));
         match (answer.map(|bytes| Bitmap::decode(&bytes, self.manifest.chunk_count())), known) {
             (Ok(Err(_)), _) => {
-                self.scheduler.drop_peer(peer);
-                let reason =
-                    format!("sent a bitmap of another length than {} chunks take", self.manifest.chunk_count());
-                (self.on_event)(&DownloadEvent::SourceDropped { peer: node, reason });
+                self.scheduler.drop_peer(peer, now());
+                let chunks = self.manifest.chunk_count();
+                self.report_drop(i, Dropped::Broken(format!("a bitmap of another length than {chunks} chunks take")));
             }
             (Ok(Ok(bits)), true) => _ = self.scheduler.set_has(peer, whole_or(bits), now()),
             (Ok(Ok(bits)), false) => self.scheduler.add_peer(peer, whole_or(bits), now()),
             // A joining peer without the file (yet: it is asked again when it announces a change) is no
             // source, and nothing to tell.
             (Err(_), false) => {}
-            (Err(ExchangeError::Refused { code: ErrorCode::NotFound, message }), true) => {
-                self.scheduler.drop_peer(peer);
-                (self.on_event)(&DownloadEvent::SourceDropped { peer: node, reason: message });
+            (Err(ExchangeError::Refused { code: ErrorCode::NotFound, .. }), true) => {
+                self.scheduler.drop_peer(peer, now());
+                self.report_drop(i, Dropped::NotFound);
             }
             // Chunk requests tell a peer that is gone; the next refresh asks again.
             (Err(_), true) => {}
         }
     }
 
-    /// A joining peer was connected to (or not): once it says what it has, it is a source.
+    /// A joining peer was connected to (or not): once it says what it has, it is a source. A source that
+    /// failed was connected to again: it goes on over the new connection, or, unreachable now, is gone.
     fn on_connected(&mut self, i: SourceIndex, conn: Result<Arc<dyn Connection>, TransportError>) {
         self.joins.connecting.remove(&i);
+        let live = !self.scheduler.may_join((i != self.answered, i));
         match conn {
             Ok(conn) => {
                 self.conns.insert(i, conn.clone());
-                self.ask_have(i, conn);
+                if !live {
+                    self.ask_have(i, conn);
+                }
+            }
+            Err(e) if live => {
+                self.scheduler.drop_peer((i != self.answered, i), now());
+                self.report_drop(i, Dropped::Gone(e.to_string()));
             }
             Err(e) => {
                 let peer = self.sources[i].node.short();
@@ -283,14 +298,44 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
         }
     }
 
-    /// Requests expired: their chunks go back to the queue, and their peers may be dropped.
+    /// Requests expired: their chunks go back to the queue, and their peers may be dropped; a peer that
+    /// delivers nothing is connected to again, to tell one that went away from a slow one.
     fn on_deadline(&mut self) {
         for (job, dropped) in self.scheduler.on_timeouts(now()) {
             self.running.remove(&job).inspect(AbortHandle::abort);
-            let error = format!("no answer within {:?}", self.scheduler.timeout(job.peer));
+            let error = format!("no answer within {:.1?}", self.scheduler.timeout(job.peer));
             let peer = self.sources[job.peer.1].node;
-            report_failure(&mut self.on_event, &self.manifest, peer, job.chunk, &error, false, dropped);
+            report_failure(&mut self.on_event, &self.manifest, peer, job.chunk, &error, false);
+            if dropped {
+                self.report_drop(job.peer.1, Dropped::Silent(error));
+            } else if self.scheduler.is_silent(job.peer, now()) {
+                self.redial(job.peer.1);
+            }
         }
+    }
+
+    /// Connects to source `i` again, unless that is under way: a peer that went away refuses (or does not
+    /// answer) at once, where requests on the connection it left may fail one by one, or hang.
+    fn redial(&mut self, i: SourceIndex) {
+        if self.joins.connecting.insert(i) {
+            let source = self.sources[i].clone();
+            let connect = async move { Done::Connected(i, source.transport.reconnect(source.addr, source.node).await) };
+            self.tasks.spawn(connect);
+        }
+    }
+
+    /// Tells that source `i` is dropped, once its peer is reached at no other address, and, where it was
+    /// the last, how long another is waited for.
+    fn report_drop(&mut self, i: SourceIndex, why: Dropped) {
+        let (peer, error) = (self.sources[i].node, why.to_string());
+        tracing::info!(target: "p2pnode::download", peer = %peer.short(), addr = %self.sources[i].addr, error, "source dropped");
+        let elsewhere = (self.conns.keys())
+            .any(|&j| j != i && self.sources[j].node == peer && !self.scheduler.may_join((j != self.answered, j)));
+        if elsewhere {
+            return;
+        }
+        let waiting = (self.scheduler.live_peers() == 0).then_some(self.timeout);
+        (self.on_event)(&DownloadEvent::SourceDropped { peer, why, waiting });
     }
 
     /// Asks each partial source what it has now, unless it is still answering the last time.
@@ -304,9 +349,10 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
         }
     }
 
-    /// The swarm reports a peer: connected to unless it is a source already or being asked.
+    /// The swarm reports a peer: connected to unless it is a source already (or banned) or being asked.
+    /// A source that went away and announces itself again is asked again.
     fn on_joining(&mut self, source: Source) {
-        let asked = |i| self.scheduler.knows((i != self.answered, i)) || self.refreshing.contains(&i);
+        let asked = |i| !self.scheduler.may_join((i != self.answered, i)) || self.refreshing.contains(&i);
         let Some(i) = self.joins.ask(source, &mut self.sources, asked) else { return };
         let source = self.sources[i].clone();
         self.tasks.spawn(async move { Done::Connected(i, source.transport.connect(source.addr, source.node).await) });
@@ -327,6 +373,11 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
                 let part = self.part.clone();
                 blocking(move || part.finish()).await.map_err(NodeError::from)
             }
+            Status::Stuck { .. } if self.scheduler.live_peers() == 0 => {
+                let (name, part, have) =
+                    (self.manifest.name().into(), self.part.part_path().into(), self.part.progress());
+                Err(NodeError::SourcesGone { name, part, verified: have.bytes, size: self.manifest.size() })
+            }
             Status::Stuck { missing } => {
                 Err(NodeError::Incomplete { chunks: missing, part: self.part.part_path().into() })
             }
@@ -341,6 +392,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
             have_bytes: progress.bytes,
             sources: self.conns.len(),
             part: self.part.part_path().to_path_buf(),
+            earlier_version: self.part.took_over(),
             manifest: self.manifest.clone(),
             verified: self.part.verified().clone(),
         });

@@ -17,7 +17,7 @@ use futures_util::Stream;
 use proto::FileId;
 use tracing::Instrument;
 
-pub use event::DownloadEvent;
+pub use event::{DownloadEvent, Dropped};
 pub use folder::check_writable;
 pub use options::{DownloadOptions, HAVE_REFRESH};
 pub use source::Source;

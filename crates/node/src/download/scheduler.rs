@@ -15,7 +15,8 @@
 //! - fallback: a failed or expired chunk goes back to the queue, and is not asked again of a peer that
 //!   failed it while another peer could serve it; a peer that failed waits (doubling backoff) before it is
 //!   asked again, and is dropped after [`MAX_STRIKES`] failures in a row, at once when unreachable or when
-//!   it lacks the file, and after [`MAX_CORRUPT`] corrupt chunks;
+//!   it lacks the file, and after [`MAX_CORRUPT`] corrupt chunks; requests in flight when a peer fails
+//!   that fail too count as one failure (a peer that goes away fails them all at once);
 //! - endgame: once nothing is left to hand out, an idle peer may duplicate the oldest request still in
 //!   flight (each chunk at most once); the first copy to arrive wins and the other is cancelled;
 //! - availability: a peer that has only part of the file (it is downloading it too) is asked only for the
@@ -26,7 +27,8 @@
 //!   trades them; a seed that sent a chunk elsewhere moments ago ([`Failure::Elsewhere`]) is asked for it
 //!   again only after [`ELSEWHERE_WAIT`], by when the swarm likely has it;
 //! - when chunks remain that no live peer may be asked for, the download waits for partial peers that
-//!   grew within the patience (twice the timeout ceiling), and is then stuck, and says which.
+//!   grew within the patience (twice the timeout ceiling), and is then stuck, and says which; once every
+//!   peer is dropped, it waits the timeout ceiling for another to join ([`Scheduler::orphaned_until`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -129,6 +131,9 @@ struct PeerState {
     has: Option<Bitmap>,
     in_flight: usize,
     strikes: u32,
+    /// When the last strike was counted: requests in flight then that fail too failed of the same cause
+    /// (a peer that dies fails every request at once), and count as no further strike.
+    struck_at: Option<Instant>,
     corrupt: u32,
     dropped: bool,
     retry_at: Option<Instant>,
@@ -161,6 +166,9 @@ pub struct Scheduler<P = NodeId> {
     in_flight: HashMap<(P, u32), Instant>,
     failed_by: HashMap<u32, HashMap<P, Failure>>,
     peers: BTreeMap<P, PeerState>,
+    /// When the last live peer was dropped: the download waits for another until the timeout ceiling
+    /// has passed since.
+    orphaned_at: Option<Instant>,
 }
 
 impl<P: PeerKey> Scheduler<P> {
@@ -180,6 +188,7 @@ impl<P: PeerKey> Scheduler<P> {
             in_flight: HashMap::new(),
             failed_by: HashMap::new(),
             peers: peers.into_iter().map(|(p, has)| (p, PeerState { has, ..PeerState::default() })).collect(),
+            orphaned_at: None,
         };
         scheduler.rank_all();
         scheduler
@@ -198,6 +207,7 @@ impl<P: PeerKey> Scheduler<P> {
     pub fn add_peer(&mut self, peer: P, has: Option<Bitmap>, now: Instant) {
         let grew_at = has.is_some().then_some(now);
         self.peers.insert(peer, PeerState { has, grew_at, ..PeerState::default() });
+        self.orphaned_at = None;
         self.rank_all();
     }
 
@@ -329,7 +339,7 @@ impl<P: PeerKey> Scheduler<P> {
     /// once as it took. Nor is the last live peer dropped for timeouts or broken exchanges while it still
     /// delivers chunks (within twice the timeout ceiling): a slow but honest sole source is waited for.
     pub fn on_failure(&mut self, now: Instant, peer: P, chunk: u32, failure: Failure) -> Option<bool> {
-        self.in_flight.remove(&(peer, chunk))?;
+        let issued = self.in_flight.remove(&(peer, chunk))?;
         if !self.in_flight.keys().any(|(_, c)| *c == chunk) {
             self.push_pending(chunk);
         }
@@ -353,11 +363,17 @@ impl<P: PeerKey> Scheduler<P> {
                 return Some(false);
             }
         }
+        let definite = matches!(failure, Failure::Unreachable | Failure::NotFound | Failure::Corrupt);
+        if !definite && state.struck_at.is_some_and(|t| issued <= t) {
+            state.in_flight -= 1;
+            return Some(false);
+        }
         self.failed_by.entry(chunk).or_default().insert(peer, failure);
         let sole = self.live_peers() == 1;
         let state = self.peer(peer);
         state.in_flight -= 1;
         state.strikes += 1;
+        state.struck_at = Some(now);
         state.corrupt += u32::from(failure == Failure::Corrupt);
         state.retry_at = Some(now + BACKOFF * 2u32.pow(state.strikes.min(8) - 1));
         let last_hope = sole
@@ -367,9 +383,8 @@ impl<P: PeerKey> Scheduler<P> {
             || state.strikes >= MAX_STRIKES && !last_hope
             || state.corrupt >= MAX_CORRUPT;
         let newly = drop_now && !state.dropped;
-        state.dropped |= drop_now;
         if newly {
-            self.rank_all();
+            self.drop_peer(peer, now);
         }
         Some(newly)
     }
@@ -436,7 +451,8 @@ impl<P: PeerKey> Scheduler<P> {
         let endgame = self.lagging().map(|(_, since)| since).filter(|_| self.pending.is_empty());
         let deferrals = self.deferred.values().copied();
         let patience = self.growing(now).filter(|_| !self.pending.is_empty());
-        expiries.chain(retries).chain(endgame).chain(deferrals).chain(patience).min()
+        let orphaned = self.orphaned_until(now);
+        expiries.chain(retries).chain(endgame).chain(deferrals).chain(patience).chain(orphaned).min()
     }
 
     /// The current timeout of a request to `peer`.
@@ -454,10 +470,32 @@ impl<P: PeerKey> Scheduler<P> {
         }
     }
 
-    /// Drops `peer` (it could not be connected to, or no longer has the file).
-    pub fn drop_peer(&mut self, peer: P) {
+    /// Drops `peer` at `now` (it could not be connected to, or no longer has the file).
+    pub fn drop_peer(&mut self, peer: P, now: Instant) {
         self.peer(peer).dropped = true;
+        if self.live_peers() == 0 {
+            self.orphaned_at.get_or_insert(now);
+        }
         self.rank_all();
+    }
+
+    /// Until when the download waits for another peer, where every peer is dropped: the timeout ceiling
+    /// after the last one went.
+    pub fn orphaned_until(&self, now: Instant) -> Option<Instant> {
+        let until = self.orphaned_at? + self.limits.timeout_ceiling;
+        (self.live_peers() == 0 && until > now).then_some(until)
+    }
+
+    /// Whether `peer` may be asked to join (again): unknown, or dropped for anything but corrupt chunks
+    /// (a peer that went away may come back).
+    pub fn may_join(&self, peer: P) -> bool {
+        self.peers.get(&peer).is_none_or(|s| s.dropped && s.corrupt < MAX_CORRUPT)
+    }
+
+    /// Whether `peer` is live and delivered nothing within its request timeout: gone, or stalled.
+    pub fn is_silent(&self, peer: P, now: Instant) -> bool {
+        let quiet = |s: &PeerState| s.last_done.is_none_or(|t| t + self.timeout(peer) <= now);
+        self.peers.get(&peer).is_some_and(|s| !s.dropped && quiet(s))
     }
 
     /// Whether `peer` was given to the scheduler.
@@ -482,7 +520,8 @@ impl<P: PeerKey> Scheduler<P> {
             return Status::Done;
         }
         let assignable = self.pending.iter().any(|c| self.peers.keys().any(|p| self.live(*p) && self.may_ask(*p, *c)));
-        let waiting = !self.deferred.is_empty() || self.growing(now).next().is_some();
+        let waiting =
+            !self.deferred.is_empty() || self.growing(now).next().is_some() || self.orphaned_until(now).is_some();
         if self.in_flight.is_empty() && !assignable && !waiting {
             return Status::Stuck { missing: self.pending.iter().copied().collect() };
         }
@@ -747,7 +786,36 @@ mod tests {
                 now = s.next_deadline(now).expect("retry time");
             }
         }
-        assert_eq!(s.status(now), Status::Stuck { missing: vec![0] });
+        assert_eq!(s.status(now), Status::Running, "another peer is waited for");
+        let waited = now + Duration::from_secs(10);
+        assert_eq!(s.next_deadline(now), Some(waited), "for the timeout ceiling");
+        assert_eq!(s.status(waited), Status::Stuck { missing: vec![0] });
+    }
+
+    #[test]
+    fn requests_failing_together_are_one_strike_and_a_peer_gone_is_waited_for_until_one_comes() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(0..8, full(&[A]), limits(4, 4));
+        let asked = drain(&mut s, t0);
+        assert_eq!(asked.len(), 4);
+        // The peer goes away: its four requests fail at once, one strike.
+        let t1 = t0 + Duration::from_millis(10);
+        for a in &asked {
+            assert_eq!(s.on_failure(t1, a.peer, a.chunk, Failure::Broken), Some(false));
+        }
+        assert_eq!(s.live_peers(), 1, "one cause, one strike");
+        // Asked again after its backoff, it refuses: gone, and another peer is waited for.
+        let t2 = s.next_deadline(t1).expect("a retry");
+        assert!(t2 <= t1 + Duration::from_millis(500), "retried within the first backoff, not {:?}", t2 - t1);
+        let a = s.next_request(t2).expect("asked again");
+        assert_eq!(s.on_failure(t2, a.peer, a.chunk, Failure::Unreachable), Some(true));
+        assert_eq!((s.status(t2), s.orphaned_until(t2)), (Status::Running, Some(t2 + Duration::from_secs(10))));
+        assert!(s.may_join(A), "a peer that went away may come back");
+        // It comes back within the wait: the download goes on.
+        let t3 = t2 + Duration::from_secs(5);
+        s.add_peer(A, None, t3);
+        assert_eq!(s.orphaned_until(t3), None);
+        assert!(s.next_request(t3).is_some());
     }
 
     #[test]

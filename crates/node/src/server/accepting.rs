@@ -1,5 +1,7 @@
 //! Accepting connections within the node's limits, and serving each in a task of its own: what a
-//! serving node and a swarming `get` share.
+//! serving node and a swarming `get` share. Connections count against their holder (an address, or a
+//! trusted node id); when the node is full, one of the holder with the most is closed for a newcomer
+//! that holds fewer, so a few hosts cannot lock everyone else out.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -7,19 +9,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::{FileId, NodeId};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::{AbortHandle, JoinSet};
 use transport::{Incoming, Listener, Transport};
 
 use super::connection::{answer_busy, serve_connection};
 use super::context::{Sent, ServeContext, Upload};
 use crate::NodeError;
 
-/// Connections served at once; further ones are closed at once.
+/// Connections served at once; further ones are answered busy, or take the place of one of the holder
+/// with the most.
 pub const MAX_CONNECTIONS: usize = 128;
-/// Connections one address may hold at once (a TCP downloader keeps up to 16 sockets to a peer, and a
-/// host may run several).
+/// Connections one holder may hold at once (a TCP downloader keeps up to 16 sockets to a peer, and a
+/// host may run several): an address, or a node id that a trust list vouches for (trusted peers behind one
+/// address, a NAT or a VPN gateway, each get as many).
 pub const MAX_CONNECTIONS_PER_PEER: usize = 48;
+/// How long a newcomer waits for the slot of the connection closed for it.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
 /// Accepted connections waiting for the serving loop.
 const ACCEPT_QUEUE: usize = 16;
 /// Connections over the limits answered busy at once; beyond these they are closed unanswered.
@@ -34,7 +40,27 @@ pub(crate) struct Listening {
     per_peer: Arc<PeerSlots>,
     busy_answers: Arc<Semaphore>,
     connections: JoinSet<(SocketAddr, Option<Vec<Sent>>)>,
+    /// The connections served, by holder, oldest first: those eviction picks from.
+    held: HashMap<Holder, Vec<AbortHandle>>,
+    /// Each connection task's holder and peer address.
+    tasks: HashMap<tokio::task::Id, (Holder, SocketAddr)>,
     uploads: UploadTally,
+}
+
+/// Whom a connection counts against: its address, or the node id a trust list vouches for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Holder {
+    Address(IpAddr),
+    Node(NodeId),
+}
+
+impl Holder {
+    fn of(incoming: &dyn Incoming) -> Self {
+        match incoming.authenticated() {
+            Some(proven) if incoming.vouched() => Holder::Node(proven.peer),
+            _ => Holder::Address(incoming.remote_addr().ip()),
+        }
+    }
 }
 
 impl Listening {
@@ -48,6 +74,8 @@ impl Listening {
             per_peer: Arc::new(PeerSlots::default()),
             busy_answers: Arc::new(Semaphore::new(BUSY_ANSWERS)),
             connections: JoinSet::new(),
+            held: HashMap::new(),
+            tasks: HashMap::new(),
             uploads: UploadTally::default(),
         }
     }
@@ -63,8 +91,24 @@ impl Listening {
             tokio::select! {
                 Some(joined) = self.accepting.join_next() => return Err(NodeError::task_stopped("listener", joined)),
                 Some(accepted) = self.incoming.recv() => self.admit(accepted, context),
-                Some(joined) = self.connections.join_next() => {
-                    let Ok((peer, Some(sent))) = joined else { continue };
+                Some(joined) = self.connections.join_next_with_id() => {
+                    let id = match &joined {
+                        Ok((id, _)) => *id,
+                        Err(e) => e.id(),
+                    };
+                    let Some((holder, peer)) = self.tasks.remove(&id) else { continue };
+                    if let Some(held) = self.held.get_mut(&holder) {
+                        held.retain(|task| task.id() != id);
+                        if held.is_empty() {
+                            self.held.remove(&holder);
+                        }
+                    }
+                    // An evicted connection sent what it sent; a busy answer sent nothing to count.
+                    let sent = match joined {
+                        Ok((_, (_, Some(sent)))) => sent,
+                        Ok((_, (_, None))) => continue,
+                        Err(_) => Vec::new(),
+                    };
                     let uploads = self.uploads.closed(peer.ip(), sent, names);
                     if !uploads.is_empty() {
                         return Ok(uploads);
@@ -75,38 +119,78 @@ impl Listening {
         }
     }
 
-    /// Serves `accepted` if the limits allow, or answers it busy.
+    /// Serves `accepted` if the limits allow (where the node is full, in the place of a connection of the
+    /// holder with the most, if that holds more than the newcomer would), or answers it busy.
     fn admit(&mut self, accepted: Box<dyn Incoming>, context: &ServeContext) {
-        let peer = accepted.remote_addr();
-        match (self.limit.clone().try_acquire_owned(), self.per_peer.take(peer.ip())) {
-            (Ok(permit), Some(slot)) => {
+        let (peer, holder) = (accepted.remote_addr(), Holder::of(&*accepted));
+        let permit = match self.limit.clone().try_acquire_owned() {
+            Ok(permit) => Some(Slot::Free(permit)),
+            Err(_) => self.evict_for(holder).then(|| Slot::Freed(self.limit.clone())),
+        };
+        match (permit, self.per_peer.take(holder)) {
+            (Some(permit), Some(slot)) => {
                 let context = ServeContext { peer_buffers: slot.buffers.clone(), ..context.clone() };
                 self.uploads.opened(peer.ip(), accepted.authenticated().map(|a| a.peer));
-                self.connections.spawn(async move {
+                let task = self.connections.spawn(async move {
+                    let Some(permit) = permit.taken().await else { return (peer, Some(Vec::new())) };
                     let sent = serve_connection(accepted, context).await;
                     drop((permit, slot));
                     (peer, Some(sent))
                 });
+                self.tasks.insert(task.id(), (holder, peer));
+                self.held.entry(holder).or_default().push(task);
             }
             _ => {
                 // Debug only: every client of a busy seed would log here, and so would a flood.
                 tracing::debug!(%peer, "connection limit reached, answered busy");
                 // Busy answers are few and short, so a flood of connections costs little.
                 if let Ok(permit) = self.busy_answers.clone().try_acquire_owned() {
-                    self.connections.spawn(async move {
+                    let task = self.connections.spawn(async move {
                         answer_busy(accepted).await;
                         drop(permit);
                         (peer, None)
                     });
+                    self.tasks.insert(task.id(), (holder, peer));
                 }
             }
         }
+    }
+
+    /// Closes the oldest connection of the holder with the most, if it holds at least two more than
+    /// `newcomer` does (so that the newcomer, admitted in its place, still holds fewer). Whether it did.
+    fn evict_for(&mut self, newcomer: Holder) -> bool {
+        let holds = |holder: &Holder| self.held.get(holder).map_or(0, Vec::len);
+        let Some((&top, most)) = self.held.iter().max_by_key(|(_, held)| held.len()) else { return false };
+        if most.len() < holds(&newcomer) + 2 {
+            return false;
+        }
+        tracing::debug!(evicted = ?top, for_ = ?newcomer, "node full: a connection of the holder with the most closed");
+        if let Some(held) = self.held.get_mut(&top) {
+            held.remove(0).abort();
+        }
+        true
     }
 
     /// Stops accepting and closes every connection at once.
     pub(crate) async fn shutdown(mut self) {
         self.accepting.abort_all();
         self.connections.shutdown().await;
+    }
+}
+
+/// A place among the node's connections: free now, or freed by an eviction and taken once the evicted
+/// connection has let go of it.
+enum Slot {
+    Free(OwnedSemaphorePermit),
+    Freed(Arc<Semaphore>),
+}
+
+impl Slot {
+    async fn taken(self) -> Option<OwnedSemaphorePermit> {
+        match self {
+            Slot::Free(permit) => Some(permit),
+            Slot::Freed(limit) => tokio::time::timeout(EVICTION_WAIT, limit.acquire_owned()).await.ok()?.ok(),
+        }
     }
 }
 
@@ -156,38 +240,38 @@ impl UploadTally {
     }
 }
 
-/// Connections held per peer address, and the send buffers their exchanges share.
+/// Connections held per holder, and the send buffers their exchanges share.
 #[derive(Default)]
-struct PeerSlots(std::sync::Mutex<std::collections::HashMap<IpAddr, (usize, Arc<Semaphore>)>>);
+struct PeerSlots(std::sync::Mutex<std::collections::HashMap<Holder, (usize, Arc<Semaphore>)>>);
 
 impl PeerSlots {
-    /// A slot for one more connection from `ip`, if it holds fewer than the limit.
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
+    /// A slot for one more connection of `holder`, if it holds fewer than the limit.
+    fn take(self: &Arc<Self>, holder: Holder) -> Option<PeerSlot> {
         let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let (count, buffers) =
-            held.entry(ip).or_insert_with(|| (0, Arc::new(Semaphore::new(super::context::PEER_SEND_BUDGET))));
+            held.entry(holder).or_insert_with(|| (0, Arc::new(Semaphore::new(super::context::PEER_SEND_BUDGET))));
         if *count >= MAX_CONNECTIONS_PER_PEER {
             return None;
         }
         *count += 1;
-        Some(PeerSlot { slots: self.clone(), ip, buffers: buffers.clone() })
+        Some(PeerSlot { slots: self.clone(), holder, buffers: buffers.clone() })
     }
 }
 
 /// One connection's slot, given back when the connection ends.
 struct PeerSlot {
     slots: Arc<PeerSlots>,
-    ip: IpAddr,
+    holder: Holder,
     buffers: Arc<Semaphore>,
 }
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
         let mut held = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((count, _)) = held.get_mut(&self.ip) {
+        if let Some((count, _)) = held.get_mut(&self.holder) {
             *count -= 1;
             if *count == 0 {
-                held.remove(&self.ip);
+                held.remove(&self.holder);
             }
         }
     }

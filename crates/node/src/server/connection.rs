@@ -94,6 +94,9 @@ pub(crate) async fn answer_busy(mut incoming: Box<dyn Incoming>) {
         stream.write_all(&busy.encode()).await.ok()?;
         stream.flush().await.ok()?;
         stream.finish();
+        // Held until the peer is done or asks again: a QUIC connection dropped at once is closed (code 0)
+        // before the answer goes out.
+        let _ = incoming.accept_stream().await;
         Some(())
     };
     let _ = tokio::time::timeout(BUSY_ANSWER_TIME, answer).await;

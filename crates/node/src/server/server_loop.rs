@@ -172,8 +172,9 @@ impl PeerLog {
         }
         let now = tokio::time::Instant::now();
         if self.window.is_none_or(|start| now - start >= Duration::from_secs(1)) {
+            // At the level of the events it stands for: no warning where they would not show.
             if let Some(unlogged) = self.unlogged() {
-                tracing::warn!("{unlogged}");
+                tracing::info!("{unlogged}");
             }
             (self.window, self.dropped, self.lagged) = (Some(now), 0, 0);
             self.per_address.clear();

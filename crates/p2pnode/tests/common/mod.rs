@@ -63,9 +63,9 @@ impl Server {
         Self::spawn(discovery_port, dir, name, extra, serve_args, Stdio::null())
     }
 
-    /// Starts `serve` sharing `dir` with its log kept, for [`Self::log`].
-    pub fn start_logged(discovery_port: u16, dir: &Path, name: &str) -> Self {
-        Self::spawn(discovery_port, dir, name, &["-v"], &[], Stdio::piped())
+    /// Starts `serve` sharing `dir`, with `extra` arguments before `serve`, its log kept for [`Self::log`].
+    pub fn start_logged(discovery_port: u16, dir: &Path, name: &str, extra: &[&str]) -> Self {
+        Self::spawn(discovery_port, dir, name, extra, &[], Stdio::piped())
     }
 
     /// Stops the node and returns what it logged (started with [`Self::start_logged`]).
