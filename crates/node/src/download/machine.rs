@@ -334,7 +334,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
         if elsewhere {
             return;
         }
-        let waiting = (self.scheduler.live_peers() == 0).then_some(self.timeout);
+        let waiting = self.scheduler.orphaned_until(now()).map(|_| self.timeout);
         (self.on_event)(&DownloadEvent::SourceDropped { peer, why, waiting });
     }
 
@@ -373,7 +373,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
                 let part = self.part.clone();
                 blocking(move || part.finish()).await.map_err(NodeError::from)
             }
-            Status::Stuck { .. } if self.scheduler.live_peers() == 0 => {
+            Status::Stuck { .. } if !self.scheduler.has_hosts() => {
                 let (name, part, have) =
                     (self.manifest.name().into(), self.part.part_path().into(), self.part.progress());
                 Err(NodeError::SourcesGone { name, part, verified: have.bytes, size: self.manifest.size() })

@@ -27,8 +27,9 @@
 //!   trades them; a seed that sent a chunk elsewhere moments ago ([`Failure::Elsewhere`]) is asked for it
 //!   again only after [`ELSEWHERE_WAIT`], by when the swarm likely has it;
 //! - when chunks remain that no live peer may be asked for, the download waits for partial peers that
-//!   grew within the patience (twice the timeout ceiling), and is then stuck, and says which; once every
-//!   peer is dropped, it waits the timeout ceiling for another to join ([`Scheduler::orphaned_until`]).
+//!   grew within the patience (twice the timeout ceiling), and is then stuck, and says which; once no live
+//!   peer has a chunk still missing, it waits the timeout ceiling for one to join
+//!   ([`Scheduler::orphaned_until`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -166,8 +167,8 @@ pub struct Scheduler<P = NodeId> {
     in_flight: HashMap<(P, u32), Instant>,
     failed_by: HashMap<u32, HashMap<P, Failure>>,
     peers: BTreeMap<P, PeerState>,
-    /// When the last live peer was dropped: the download waits for another until the timeout ceiling
-    /// has passed since.
+    /// When the last live peer with a chunk still missing was dropped: the download waits for another
+    /// until the timeout ceiling has passed since.
     orphaned_at: Option<Instant>,
 }
 
@@ -207,8 +208,8 @@ impl<P: PeerKey> Scheduler<P> {
     pub fn add_peer(&mut self, peer: P, has: Option<Bitmap>, now: Instant) {
         let grew_at = has.is_some().then_some(now);
         self.peers.insert(peer, PeerState { has, grew_at, ..PeerState::default() });
-        self.orphaned_at = None;
         self.rank_all();
+        self.note_hosts(now);
     }
 
     /// The chunks `peer` has now, as it answered at `now` (`None`: all); whether it has more than before.
@@ -222,6 +223,7 @@ impl<P: PeerKey> Scheduler<P> {
             state.has = has;
             state.grew_at = Some(now);
             self.rank_all();
+            self.note_hosts(now);
         }
         grew
     }
@@ -473,17 +475,31 @@ impl<P: PeerKey> Scheduler<P> {
     /// Drops `peer` at `now` (it could not be connected to, or no longer has the file).
     pub fn drop_peer(&mut self, peer: P, now: Instant) {
         self.peer(peer).dropped = true;
-        if self.live_peers() == 0 {
-            self.orphaned_at.get_or_insert(now);
-        }
         self.rank_all();
+        self.note_hosts(now);
     }
 
-    /// Until when the download waits for another peer, where every peer is dropped: the timeout ceiling
-    /// after the last one went.
+    /// Notes at `now` whether a live peer has a chunk still missing: since when none has is what the
+    /// download waits from.
+    fn note_hosts(&mut self, now: Instant) {
+        match self.has_hosts() {
+            true => self.orphaned_at = None,
+            false => _ = self.orphaned_at.get_or_insert(now),
+        }
+    }
+
+    /// Whether a live peer has a chunk still missing (pending, or in flight): one worth waiting on. A
+    /// partial peer with only what this download has (another download of the same file) is none.
+    pub fn has_hosts(&self) -> bool {
+        let mut missing = self.pending.iter().copied().chain(self.in_flight.keys().map(|(_, c)| *c));
+        missing.any(|c| self.peers.iter().any(|(p, s)| !s.dropped && self.has(p, c)))
+    }
+
+    /// Until when the download waits for another peer, where no live peer has a chunk still missing: the
+    /// timeout ceiling after the last one that had went.
     pub fn orphaned_until(&self, now: Instant) -> Option<Instant> {
         let until = self.orphaned_at? + self.limits.timeout_ceiling;
-        (self.live_peers() == 0 && until > now).then_some(until)
+        (until > now && !self.has_hosts()).then_some(until)
     }
 
     /// Whether `peer` may be asked to join (again): unknown, or dropped for anything but corrupt chunks
@@ -790,6 +806,21 @@ mod tests {
         let waited = now + Duration::from_secs(10);
         assert_eq!(s.next_deadline(now), Some(waited), "for the timeout ceiling");
         assert_eq!(s.status(waited), Status::Stuck { missing: vec![0] });
+    }
+
+    #[test]
+    fn a_partial_peer_with_only_what_is_here_is_no_host_to_wait_on() {
+        let t0 = Instant::now();
+        // Chunk 0 is here; B (another download of the file, or our own node sharing this one) has it alone.
+        let mut s = Scheduler::new(1..8, full(&[A]), limits(4, 4));
+        let mut only_first = Bitmap::empty(8);
+        only_first.set(0);
+        s.add_peer(B, Some(only_first), t0);
+        let a = s.next_request(t0).expect("A asked");
+        assert_eq!(a.peer, A);
+        assert_eq!(s.on_failure(t0, a.peer, a.chunk, Failure::Unreachable), Some(true));
+        assert!(!s.has_hosts(), "B has nothing missing here");
+        assert_eq!(s.orphaned_until(t0), Some(t0 + Duration::from_secs(10)), "another host is waited for");
     }
 
     #[test]
