@@ -21,6 +21,12 @@ def prepare(script, tools):
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "p2pnode"], cwd=ROOT, check=True)
 
 
+def own_folders(d):
+    """The state and downloads folders of a node that shares `d`: beside it, each node its own (one serve
+    per state folder; the defaults are the user's, one for all)."""
+    return ["--state-dir", os.path.join(d, ".p2pnode"), "--downloads", os.path.join(d, "P2PDownloadFolder")]
+
+
 def until_ready(server):
     """Reads `serve --json`'s lines until `ready` (its files hashed and shared); returns its `serving` event."""
     serving = None

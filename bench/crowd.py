@@ -14,7 +14,7 @@ usage: bench/crowd.py [--size-mib 48] [--rate 8M] [--downloaders 6] [--transport
 """
 import argparse, json, os, shutil, signal, socket, subprocess, tempfile, threading, time
 
-from benchlib import BIN, ROOT, free_port, prepare, until_ready
+from benchlib import BIN, ROOT, free_port, own_folders, prepare, until_ready
 
 IMAGE = "p2pnode:test"
 
@@ -29,7 +29,7 @@ def local_get(disc, work):
         d = os.path.join(work, f"get{i}")
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
-        return base(disc) + ["--dir", d, "--port", "0", "--announce-interval", "1", "--name", f"get{i}",
+        return base(disc) + ["--dir", d, *own_folders(d), "--port", "0", "--announce-interval", "1", "--name", f"get{i}",
                              "--transport", transport, "--json", "get", "crowd.bin", "-o", os.path.join(d, "out"),
                              *extra]
     return command
@@ -113,7 +113,7 @@ def main():
             command = container_get(network)
         else:
             disc = free_port(socket.SOCK_DGRAM)
-            seed = subprocess.Popen(base(disc) + ["--dir", seed_dir, "--port", "0", *serve],
+            seed = subprocess.Popen(base(disc) + ["--dir", seed_dir, *own_folders(seed_dir), "--port", "0", *serve],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             command = local_get(disc, work)
         seed_id = until_ready(seed)["id"]

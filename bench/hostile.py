@@ -19,7 +19,7 @@ usage: bench/hostile.py [--flood 40000] [--forged 10000] [--only survey|flood|st
 """
 import argparse, json, os, socket, struct, subprocess, tempfile, threading, time
 
-from loopback import BIN, base_args, free_port, until_ready
+from loopback import BIN, base_args, free_port, own_folders, until_ready
 
 
 def announcement(node_id, name, port, version=1):
@@ -38,7 +38,7 @@ def proc_stats(pid):
 
 
 def serve(disc, d, name, stderr=subprocess.DEVNULL, extra=()):
-    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", *extra, "serve"]
+    args = base_args(disc) + ["--dir", d, *own_folders(d), "--name", name, "--port", "0", "--json", *extra, "serve"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
     until_ready(p)
     return p
@@ -137,7 +137,8 @@ def stuck():
     with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out:
         with open(os.path.join(d, "big.bin"), "wb") as f:
             f.write(os.urandom(64 << 20))
-        victim = subprocess.Popen(base_args(disc) + ["--dir", d, "--name", "victim", "--port", "0", "--json", "serve"],
+        victim = subprocess.Popen(base_args(disc) + ["--dir", d, *own_folders(d), "--name", "victim", "--port", "0",
+                                                     "--json", "serve"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         port = until_ready(victim)["ports"]["tcp"]
         listing = subprocess.run(base_args(disc) + ["--json", "ls"], capture_output=True, text=True, check=True)

@@ -20,7 +20,7 @@ on a VM is the noisiest part, is then out of the comparison of transports.
 """
 import argparse, datetime, json, os, re, shutil, socket, subprocess, sys, tempfile, time
 
-from benchlib import BIN, free_port, prepare, until_ready
+from benchlib import BIN, free_port, own_folders, prepare, until_ready
 
 
 GROUP = ["--group", "loopback bench secret"]
@@ -31,7 +31,7 @@ def base_args(disc):
 
 
 def serve(disc, d, name, log=None, extra=()):
-    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", *extra]
+    args = base_args(disc) + ["--dir", d, *own_folders(d), "--name", name, "--port", "0", "--json", *extra]
     if log:
         args += ["--log-file", log]
     p = subprocess.Popen(args + ["serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -10,7 +10,7 @@ usage: bench/small_files.py [--files 10000] [--size-kib 4] [--runs 3] [--transpo
 """
 import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
 
-from benchlib import BIN, free_port, prepare, until_ready
+from benchlib import BIN, free_port, own_folders, prepare, until_ready
 
 
 def tar_nc(src_parent, folder, out):
@@ -46,7 +46,8 @@ def main():
         disc = free_port(socket.SOCK_DGRAM)
         base = [BIN, "--discovery-port", str(disc), "--broadcast", "127.255.255.255"]
         started = time.perf_counter()
-        server = subprocess.Popen(base + ["--dir", shared, "--name", "bench", "--port", "0", "--json", "serve"],
+        server = subprocess.Popen(base + ["--dir", shared, *own_folders(shared), "--name", "bench", "--port", "0",
+                                          "--json", "serve"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         until_ready(server)
         print(f"serve hashed {opts.files} files and was ready in {time.perf_counter() - started:.1f} s")

@@ -10,11 +10,13 @@ usage: bench/swarm.py [--size-mib 96] [--rate 16M] [--transports tcp,quic]
 """
 import argparse, json, os, shutil, signal, socket, subprocess, tempfile, time
 
-from loopback import BIN, ROOT, base_args, free_port, until_ready
+from benchlib import ROOT
+from loopback import BIN, base_args, free_port, own_folders, until_ready
 
 
 def serve(disc, d, name, rate):
-    args = base_args(disc) + ["--dir", d, "--name", name, "--port", "0", "--json", "serve", "--max-upload-rate", rate]
+    args = base_args(disc) + ["--dir", d, *own_folders(d), "--name", name, "--port", "0", "--json", "serve",
+                              "--max-upload-rate", rate]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     until_ready(p)
     return p

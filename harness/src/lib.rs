@@ -25,6 +25,8 @@ use tokio::io::AsyncBufReadExt;
 pub const IMAGE: (&str, &str) = ("p2pnode", "test");
 /// The folder each peer shares; downloads go to its `P2PDownloadFolder`.
 pub const SHARE: &str = "/share";
+/// Where a peer keeps its state: beside what it shares, never shared.
+pub const STATE: &str = "/share/.p2pnode";
 
 /// Checks that a Docker engine answers and builds the image, once per test process. Every scenario calls
 /// it first, so a machine without Docker fails each scenario with one clear line instead of hanging.
@@ -81,7 +83,9 @@ impl Lan {
         args: &[&str],
         serve_args: &[&str],
     ) -> anyhow::Result<Peer> {
-        let mut cmd: Vec<String> = ["--dir", SHARE, "--name", name].map(String::from).to_vec();
+        // The node's own state folder, named: one serve per state folder (the container has no home
+        // folder, so the default is the same; the commands run in it beside the node share it).
+        let mut cmd: Vec<String> = ["--dir", SHARE, "--state-dir", STATE, "--name", name].map(String::from).to_vec();
         cmd.extend(args.iter().map(|a| a.to_string()));
         cmd.push("serve".into());
         cmd.extend(serve_args.iter().map(|a| a.to_string()));
@@ -144,7 +148,7 @@ impl Peer {
     /// Runs `p2pnode ARGS` inside the peer, with `--json`, calling `on_event` with each line of stdout
     /// as it is printed.
     pub async fn p2pnode(&self, args: &[&str], mut on_event: impl AsyncFnMut(&Value)) -> anyhow::Result<Run> {
-        let mut cmd = vec!["/p2pnode", "--dir", SHARE, "--json"];
+        let mut cmd = vec!["/p2pnode", "--dir", SHARE, "--state-dir", STATE, "--json"];
         cmd.extend_from_slice(args);
         let mut exec = self.container.exec(ExecCommand::new(cmd)).await.context("docker exec")?;
         let mut events = Vec::new();

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -124,6 +124,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
         max_upload_rate: Option<u64>,
     },
+    /// Print this node's name, id and fingerprint (what to read to someone who wants to recognise it).
+    Id,
     /// Query the LAN and print the peers (name, id, address, files).
     Peers,
     /// Print the files on the LAN: path, size, id, hosting peers.
@@ -196,15 +198,16 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_name = "NAMES", value_delimiter = ',',
         value_parser = PossibleValuesParser::new(DISCOVERIES))]
     pub(crate) discovery: Option<Vec<String>>,
-    /// The shared folder.
-    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
-    pub(crate) dir: PathBuf,
-    /// Where downloads go (shared too) [default: DIR/P2PDownloadFolder, or the user's data folder where
-    /// DIR is read-only].
+    /// The folder serve shares [default: ~/Public, where it exists].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Where get and serve put downloads (serve shares them too) [default: ~/Downloads/p2pnode;
+    /// DIR/P2PDownloadFolder where there is no home folder].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) downloads: Option<PathBuf>,
-    /// Where the node keeps its identity and hash cache [default: DIR/.p2pnode, or the user's state
-    /// folder where DIR is read-only].
+    /// Where the node keeps its identity, trust list and hash cache; one serve per state folder
+    /// [default: ~/.local/state/p2pnode (the platform's state folder); DIR/.p2pnode where one of an
+    /// earlier version exists, or where there is no home folder].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
     /// Name shown to other peers [default: the host name].
@@ -332,25 +335,47 @@ impl Global {
         addrs.next().with_context(|| format!("--peer {peer}: no IPv4 address"))
     }
 
-    /// Where --dir cannot hold them (a read-only folder), the state and downloads folders that were not
-    /// given go to the user's state and data folders, said in one line: sharing a read-only folder
-    /// needs no extra flags.
-    pub(crate) fn settle_folders(&mut self) {
-        let given = self.downloads.is_some() && self.state_dir.is_some();
-        if given || !self.dir.is_dir() || node::check_writable(&self.dir).is_ok() {
-            return;
+    /// Settles the folders the command line left out, once, as absolute paths (see their options): the
+    /// shared folder (`serving`: ~/Public, or an error saying what to do), the state folder (an earlier
+    /// version's `DIR/.p2pnode` where one exists, said in a note) and the downloads folder. None of them
+    /// lands in the current folder unless there is no home folder (a container's).
+    pub(crate) fn settle_folders(&mut self, serving: bool) -> anyhow::Result<()> {
+        let home = home();
+        if serving && self.dir.is_none() {
+            let public = home.as_ref().map(|home| dirs::public_dir().unwrap_or_else(|| home.join("Public")));
+            match public {
+                Some(public) if public.is_dir() => self.dir = Some(public),
+                Some(public) => {
+                    bail!("nothing to share: pass --dir FOLDER, or make {} (shared by default)", public.display())
+                }
+                None => bail!("nothing to share: pass --dir FOLDER"),
+            }
         }
-        let (Some(state), Some(data)) = (dirs::state_dir().or_else(dirs::data_local_dir), dirs::data_dir()) else {
-            return;
+        let base = self.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let earlier = base.join(".p2pnode");
+        let user_state = || Some(dirs::state_dir().or_else(dirs::data_local_dir)?.join("p2pnode"));
+        let state = match (self.state_dir.take(), home.as_ref().and_then(|_| user_state())) {
+            (Some(given), _) => given,
+            (None, Some(user)) if earlier.is_dir() => {
+                let earlier = absolute(&earlier);
+                eprintln!(
+                    "note: state in {}, an earlier version's; new ones go to {}",
+                    earlier.display(),
+                    user.display()
+                );
+                earlier
+            }
+            (None, Some(user)) => user,
+            (None, None) => earlier,
         };
-        let state_dir = self.state_dir.get_or_insert_with(|| state.join("p2pnode")).clone();
-        let downloads = self.downloads.get_or_insert_with(|| data.join("p2pnode").join("downloads")).clone();
-        eprintln!(
-            "note: {} is read-only: state in {}, downloads to {}",
-            std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone()).display(),
-            state_dir.display(),
-            downloads.display()
-        );
+        let downloads = match (self.downloads.take(), &home) {
+            (Some(given), _) => given,
+            (None, Some(home)) => dirs::download_dir().unwrap_or_else(|| home.join("Downloads")).join("p2pnode"),
+            (None, None) => base.join("P2PDownloadFolder"),
+        };
+        (self.state_dir, self.downloads) = (Some(absolute(&state)), Some(absolute(&downloads)));
+        self.dir = self.dir.as_deref().map(absolute);
+        Ok(())
     }
 
     /// Derives the group key ([`node::GroupKey::derive`]) from `--group`, `P2PNODE_GROUP` or
@@ -422,14 +447,19 @@ impl Global {
         Ok(())
     }
 
-    /// The downloads folder.
+    /// The downloads folder ([`Self::settle_folders`] settled it).
     pub(crate) fn downloads(&self) -> PathBuf {
-        self.downloads.clone().unwrap_or_else(|| self.dir.join("P2PDownloadFolder"))
+        self.downloads.clone().unwrap_or_default()
     }
 
-    /// The node's state folder.
+    /// The node's state folder ([`Self::settle_folders`] settled it).
     pub(crate) fn state_dir(&self) -> PathBuf {
-        self.state_dir.clone().unwrap_or_else(|| self.dir.join(".p2pnode"))
+        self.state_dir.clone().unwrap_or_default()
+    }
+
+    /// The shared folder ([`Self::settle_folders`] settled it for serve).
+    pub(crate) fn shared_dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_default()
     }
 
     /// The name this node announces: `--name`, or the host name.
@@ -443,13 +473,23 @@ impl Global {
 
     /// The settings of `serve`.
     pub(crate) fn serve(&self, max_upload_rate: Option<u64>) -> anyhow::Result<ServeConfig> {
-        let config = ServeConfig::new(self.dir.clone()).net(self.net()?).name(self.node_name()?);
+        let config = ServeConfig::new(self.shared_dir()).net(self.net()?).name(self.node_name()?);
         Ok(config
             .downloads(self.downloads())
             .state_dir(self.state_dir())
             .port(self.port)
             .max_upload_rate(max_upload_rate))
     }
+}
+
+/// The user's home folder, where there is one: not `/`, a container's stand-in.
+pub(crate) fn home() -> Option<PathBuf> {
+    dirs::home_dir().filter(|home| home.is_dir() && home.parent().is_some())
+}
+
+/// `path` from the root, as people should see where things are (`.` tells nothing in a log).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The host name from the kernel (never resolved: that is what fails on many laptops), cut to fit.

@@ -22,6 +22,11 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match &cli.command {
         Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
+        Command::Id => {
+            let identity = node::StateDir::open(&g.state_dir())?.identity()?;
+            output::id(&g.node_name()?, identity.node_id(), &g.state_dir(), g.json);
+            Ok(())
+        }
         Command::Peers => {
             let client = client(g, None)?;
             let spinner = Spinner::new(g.json, "looking for peers");

@@ -31,6 +31,8 @@ pub(crate) enum Event {
     },
     /// A file of `ls`.
     File { name: String, size: u64, id: String, hosts: Vec<FileHost> },
+    /// This node: `id`.
+    Id { name: String, id: String, fingerprint: String, state_dir: PathBuf },
     /// A download's manifest is known and its `.part` open.
     Started {
         id: String,
@@ -98,6 +100,7 @@ mod tests {
                 trusted: None,
             },
             Event::File { name: s(), size: 0, id: id(), hosts: vec![] },
+            Event::Id { name: s(), id: id(), fingerprint: s(), state_dir: PathBuf::new() },
             Event::Started {
                 id: id(),
                 name: s(),

@@ -54,10 +54,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if matches!(cli.command, cli::Command::Serve { .. } | cli::Command::Get { .. }) {
-        cli.global.settle_folders();
-    }
     let json = cli.global.json;
+    if let Err(e) = cli.global.settle_folders(matches!(cli.command, cli::Command::Serve { .. })) {
+        return fail(&e, json);
+    }
     if let Err(e) = logging::init(&cli) {
         return fail(&e, json);
     }

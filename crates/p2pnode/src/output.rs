@@ -12,15 +12,38 @@ use crate::events::{Event, FileHost};
 use crate::terminal::HashingBar;
 use crate::words::{distinct, human_bytes};
 
-/// The line `serve` prints as it starts (hashing new files may take a while).
+/// The line `serve` prints as it starts (hashing new files may take a while), and a warning where the
+/// shared folder holds a home folder.
 pub(crate) fn starting(config: &ServeConfig, json: bool) {
+    if crate::cli::home().is_some_and(|home| home.starts_with(&config.dir)) {
+        tracing::warn!(
+            "{} holds your home folder: everyone on the LAN can list and fetch all of it; share a folder of \
+             its own with --dir",
+            config.dir.display()
+        );
+    }
     if !json {
+        let state = config.state_dir.display().to_string();
         say!(
-            "sharing {} and {} as {}; hashing what is new (shared as it is hashed)",
+            "sharing {} and {} as {} (state in {}); hashing what is new (shared as it is hashed)",
             Escaped(&config.dir.display().to_string()),
             Escaped(&config.downloads.display().to_string()),
             Escaped(&config.name),
+            Escaped(&state),
         );
+    }
+}
+
+/// What `id` prints: this node's name, id, fingerprint and state folder.
+pub(crate) fn id(name: &str, id: NodeId, state: &std::path::Path, json: bool) {
+    let (fingerprint, state_dir) = (id.fingerprint(), state.to_path_buf());
+    if json {
+        Event::Id { name: name.to_string(), id: id.to_string(), fingerprint, state_dir }.print();
+    } else {
+        say!("name         {}", Escaped(name));
+        say!("id           {id}");
+        say!("fingerprint  {fingerprint}");
+        say!("state        {}", Escaped(&state_dir.display().to_string()));
     }
 }
 

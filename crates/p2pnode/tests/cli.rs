@@ -65,8 +65,11 @@ fn usage_and_lookup_errors_are_one_line() {
     let taken = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
     let taken_port = taken.local_addr().expect("addr").port().to_string();
     let dir = shared.path().to_str().expect("utf-8");
+    // Each serve of the test has a state folder of its own: the default is the user's, and other tests
+    // of this process (the same user) serve meanwhile.
+    let state = format!("{dir}/.p2pnode");
     assert_one_line_error(
-        &run(p2pnode(port).args(["--dir", dir, "--port", &taken_port, "serve"])),
+        &run(p2pnode(port).args(["--dir", dir, "--state-dir", &state, "--port", &taken_port, "serve"])),
         1,
         "pass --port 0 for any free port",
     );
@@ -77,8 +80,9 @@ fn usage_and_lookup_errors_are_one_line() {
     let args = ["--timeout", "0.5", "get", "x", "-o", inside_a_file.to_str().expect("utf-8")];
     assert_one_line_error(&run(p2pnode(port).args(args)), 1, "a-file is a file, not a folder");
     let file = blocker.to_str().expect("utf-8");
-    assert_one_line_error(&run(p2pnode(port).args(["--dir", file, "serve"])), 1, "is a file, not a folder (pass");
-    let args = ["--dir", dir, "--downloads", file, "--port", "0", "serve"];
+    let args = ["--dir", file, "--state-dir", &state, "serve"];
+    assert_one_line_error(&run(p2pnode(port).args(args)), 1, "is a file, not a folder (pass");
+    let args = ["--dir", dir, "--state-dir", &state, "--downloads", file, "--port", "0", "serve"];
     assert_one_line_error(&run(p2pnode(port).args(args)), 1, "downloads folder");
 
     // A get that fails creates no folder: neither -o's nor the default downloads folder.
@@ -94,7 +98,7 @@ fn usage_and_lookup_errors_are_one_line() {
     assert_one_line_error(&run(p2pnode(port).args(["get", "reprot.pdf"])), 1, "close names: report.pdf");
     let two = run(p2pnode(port).args(["get", "reprot.pdf", "nothere"]));
     assert_one_line_error(&two, 1, "no peer hosts 'reprot.pdf'; close names: report.pdf; no peer hosts 'nothere'");
-    let second = run(p2pnode(port).args(["--dir", dir, "--port", "0", "serve"]));
+    let second = run(p2pnode(port).args(["--dir", dir, "--state-dir", &state, "--port", "0", "serve"]));
     assert_one_line_error(&second, 1, &format!("another p2pnode (pid {}) is already serving", server.pid()));
 }
 
@@ -302,15 +306,17 @@ fn serve_tells_people_what_it_does_and_keeps_the_log_for_v() {
     let (shared, into) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     std::fs::write(shared.path().join("notes.txt"), testdata::bytes(700_000, 5)).expect("write");
     let mut serve = p2pnode(port)
-        .args(["--dir", shared.path().to_str().expect("utf-8"), "--name", "alpha", "--port", "0", "serve"])
+        .args(["--dir", shared.path().to_str().expect("utf-8"), "--name", "alpha", "--port", "0"])
+        .args(["--state-dir", shared.path().join(".p2pnode").to_str().expect("utf-8"), "serve"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
     let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines().map(|l| l.expect("a line"));
     let starting = lines.next().expect("a first line");
-    let hashing = " as alpha; hashing what is new (shared as it is hashed)";
-    assert!(starting.starts_with("sharing ") && starting.ends_with(hashing), "{starting}");
+    let hashing = "; hashing what is new (shared as it is hashed)";
+    assert!(starting.starts_with("sharing ") && starting.contains(" as alpha (state in "), "{starting}");
+    assert!(starting.ends_with(hashing), "{starting}");
     let ready = lines.next().expect("a second line");
     assert!(ready.starts_with("ready: 1 file(s) shared as node ") && ready.ends_with("; Ctrl-C stops"), "{ready}");
 
@@ -364,23 +370,22 @@ fn a_read_only_folder_is_shared_without_extra_flags() {
     let mut serve = p2pnode(port)
         .args(["--dir", ".", "--port", "0", "serve"])
         .current_dir(ro.path())
+        .env("HOME", home.path())
         .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("serve starts");
-    let mut note = String::new();
-    BufReader::new(serve.stderr.take().expect("stderr")).read_line(&mut note).expect("a note");
-    let expected = format!(
-        "note: {} is read-only: state in {}, downloads to {}\n",
-        ro.path().display(),
-        home.path().join("state/p2pnode").display(),
-        home.path().join("data/p2pnode/downloads").display()
-    );
-    assert_eq!(note, expected);
+    // State and downloads are the user's, not the shared folder's: nothing to write there.
     let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines().map(|l| l.expect("a line"));
-    let ready = lines.nth(1).expect("the ready line");
+    let sharing = lines.next().expect("the sharing line");
+    let (downloads, state) = (home.path().join("Downloads/p2pnode"), home.path().join("state/p2pnode"));
+    let expected = format!("sharing {} and {} as ", ro.path().display(), downloads.display());
+    assert!(
+        sharing.starts_with(&expected) && sharing.contains(&format!("(state in {})", state.display())),
+        "{sharing}"
+    );
+    let ready = lines.next().expect("the ready line");
     assert!(ready.starts_with("ready: 1 file(s)"), "{ready}");
     let into = tempfile::tempdir().expect("dir");
     let got = run(p2pnode(port).args(["get", "notes.txt", "-o", into.path().to_str().expect("utf-8")]));
@@ -506,7 +511,8 @@ fn many_files_are_counted_past_a_few_and_listed_with_v() {
     }
     std::fs::write(shared.path().join("many/deeper/f00.txt"), b"the other f00").expect("write");
     let mut serve = p2pnode(port)
-        .args(["--dir", shared.path().to_str().expect("utf-8"), "--name", "alpha", "--port", "0", "serve"])
+        .args(["--dir", shared.path().to_str().expect("utf-8"), "--name", "alpha", "--port", "0"])
+        .args(["--state-dir", shared.path().join(".p2pnode").to_str().expect("utf-8"), "serve"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -71,6 +71,7 @@ fn a_serve_shares_each_chunk_of_a_download_in_its_folder_at_once() {
     let mut verified = 0;
     let mut first = p2pnode(port)
         .args(["--dir", node.path().to_str().expect("utf-8"), "--json", "get", "film.bin", "--no-upload"])
+        .args(["--downloads", node.path().join("P2PDownloadFolder").to_str().expect("utf-8")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -51,6 +51,19 @@ id_type!(
     FileId
 );
 
+/// Crockford's base 32: digits and capitals without I, L, O and U, which read alike or aloud as others.
+const READABLE: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl NodeId {
+    /// The first 100 bits of the id as 4 groups of 5 characters (`K3M9Q-7TZ2B-...`), for two people to
+    /// read to each other to tell that a peer is who it says: for recognising only, never to trust by.
+    pub fn fingerprint(&self) -> String {
+        let bits = u128::from_be_bytes(self.0[..16].try_into().unwrap_or_default()) >> 28;
+        let chars: Vec<char> = (0..20).rev().map(|i| char::from(READABLE[((bits >> (5 * i)) & 31) as usize])).collect();
+        chars.chunks(5).map(|group| group.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+    }
+}
+
 fn parse_hex32(s: &str) -> Result<[u8; 32], ParseIdError> {
     let s = s.as_bytes();
     if s.len() != 64 {
@@ -67,6 +80,19 @@ fn parse_hex32(s: &str) -> Result<[u8; 32], ParseIdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fingerprint_reads_100_bits_in_four_groups() {
+        let mut id = NodeId([0; 32]);
+        assert_eq!(id.fingerprint(), "00000-00000-00000-00000");
+        id.0[0] = 0xff;
+        assert_eq!(id.fingerprint(), "ZW000-00000-00000-00000", "the first bits lead");
+        id.0[12] = 0x10;
+        assert_eq!(id.fingerprint(), "ZW000-00000-00000-00001", "bit 100 is the last");
+        id.0[12] = 0x08;
+        assert_eq!(id.fingerprint(), "ZW000-00000-00000-00000", "bit 101 is past it");
+        assert!(!NodeId([0x5a; 32]).fingerprint().contains(['I', 'L', 'O', 'U']));
+    }
 
     #[test]
     fn hex_round_trip() {

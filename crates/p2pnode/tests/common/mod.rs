@@ -77,8 +77,13 @@ impl Server {
     }
 
     fn spawn(discovery_port: u16, dir: &Path, name: &str, extra: &[&str], serve_args: &[&str], log: Stdio) -> Self {
+        // Each node has a state and a downloads folder of its own (one serve per state folder): beside
+        // what it shares, as nodes before the user-wide defaults kept them.
+        let (state, downloads) = (dir.join(".p2pnode"), dir.join("P2PDownloadFolder"));
         let mut child = p2pnode(discovery_port)
             .args(["--dir", dir.to_str().expect("utf-8 path"), "--name", name])
+            .args(["--state-dir", state.to_str().expect("utf-8 path")])
+            .args(["--downloads", downloads.to_str().expect("utf-8 path")])
             .args(["--port", "0", "--json"])
             .args(extra)
             .arg("serve")
