@@ -99,6 +99,22 @@ impl Medium for Udp {
     }
 }
 
+/// Sends `bytes` from `socket` to the discovery `port` of each broadcast address (`broadcast`, or every
+/// interface's): for a datagram of another protocol on the discovery port, such as a pairing beacon.
+pub async fn broadcast_to(socket: &UdpSocket, bytes: &[u8], port: u16, broadcast: Option<&[Ipv4Addr]>) {
+    for ip in broadcast_targets(broadcast) {
+        if let Err(e) = socket.send_to(bytes, SocketAddrV4::new(ip, port)).await {
+            tracing::debug!(%ip, error = %e, "broadcast failed");
+        }
+    }
+}
+
+/// A socket that hears what is broadcast to the discovery `port` (shared with the nodes of this host), or
+/// with `port` 0 one to send broadcasts from.
+pub fn socket(port: u16) -> io::Result<UdpSocket> {
+    bind(port, port != 0)
+}
+
 /// The broadcast addresses to send to: the configured ones, or those of every IPv4 interface found by
 /// listing interfaces (never by resolving the host name, which fails on many laptops), plus loopback's.
 fn broadcast_targets(configured: Option<&[Ipv4Addr]>) -> BTreeSet<Ipv4Addr> {

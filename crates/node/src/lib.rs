@@ -39,10 +39,12 @@ mod config;
 mod download;
 mod error;
 mod exchange;
+pub mod pair;
 mod peers;
 mod server;
 mod state_dir;
 mod swarm;
+mod words;
 
 pub use client::dictionary::{DictEntry, Dictionary, Host, ResolveError, looks_like_id};
 pub use client::fetch::{Fetch, FetchEvent, FetchOptions, Planned, Seed};

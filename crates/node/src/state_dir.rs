@@ -64,6 +64,13 @@ impl StateDir {
         Copies::new(self.hash_cache())
     }
 
+    /// Writes `list` as this folder's trust list, whole or not at all (a temporary file renamed over it).
+    pub fn save_trust_list(&self, list: &TrustList) -> Result<(), NodeError> {
+        let (path, temporary) = (self.path.join(TRUST_LIST_FILE), self.path.join(format!(".{TRUST_LIST_FILE}.new")));
+        let written = std::fs::write(&temporary, list.to_text()).and_then(|()| std::fs::rename(&temporary, &path));
+        written.map_err(|source| NodeError::State { path, source })
+    }
+
     /// The peers this node knows by name ([`TRUST_LIST_FILE`]); empty where there is none.
     pub fn trust_list(&self) -> Result<TrustList, NodeError> {
         let path = self.path.join(TRUST_LIST_FILE);
@@ -111,6 +118,49 @@ impl TrustList {
     /// The id listed under `name`.
     pub fn id_of(&self, name: &str) -> Option<NodeId> {
         self.entries.iter().find(|(_, n)| n.as_deref() == Some(name)).map(|(id, _)| *id)
+    }
+
+    /// The name `id` is listed under, if it has one.
+    pub fn name_of(&self, id: NodeId) -> Option<&str> {
+        self.entries.iter().find(|(i, _)| *i == id).and_then(|(_, n)| n.as_deref())
+    }
+
+    /// Lists `id` under a name made of `wanted` (a peer's choice): one word of printable characters
+    /// without `#`, at most 64 bytes, `peer` where nothing is left, and `-2`, `-3`, ... where another id
+    /// has it. An id listed already keeps its name. Returns the name it is listed under.
+    pub fn add(&mut self, id: NodeId, wanted: &str) -> String {
+        if let Some(name) = self.name_of(id) {
+            return name.to_string();
+        }
+        let cleaned: String = wanted
+            .chars()
+            .map(|c| {
+                if c.is_whitespace() || c.is_control() || c == '#' || proto::text::is_format_char(c) { '-' } else { c }
+            })
+            .collect();
+        let mut base = cleaned.trim_matches('-').to_string();
+        // A name that reads as an id (8 hex digits or more) would be taken for one.
+        if base.is_empty() || crate::looks_like_id(&base) {
+            base = "peer".into();
+        }
+        while base.len() > 56 {
+            base.pop();
+        }
+        let name = std::iter::once(base.clone())
+            .chain((2..).map(|n| format!("{base}-{n}")))
+            .find(|name| self.id_of(name).is_none())
+            .unwrap_or(base);
+        self.entries.push((id, Some(name.clone())));
+        name
+    }
+
+    /// The list as its file holds it: `ID NAME` per line.
+    fn to_text(&self) -> String {
+        let line = |(id, name): &(NodeId, Option<String>)| match name {
+            Some(name) => format!("{id} {name}\n"),
+            None => format!("{id}\n"),
+        };
+        self.entries.iter().map(line).collect()
     }
 }
 
@@ -192,6 +242,25 @@ fn shared_name(shared: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paired_peer_is_filed_under_a_clean_unique_name_and_saved_whole() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = StateDir::open(dir.path()).expect("state");
+        let mut list = state.trust_list().expect("none yet");
+        let (a, b, c) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]));
+        assert_eq!(list.add(a, "bob"), "bob");
+        assert_eq!(list.add(b, "bob"), "bob-2", "another id of the same name");
+        assert_eq!(list.add(a, "robert"), "bob", "an id listed keeps its name");
+        assert_eq!(list.add(c, "evil\nname # \u{202e}x"), "evil-name----x", "one word, no comment, no controls");
+        assert_eq!(list.add(NodeId([4; 32]), &NodeId([5; 32]).to_string()), "peer", "no name that reads as an id");
+        state.save_trust_list(&list).expect("saved");
+        let again = state.trust_list().expect("read back");
+        assert_eq!(
+            (again.id_of("bob"), again.id_of("bob-2"), again.id_of("evil-name----x")),
+            (Some(a), Some(b), Some(c))
+        );
+    }
 
     #[test]
     fn the_trust_list_names_ids_and_refuses_what_is_no_id() {

@@ -126,6 +126,13 @@ pub(crate) enum Command {
     },
     /// Print this node's name, id and fingerprint (what to read to someone who wants to recognise it).
     Id,
+    /// Pair with another person's node by a short code: without CODE, show one and wait for it; with
+    /// CODE, join the node that shows it. Each side then trusts the other under the name it gave.
+    Pair {
+        /// The code the other side shows, as 7-tiger-umbrella.
+        #[arg(help_heading = "Arguments")]
+        code: Option<String>,
+    },
     /// Query the LAN and print the peers (name, id, address, files).
     Peers,
     /// Print the files on the LAN: path, size, id, hosting peers.

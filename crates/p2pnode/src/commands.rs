@@ -22,6 +22,7 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match &cli.command {
         Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
+        Command::Pair { code } => crate::pairing::pair(g, code.as_deref()).await,
         Command::Id => {
             let identity = node::StateDir::open(&g.state_dir())?.identity()?;
             output::id(&g.node_name()?, identity.node_id(), &g.state_dir(), g.json);

@@ -31,6 +31,10 @@ pub(crate) enum Event {
     },
     /// A file of `ls`.
     File { name: String, size: u64, id: String, hosts: Vec<FileHost> },
+    /// `pair` waits with this code, for so many seconds.
+    PairCode { code: String, seconds: u64 },
+    /// `pair` paired: the other node, filed in the trust list under `name`.
+    Paired { name: String, id: String, fingerprint: String },
     /// This node: `id`.
     Id { name: String, id: String, fingerprint: String, state_dir: PathBuf },
     /// A download's manifest is known and its `.part` open.
@@ -101,6 +105,8 @@ mod tests {
             },
             Event::File { name: s(), size: 0, id: id(), hosts: vec![] },
             Event::Id { name: s(), id: id(), fingerprint: s(), state_dir: PathBuf::new() },
+            Event::PairCode { code: s(), seconds: 120 },
+            Event::Paired { name: s(), id: id(), fingerprint: s() },
             Event::Started {
                 id: id(),
                 name: s(),

@@ -8,18 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{free_udp_port, json_lines, p2pnode, run};
+use common::{as_user, free_udp_port, json_lines, run};
 use serde_json::Value;
-
-/// `p2pnode` as the user whose home is `home`, run in `cwd`.
-fn as_user(port: u16, home: &Path, cwd: &Path) -> Command {
-    let mut cmd = p2pnode(port);
-    cmd.current_dir(cwd).env("HOME", home);
-    for (var, folder) in [("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config")] {
-        cmd.env(var, home.join(folder));
-    }
-    cmd
-}
 
 fn id(cmd: &mut Command) -> Value {
     let out = run(cmd.args(["--json", "id"]));

@@ -63,6 +63,7 @@ mod frame;
 mod group;
 mod ids;
 mod manifest;
+mod pair;
 mod path;
 pub mod text;
 
@@ -76,5 +77,6 @@ pub use ids::{FileId, NodeId, ParseIdError};
 pub use manifest::{
     MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_count_for, chunk_size_for,
 };
+pub use pair::{Beacon, MAX_PAIR_FRAME, PairFrame};
 pub use path::{MAX_DEPTH, MAX_PATH, PathError, WINDOWS_DEVICES, check_path, is_windows_device};
 pub use text::{Escaped, escape, human_bytes};

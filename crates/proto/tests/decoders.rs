@@ -5,8 +5,8 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proto::{
-    Announcement, Bitmap, Catalogue, CatalogueEntry, Datagram, ErrorCode, FRAME_PREFIX, FileId, MAX_FRAME, Manifest,
-    NodeId, Request, Response, chunk_count_for, chunk_size_for, frame_len,
+    Announcement, Beacon, Bitmap, Catalogue, CatalogueEntry, Datagram, DecodeError, ErrorCode, FRAME_PREFIX, FileId,
+    MAX_FRAME, Manifest, NodeId, PairFrame, Request, Response, chunk_count_for, chunk_size_for, frame_len,
 };
 
 fn announcement() -> impl Strategy<Value = Datagram> {
@@ -35,6 +35,29 @@ fn announcement() -> impl Strategy<Value = Datagram> {
 
 fn datagram() -> impl Strategy<Value = Datagram> {
     prop_oneof![announcement(), any::<[u8; 32]>().prop_map(|id| Datagram::Query { from: NodeId(id) })]
+}
+
+fn beacon() -> impl Strategy<Value = Beacon> {
+    (any::<u16>(), any::<[u8; 32]>(), any::<u16>()).prop_map(|(nameplate, node, port)| Beacon {
+        nameplate,
+        node: NodeId(node),
+        port,
+    })
+}
+
+fn pair_frame() -> impl Strategy<Value = PairFrame> {
+    prop_oneof![
+        vec(any::<u8>(), 0..=proto::MAX_PAIR_FRAME).prop_map(PairFrame::Spake),
+        any::<[u8; 32]>().prop_map(PairFrame::Confirm),
+        "\\PC{0,16}".prop_map(PairFrame::Name),
+        Just(PairFrame::WrongCode),
+    ]
+}
+
+/// A pairing frame as a reader takes it: its 3-byte head, then the body.
+fn decode_pair_frame(bytes: &[u8]) -> Result<PairFrame, DecodeError> {
+    let (head, body) = bytes.split_at_checked(3).ok_or(DecodeError::Invalid("short"))?;
+    PairFrame::decode(head.try_into().map_err(|_| DecodeError::Invalid("short"))?, body)
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -150,9 +173,25 @@ proptest! {
         let _ = Response::decode(&bytes);
         let _ = Manifest::decode(&bytes);
         let _ = Catalogue::decode(&bytes);
+        let _ = Beacon::decode(&bytes);
+        let _ = decode_pair_frame(&bytes);
         if let Ok(len) = frame_len(prefix) {
             prop_assert!(len <= MAX_FRAME);
         }
+    }
+
+    #[test]
+    fn pairing_beacons_and_frames_round_trip_and_mutated_ones_are_rejected_or_stable(
+        b in beacon(),
+        f in pair_frame(),
+        m in mutations(),
+    ) {
+        prop_assert_eq!(Beacon::decode(&b.encode()), Ok(b));
+        let frame = f.encode().expect("within limits");
+        prop_assert_eq!(decode_pair_frame(&frame), Ok(f));
+        stable!(Beacon::decode(&mutate(b.encode(), &m)), Beacon::encode, Beacon::decode);
+        let encode = |v: &PairFrame| v.encode().expect("decoded within limits");
+        stable!(decode_pair_frame(&mutate(frame, &m)), encode, |b: &[u8]| decode_pair_frame(b));
     }
 
     #[test]

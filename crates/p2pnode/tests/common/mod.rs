@@ -31,6 +31,16 @@ pub fn p2pnode(discovery_port: u16) -> Command {
     cmd
 }
 
+/// `p2pnode` as the user whose home is `home` (its XDG folders inside), run in `cwd`.
+pub fn as_user(discovery_port: u16, home: &Path, cwd: &Path) -> Command {
+    let mut cmd = p2pnode(discovery_port);
+    cmd.current_dir(cwd).env("HOME", home);
+    for (var, folder) in [("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config")] {
+        cmd.env(var, home.join(folder));
+    }
+    cmd
+}
+
 /// This test process's scratch folder (in the system's temporary folder), made on first use.
 fn scratch() -> &'static Path {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();

@@ -1,0 +1,126 @@
+//! Pairing as two people do it, each with a home of their own, on loopback: the right code files each
+//! node's id in the other's trust list under the name it gave, and `--trust NAME` then works; a wrong
+//! code stores nothing on either side, and the waiting side makes a new code.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Lines};
+use std::path::Path;
+use std::process::{ChildStdout, Stdio};
+use std::time::Instant;
+
+use common::{as_user, free_udp_port, json_lines, run};
+use serde_json::Value;
+
+fn next_event(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
+    serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json")
+}
+
+fn node_id(port: u16, home: &Path) -> String {
+    let out = run(as_user(port, home, home).args(["--json", "id"]));
+    json_lines(&out)[0]["id"].as_str().expect("an id").to_string()
+}
+
+fn trust_list(home: &Path) -> String {
+    std::fs::read_to_string(home.join("state/p2pnode").join(node::TRUST_LIST_FILE)).unwrap_or_default()
+}
+
+#[test]
+fn the_right_code_pairs_both_ways_and_trust_by_name_works_over_tls() {
+    the_right_code_pairs_both_ways_and_trust_by_name_works("tls");
+}
+
+#[test]
+fn the_right_code_pairs_both_ways_and_trust_by_name_works_over_quic() {
+    the_right_code_pairs_both_ways_and_trust_by_name_works("quic");
+}
+
+fn the_right_code_pairs_both_ways_and_trust_by_name_works(transport: &str) {
+    let port = free_udp_port();
+    let (alice_home, bob_home) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (alice_home, bob_home) = (alice_home.path(), bob_home.path());
+    let (alice_id, bob_id) = (node_id(port, alice_home), node_id(port, bob_home));
+
+    let mut alice = as_user(port, alice_home, alice_home)
+        .args(["--name", "alice", "--transport", transport, "--json", "pair"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("pair starts");
+    let mut said = BufReader::new(alice.stdout.take().expect("stdout")).lines();
+    let code = next_event(&mut said)["code"].as_str().expect("a code").to_string();
+    let started = Instant::now();
+    let bob = run(as_user(port, bob_home, bob_home).args([
+        "--name",
+        "bob",
+        "--transport",
+        transport,
+        "--json",
+        "pair",
+        &code,
+    ]));
+    assert!(bob.status.success(), "{}", String::from_utf8_lossy(&bob.stderr));
+    let to_bob = &json_lines(&bob)[0];
+    let to_alice = next_event(&mut said);
+    assert!(alice.wait().expect("ends").success());
+    eprintln!("{transport}: pair {code}: both sides trusted within {:?}", started.elapsed());
+    assert_eq!((to_bob["name"].as_str(), to_bob["id"].as_str()), (Some("alice"), Some(alice_id.as_str())));
+    assert_eq!((to_alice["name"].as_str(), to_alice["id"].as_str()), (Some("bob"), Some(bob_id.as_str())));
+    assert_eq!(trust_list(alice_home), format!("{bob_id} bob\n"));
+    assert_eq!(trust_list(bob_home), format!("{alice_id} alice\n"));
+
+    // Now each trusts the other by name: alice serves bob alone, and bob fetches from alice.
+    let shared = tempfile::tempdir().expect("dir");
+    std::fs::write(shared.path().join("notes.txt"), b"for bob").expect("write");
+    let mut serve = as_user(port, alice_home, alice_home)
+        .args(["--dir", shared.path().to_str().expect("utf-8"), "--trust", "bob", "--port", "0", "--json", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut served = BufReader::new(serve.stdout.take().expect("stdout")).lines();
+    while next_event(&mut served)["event"] != "ready" {}
+    let into = tempfile::tempdir().expect("dir");
+    let got =
+        run(as_user(port, bob_home, bob_home).args(["--trust", "alice", "get", "notes.txt", "-o"]).arg(into.path()));
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(std::fs::read(into.path().join("notes.txt")).expect("fetched"), b"for bob");
+    serve.kill().expect("kill");
+    serve.wait().expect("ends");
+}
+
+#[test]
+fn a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one_over_tls() {
+    a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one("tls");
+}
+
+#[test]
+fn a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one_over_quic() {
+    a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one("quic");
+}
+
+fn a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one(transport: &str) {
+    let port = free_udp_port();
+    let (alice_home, mallory_home) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let mut alice = as_user(port, alice_home.path(), alice_home.path())
+        .args(["--transport", transport, "--json", "pair"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pair starts");
+    let mut said = BufReader::new(alice.stdout.take().expect("stdout")).lines();
+    let code = next_event(&mut said)["code"].as_str().expect("a code").to_string();
+    // The number is seen on the LAN (it is in the beacon); the words are guessed.
+    let (nameplate, words) = code.split_once('-').expect("a number first");
+    let guess = if words == "apple-apple" { "acorn-acorn" } else { "apple-apple" };
+    let mut mallory = as_user(port, mallory_home.path(), mallory_home.path());
+    let wrong = run(mallory.args(["--transport", transport, "pair", &format!("{nameplate}-{guess}")]));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end(), "error: the code was wrong: nothing was stored on either side");
+    let again = next_event(&mut said);
+    assert_eq!(again["event"], "pair_code", "a new code after a wrong attempt");
+    assert_ne!(again["code"].as_str(), Some(code.as_str()), "the guessed code is dead");
+    alice.kill().expect("kill");
+    alice.wait().expect("ends");
+    assert_eq!((trust_list(alice_home.path()), trust_list(mallory_home.path())), (String::new(), String::new()));
+}
