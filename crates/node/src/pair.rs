@@ -19,6 +19,8 @@ use crate::words::WORDS;
 
 /// How long the exchange after a connection may take: it is a few small frames.
 const EXCHANGE_TIME: Duration = Duration::from_secs(10);
+/// How long the side that sent last waits for the other to end the channel.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How often a waiting side broadcasts its beacon.
 const BEACON_EVERY: Duration = Duration::from_millis(500);
 /// The numbers a code starts with: 1 to this.
@@ -280,7 +282,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
             if let Err(e) = check(receive(stream).await?) {
                 // Told, and held until the other side has read it and gone (see the names below).
                 if send(stream, &PairFrame::WrongCode).await.is_ok() {
-                    let _ = stream.read(&mut [0u8; 1]).await;
+                    until_closed(stream).await;
                 }
                 return Err(e);
             }
@@ -297,7 +299,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
     let PairFrame::Name(theirs) = receive(stream).await? else { return Err(broken("no name")) };
     if side == Side::Joining {
         send(stream, &name).await?;
-        let _ = stream.read(&mut [0u8; 1]).await;
+        until_closed(stream).await;
     }
     Ok(Paired { id: proven.peer, name: theirs })
 }
@@ -315,6 +317,12 @@ async fn receive<S: AsyncRead + Unpin + ?Sized>(stream: &mut S) -> Result<PairFr
     let mut body = vec![0u8; PairFrame::body_len(head).map_err(|e| broken(&e.to_string()))?];
     stream.read_exact(&mut body).await.map_err(TransportError::from)?;
     PairFrame::decode(head, &body).map_err(|e| broken(&e.to_string()))
+}
+
+/// Waits for the other side to end the channel (it has read what was sent last), or for a moment: a
+/// QUIC connection dropped at once by a process that ends may never say it closed.
+async fn until_closed<S: AsyncRead + Unpin + ?Sized>(stream: &mut S) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, stream.read(&mut [0u8; 1])).await;
 }
 
 fn broken(what: &str) -> PairError {

@@ -464,6 +464,13 @@ impl Global {
         self.state_dir.clone().unwrap_or_default()
     }
 
+    /// The state folder's trust list, as pairing wrote it; empty where there is none (read, never made:
+    /// `ls` and `peers` create nothing).
+    pub(crate) fn trust_list(&self) -> node::TrustList {
+        let file = std::fs::read_to_string(self.state_dir().join(node::TRUST_LIST_FILE)).unwrap_or_default();
+        node::TrustList::parse(&file).unwrap_or_default()
+    }
+
     /// The shared folder ([`Self::settle_folders`] settled it for serve).
     pub(crate) fn shared_dir(&self) -> PathBuf {
         self.dir.clone().unwrap_or_default()

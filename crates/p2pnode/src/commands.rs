@@ -11,6 +11,7 @@ use transport::TransportError;
 use crate::cli::{self, Cli, Command, Global};
 use crate::progress::{self, FileProgress, Progress};
 use crate::terminal::{self, Spinner};
+use crate::words::known_names;
 use crate::{output, plugins};
 
 /// Runs the parsed command; errors get what to do about them in this command line's terms.
@@ -33,7 +34,7 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             let spinner = Spinner::new(g.json, "looking for peers");
             let peers = client.peers().await?;
             drop(spinner);
-            output::peers(&peers, g.json, g.trusted.as_ref());
+            output::peers(&peers, &known_names(&peers, &g.trust_list()), g.json, g.trusted.as_ref());
             Ok(())
         }
         Command::Ls { pattern, tree } => {
@@ -43,7 +44,8 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             spinner.say(&format!("asking {} peer(s) what they share", peers.len()));
             let listing = client.list(pattern.as_slice()).await?;
             drop(spinner);
-            output::files(&listing.dictionary, &listing.peers, g.json, listing.selected.as_ref(), *tree);
+            let names = known_names(&listing.peers, &g.trust_list());
+            output::files(&listing.dictionary, &names, g.json, listing.selected.as_ref(), *tree);
             Ok(())
         }
         Command::Get {
@@ -209,7 +211,7 @@ impl Shown<'_> {
     fn on(&mut self, event: FetchEvent) {
         match event {
             FetchEvent::Planned { files, peers } => {
-                let names = peers.into_iter().map(|p| (p.id(), p.announcement.name)).collect();
+                let names = known_names(&peers, &self.g.trust_list());
                 let total = files.iter().map(|f| f.size).sum();
                 self.progress = Some(Progress::new(self.g.json, self.g.verbose > 0, files.len(), total, names));
                 self.files = files.iter().map(|f| FileProgress::new(f.id, &f.name, f.size)).collect();

@@ -10,7 +10,7 @@ use node::{
 
 use crate::events::{Event, FileHost};
 use crate::terminal::HashingBar;
-use crate::words::{distinct, human_bytes};
+use crate::words::human_bytes;
 
 /// The line `serve` prints as it starts (hashing new files may take a while), and a warning where the
 /// shared folder holds a home folder.
@@ -147,7 +147,7 @@ fn uploaded(uploads: &[Upload], json: bool, verbose: bool, roots: &[std::path::P
 /// The peers of `p2pnode peers`. Two hosts claiming one node id are both shown, each marked: one is an
 /// impostor (or a stale address), and only an authenticating transport tells which. With a trust list,
 /// each says whether it is on it.
-pub(crate) fn peers(peers: &[Peer], json: bool, trusted: Option<&HashSet<NodeId>>) {
+pub(crate) fn peers(peers: &[Peer], names: &HashMap<NodeId, String>, json: bool, trusted: Option<&HashSet<NodeId>>) {
     let mut claims: HashMap<NodeId, usize> = HashMap::new();
     peers.iter().for_each(|p| *claims.entry(p.id()).or_default() += 1);
     let rows = peers.iter().map(|p| {
@@ -165,7 +165,8 @@ pub(crate) fn peers(peers: &[Peer], json: bool, trusted: Option<&HashSet<NodeId>
         } else {
             p.id().short()
         };
-        let mut cells = vec![escape(&a.name), id, p.ip.to_string(), ports.join(" "), a.file_count.to_string()];
+        let name = names.get(&p.id()).unwrap_or(&a.name);
+        let mut cells = vec![escape(name), id, p.ip.to_string(), ports.join(" "), a.file_count.to_string()];
         cells.extend(trusted.map(|t| if t.contains(&p.id()) { "yes" } else { "no" }.to_string()));
         Row::Text(cells)
     });
@@ -175,16 +176,14 @@ pub(crate) fn peers(peers: &[Peer], json: bool, trusted: Option<&HashSet<NodeId>
 }
 
 /// The content dictionary of `p2pnode ls`: the files `selected` keeps (all when `None`), in a table by
-/// file, or with `tree` by path under their folders.
+/// file, or with `tree` by path under their folders; hosts by the `names` people know them by.
 pub(crate) fn files(
     dictionary: &Dictionary,
-    peers: &[Peer],
+    names: &HashMap<NodeId, String>,
     json: bool,
     selected: Option<&HashSet<FileId>>,
     tree: bool,
 ) {
-    // Namesakes (two laptops called `vm`) told apart by id.
-    let names = distinct(peers.iter().map(|p| (p.id(), p.announcement.name.clone())).collect());
     let host_name = |h: &Host| names.get(&h.node).cloned().unwrap_or_else(|| h.node.short());
     let shown_host = |h: &Host| escape(&host_name(h));
     let row = |id: FileId, e: &DictEntry, shown_name: String| {

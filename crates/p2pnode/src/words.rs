@@ -6,6 +6,28 @@ use std::collections::HashMap;
 use node::NodeId;
 pub(crate) use node::human_bytes;
 
+/// The names people know `peers` by: the one the trust list files a peer under (`list`, from pairing),
+/// with the name it announces beside it where that differs; else the announced one. A peer announcing a
+/// name the trust list gives another id is warned of: it is not the one paired.
+pub(crate) fn known_names(peers: &[node::Peer], list: &node::TrustList) -> HashMap<NodeId, String> {
+    let name = |p: &node::Peer| {
+        let announced = &p.announcement.name;
+        if let Some(paired) = list.id_of(announced).filter(|id| *id != p.id()) {
+            tracing::warn!(
+                "{announced} announces a new id {}, not the one paired ({}); pair again if {announced} reinstalled",
+                p.id().short(),
+                paired.short()
+            );
+        }
+        match list.name_of(p.id()) {
+            Some(known) if known != announced => format!("{known} ({announced})"),
+            Some(known) => known.to_string(),
+            None => announced.clone(),
+        }
+    };
+    distinct(peers.iter().map(|p| (p.id(), name(p))).collect())
+}
+
 /// The names of `peers`, those that two or more peers announce told apart by their short ids
 /// (`vm (1a2b3c4d)`).
 pub(crate) fn distinct(peers: HashMap<NodeId, String>) -> HashMap<NodeId, String> {

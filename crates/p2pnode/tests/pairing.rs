@@ -79,6 +79,34 @@ fn the_right_code_pairs_both_ways_and_trust_by_name_works(transport: &str) {
         .expect("serve starts");
     let mut served = BufReader::new(serve.stdout.take().expect("stdout")).lines();
     while next_event(&mut served)["event"] != "ready" {}
+    // Someone else calls itself alice: bob sees the paired alice by the name he filed her under (and the
+    // one she announces), and is warned of the other.
+    let (impostor_home, impostor_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let mut impostor = as_user(port, impostor_home.path(), impostor_home.path())
+        .args([
+            "--dir",
+            impostor_dir.path().to_str().expect("utf-8"),
+            "--name",
+            "alice",
+            "--port",
+            "0",
+            "--json",
+            "serve",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut impostor_said = BufReader::new(impostor.stdout.take().expect("stdout")).lines();
+    while next_event(&mut impostor_said)["event"] != "ready" {}
+    let peers = run(as_user(port, bob_home, bob_home).args(["--timeout", "3", "peers"]));
+    let (table, warned) = (String::from_utf8_lossy(&peers.stdout), String::from_utf8_lossy(&peers.stderr));
+    let names: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split("  ").next()).collect();
+    assert!(names.iter().any(|n| n.starts_with("alice (")), "the paired alice, with the name she announces: {table}");
+    assert!(warned.contains("warning: alice announces a new id "), "{warned}");
+    assert!(warned.contains("pair again if alice reinstalled"), "{warned}");
+    impostor.kill().expect("kill");
+    impostor.wait().expect("ends");
     let into = tempfile::tempdir().expect("dir");
     let got =
         run(as_user(port, bob_home, bob_home).args(["--trust", "alice", "get", "notes.txt", "-o"]).arg(into.path()));

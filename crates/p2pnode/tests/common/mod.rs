@@ -46,6 +46,8 @@ fn scratch() -> &'static Path {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("p2pnode-test-{}", std::process::id()));
+        // Made afresh: one of an earlier process of the same pid would pass its state on.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a scratch folder");
         dir
     })
