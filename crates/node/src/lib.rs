@@ -11,6 +11,8 @@
 //! - [`PeerTable`] is the one peer table of a process: a client and a node in one process share it
 //!   ([`Node::peer_table`], [`ClientBuilder::peers`]), and a long-lived client answers from it live.
 //! - Under those, [`download()`] fetches one file, driven by the sans-IO [`Scheduler`].
+//! - [`pair`] pairs two people's nodes by a short code read aloud, so that each trusts the other by name
+//!   ([`TrustList`]).
 //!
 //! Both are handed their plug-ins: any number of transports (`Arc<dyn Transport>`) and discoveries
 //! (`Box<dyn Discovery>`); nothing here names a concrete one. A node listens on every transport it is
