@@ -19,7 +19,7 @@ use crate::words::WORDS;
 
 /// How long the exchange after a connection may take: it is a few small frames.
 const EXCHANGE_TIME: Duration = Duration::from_secs(10);
-/// How long the side that sent last waits for the other to end the channel.
+/// How long the last words of a side may take to be delivered, or awaited.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How often a waiting side broadcasts its beacon.
 const BEACON_EVERY: Duration = Duration::from_millis(500);
@@ -105,12 +105,29 @@ pub trait Rendezvous: Send {
 }
 
 /// The other side of a pairing: its proven id and the name it gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Paired {
     /// Its node id, proven by its certificate.
     pub id: NodeId,
     /// The name it gave (a peer's choice: escape it wherever it is shown).
     pub name: String,
+    /// The end of the channel, under way: see [`Paired::ended`].
+    ending: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Paired {
+    fn ending(mut self, ending: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        self.ending = Some(tokio::spawn(ending));
+        self
+    }
+
+    /// Completes once the channel's last words are delivered (or a moment has passed): await it before
+    /// the process ends, after filing and telling the pairing, which need not wait for it.
+    pub async fn ended(self) {
+        if let Some(ending) = self.ending {
+            let _ = ending.await;
+        }
+    }
 }
 
 /// This node as a pairing shows it: its id (the one `transport` proves) and the name it tells.
@@ -174,8 +191,20 @@ async fn wait(Pairing { transport, rendezvous, code, me, within }: Pairing<'_>) 
                 let exchange = async {
                     let mut stream = incoming.accept_stream().await?.ok_or_else(|| broken("closed"))?;
                     let paired = exchange(&mut stream, code, Side::Waiting, me, proven).await;
-                    stream.finish();
-                    paired
+                    // Its last words (done, or a wrong code) have reached the other side once that ends
+                    // its side of the stream, which it does having read them: awaited apart.
+                    let ending = async move {
+                        let _ = tokio::time::timeout(CLOSE_GRACE, stream.read(&mut [0u8; 1])).await;
+                        stream.finish();
+                        drop(incoming);
+                    };
+                    match paired {
+                        Ok(paired) => Ok(paired.ending(ending)),
+                        Err(e) => {
+                            ending.await;
+                            Err(e)
+                        }
+                    }
                 };
                 match tokio::time::timeout(EXCHANGE_TIME, exchange).await {
                     Ok(Ok(paired)) => return Ok(paired),
@@ -207,8 +236,12 @@ async fn join(Pairing { transport, rendezvous, code, me, within }: Pairing<'_>) 
             let mut stream = conn.open().await?;
             let proven = stream.authenticated().ok_or(PairError::NotAuthenticating)?;
             let paired = exchange(&mut stream, code, Side::Joining, me, proven).await;
-            stream.finish();
-            paired
+            // The other side waits for this end, delivered before this process may end: awaited apart.
+            let ending = async move {
+                let _ = tokio::time::timeout(CLOSE_GRACE, stream.finish_delivered()).await;
+                drop(conn);
+            };
+            paired.map(|paired| paired.ending(ending))
         };
         match tokio::time::timeout(EXCHANGE_TIME, attempt).await {
             Ok(Err(PairError::Transport(e))) => tracing::debug!(error = %e, "a beacon's node did not answer"),
@@ -280,28 +313,28 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
         }
         Side::Waiting => {
             if let Err(e) = check(receive(stream).await?) {
-                // Told, and held until the other side has read it and gone (see the names below).
-                if send(stream, &PairFrame::WrongCode).await.is_ok() {
-                    until_closed(stream).await;
-                }
+                // Told (and delivered before the channel ends: see `wait`).
+                let _ = send(stream, &PairFrame::WrongCode).await;
                 return Err(e);
             }
             send(stream, &PairFrame::Confirm(proof(side, me.id, proven.peer))).await?;
         }
     }
-    // The waiting side names itself first, and the joining side last; the joining side then waits for
-    // the waiting side to end the channel, which it does once it has the name: a QUIC connection closed
-    // at once (the process ends) loses what was not yet delivered.
+    // The waiting side names itself first, and says when it has the joining side's name (delivered before
+    // it ends: see `wait`); the joining side waits for that, or for a moment.
     let name = PairFrame::Name(me.name.to_string());
     if side == Side::Waiting {
         send(stream, &name).await?;
     }
     let PairFrame::Name(theirs) = receive(stream).await? else { return Err(broken("no name")) };
-    if side == Side::Joining {
-        send(stream, &name).await?;
-        until_closed(stream).await;
+    match side {
+        Side::Waiting => send(stream, &PairFrame::Done).await?,
+        Side::Joining => {
+            send(stream, &name).await?;
+            let _ = tokio::time::timeout(CLOSE_GRACE, receive(stream)).await;
+        }
     }
-    Ok(Paired { id: proven.peer, name: theirs })
+    Ok(Paired { id: proven.peer, name: theirs, ending: None })
 }
 
 async fn send<S: AsyncWrite + Unpin + ?Sized>(stream: &mut S, frame: &PairFrame) -> Result<(), PairError> {
@@ -317,12 +350,6 @@ async fn receive<S: AsyncRead + Unpin + ?Sized>(stream: &mut S) -> Result<PairFr
     let mut body = vec![0u8; PairFrame::body_len(head).map_err(|e| broken(&e.to_string()))?];
     stream.read_exact(&mut body).await.map_err(TransportError::from)?;
     PairFrame::decode(head, &body).map_err(|e| broken(&e.to_string()))
-}
-
-/// Waits for the other side to end the channel (it has read what was sent last), or for a moment: a
-/// QUIC connection dropped at once by a process that ends may never say it closed.
-async fn until_closed<S: AsyncRead + Unpin + ?Sized>(stream: &mut S) {
-    let _ = tokio::time::timeout(CLOSE_GRACE, stream.read(&mut [0u8; 1])).await;
 }
 
 fn broken(what: &str) -> PairError {

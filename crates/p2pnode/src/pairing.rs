@@ -70,6 +70,8 @@ pub(crate) async fn pair(g: &Global, code: Option<&str>) -> anyhow::Result<()> {
             file.display()
         );
     }
+    // Filed and told; the channel's last words may still be on their way to the other side.
+    paired.ended().await;
     Ok(())
 }
 

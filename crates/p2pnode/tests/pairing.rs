@@ -49,20 +49,16 @@ fn the_right_code_pairs_both_ways_and_trust_by_name_works(transport: &str) {
     let mut said = BufReader::new(alice.stdout.take().expect("stdout")).lines();
     let code = next_event(&mut said)["code"].as_str().expect("a code").to_string();
     let started = Instant::now();
-    let bob = run(as_user(port, bob_home, bob_home).args([
-        "--name",
-        "bob",
-        "--transport",
-        transport,
-        "--json",
-        "pair",
-        &code,
-    ]));
-    assert!(bob.status.success(), "{}", String::from_utf8_lossy(&bob.stderr));
-    let to_bob = &json_lines(&bob)[0];
+    let mut bob = as_user(port, bob_home, bob_home)
+        .args(["--name", "bob", "--transport", transport, "--json", "pair", &code])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("pair starts");
+    // Both have filed the other once both say so (their processes may end a moment later).
+    let to_bob = next_event(&mut BufReader::new(bob.stdout.take().expect("stdout")).lines());
     let to_alice = next_event(&mut said);
-    assert!(alice.wait().expect("ends").success());
     eprintln!("{transport}: pair {code}: both sides trusted within {:?}", started.elapsed());
+    assert!(bob.wait().expect("ends").success() && alice.wait().expect("ends").success());
     assert_eq!((to_bob["name"].as_str(), to_bob["id"].as_str()), (Some("alice"), Some(alice_id.as_str())));
     assert_eq!((to_alice["name"].as_str(), to_alice["id"].as_str()), (Some("bob"), Some(bob_id.as_str())));
     assert_eq!(trust_list(alice_home), format!("{bob_id} bob\n"));

@@ -56,12 +56,15 @@ pub enum PairFrame {
     Name(String),
     /// The code was wrong: nothing is stored, and the waiting side makes a new code.
     WrongCode,
+    /// The waiting side has the joining side's name: the exchange is over.
+    Done,
 }
 
 const TAG_SPAKE: u8 = 1;
 const TAG_CONFIRM: u8 = 2;
 const TAG_NAME: u8 = 3;
 const TAG_WRONG_CODE: u8 = 4;
+const TAG_DONE: u8 = 5;
 
 impl PairFrame {
     /// The frame's bytes, failing where its body is over [`MAX_PAIR_FRAME`] or a name over 64 bytes.
@@ -74,6 +77,7 @@ impl PairFrame {
                 (TAG_NAME, name.as_bytes())
             }
             PairFrame::WrongCode => (TAG_WRONG_CODE, &[]),
+            PairFrame::Done => (TAG_DONE, &[]),
         };
         check_len("pairing frame", body.len(), MAX_PAIR_FRAME)?;
         let mut out = Vec::with_capacity(3 + body.len());
@@ -105,7 +109,8 @@ impl PairFrame {
                 PairFrame::Name(name.to_string())
             }
             TAG_WRONG_CODE if body.is_empty() => PairFrame::WrongCode,
-            TAG_WRONG_CODE => return Err(DecodeError::Invalid("wrong-code frame")),
+            TAG_DONE if body.is_empty() => PairFrame::Done,
+            TAG_WRONG_CODE | TAG_DONE => return Err(DecodeError::Invalid("a frame with a body it cannot have")),
             tag => return Err(DecodeError::UnknownTag { what: "pairing frame", tag }),
         })
     }
@@ -125,6 +130,7 @@ mod tests {
             PairFrame::Confirm([2; 32]),
             PairFrame::Name("bob".into()),
             PairFrame::WrongCode,
+            PairFrame::Done,
         ] {
             let bytes = frame.encode().expect("encodes");
             let head = [bytes[0], bytes[1], bytes[2]];

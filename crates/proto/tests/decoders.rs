@@ -51,6 +51,7 @@ fn pair_frame() -> impl Strategy<Value = PairFrame> {
         any::<[u8; 32]>().prop_map(PairFrame::Confirm),
         "\\PC{0,16}".prop_map(PairFrame::Name),
         Just(PairFrame::WrongCode),
+        Just(PairFrame::Done),
     ]
 }
 

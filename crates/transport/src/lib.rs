@@ -294,6 +294,14 @@ pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {
     /// carry another exchange on what carried this one. Dropping a stream instead abandons it.
     fn finish(self: Box<Self>);
 
+    /// Finishes the stream, and completes once the peer has received everything written to it: for the
+    /// last words of a process about to end, since a QUIC connection closed by a process that ends loses
+    /// what was not yet delivered. Where closing a socket delivers what it holds (TCP), at once.
+    fn finish_delivered(self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        self.finish();
+        Box::pin(std::future::ready(()))
+    }
+
     /// What the handshake of the channel carrying this stream proved about the peer, if the transport
     /// authenticates (over TCP-based transports each pooled socket is a channel of its own).
     fn authenticated(&self) -> Option<Authenticated> {

@@ -30,6 +30,15 @@ impl Stream for QuicStream {
         let _ = self.send.finish();
     }
 
+    fn finish_delivered(mut self: Box<Self>) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        self.finished = true;
+        let _ = self.send.finish();
+        // The stream holds its connection open until the peer acknowledged every byte (or gave up).
+        Box::pin(async move {
+            let _ = self.send.stopped().await;
+        })
+    }
+
     fn authenticated(&self) -> Option<Authenticated> {
         Some(self.auth)
     }
