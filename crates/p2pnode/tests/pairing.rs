@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{ChildStdout, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use common::{as_user, free_udp_port, json_lines, run};
@@ -14,6 +14,14 @@ use serde_json::Value;
 
 fn next_event(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
     serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json")
+}
+
+/// `serve --json`, spawned, once it is ready; with the rest of what it says, kept open for it.
+fn serving(cmd: &mut Command) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut serve = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("serve starts");
+    let mut said = BufReader::new(serve.stdout.take().expect("stdout")).lines();
+    while next_event(&mut said)["event"] != "ready" {}
+    (serve, said)
 }
 
 fn node_id(port: u16, home: &Path) -> String {
@@ -67,34 +75,29 @@ fn the_right_code_pairs_both_ways_and_trust_by_name_works(transport: &str) {
     // Now each trusts the other by name: alice serves bob alone, and bob fetches from alice.
     let shared = tempfile::tempdir().expect("dir");
     std::fs::write(shared.path().join("notes.txt"), b"for bob").expect("write");
-    let mut serve = as_user(port, alice_home, alice_home)
-        .args(["--dir", shared.path().to_str().expect("utf-8"), "--trust", "bob", "--port", "0", "--json", "serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut served = BufReader::new(serve.stdout.take().expect("stdout")).lines();
-    while next_event(&mut served)["event"] != "ready" {}
+    let (mut serve, _said) = serving(as_user(port, alice_home, alice_home).args([
+        "--dir",
+        shared.path().to_str().expect("utf-8"),
+        "--trust",
+        "bob",
+        "--port",
+        "0",
+        "--json",
+        "serve",
+    ]));
     // Someone else calls itself alice: bob sees the paired alice by the name he filed her under (and the
     // one she announces), and is warned of the other.
     let (impostor_home, impostor_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    let mut impostor = as_user(port, impostor_home.path(), impostor_home.path())
-        .args([
-            "--dir",
-            impostor_dir.path().to_str().expect("utf-8"),
-            "--name",
-            "alice",
-            "--port",
-            "0",
-            "--json",
-            "serve",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut impostor_said = BufReader::new(impostor.stdout.take().expect("stdout")).lines();
-    while next_event(&mut impostor_said)["event"] != "ready" {}
+    let (mut impostor, _said) = serving(as_user(port, impostor_home.path(), impostor_home.path()).args([
+        "--dir",
+        impostor_dir.path().to_str().expect("utf-8"),
+        "--name",
+        "alice",
+        "--port",
+        "0",
+        "--json",
+        "serve",
+    ]));
     let peers = run(as_user(port, bob_home, bob_home).args(["--timeout", "3", "peers"]));
     let (table, warned) = (String::from_utf8_lossy(&peers.stdout), String::from_utf8_lossy(&peers.stderr));
     let names: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split("  ").next()).collect();

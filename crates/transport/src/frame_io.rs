@@ -1,9 +1,29 @@
 //! Reading and writing [`proto`] frames on a stream, with the size limits checked before any allocation.
 
-use proto::{FRAME_PREFIX, Request, Response, frame_len};
+use std::time::Duration;
+
+use proto::{ErrorCode, FRAME_PREFIX, Request, Response, frame_len};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::TransportError;
+use crate::{Incoming, TransportError};
+
+/// Answers the first request of a connection a server will not serve (`busy`, `not trusted`) with
+/// `code` and `message`, within `within`, and closes it: so that its peer can tell a refusal from a
+/// fault. The caller bounds how many are answered at once.
+pub async fn refuse_connection(mut incoming: Box<dyn Incoming>, code: ErrorCode, message: &str, within: Duration) {
+    let answer = async {
+        let mut stream = incoming.accept_stream().await.ok()??;
+        read_request(&mut stream).await.ok()??;
+        write_response(&mut stream, &Response::Err { code, message: message.to_string() }).await.ok()?;
+        stream.flush().await.ok()?;
+        stream.finish();
+        // Held until the peer is done or asks again: a QUIC connection dropped at once is closed (code 0)
+        // before the answer goes out.
+        let _ = incoming.accept_stream().await;
+        Some(())
+    };
+    let _ = tokio::time::timeout(within, answer).await;
+}
 
 /// Writes a request frame.
 pub async fn write_request<S: AsyncWrite + Unpin + ?Sized>(s: &mut S, req: &Request) -> Result<(), TransportError> {

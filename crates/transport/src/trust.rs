@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use proto::{ErrorCode, NodeId, Response};
-use tokio::io::AsyncWriteExt;
+use proto::{ErrorCode, NodeId};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::frame_io::{read_request, write_response};
+use crate::frame_io::refuse_connection;
 use crate::{Authenticated, Connection, Incoming, Listener, Transport, TransportError};
 
 /// Refusals being answered at once; past these, an untrusted channel is closed unanswered.
@@ -121,7 +120,8 @@ impl TrustListener {
         }
         let Ok(permit) = self.answering.clone().try_acquire_owned() else { return };
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(REFUSAL_TIME, answer_not_trusted(incoming)).await;
+            let (code, message) = (ErrorCode::NotTrusted, "this node serves only the peers it trusts");
+            refuse_connection(incoming, code, message, REFUSAL_TIME).await;
             drop(permit);
         });
     }
@@ -144,19 +144,4 @@ impl TrustListener {
             addr.ip()
         );
     }
-}
-
-/// Reads the channel's first request and answers it [`ErrorCode::NotTrusted`].
-async fn answer_not_trusted(mut incoming: Box<dyn Incoming>) -> Option<()> {
-    let mut stream = incoming.accept_stream().await.ok()??;
-    read_request(&mut stream).await.ok()??;
-    let refusal =
-        Response::Err { code: ErrorCode::NotTrusted, message: "this node serves only the peers it trusts".into() };
-    write_response(&mut stream, &refusal).await.ok()?;
-    stream.flush().await.ok()?;
-    stream.finish();
-    // Held until the peer is done or asks again: a QUIC connection dropped at once closes before what it
-    // had not sent yet goes out.
-    let _ = incoming.accept_stream().await;
-    Some(())
 }

@@ -33,6 +33,11 @@ const TOTAL_WINDOW: u64 = 32 * 1024 * 1024;
 /// among peers alike, the one known to answer is asked first), and its index.
 type Ranked = (bool, SourceIndex);
 
+/// Source `i` as the scheduler knows it, where source `answered` gave the manifest.
+fn ranked(answered: SourceIndex, i: SourceIndex) -> Ranked {
+    (i != answered, i)
+}
+
 /// One download under way.
 pub(super) struct Download<E> {
     id: FileId,
@@ -128,7 +133,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
         let shuffle = u64::from_be_bytes(crate::random_id().0[..8].try_into().unwrap_or_default());
         let mut scheduler = Scheduler::new(part.missing(), [], limits).shuffled(shuffle);
         for &i in conns.keys() {
-            scheduler.add_peer((i != answered, i), sources[i].has.clone(), now());
+            scheduler.add_peer(ranked(answered, i), sources[i].has.clone(), now());
         }
         let mut this = Self {
             id,
@@ -254,7 +259,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
     fn on_have(&mut self, i: SourceIndex, answer: Result<Vec<u8>, ExchangeError>) {
         self.refreshing.remove(&i);
         // Known: a live source (or one banned for corrupt chunks); else one joining, or coming back.
-        let (peer, known) = ((i != self.answered, i), !self.scheduler.may_join((i != self.answered, i)));
+        let (peer, known) = (ranked(self.answered, i), self.is_source(i));
         match (answer.map(|bytes| Bitmap::decode(&bytes, self.manifest.chunk_count())), known) {
             (Ok(Err(_)), _) => {
                 self.scheduler.drop_peer(peer, now());
@@ -279,7 +284,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
     /// failed was connected to again: it goes on over the new connection, or, unreachable now, is gone.
     fn on_connected(&mut self, i: SourceIndex, conn: Result<Arc<dyn Connection>, TransportError>) {
         self.joins.connecting.remove(&i);
-        let live = !self.scheduler.may_join((i != self.answered, i));
+        let live = self.is_source(i);
         match conn {
             Ok(conn) => {
                 self.conns.insert(i, conn.clone());
@@ -288,7 +293,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
                 }
             }
             Err(e) if live => {
-                self.scheduler.drop_peer((i != self.answered, i), now());
+                self.scheduler.drop_peer(ranked(self.answered, i), now());
                 self.report_drop(i, Dropped::Gone(e.to_string()));
             }
             Err(e) => {
@@ -324,13 +329,18 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
         }
     }
 
+    /// Whether source `i` is one the scheduler keeps: live, or banned for corrupt chunks (not one joining,
+    /// nor one that went away and may come back).
+    fn is_source(&self, i: SourceIndex) -> bool {
+        !self.scheduler.may_join(ranked(self.answered, i))
+    }
+
     /// Tells that source `i` is dropped, once its peer is reached at no other address, and, where it was
     /// the last, how long another is waited for.
     fn report_drop(&mut self, i: SourceIndex, why: Dropped) {
         let (peer, error) = (self.sources[i].node, why.to_string());
         tracing::info!(target: "p2pnode::download", peer = %peer.short(), addr = %self.sources[i].addr, error, "source dropped");
-        let elsewhere = (self.conns.keys())
-            .any(|&j| j != i && self.sources[j].node == peer && !self.scheduler.may_join((j != self.answered, j)));
+        let elsewhere = (self.conns.keys()).any(|&j| j != i && self.sources[j].node == peer && self.is_source(j));
         if elsewhere {
             return;
         }
@@ -341,7 +351,7 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
     /// Asks each partial source what it has now, unless it is still answering the last time.
     fn on_refresh(&mut self) {
         let partial: Vec<_> = (self.conns.iter())
-            .filter(|(i, _)| self.scheduler.is_partial((**i != self.answered, **i)) && !self.refreshing.contains(i))
+            .filter(|(i, _)| self.scheduler.is_partial(ranked(self.answered, **i)) && !self.refreshing.contains(i))
             .map(|(&i, conn)| (i, conn.clone()))
             .collect();
         for (i, conn) in partial {
@@ -352,7 +362,8 @@ impl<E: FnMut(&DownloadEvent)> Download<E> {
     /// The swarm reports a peer: connected to unless it is a source already (or banned) or being asked.
     /// A source that went away and announces itself again is asked again.
     fn on_joining(&mut self, source: Source) {
-        let asked = |i| !self.scheduler.may_join((i != self.answered, i)) || self.refreshing.contains(&i);
+        let (scheduler, answered, refreshing) = (&self.scheduler, self.answered, &self.refreshing);
+        let asked = |i| !scheduler.may_join(ranked(answered, i)) || refreshing.contains(&i);
         let Some(i) = self.joins.ask(source, &mut self.sources, asked) else { return };
         let source = self.sources[i].clone();
         self.tasks.spawn(async move { Done::Connected(i, source.transport.connect(source.addr, source.node).await) });

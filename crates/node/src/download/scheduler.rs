@@ -514,11 +514,6 @@ impl<P: PeerKey> Scheduler<P> {
         self.peers.get(&peer).is_some_and(|s| !s.dropped && quiet(s))
     }
 
-    /// Whether `peer` was given to the scheduler.
-    pub fn knows(&self, peer: P) -> bool {
-        self.peers.contains_key(&peer)
-    }
-
     /// Whether `peer` is known and has only part of the file, as far as it last said.
     pub fn is_partial(&self, peer: P) -> bool {
         self.peers.get(&peer).is_some_and(|s| !s.dropped && s.has.is_some())

@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::{ErrorCode, Response};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use proto::ErrorCode;
+use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
-use transport::frame_io::read_request;
+use transport::frame_io::{read_request, refuse_connection};
 use transport::{Incoming, Stream, TransportError};
 
 use super::answer::{answer, refuse};
@@ -86,20 +86,9 @@ async fn serve_exchanges(
 /// Answers the first request of a connection over the node's limits with [`ErrorCode::Busy`] and closes
 /// it, so the client can tell a busy node (ask again later, with fewer requests at once) from a dead one.
 /// The answer must go out within [`BUSY_ANSWER_TIME`]; the caller bounds how many are given at once.
-pub(crate) async fn answer_busy(mut incoming: Box<dyn Incoming>) {
-    let answer = async {
-        let mut stream = incoming.accept_stream().await.ok()??;
-        read_request(&mut stream).await.ok()??;
-        let busy = Response::Err { code: ErrorCode::Busy, message: "connection limit reached; ask again soon".into() };
-        stream.write_all(&busy.encode()).await.ok()?;
-        stream.flush().await.ok()?;
-        stream.finish();
-        // Held until the peer is done or asks again: a QUIC connection dropped at once is closed (code 0)
-        // before the answer goes out.
-        let _ = incoming.accept_stream().await;
-        Some(())
-    };
-    let _ = tokio::time::timeout(BUSY_ANSWER_TIME, answer).await;
+pub(crate) async fn answer_busy(incoming: Box<dyn Incoming>) {
+    let message = "connection limit reached; ask again soon";
+    refuse_connection(incoming, ErrorCode::Busy, message, BUSY_ANSWER_TIME).await;
 }
 
 /// Answers one request; returns the chunk bytes it sent, if it sent a chunk.
