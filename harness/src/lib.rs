@@ -93,7 +93,11 @@ impl Lan {
         // the node's back (see `Peer::replace_file`).
         let share = tempfile::tempdir()?;
         for (file, bytes) in files {
-            std::fs::write(share.path().join(file), bytes)?;
+            let path = share.path().join(file);
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            std::fs::write(path, bytes)?;
         }
         let host_share = share.path().to_str().context("temporary folder path is not UTF-8")?;
         let request = GenericImage::new(IMAGE.0, IMAGE.1)

@@ -49,6 +49,13 @@ mod groups {
     on_transport!(quic: private_groups);
 }
 
+/// Pairing and sending need a transport that proves ids: tls and quic.
+mod sending {
+    use super::pair_and_send;
+    on_transport!(tls: pair_and_send);
+    on_transport!(quic: pair_and_send);
+}
+
 /// Every peer lists every other peer and its files within 2 s of the last start.
 async fn discovery(t: &str) -> anyhow::Result<()> {
     let lan = Lan::new("discovery", t)?;
@@ -335,6 +342,48 @@ async fn private_groups(t: &str) -> anyhow::Result<()> {
     let _left = lan.peer(0, "red2-left", &[("red2.txt", b"red two")], &[], &[]).await?;
     let seen = sees(&red1, &red, "peers").await?.names();
     ensure!(seen == names(&["red1"]), "a member that left the group is still seen: {seen:?}");
+    Ok(())
+}
+
+/// Alice and Bob pair by a code, Alice sends Bob a folder, which lands in his downloads folder whole; Eve,
+/// not paired, is refused, and nothing of hers lands.
+async fn pair_and_send(t: &str) -> anyhow::Result<()> {
+    let lan = Lan::new("send", t)?;
+    let (photo, note) = (bytes(5 * CHUNK + 7, 21), bytes(1000, 22));
+    let album: [(&str, &[u8]); 2] = [("album/beach.jpg", &photo), ("album/notes/day1.txt", &note)];
+    let alice = lan.peer(0, "alice", &album, &[], &[]).await?;
+    let bob = lan.peer(0, "bob", &[], &[], &[]).await?;
+    let eve = lan.peer(0, "eve", &[("eve.txt", b"unasked for")], &[], &[]).await?;
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
+    let mut code_tx = Some(code_tx);
+    let pair = ["--name", "alice", "--transport", t, "pair"];
+    let waiting = alice.p2pnode(&pair, async |event| {
+        if let (Some(code), Some(tx)) = (event["code"].as_str(), code_tx.take()) {
+            let _ = tx.send(code.to_string());
+        }
+    });
+    let joining = async {
+        let code = code_rx.await.context("alice showed no code")?;
+        bob.p2pnode(&["--name", "bob", "--transport", t, "pair", &code], async |_| {}).await
+    };
+    let (waited, joined) = tokio::join!(waiting, joining);
+    let (waited, joined) = (waited?, joined?);
+    ensure!(waited.code == Some(0) && joined.code == Some(0), "pairing: {} / {}", waited.stderr, joined.stderr);
+    ensure!(joined.events.iter().any(|e| e["event"] == "paired" && e["name"] == "alice"), "{:?}", joined.events);
+
+    let sent = alice.p2pnode(&["--transport", t, "send", "/share/album", "--to", "bob"], async |_| {}).await?;
+    ensure!(sent.code == Some(0) && sent.count("sent") == 1, "alice's send: {:?} {}", sent.code, sent.stderr);
+    ensure!(bob.downloaded("album/beach.jpg").await.as_deref() == Some(&photo[..]), "the photo differs");
+    ensure!(bob.downloaded("album/notes/day1.txt").await.as_deref() == Some(&note[..]), "the note differs");
+
+    let refused = eve.p2pnode(&["--transport", t, "send", "/share/eve.txt", "--to", "bob"], async |_| {}).await?;
+    ensure!(
+        refused.code == Some(1) && refused.stderr.contains("bob accepts offers only from the peers it trusts"),
+        "an outsider's offer: {:?} {}",
+        refused.code,
+        refused.stderr
+    );
+    ensure!(bob.downloaded("eve.txt").await.is_none(), "nothing of eve's lands");
     Ok(())
 }
 

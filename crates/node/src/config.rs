@@ -68,6 +68,8 @@ pub struct ServeConfig {
     pub port: u16,
     /// The most bytes per second the node uploads, over all peers.
     pub max_upload_rate: Option<u64>,
+    /// Which offers of files and texts it takes (fetched into the downloads folder).
+    pub accept: crate::Accept,
 }
 
 impl ServeConfig {
@@ -84,6 +86,7 @@ impl ServeConfig {
             state_dir,
             port: 0,
             max_upload_rate: None,
+            accept: crate::Accept::default(),
         }
     }
 
@@ -120,6 +123,12 @@ impl ServeConfig {
     /// The most bytes per second the node uploads, over all peers (`None`: no cap).
     pub fn max_upload_rate(mut self, rate: Option<u64>) -> Self {
         self.max_upload_rate = rate;
+        self
+    }
+
+    /// Which offers of files and texts the node takes ([`crate::Accept::Trusted`] unless set).
+    pub fn accept(mut self, accept: crate::Accept) -> Self {
+        self.accept = accept;
         self
     }
 }

@@ -200,6 +200,98 @@ pub enum PeersError {
     Stopped,
 }
 
+/// Why a send ended without the recipient having everything. Names of peers and their words are
+/// escaped already.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// A path given cannot be sent.
+    #[error("{}: {why}", path.display())]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        why: &'static str,
+    },
+    /// No file, no text.
+    #[error("nothing to send")]
+    Nothing,
+    /// The text is too long for one offer.
+    #[error("the text is longer than {max} bytes")]
+    TextTooLong {
+        /// The most bytes.
+        max: u32,
+    },
+    /// The recipient announces none of this node's transports.
+    #[error("{to} announces none of the transports this node uses")]
+    NoTransport {
+        /// The recipient.
+        to: String,
+    },
+    /// The transport to the recipient proves no id: an offer could not be served to the recipient alone.
+    #[error("{transport} proves nobody's id: sending needs tls or quic")]
+    Unproven {
+        /// Its name.
+        transport: String,
+    },
+    /// A file could not be hashed.
+    #[error("{0}")]
+    Hashing(#[source] NodeError),
+    /// The offer could not be served.
+    #[error("cannot serve the offer: {0}")]
+    Listen(#[source] NodeError),
+    /// The recipient could not be asked.
+    #[error("{to} could not be asked: {why}")]
+    Unreached {
+        /// The recipient.
+        to: String,
+        /// Why.
+        why: String,
+    },
+    /// The recipient, or a person there, said no.
+    #[error("{to} declined{}", if why.is_empty() { String::new() } else { format!(": {why}") })]
+    Declined {
+        /// The recipient.
+        to: String,
+        /// Its words.
+        why: String,
+    },
+    /// The recipient takes offers only from the peers it trusts.
+    #[error("{to} accepts offers only from the peers it trusts")]
+    NotTrusted {
+        /// The recipient.
+        to: String,
+    },
+    /// The recipient is busy with other offers.
+    #[error("{to} is busy: {why}")]
+    Busy {
+        /// The recipient.
+        to: String,
+        /// Its words.
+        why: String,
+    },
+    /// The recipient does not know offers (an older version).
+    #[error("{to} takes no offers: its p2pnode is older than this one")]
+    TakesNoOffers {
+        /// The recipient.
+        to: String,
+    },
+    /// The recipient accepted but could not fetch everything.
+    #[error("{to} could not fetch everything; it keeps what it verified")]
+    Failed {
+        /// The recipient.
+        to: String,
+    },
+    /// The recipient accepted, then asked nothing for a long while.
+    #[error("{to} stopped fetching: nothing asked for {within:?}")]
+    Silent {
+        /// The recipient.
+        to: String,
+        /// How long.
+        within: Duration,
+    },
+}
+
 impl NodeError {
     /// The error that stops the node when its background `task` ended (they run until shut down), logged
     /// with why: the panic's message, if it panicked.

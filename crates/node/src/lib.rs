@@ -13,6 +13,8 @@
 //! - Under those, [`download()`] fetches one file, driven by the sans-IO [`Scheduler`].
 //! - [`pair`] pairs two people's nodes by a short code read aloud, so that each trusts the other by name
 //!   ([`TrustList`]).
+//! - [`Client::send`] hands files and a text to one peer: served to its proven id alone, and fetched by
+//!   its [`Node`] as its [`Accept`] policy (and, through [`Ask`], a person) decides.
 //!
 //! Both are handed their plug-ins: any number of transports (`Arc<dyn Transport>`) and discoveries
 //! (`Box<dyn Discovery>`); nothing here names a concrete one. A node listens on every transport it is
@@ -43,6 +45,7 @@ mod error;
 mod exchange;
 pub mod pair;
 mod peers;
+mod send;
 mod server;
 mod state_dir;
 mod swarm;
@@ -55,11 +58,12 @@ pub use config::{ClientConfig, IDLE_TIMEOUT, NetConfig, ServeConfig};
 pub use discovery::{Discovery, Peer};
 pub use download::scheduler::{Assignment, Failure, Limits, Scheduler, Status};
 pub use download::{DownloadEvent, DownloadOptions, Dropped, HAVE_REFRESH, Source, check_writable, download};
-pub use error::{FetchError, ListError, NodeError, PeersError};
+pub use error::{FetchError, ListError, NodeError, PeersError, SendError};
 pub use peers::PeerTable;
 pub use proto::{
     Escaped, FileId, GroupKey, GroupSecretError, MAX_NODE_NAME, NodeId, chunk_size_for, escape, human_bytes,
 };
+pub use send::{ASK_WITHIN, Accept, Ask, OfferAsk, OfferFrom, Outgoing, SendEvent};
 pub use server::accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
 pub use server::{Grants, HASHING_TOLD, Node, NodeBuilder, NodeEvent, Upload};
 pub use state_dir::{StateDir, TRUST_LIST_FILE, TrustList};

@@ -32,8 +32,9 @@ const OUTPUT: &[&str] = &["json", "log_file", "verbose", "quiet"];
 
 /// The options each subcommand takes: its help lists these alone. The others are still accepted (an
 /// option may come before or after the subcommand) and change nothing there.
-const TAKES: [(&str, &[&[&str]]); 7] = [
+const TAKES: [(&str, &[&[&str]]); 8] = [
     ("serve", &[FOLDERS, NODE, FINDING, OUTPUT]),
+    ("send", &[FETCHING, &["state_dir", "name"], FINDING, OUTPUT]),
     ("peers", &[FINDING, OUTPUT]),
     ("ls", &[FETCHING, FINDING, OUTPUT]),
     ("get", &[FETCHING, FOLDERS, NODE, FINDING, OUTPUT]),
@@ -123,6 +124,26 @@ pub(crate) enum Command {
         /// Cap on upload bandwidth over all peers, bytes per second; K, M and G multiply by 1024.
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
         max_upload_rate: Option<u64>,
+        /// Which offers of files and texts (`p2pnode send`) to take into --downloads: from trusted peers
+        /// (paired, or in the trust list); ask: from others too, as the person at this terminal answers
+        /// (trusted ones at once; without a terminal, none from others); none: no offers at all.
+        #[arg(long, value_enum, default_value = "trusted", value_name = "WHOM")]
+        accept: AcceptArg,
+    },
+    /// Offer files and folders, or a text, to one peer's serve, which fetches them into its downloads
+    /// folder: at once where it trusts this node (`pair` first), else as its person answers. Waits until
+    /// the peer has everything (over tls or quic: only those prove who fetches).
+    #[command(next_help_heading = "Send options")]
+    Send {
+        /// Files and folders to send (a folder goes whole, under its own name).
+        #[arg(value_name = "PATH", help_heading = "Arguments", required_unless_present = "text")]
+        paths: Vec<PathBuf>,
+        /// Who to send to: a name from `pair`, a node's name, or an id prefix (4 hex digits or more).
+        #[arg(long, value_name = "PEER")]
+        to: String,
+        /// A message to send, with the files or alone (up to 64 KiB).
+        #[arg(long, value_name = "TEXT")]
+        text: Option<String>,
     },
     /// Print this node's name, id and fingerprint (what to read to someone who wants to recognise it).
     Id,
@@ -193,9 +214,27 @@ pub(crate) enum Command {
     },
 }
 
+/// Which offers `serve` takes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum AcceptArg {
+    Trusted,
+    Ask,
+    None,
+}
+
+impl From<AcceptArg> for node::Accept {
+    fn from(accept: AcceptArg) -> Self {
+        match accept {
+            AcceptArg::Trusted => node::Accept::Trusted,
+            AcceptArg::Ask => node::Accept::Ask,
+            AcceptArg::None => node::Accept::None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// Transport of ls, peers and get: tls (encrypted, authenticated), tcp (plain), or quic (lossy links);
+    /// Transport of ls, peers, get and send: tls (encrypted, authenticated), tcp (plain), or quic (lossy links);
     /// serve listens on all three.
     #[arg(long, global = true, default_value = "tls", value_name = "NAME",
         value_parser = PossibleValuesParser::new(transport::builtin::NAMES))]
@@ -486,13 +525,14 @@ impl Global {
     }
 
     /// The settings of `serve`.
-    pub(crate) fn serve(&self, max_upload_rate: Option<u64>) -> anyhow::Result<ServeConfig> {
+    pub(crate) fn serve(&self, max_upload_rate: Option<u64>, accept: AcceptArg) -> anyhow::Result<ServeConfig> {
         let config = ServeConfig::new(self.shared_dir()).net(self.net()?).name(self.node_name()?);
         Ok(config
             .downloads(self.downloads())
             .state_dir(self.state_dir())
             .port(self.port)
-            .max_upload_rate(max_upload_rate))
+            .max_upload_rate(max_upload_rate)
+            .accept(accept.into()))
     }
 }
 

@@ -22,7 +22,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn command(cli: &Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match &cli.command {
-        Command::Serve { max_upload_rate } => serve(g, *max_upload_rate).await,
+        Command::Serve { max_upload_rate, accept } => serve(g, *max_upload_rate, *accept).await,
+        Command::Send { paths, to, text } => crate::sending::send(g, paths, to, text.as_deref()).await,
         Command::Pair { code } => crate::pairing::pair(g, code.as_deref()).await,
         Command::Id => {
             let identity = node::StateDir::open(&g.state_dir())?.identity()?;
@@ -129,9 +130,12 @@ fn client(g: &Global, get: Option<&FetchOptions>) -> anyhow::Result<Client> {
     Ok(builder.build()?)
 }
 
-async fn serve(g: &Global, max_upload_rate: Option<u64>) -> anyhow::Result<()> {
-    let config = g.serve(max_upload_rate)?;
+async fn serve(g: &Global, max_upload_rate: Option<u64>, accept: cli::AcceptArg) -> anyhow::Result<()> {
+    let config = g.serve(max_upload_rate, accept)?;
     let mut builder = Node::builder(config.clone())?;
+    if let (node::Accept::Ask, Some(ask)) = (config.accept, crate::sending::asker()) {
+        builder = builder.ask(ask);
+    }
     let (identity, net) = (builder.identity().clone(), &config.net);
     for transport in plugins::serving_transports(g, plugins::transport_config(g, net)?, &identity)? {
         builder = builder.transport(transport);
@@ -297,6 +301,16 @@ fn what_to_do(e: &anyhow::Error) -> Option<&'static str> {
     }
     if let Some(e) = e.downcast_ref::<ListError>() {
         return list_hint(e);
+    }
+    if let Some(e) = e.downcast_ref::<node::SendError>() {
+        return match e {
+            node::SendError::NotTrusted { .. } => Some("run p2pnode pair with them first"),
+            node::SendError::Unproven { .. } => Some("pass --transport tls or quic"),
+            node::SendError::Failed { .. } | node::SendError::Silent { .. } => {
+                Some("run the same send again: what they have is not sent twice")
+            }
+            _ => None,
+        };
     }
     e.downcast_ref::<PeersError>().and_then(peers_hint)
 }

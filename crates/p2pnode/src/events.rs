@@ -58,6 +58,31 @@ pub(crate) enum Event {
     Done { id: String, path: PathBuf, size: u64, seconds: f64, bytes_per_second: f64 },
     /// `get` fetched nothing: the destination holds the file.
     AlreadyHave { id: String, name: String, path: PathBuf },
+    /// `send` offered its files to the peer `to` (named `name`), who is asked now.
+    Offered { to: String, name: String, files: u32, bytes: u64 },
+    /// `send` is done: the peer has every file.
+    Sent { to: String, name: String },
+    /// `serve` was offered files or a text: `accepted`, or refused and `why`.
+    Offer {
+        from: String,
+        from_name: Option<String>,
+        paired: Option<String>,
+        title: String,
+        files: u32,
+        bytes: u64,
+        accepted: bool,
+        why: Option<String>,
+    },
+    /// `serve` received a text with an offer it took.
+    Text { from: String, from_name: Option<String>, paired: Option<String>, text: String },
+    /// An offer `serve` took has ended: the `files` here, and the `error` where some are not.
+    Received {
+        from: String,
+        from_name: Option<String>,
+        paired: Option<String>,
+        files: Vec<PathBuf>,
+        error: Option<String>,
+    },
     /// The command failed (also said on stderr); the exit status is not 0.
     Error { message: String },
 }
@@ -122,6 +147,20 @@ mod tests {
             Event::SourceDropped { id: id(), peer: id(), reason: s(), waiting_seconds: Some(1.0) },
             Event::Done { id: id(), path: PathBuf::new(), size: 0, seconds: 0.0, bytes_per_second: 0.0 },
             Event::AlreadyHave { id: id(), name: s(), path: PathBuf::new() },
+            Event::Offered { to: id(), name: s(), files: 0, bytes: 0 },
+            Event::Sent { to: id(), name: s() },
+            Event::Offer {
+                from: id(),
+                from_name: None,
+                paired: None,
+                title: s(),
+                files: 0,
+                bytes: 0,
+                accepted: false,
+                why: None,
+            },
+            Event::Text { from: id(), from_name: None, paired: None, text: s() },
+            Event::Received { from: id(), from_name: None, paired: None, files: vec![], error: None },
             Event::Error { message: s() },
         ]
     }

@@ -26,6 +26,7 @@ mod output;
 mod pairing;
 mod plugins;
 mod progress;
+mod sending;
 mod terminal;
 mod usage;
 mod words;

@@ -5,12 +5,14 @@
 use std::io::Write;
 
 /// What a new user types first, each with what it does.
-const EXAMPLES: [(&str, &str); 5] = [
+const EXAMPLES: [(&str, &str); 7] = [
     ("p2pnode --dir ~/Shared serve", "share a folder with the LAN until Ctrl-C"),
     ("p2pnode peers", "the peers on the LAN"),
     ("p2pnode ls --tree", "every file on the LAN, under its folders"),
     ("p2pnode get holiday.mp4", "fetch a file from every peer that has it, verified, into --downloads"),
     ("p2pnode get photos \"*.txt\" -o ~/Desktop", "a folder and a glob, into another folder"),
+    ("p2pnode pair", "show a code to read to someone, whose `p2pnode pair CODE` pairs the two nodes"),
+    ("p2pnode send holiday --to bob --text \"the photos\"", "hand a folder and a message to a paired peer"),
 ];
 
 /// Writes the page of `cmd` (the whole command line) as roff.

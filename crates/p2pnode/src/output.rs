@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet};
 
 use node::{
-    DictEntry, Dictionary, Escaped, FileId, Hashing, Host, Node, NodeEvent, NodeId, Peer, ServeConfig, Upload, escape,
+    DictEntry, Dictionary, Escaped, FileId, Hashing, Host, Node, NodeEvent, NodeId, OfferFrom, Peer, ServeConfig,
+    Upload, escape,
 };
 
 use crate::events::{Event, FileHost};
@@ -92,6 +93,7 @@ pub(crate) fn teller(
                     }
                 }
                 NodeEvent::Uploaded(uploads) => crate::terminal::above(|| uploaded(&uploads, json, verbose, &roots)),
+                event => crate::terminal::above(|| offered(&event, json)),
             }
         }
     });
@@ -99,6 +101,55 @@ pub(crate) fn teller(
         if tx.try_send(event.clone()).is_err() {
             tracing::debug!("event line dropped: stdout is not read");
         }
+    }
+}
+
+/// What became of an offer: taken or refused, its text, its end.
+fn offered(event: &NodeEvent, json: bool) {
+    let who = |from: &OfferFrom| match (&from.paired, &from.announced) {
+        (Some(paired), _) if !paired.is_empty() => Escaped(paired).to_string(),
+        (_, Some(announced)) => format!("{} ({})", Escaped(announced), from.id.short()),
+        _ => format!("a peer with id {}", from.id.short()),
+    };
+    let ids = |from: &OfferFrom| (from.id.to_string(), from.announced.clone(), from.paired.clone());
+    match event {
+        NodeEvent::Offered { from, title, files, bytes, accepted } if json => {
+            let (from, from_name, paired) = ids(from);
+            let (title, files, bytes, why) = (title.clone(), *files, *bytes, accepted.clone().err());
+            Event::Offer { from, from_name, paired, title, files, bytes, accepted: accepted.is_ok(), why }.print()
+        }
+        NodeEvent::Offered { from, title, files, bytes, accepted } => match accepted {
+            Ok(()) if *files > 0 => {
+                say!("receiving {} ({files} file(s), {}) from {}", Escaped(title), human_bytes(*bytes), who(from))
+            }
+            Ok(()) => {}
+            Err(why) if why.is_empty() => say!("declined an offer of {} from {}", Escaped(title), who(from)),
+            Err(why) => say!("refused an offer of {} from {}: {why}", Escaped(title), who(from)),
+        },
+        NodeEvent::Text { from, text } if json => {
+            let (from, from_name, paired) = ids(from);
+            Event::Text { from, from_name, paired, text: text.clone() }.print()
+        }
+        NodeEvent::Text { from, text } => {
+            // Line by line: its line breaks kept, every other control character escaped.
+            let lines: Vec<String> = text.lines().map(|line| format!("  {}", Escaped(line))).collect();
+            say!("message from {}:\n{}", who(from), lines.join("\n"))
+        }
+        NodeEvent::Received { from, files, error } if json => {
+            let (from, from_name, paired) = ids(from);
+            Event::Received { from, from_name, paired, files: files.clone(), error: error.clone() }.print()
+        }
+        NodeEvent::Received { from, files, error } => {
+            if !files.is_empty() {
+                let first = files[0].display().to_string();
+                let more = if files.len() > 1 { format!(" and {} more", files.len() - 1) } else { String::new() };
+                say!("received {}{more} from {}", Escaped(&first), who(from));
+            }
+            if let Some(error) = error {
+                say!("an offer from {} did not complete: {}", who(from), Escaped(error));
+            }
+        }
+        _ => {}
     }
 }
 

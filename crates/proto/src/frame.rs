@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::FileId;
 use crate::codec::{DecodeError, Reader, Writer, check_len};
+use crate::offer::{Offer, OfferId};
 
 /// Bytes of the big-endian `u32` length that precedes every frame.
 pub const FRAME_PREFIX: usize = 4;
@@ -44,6 +45,23 @@ pub enum Request {
     /// `i / 8`), all set for a whole file. A downloader asks its partial sources again and again, so it
     /// learns of their new chunks within a refresh.
     Have(FileId),
+    /// Files or a text offered to the asker's node (an addition to wire version 2): answered ok once
+    /// the recipient accepts, which may take a person's answer, or refused (`declined`, `not trusted`,
+    /// `busy`).
+    Offer(Offer),
+    /// The list of an offer this node made to the asker: an encoded [`crate::Catalogue`] whose names are
+    /// the files' paths. Answered to the offer's recipient alone (an addition to wire version 2).
+    OfferList(OfferId),
+    /// The text of an offer this node made to the asker, in UTF-8 (an addition to wire version 2).
+    OfferText(OfferId),
+    /// The recipient of an offer is done with it: it has every file (`fetched`), or it gave up (an
+    /// addition to wire version 2).
+    OfferEnded {
+        /// The offer.
+        offer: OfferId,
+        /// Whether every file is there.
+        fetched: bool,
+    },
 }
 
 impl Request {
@@ -54,6 +72,10 @@ impl Request {
             Request::Manifest(_) => "manifest",
             Request::Have(_) => "have",
             Request::Chunk { .. } => "chunk",
+            Request::Offer(_) => "offer",
+            Request::OfferList(_) => "offer list",
+            Request::OfferText(_) => "offer text",
+            Request::OfferEnded { .. } => "offer ended",
         }
     }
 
@@ -77,6 +99,23 @@ impl Request {
                 body.put_u8(4);
                 body.put(&id.0);
             }
+            Request::Offer(offer) => {
+                body.put_u8(5);
+                offer.put(&mut body);
+            }
+            Request::OfferList(id) => {
+                body.put_u8(6);
+                body.put(&id.0);
+            }
+            Request::OfferText(id) => {
+                body.put_u8(7);
+                body.put(&id.0);
+            }
+            Request::OfferEnded { offer, fetched } => {
+                body.put_u8(8);
+                body.put(&offer.0);
+                body.put_u8(u8::from(*fetched));
+            }
         }
         framed(body)
     }
@@ -90,6 +129,17 @@ impl Request {
             2 => Request::Manifest(FileId(r.array()?)),
             3 => Request::Chunk { file: FileId(r.array()?), index: r.u32()?, offset: r.u32()?, len: r.u32()? },
             4 => Request::Have(FileId(r.array()?)),
+            5 => Request::Offer(Offer::take(&mut r)?),
+            6 => Request::OfferList(OfferId(r.array()?)),
+            7 => Request::OfferText(OfferId(r.array()?)),
+            8 => Request::OfferEnded {
+                offer: OfferId(r.array()?),
+                fetched: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    tag => return Err(DecodeError::UnknownTag { what: "offer ending", tag }),
+                },
+            },
             tag => return Err(DecodeError::UnknownTag { what: "request", tag }),
         };
         r.finish()?;
@@ -114,6 +164,8 @@ pub enum ErrorCode {
     /// The server serves only the node ids it trusts, and the asker's proven id is not one of them (an
     /// addition to wire version 2: an older client reads it as an unknown code).
     NotTrusted,
+    /// The recipient of an offer said no, or nobody answered in time (an addition to wire version 2).
+    Declined,
     /// A code this build does not know (a newer peer).
     Other(u16),
 }
@@ -128,6 +180,7 @@ impl ErrorCode {
             ErrorCode::Internal => 4,
             ErrorCode::Elsewhere => 5,
             ErrorCode::NotTrusted => 6,
+            ErrorCode::Declined => 7,
             ErrorCode::Other(c) => c,
         }
     }
@@ -135,7 +188,7 @@ impl ErrorCode {
     /// The error a wire code stands for ([`ErrorCode::Other`] for codes this build does not know).
     pub fn from_code(code: u16) -> Self {
         use ErrorCode::*;
-        [NotFound, BadRequest, Busy, Internal, Elsewhere, NotTrusted]
+        [NotFound, BadRequest, Busy, Internal, Elsewhere, NotTrusted, Declined]
             .into_iter()
             .find(|c| c.code() == code)
             .unwrap_or(ErrorCode::Other(code))
@@ -151,6 +204,7 @@ impl fmt::Display for ErrorCode {
             ErrorCode::Internal => f.write_str("internal error"),
             ErrorCode::Elsewhere => f.write_str("sent to another downloader; ask the swarm"),
             ErrorCode::NotTrusted => f.write_str("not trusted"),
+            ErrorCode::Declined => f.write_str("declined"),
             ErrorCode::Other(c) => write!(f, "error {c}"),
         }
     }
@@ -183,13 +237,9 @@ impl Response {
                 body.put_u64(*len);
             }
             Response::Err { code, message } => {
-                let mut end = message.len().min(MAX_MESSAGE);
-                while !message.is_char_boundary(end) {
-                    end -= 1;
-                }
                 body.put_u8(1);
                 body.put_u16(code.code());
-                body.put_str(&message[..end]);
+                body.put_str(crate::text::cut(message, MAX_MESSAGE));
             }
         }
         framed(body)
@@ -241,6 +291,19 @@ mod tests {
             Request::Manifest(file),
             Request::Chunk { file, index: 7, offset: 10, len: 1 << 20 },
             Request::Have(file),
+            Request::Offer(crate::Offer {
+                id: OfferId([3; 16]),
+                transport: "quic".into(),
+                port: 5001,
+                files: 2,
+                bytes: 1 << 33,
+                text: 12,
+                title: "holiday/ and 1 more".into(),
+                name: "laptop".into(),
+            }),
+            Request::OfferList(OfferId([4; 16])),
+            Request::OfferText(OfferId([5; 16])),
+            Request::OfferEnded { offer: OfferId([6; 16]), fetched: true },
         ] {
             assert_eq!(Request::decode(body_of(&req.encode())), Ok(req));
         }

@@ -63,6 +63,7 @@ mod frame;
 mod group;
 mod ids;
 mod manifest;
+mod offer;
 mod pair;
 mod path;
 pub mod text;
@@ -77,6 +78,7 @@ pub use ids::{FileId, NodeId, ParseIdError};
 pub use manifest::{
     MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FILE_NAME, MIN_CHUNK_SIZE, Manifest, TARGET_CHUNKS, chunk_count_for, chunk_size_for,
 };
+pub use offer::{MAX_OFFER_FILES, MAX_OFFER_TEXT, MAX_OFFER_TITLE, Offer, OfferId};
 pub use pair::{Beacon, MAX_PAIR_FRAME, PairFrame};
 pub use path::{MAX_DEPTH, MAX_PATH, PathError, WINDOWS_DEVICES, check_path, is_windows_device};
 pub use text::{Escaped, escape, human_bytes};

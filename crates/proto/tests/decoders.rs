@@ -6,7 +6,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proto::{
     Announcement, Beacon, Bitmap, Catalogue, CatalogueEntry, Datagram, DecodeError, ErrorCode, FRAME_PREFIX, FileId,
-    MAX_FRAME, Manifest, NodeId, PairFrame, Request, Response, chunk_count_for, chunk_size_for, frame_len,
+    MAX_FRAME, MAX_OFFER_FILES, MAX_OFFER_TEXT, Manifest, NodeId, Offer, OfferId, PairFrame, Request, Response,
+    chunk_count_for, chunk_size_for, frame_len,
 };
 
 fn announcement() -> impl Strategy<Value = Datagram> {
@@ -67,7 +68,36 @@ fn request() -> impl Strategy<Value = Request> {
         any::<[u8; 32]>().prop_map(|id| Request::Manifest(FileId(id))),
         (any::<[u8; 32]>(), any::<u32>(), any::<u32>(), any::<u32>())
             .prop_map(|(id, index, offset, len)| Request::Chunk { file: FileId(id), index, offset, len }),
+        any::<[u8; 32]>().prop_map(|id| Request::Have(FileId(id))),
+        offer().prop_map(Request::Offer),
+        any::<[u8; 16]>().prop_map(|id| Request::OfferList(OfferId(id))),
+        any::<[u8; 16]>().prop_map(|id| Request::OfferText(OfferId(id))),
+        (any::<[u8; 16]>(), any::<bool>())
+            .prop_map(|(id, fetched)| Request::OfferEnded { offer: OfferId(id), fetched }),
     ]
+}
+
+fn offer() -> impl Strategy<Value = Offer> {
+    (
+        any::<[u8; 16]>(),
+        "[a-z]{1,16}",
+        any::<u16>(),
+        0..=MAX_OFFER_FILES,
+        any::<u64>(),
+        0..=MAX_OFFER_TEXT,
+        "\\PC{0,50}",
+        "\\PC{0,16}",
+    )
+        .prop_map(|(id, transport, port, files, bytes, text, title, name)| Offer {
+            id: OfferId(id),
+            transport,
+            port,
+            files,
+            bytes,
+            text,
+            title,
+            name,
+        })
 }
 
 fn response() -> impl Strategy<Value = Response> {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use proto::{
-    Announcement, Bitmap, Catalogue, CatalogueEntry, Datagram, ErrorCode, FileId, GroupKey, Manifest, NodeId, Request,
-    Response, Role,
+    Announcement, Bitmap, Catalogue, CatalogueEntry, Datagram, ErrorCode, FileId, GroupKey, Manifest, NodeId, Offer,
+    OfferId, Request, Response, Role,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wire-v2.txt");
@@ -74,6 +74,16 @@ fn today() -> BTreeMap<&'static str, Frame> {
         file_count: 3,
         interval_secs: 5,
     };
+    let offer = Offer {
+        id: OfferId([0x11; 16]),
+        transport: "quic".into(),
+        port: 5001,
+        files: 3,
+        bytes: 5 << 30,
+        text: 0,
+        title: "holiday/ and 2 more".into(),
+        name: "laptop".into(),
+    };
     let error = |code| response(Response::Err { code, message: format!("{code}") });
     // A group's members must derive the same keys and proofs whatever version each runs.
     let group = GroupKey::derive("fixture group secret").expect("a secret");
@@ -90,6 +100,11 @@ fn today() -> BTreeMap<&'static str, Frame> {
         ("response-internal", error(ErrorCode::Internal)),
         ("response-elsewhere", error(ErrorCode::Elsewhere)),
         ("response-not-trusted", error(ErrorCode::NotTrusted)),
+        ("response-declined", error(ErrorCode::Declined)),
+        ("request-offer", request(Request::Offer(offer))),
+        ("request-offer-list", request(Request::OfferList(OfferId([0x11; 16])))),
+        ("request-offer-text", request(Request::OfferText(OfferId([0x11; 16])))),
+        ("request-offer-ended", request(Request::OfferEnded { offer: OfferId([0x11; 16]), fetched: true })),
         ("datagram-announce", datagram(Datagram::Announce(announcement))),
         ("datagram-query", datagram(Datagram::Query { from: NodeId([9; 32]) })),
         ("catalogue", {

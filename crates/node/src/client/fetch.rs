@@ -224,11 +224,27 @@ impl Fetch {
 impl Client {
     /// Fetches what `queries` name into `dest`: see [`Fetch`] for its events and cancellation.
     pub fn fetch(&self, queries: Vec<String>, dest: PathBuf, options: FetchOptions) -> Fetch {
+        self.start(Plan::Queries(queries), dest, options)
+    }
+
+    /// Fetches `wanted`, from the sources each names, into `dest`: a [`Client::fetch`] whose files were
+    /// chosen already (what a peer offered, say).
+    pub fn fetch_given(&self, wanted: Vec<Wanted>, dest: PathBuf, options: FetchOptions) -> Fetch {
+        self.start(Plan::Given(wanted), dest, options)
+    }
+
+    fn start(&self, plan: Plan, dest: PathBuf, options: FetchOptions) -> Fetch {
         let (tell, events) = mpsc::unbounded_channel();
         let (cancel, cancelled) = watch::channel(false);
-        let running = Box::pin(run(self.clone(), queries, dest, options, Teller(tell), cancelled));
+        let running = Box::pin(run(self.clone(), plan, dest, options, Teller(tell), cancelled));
         Fetch { events, cancel, running: Some(running), outcome: None }
     }
+}
+
+/// What a fetch fetches: what queries name in the peers' catalogues, or files chosen already.
+enum Plan {
+    Queries(Vec<String>),
+    Given(Vec<Wanted>),
 }
 
 /// Tells events to whoever reads them; nobody reading is fine.
@@ -243,7 +259,7 @@ impl Teller {
 
 async fn run(
     client: Client,
-    queries: Vec<String>,
+    plan: Plan,
     dest: PathBuf,
     options: FetchOptions,
     teller: Teller,
@@ -255,7 +271,10 @@ async fn run(
         false => None,
     };
     let fetched = async {
-        let wanted = client.select(&queries).await?;
+        let wanted = match plan {
+            Plan::Queries(queries) => client.select(&queries).await?,
+            Plan::Given(wanted) => wanted,
+        };
         let peers = client.peer_table().now();
         let files = wanted.iter().map(|w| Planned {
             id: w.id,

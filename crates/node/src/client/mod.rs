@@ -300,6 +300,11 @@ impl Client {
         peers.iter().filter(|p| wanted(Host::of(p))).filter_map(|p| reach(&self.0.transports, p)).collect()
     }
 
+    /// The transports the upload side listens on (none where the client does not upload).
+    pub(crate) fn upload_transports(&self) -> &[Arc<dyn Transport>] {
+        self.0.upload.as_ref().map_or(&[], |(_, listen)| listen.as_slice())
+    }
+
     /// The names of the transports peers are reached with, preferred first.
     pub fn transport_names(&self) -> Vec<&str> {
         self.0.transports.iter().map(|t| t.name()).collect()

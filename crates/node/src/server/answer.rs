@@ -45,6 +45,28 @@ pub(super) async fn answer(
             }
             None => refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None),
         },
+        Request::Offer(offer) => {
+            let taken = match &context.inbox {
+                Some(inbox) => inbox.offer(who, peer, offer.clone()).await,
+                None => Err((ErrorCode::BadRequest, "this node takes no offers")),
+            };
+            match taken {
+                Ok(()) => send_bytes(stream, &[], context).await.map(|()| None),
+                Err((code, why)) => refuse(stream, code, why, context).await.map(|()| None),
+            }
+        }
+        Request::OfferList(id) => match context.outbox.list(who, *id) {
+            Some(list) => send_bytes(stream, &list, context).await.map(|()| None),
+            None => refuse(stream, ErrorCode::NotFound, "no such offer", context).await.map(|()| None),
+        },
+        Request::OfferText(id) => match context.outbox.text(who, *id) {
+            Some(text) => send_bytes(stream, text.as_bytes(), context).await.map(|()| None),
+            None => refuse(stream, ErrorCode::NotFound, "no such offer", context).await.map(|()| None),
+        },
+        Request::OfferEnded { offer, fetched } => match context.outbox.ended(who, *offer, *fetched) {
+            true => send_bytes(stream, &[], context).await.map(|()| None),
+            false => refuse(stream, ErrorCode::NotFound, "no such offer", context).await.map(|()| None),
+        },
         Request::Chunk { file, index, offset, len } => {
             let Some(shared) = find(file) else {
                 return refuse(stream, ErrorCode::NotFound, "file not shared", context).await.map(|()| None);

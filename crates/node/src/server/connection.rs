@@ -126,6 +126,9 @@ async fn serve_exchange(
     match answer(&mut stream, &request, &shares, (peer, who), context).instrument(span).await {
         Ok(sent) => {
             stream.finish();
+            if let Some(sent) = &sent {
+                context.activity.add_sent(sent.bytes);
+            }
             sent
         }
         Err(e) => debug_none(peer, &format!("{request:?}: {e}"), "exchange failed"),

@@ -13,6 +13,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use super::grants::Grants;
 use super::spread::Spread;
 use super::throttle::Throttle;
+use crate::send::inbox::Inbox;
+use crate::send::outbox::Outbox;
 
 /// What every exchange of a node together may hold in buffers (chunk pieces read from disk, encoded
 /// manifests) at once: bounds the server's memory whatever number of peers stop reading.
@@ -56,6 +58,10 @@ pub(crate) struct ServeContext {
     pub(crate) spread: Option<Arc<Spread>>,
     /// The files served to given peers alone, unlisted.
     pub(crate) grants: Grants,
+    /// The offers this process made, for their recipients to ask about.
+    pub(crate) outbox: Outbox,
+    /// Where offers to this node arrive (`None`: it takes none).
+    pub(crate) inbox: Option<Arc<Inbox>>,
 }
 
 impl ServeContext {
@@ -78,6 +84,8 @@ impl ServeContext {
             activity: Arc::default(),
             spread: seed.then(Arc::default),
             grants: Grants::default(),
+            outbox: Outbox::default(),
+            inbox: None,
         }
     }
 }
@@ -88,6 +96,8 @@ impl ServeContext {
 pub(crate) struct Activity {
     asked: std::sync::atomic::AtomicBool,
     busy: std::sync::atomic::AtomicUsize,
+    /// Chunk bytes sent, over every exchange.
+    sent: std::sync::atomic::AtomicU64,
     /// When an exchange last started or ended (or the node started).
     last: std::sync::Mutex<tokio::time::Instant>,
     changed: Notify,
@@ -96,7 +106,8 @@ pub(crate) struct Activity {
 impl Default for Activity {
     fn default() -> Self {
         let last = std::sync::Mutex::new(tokio::time::Instant::now());
-        Self { asked: Default::default(), busy: Default::default(), last, changed: Notify::new() }
+        let (asked, busy, sent) = Default::default();
+        Self { asked, busy, sent, last, changed: Notify::new() }
     }
 }
 
@@ -107,6 +118,24 @@ impl Activity {
         self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.touch();
         Busy(self.clone())
+    }
+
+    /// Counts chunk bytes sent.
+    pub(crate) fn add_sent(&self, bytes: u64) {
+        self.sent.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Chunk bytes sent so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long no exchange has been in progress (zero while one is).
+    pub(crate) fn idle_for(&self) -> Duration {
+        match self.busy.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => self.last.lock().unwrap_or_else(|p| p.into_inner()).elapsed(),
+            _ => Duration::ZERO,
+        }
     }
 
     fn touch(&self) {

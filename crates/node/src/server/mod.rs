@@ -10,7 +10,7 @@ pub(crate) mod context;
 pub(crate) mod grants;
 mod node;
 pub(crate) mod server_loop;
-mod spread;
+pub(crate) mod spread;
 mod throttle;
 mod watch;
 

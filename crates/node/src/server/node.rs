@@ -19,8 +19,10 @@ use super::grants::Grants;
 use super::server_loop::{Herald, ServerLoop, local_addrs};
 use super::watch::Changes;
 use crate::peers::PeerTable;
+use crate::send::inbox::Inbox;
+use crate::send::{Ask, OfferFrom};
 use crate::state_dir::StateDir;
-use crate::{NodeError, ServeConfig, blocking};
+use crate::{Client, ClientConfig, NodeError, ServeConfig, blocking};
 
 /// A node being put together: its folders checked, its state folder locked and its identity loaded, so
 /// that transports can be made with that identity and discoveries with its id; then [`NodeBuilder::bind`].
@@ -31,6 +33,7 @@ pub struct NodeBuilder {
     transports: Vec<Arc<dyn Transport>>,
     discoveries: Vec<Box<dyn Discovery>>,
     peers: Option<PeerTable>,
+    ask: Option<Ask>,
 }
 
 /// What a serving node tells as it runs.
@@ -48,6 +51,36 @@ pub enum NodeEvent {
     },
     /// What a peer took, file by file, once the peer holds no connection any more.
     Uploaded(Vec<Upload>),
+    /// A peer offered files or a text: taken (and being fetched into the downloads folder), or refused
+    /// and why.
+    Offered {
+        /// Who.
+        from: OfferFrom,
+        /// What, in the sender's words (escape it).
+        title: String,
+        /// How many files.
+        files: u32,
+        /// Their bytes.
+        bytes: u64,
+        /// Taken, or refused and why (as the sender is told).
+        accepted: Result<(), String>,
+    },
+    /// The text of an offer taken (the sender's words: escape it).
+    Text {
+        /// Who sent it.
+        from: OfferFrom,
+        /// What it says.
+        text: String,
+    },
+    /// An offer taken has ended: the files here, and why the rest are not where some failed.
+    Received {
+        /// Who sent them.
+        from: OfferFrom,
+        /// Where they are.
+        files: Vec<PathBuf>,
+        /// Why the others are not here.
+        error: Option<String>,
+    },
 }
 
 /// How often hashing progress is told, and the files hashed meanwhile published.
@@ -75,6 +108,13 @@ impl NodeBuilder {
         self
     }
 
+    /// Asks a person through `ask` about the offers that the node's [`crate::Accept::Ask`] policy leaves
+    /// to one (without it, they are refused).
+    pub fn ask(mut self, ask: Ask) -> Self {
+        self.ask = Some(ask);
+        self
+    }
+
     /// Announces through, and hears peers in, `table` (one the process runs already) instead.
     pub fn peers(mut self, table: PeerTable) -> Self {
         self.peers = Some(table);
@@ -85,7 +125,7 @@ impl NodeBuilder {
     /// the node runs, and served as they are), and binds every transport, so that every setup error
     /// surfaces here, before anything is announced.
     pub async fn bind(self) -> Result<Node, NodeError> {
-        let NodeBuilder { config, identity, state, transports, discoveries, peers } = self;
+        let NodeBuilder { config, identity, state, transports, discoveries, peers, ask } = self;
         if transports.is_empty() {
             return Err(NodeError::NoPlugin("transport"));
         }
@@ -100,7 +140,8 @@ impl NodeBuilder {
         library = blocking(move || library.rescan_telling(None, Duration::ZERO, known_only).map(|_| library)).await?;
         let listeners = bind_all(&transports, config.port, false).await?;
         let (on_event, grants) = (Box::new(|_: &NodeEvent| {}), Grants::default());
-        Ok(Node { id: identity.node_id(), config, listeners, peers, library, grants, state, on_event })
+        let id = identity.node_id();
+        Ok(Node { id, config, listeners, transports, ask, peers, library, grants, state, on_event })
     }
 }
 
@@ -110,6 +151,9 @@ pub struct Node {
     config: ServeConfig,
     /// Each transport's listener, with the names announced for its port.
     listeners: Vec<(Vec<String>, Box<dyn Listener>)>,
+    /// The transports, which also fetch what peers offer.
+    transports: Vec<Arc<dyn Transport>>,
+    ask: Option<Ask>,
     peers: PeerTable,
     library: Library,
     grants: Grants,
@@ -133,7 +177,8 @@ impl Node {
         created.map_err(|source| NodeError::NotWritable { dir: config.downloads.clone(), source })?;
         let state = StateDir::lock(&config.state_dir, &config.dir)?;
         let identity = state.identity()?;
-        Ok(NodeBuilder { config, identity, state, transports: Vec::new(), discoveries: Vec::new(), peers: None })
+        let (transports, discoveries) = (Vec::new(), Vec::new());
+        Ok(NodeBuilder { config, identity, state, transports, discoveries, peers: None, ask: None })
     }
 
     /// This node's id.
@@ -193,11 +238,11 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let Node { id, config, listeners, peers, library, grants, state, mut on_event } = self;
+        let Node { id, config, listeners, transports, ask, peers, library, grants, state, mut on_event } = self;
         let herald = Herald::new(id, config.name.clone(), &listeners, config.net.announce_interval);
         let (shares_tx, shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let (told, tellings) = mpsc::unbounded_channel();
-        let publisher = Publisher { shares: shares_tx, version: 1, told };
+        let publisher = Publisher { shares: shares_tx, version: 1, told: told.clone() };
         let (rescan, changed) = (Arc::new(Notify::new()), Arc::new(Changes::default()));
         // Canonical, as the library reads them: a change is then told by the path the library knows.
         let folders = [&config.dir, &config.downloads].map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()));
@@ -215,13 +260,33 @@ impl Node {
         // A background task that ends stops the node: serving on without rescans, announcements or a
         // listener would look alive and share nothing new, or nothing at all.
         let source = async { NodeError::task_stopped("rescan", rescans.await) };
+        let inbox = inbox(&config, (transports, ask), &peers, state.path(), told)?;
         let idle = config.net.idle_timeout;
         let context = ServeContext { rescan, grants, ..ServeContext::new(shares, idle, config.max_upload_rate, true) };
+        let context = ServeContext { inbox: Some(Arc::new(inbox)), ..context };
         let server = ServerLoop { herald, listening: Listening::start(listeners), context, peers };
         let outcome = server.run(source, tellings, shutdown, &mut *on_event).await;
         abort.abort();
         outcome
     }
+}
+
+/// Where the node's offers arrive: fetched with a client over its own transports and peer table, into its
+/// downloads folder.
+fn inbox(
+    config: &ServeConfig,
+    (transports, ask): (Vec<Arc<dyn Transport>>, Option<Ask>),
+    peers: &PeerTable,
+    state: &std::path::Path,
+    told: mpsc::UnboundedSender<NodeEvent>,
+) -> Result<Inbox, NodeError> {
+    let client_config = ClientConfig::default().net(config.net.clone()).state_dir(state.to_path_buf());
+    let mut client = Client::builder(client_config).peers(peers.clone());
+    for transport in transports {
+        client = client.transport(transport);
+    }
+    let folders = (state.to_path_buf(), config.downloads.clone());
+    Ok(Inbox::new((config.accept, ask), folders, client.build()?, told))
 }
 
 /// What wakes the rescan before its interval: a request that met a changed file (`now`), and the file
