@@ -136,11 +136,13 @@ pub(crate) fn asker() -> Option<node::Ask> {
     }))
 }
 
-/// The question about `offer`: who (its announced name, escaped, and id), what and how much.
+/// The question about `offer`: who (the name it gives, escaped, and its id's fingerprint, which `p2pnode
+/// id` shows on its machine), what and how much.
 fn question(offer: &OfferAsk) -> String {
+    let fingerprint = offer.from.id.fingerprint();
     let who = match &offer.from.announced {
-        Some(name) => format!("{} ({}, not paired)", Escaped(name), offer.from.id),
-        None => format!("a peer with id {} (not paired)", offer.from.id),
+        Some(name) => format!("{} (fingerprint {fingerprint}, not paired)", Escaped(name)),
+        None => format!("a peer with fingerprint {fingerprint} (not paired)"),
     };
     let text = match offer.text {
         0 => String::new(),

@@ -70,6 +70,13 @@ fn sent_to_a_trusted_peer_lands_whole(transport: &str) {
     let received = bob.wait_for_event(|e| e["event"] == "received");
     assert_eq!(received["files"].as_array().map(Vec::len), Some(3), "{received}");
     assert!(received["error"].is_null(), "{received}");
+
+    // Sent again: bob has it, so nothing is fetched twice and no second copy lands.
+    let again = send(port, alice.path(), transport, &[big_path.to_str().expect("utf-8"), "--to", "bob"]);
+    assert!(again.status.success(), "{transport}: the second send fails: {}", said(&again));
+    let landed: Vec<_> =
+        std::fs::read_dir(&downloads).expect("downloads").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(landed.len(), 2, "{transport}: big.bin and album/ alone: {landed:?}");
 }
 
 #[test]

@@ -258,3 +258,52 @@ impl Screen {
         }
     }
 }
+
+/// `serve --accept ask` at a terminal: an offer from a peer it does not trust is a question naming who
+/// (its name and full id), what and how much; `y` takes it, anything else declines it, and the sender is
+/// told so.
+#[test]
+fn serve_asks_about_an_offer_from_a_stranger() {
+    let port = free_udp_port();
+    let (bob, eve, files) =
+        (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let note = files.path().join("note.txt");
+    std::fs::write(&note, b"from eve").expect("write");
+    let path = |d: &Path, below: &str| d.join(below).to_str().expect("utf-8").to_string();
+    let mut serve = p2pnode(port);
+    serve.args(["--dir", &path(bob.path(), ""), "--state-dir", &path(bob.path(), ".p2pnode")]);
+    serve.args(["--downloads", &path(bob.path(), "in"), "--name", "bob", "--port", "0", "serve", "--accept", "ask"]);
+    let mut screen = Screen::spawn(120, serve);
+    screen.wait_for("serve ready", |s| s.contains("Ctrl-C stops"));
+    let send = |answer: &'static str, screen: &mut Screen| {
+        let mut cmd = p2pnode(port);
+        cmd.args(["--state-dir", &path(eve.path(), "state"), "--name", "eve", "send", note.to_str().expect("utf-8")]);
+        let sending = std::thread::spawn(move || cmd.args(["--to", "bob"]).output().expect("send runs"));
+        let asked = if answer == "y" { 1 } else { 2 };
+        screen.wait_until("the question", |s| {
+            String::from_utf8_lossy(&s.drawn).matches("accept? [y/N]").count() == asked
+        });
+        screen.session.send(format!("{answer}\n")).expect("answered");
+        sending.join().expect("the send ends")
+    };
+    let taken = send("y", &mut screen);
+    assert!(taken.status.success(), "{}", String::from_utf8_lossy(&taken.stderr));
+    assert_eq!(std::fs::read(bob.path().join("in/note.txt")).expect("landed"), b"from eve");
+    let fingerprint = eve_fingerprint(port, &path(eve.path(), "state"));
+    let text = screen.text();
+    let question =
+        format!("eve (fingerprint {fingerprint}, not paired) sends note.txt (1 file(s), 8 B); accept? [y/N]");
+    assert!(text.contains(&question), "{text}");
+    let declined = send("n", &mut screen);
+    assert!(!declined.status.success());
+    assert!(String::from_utf8_lossy(&declined.stderr).contains("error: bob declined\n"), "{declined:?}");
+    let told = "declined an offer of note.txt from eve";
+    screen.wait_until("the refusal told", |s| String::from_utf8_lossy(&s.drawn).contains(told));
+}
+
+/// The fingerprint of the node whose state is in `state`.
+fn eve_fingerprint(port: u16, state: &str) -> String {
+    let out = p2pnode(port).args(["--state-dir", state, "--json", "id"]).output().expect("id runs");
+    let id: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    id["fingerprint"].as_str().expect("a fingerprint").to_string()
+}
