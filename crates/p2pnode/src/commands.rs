@@ -109,8 +109,8 @@ fn identity(g: &Global) -> anyhow::Result<Identity> {
 }
 
 /// A client over `--transport` and `--discovery`; for a `get`, with its state folder, and where the get
-/// uploads, listening on every transport on `--port`, announced as `--name` (its discovery then hears
-/// announcements).
+/// uploads (with an identity of its own: no trust list), listening on every transport on `--port`,
+/// announced as `--name` (its discovery then hears announcements).
 fn client(g: &Global, get: Option<&FetchOptions>) -> anyhow::Result<Client> {
     let (net, identity) = (g.net()?, identity(g)?);
     let id = identity.node_id();
@@ -118,7 +118,9 @@ fn client(g: &Global, get: Option<&FetchOptions>) -> anyhow::Result<Client> {
     if get.is_some() {
         config = config.name(g.node_name()?).port(g.port).state_dir(g.state_dir());
     }
-    let uploads = get.is_some_and(FetchOptions::uploads);
+    // A get that proves the user's own id (it has a trust list) passes nothing on: its announcement would
+    // carry the id of the user's serve, and peers keep one claim per id and address.
+    let uploads = get.is_some_and(FetchOptions::uploads) && g.trusted.is_none();
     let mut builder = Client::builder(config);
     if uploads {
         builder = builder.upload(id, plugins::serving_transports(g, plugins::transport_config(g, &net)?, &identity)?);

@@ -107,3 +107,45 @@ fn an_earlier_versions_state_folder_keeps_working_and_is_named() {
     let note = format!("note: state in {}, an earlier version's; new ones go to ", earlier.display());
     assert!(said.starts_with(&note), "{said}");
 }
+
+/// A `get` that proves the user's own id (it has a trust list) while the user's `serve` runs announces
+/// nothing: peers keep one claim per id and address, so its announcement would stand in for the serve's
+/// (its port, its files) on every peer that heard it last.
+#[test]
+fn a_get_that_proves_the_users_id_never_stands_in_for_the_users_serve() {
+    let port = free_udp_port();
+    let (home, bob_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let home = home.path();
+    std::fs::create_dir(home.join("Public")).expect("~/Public");
+    std::fs::write(home.join("Public/a.txt"), b"alice's").expect("write");
+    std::fs::write(bob_dir.path().join("b.bin"), vec![7u8; 3 << 20]).expect("write");
+    let bob = common::Server::start(port, bob_dir.path(), "bob", &[], &[]);
+    let mut serve = as_user(port, home, home)
+        .args(["--name", "alice", "--port", "0", "--json", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
+    let serving: Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
+    assert!(lines.map_while(Result::ok).any(|l| l.contains(r#""event":"ready""#)), "serve gets ready");
+
+    let mut get = as_user(port, home, home)
+        .args(["--name", "alice", "--trust", &bob.id, "--json", "get", "b.bin", "--seed-for", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("get starts");
+    let mut said = BufReader::new(get.stdout.take().expect("stdout")).lines();
+    assert!(said.any(|l| l.expect("read").contains(r#""event":"done""#)), "the get completes");
+    // While the get would pass its chunks on, the LAN sees alice as her serve alone.
+    for _ in 0..3 {
+        let peers = run(common::p2pnode(port).args(["--json", "--timeout", "2", "peers"]));
+        for peer in json_lines(&peers).iter().filter(|p| p["id"] == serving["id"]) {
+            assert_eq!(peer["ports"], serving["ports"], "alice is her serve: {peer}");
+        }
+    }
+    get.wait().expect("ends");
+    serve.kill().expect("kill");
+    serve.wait().expect("ends");
+}
