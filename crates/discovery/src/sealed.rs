@@ -23,20 +23,22 @@ const OVERHEAD: usize = NONCE_LEN + STAMP + LEN + TAG;
 /// Sealed datagrams are padded to a multiple of this (at most [`MAX_DATAGRAM`]).
 const PAD: usize = 256;
 
-/// Seals and opens the datagrams of one group.
-pub(crate) struct Seal {
+/// Seals and opens the datagrams of one group (discovery's, and any other a member broadcasts, such as a
+/// pairing beacon).
+pub struct Seal {
     key: LessSafeKey,
     random: SystemRandom,
 }
 
 impl Seal {
-    pub(crate) fn new(group: &GroupKey) -> Self {
+    /// The seal of `group`.
+    pub fn new(group: &GroupKey) -> Self {
         let key = UnboundKey::new(&CHACHA20_POLY1305, &group.discovery_key()).expect("a 32-byte key");
         Self { key: LessSafeKey::new(key), random: SystemRandom::new() }
     }
 
     /// `datagram` sealed; `None` if it would not fit one [`MAX_DATAGRAM`] packet.
-    pub(crate) fn seal(&self, datagram: &[u8]) -> Option<Vec<u8>> {
+    pub fn seal(&self, datagram: &[u8]) -> Option<Vec<u8>> {
         if datagram.len() + OVERHEAD > MAX_DATAGRAM {
             return None;
         }
@@ -53,7 +55,7 @@ impl Seal {
     }
 
     /// The datagram inside `sealed`, if this group sealed it within [`WINDOW`] of now.
-    pub(crate) fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < OVERHEAD || sealed.len() > MAX_DATAGRAM {
             return None;
         }

@@ -85,12 +85,14 @@ fn tell_code(code: &PairCode, json: bool) {
     }
 }
 
-/// The LAN as pairing uses it: a socket that hears the discovery port, or one that broadcasts to it.
+/// The LAN as pairing uses it: a socket that hears the discovery port, or one that broadcasts to it; in a
+/// private group, beacons sealed as the group's discovery datagrams are (outsiders learn no id or port).
 struct Lan {
     socket: UdpSocket,
     port: u16,
     broadcast: Option<Vec<std::net::Ipv4Addr>>,
     peers: Vec<SocketAddr>,
+    seal: Option<discovery::Seal>,
 }
 
 impl Lan {
@@ -105,13 +107,16 @@ impl Lan {
     fn on(g: &Global, socket: std::io::Result<UdpSocket>) -> anyhow::Result<Self> {
         let socket = socket.map_err(|e| anyhow::anyhow!("cannot use discovery port {}: {e}", g.discovery_port))?;
         let broadcast = (!g.broadcast.is_empty()).then(|| g.broadcast.clone());
-        Ok(Self { socket, port: g.discovery_port, broadcast, peers: g.static_peers()? })
+        let seal = g.group_key.as_ref().map(discovery::Seal::new);
+        Ok(Self { socket, port: g.discovery_port, broadcast, peers: g.static_peers()?, seal })
     }
 }
 
 #[async_trait]
 impl Rendezvous for Lan {
     async fn announce(&self, beacon: &[u8]) {
+        let sealed = self.seal.as_ref().and_then(|seal| seal.seal(beacon));
+        let beacon = sealed.as_deref().unwrap_or(beacon);
         discovery::udp::broadcast_to(&self.socket, beacon, self.port, self.broadcast.as_deref()).await;
         for peer in &self.peers {
             let _ = self.socket.send_to(beacon, peer).await;
@@ -120,7 +125,16 @@ impl Rendezvous for Lan {
 
     async fn hear(&mut self) -> std::io::Result<(Vec<u8>, SocketAddr)> {
         let mut buf = [0u8; 1_200];
-        let (len, from) = self.socket.recv_from(&mut buf).await?;
-        Ok((buf[..len].to_vec(), from))
+        loop {
+            let (len, from) = self.socket.recv_from(&mut buf).await?;
+            match &self.seal {
+                // Another group's, or plain: not for a member.
+                Some(seal) => match seal.open(&buf[..len]) {
+                    Some(beacon) => return Ok((beacon, from)),
+                    None => continue,
+                },
+                None => return Ok((buf[..len].to_vec(), from)),
+            }
+        }
     }
 }

@@ -151,3 +151,44 @@ fn a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one(transport: &
     alice.wait().expect("ends");
     assert_eq!((trust_list(alice_home.path()), trust_list(mallory_home.path())), (String::new(), String::new()));
 }
+
+/// In a private group, a waiting `pair` seals its beacon as the group seals discovery: an outsider
+/// hearing the discovery port reads no id, port or code number, and a member pairs as anywhere.
+#[test]
+fn in_a_private_group_the_beacon_is_sealed_and_members_pair() {
+    let port = free_udp_port();
+    let (alice_home, bob_home) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let alice_id = node_id(port, alice_home.path());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let outsider = runtime.block_on(async { discovery::udp::socket(port) }).expect("the discovery port");
+    let group = ["--group", "pairing in a group"];
+    let mut alice = as_user(port, alice_home.path(), alice_home.path())
+        .args(group)
+        .args(["--name", "alice", "--json", "pair"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pair starts");
+    let mut said = BufReader::new(alice.stdout.take().expect("stdout")).lines();
+    let code = next_event(&mut said)["code"].as_str().expect("a code").to_string();
+    let heard = runtime.block_on(async {
+        let mut heard = Vec::new();
+        let mut buf = [0u8; 2048];
+        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+        while let Ok(Ok((len, _))) = tokio::time::timeout_at(until, outsider.recv_from(&mut buf)).await {
+            heard.push(buf[..len].to_vec());
+        }
+        heard
+    });
+    assert!(!heard.is_empty(), "alice beacons");
+    let id_bytes: Vec<u8> =
+        (0..64).step_by(2).map(|i| u8::from_str_radix(&alice_id[i..i + 2], 16).expect("hex")).collect();
+    for datagram in &heard {
+        assert!(!datagram.starts_with(b"P2PP"), "a plain beacon in a private group");
+        assert!(!datagram.windows(32).any(|w| w == id_bytes), "alice's id readable by an outsider");
+    }
+    let bob = run(as_user(port, bob_home.path(), bob_home.path()).args(group).args(["--name", "bob", "pair", &code]));
+    assert!(bob.status.success(), "{}", String::from_utf8_lossy(&bob.stderr));
+    assert!(alice.wait().expect("ends").success());
+    assert!(trust_list(bob_home.path()).ends_with(" alice\n"));
+}
