@@ -49,6 +49,13 @@ impl StateDir {
         load_or_create_identity(&self.path)
     }
 
+    /// The identity kept in the state folder at `path`, where one was made already: nothing is created (a
+    /// command that only asks need not make a node).
+    pub fn existing_identity(path: &Path) -> Option<Identity> {
+        let (cert, key) = (std::fs::read(path.join(CERT_FILE)).ok()?, std::fs::read(path.join(KEY_FILE)).ok()?);
+        (!cert.is_empty() && !key.is_empty()).then(|| Identity::from_der(cert, key))
+    }
+
     /// The key that authenticates the state of downloads in progress, created on first use.
     pub fn key(&self) -> Result<StateKey, NodeError> {
         Ok(StateKey::load_or_create(&self.path)?)

@@ -126,6 +126,13 @@ fn client(g: &Global, get: Option<&FetchOptions>) -> anyhow::Result<Client> {
         builder = builder.upload(id, plugins::serving_transports(g, plugins::transport_config(g, &net)?, &identity)?);
     }
     builder = builder.transport(plugins::client_transport(g, plugins::transport_config(g, &net)?, identity)?);
+    // Without a trust list the client is a stranger to everyone; a peer that serves only the ids it trusts
+    // is asked again as the user, whose node it may have paired with (an identity never made here).
+    if g.trusted.is_none()
+        && let Some(user) = node::StateDir::existing_identity(&g.state_dir())
+    {
+        builder = builder.prove_with(plugins::client_transport(g, plugins::transport_config(g, &net)?, user)?);
+    }
     for discovery in plugins::discoveries(g, &net, id, uploads)? {
         builder = builder.discovery(discovery);
     }

@@ -192,3 +192,32 @@ fn in_a_private_group_the_beacon_is_sealed_and_members_pair() {
     assert!(alice.wait().expect("ends").success());
     assert!(trust_list(bob_home.path()).ends_with(" alice\n"));
 }
+
+/// A peer that serves only the ids it trusts is asked again as the user (whose node it may trust): Bob
+/// fetches from Alice's `--trust bob serve` without a trust list of his own; Carol, whom Alice does not
+/// trust, is told so and gets nothing.
+#[test]
+fn a_peer_that_serves_only_trusted_ids_is_asked_as_the_user() {
+    let port = free_udp_port();
+    let homes = [(); 3].map(|()| tempfile::tempdir().expect("dir"));
+    let [alice_home, bob_home, carol_home] = homes.each_ref().map(|d| d.path());
+    let (bob_id, _carol_id) = (node_id(port, bob_home), node_id(port, carol_home));
+    std::fs::create_dir_all(alice_home.join("state/p2pnode")).expect("state");
+    std::fs::write(alice_home.join("state/p2pnode").join(node::TRUST_LIST_FILE), format!("{bob_id} bob\n"))
+        .expect("alice's trust list");
+    let shared = tempfile::tempdir().expect("dir");
+    std::fs::write(shared.path().join("notes.txt"), b"for bob").expect("write");
+    let dir = shared.path().to_str().expect("utf-8");
+    let (mut serve, _said) = serving(
+        as_user(port, alice_home, alice_home).args(["--dir", dir, "--trust", "bob", "--port", "0", "--json", "serve"]),
+    );
+    let got = run(as_user(port, bob_home, bob_home).args(["--timeout", "3", "get", "notes.txt"]));
+    assert!(got.status.success(), "bob, trusted, fetches: {}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(std::fs::read(bob_home.join("Downloads/p2pnode/notes.txt")).expect("fetched"), b"for bob");
+    let listed = run(as_user(port, carol_home, carol_home).args(["--timeout", "3", "ls"]));
+    let (table, said) = (String::from_utf8_lossy(&listed.stdout), String::from_utf8_lossy(&listed.stderr));
+    assert!(!table.contains("notes.txt"), "carol lists nothing of alice's: {table}");
+    assert!(said.contains("shares only with the peers it trusts, and this node is not one of them"), "{said}");
+    serve.kill().expect("kill");
+    serve.wait().expect("ends");
+}

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use discovery::{Discovery, Peer};
 use proto::{Catalogue, ErrorCode, FileId, NodeId, Request};
@@ -38,6 +38,7 @@ const MAX_CATALOGUES_PER_ADDRESS: usize = 8;
 pub struct ClientBuilder {
     config: ClientConfig,
     transports: Vec<Arc<dyn Transport>>,
+    provers: Vec<Arc<dyn Transport>>,
     discoveries: Vec<Box<dyn Discovery>>,
     peers: Option<PeerTable>,
     upload: Option<(NodeId, Vec<Arc<dyn Transport>>)>,
@@ -48,6 +49,14 @@ impl ClientBuilder {
     /// reused: every listing and file of the client share one connection per peer.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transports.push(Arc::new(transport::Reuse::new(transport)));
+        self
+    }
+
+    /// Where a peer serves only the ids it trusts and refuses the one this client's transports prove, asks
+    /// it again over `transport`, which proves another (the user's own, which the peer may trust), and
+    /// reaches that peer over it from then on. Transports of one name go together.
+    pub fn prove_with(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.provers.push(Arc::new(transport::Reuse::new(transport)));
         self
     }
 
@@ -74,7 +83,7 @@ impl ClientBuilder {
 
     /// Starts the client's peer table (unless it shares one). Within a tokio runtime.
     pub fn build(self) -> Result<Client, NodeError> {
-        let ClientBuilder { config, transports, discoveries, peers, upload } = self;
+        let ClientBuilder { config, transports, provers, discoveries, peers, upload } = self;
         if transports.is_empty() {
             return Err(NodeError::NoPlugin("transport"));
         }
@@ -84,7 +93,8 @@ impl ClientBuilder {
         };
         let upload = upload.filter(|(_, listen)| !listen.is_empty());
         let uploading = OnceCell::new();
-        Ok(Client(Arc::new(Inner { config, transports, peers, upload, uploading })))
+        let proving = Mutex::default();
+        Ok(Client(Arc::new(Inner { config, transports, provers, proving, peers, upload, uploading })))
     }
 }
 
@@ -97,6 +107,10 @@ pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
     /// The transports to reach peers with, preferred first.
     pub(crate) transports: Vec<Arc<dyn Transport>>,
+    /// Those that prove the user's own id, for the peers that refuse the others ([`ClientBuilder::prove_with`]).
+    provers: Vec<Arc<dyn Transport>>,
+    /// The peers that accepted only the provers.
+    proving: Mutex<HashSet<NodeId>>,
     pub(crate) peers: PeerTable,
     upload: Option<(NodeId, Vec<Arc<dyn Transport>>)>,
     /// The upload side, bound by the first fetch that uploads and kept while the client lives.
@@ -131,7 +145,8 @@ pub struct Wanted {
 impl Client {
     /// A client with `config`: hand it its plug-ins.
     pub fn builder(config: ClientConfig) -> ClientBuilder {
-        ClientBuilder { config, transports: Vec::new(), discoveries: Vec::new(), peers: None, upload: None }
+        let (transports, provers, discoveries) = (Vec::new(), Vec::new(), Vec::new());
+        ClientBuilder { config, transports, provers, discoveries, peers: None, upload: None }
     }
 
     /// The process's peer table, as this client reads it.
@@ -201,14 +216,17 @@ impl Client {
             }
             *fetched += 1;
             let (timeout, budget) = (self.0.config.net.timeout, budget.clone());
+            let prover = self.prover_for(&source);
             fetches.spawn(async move {
-                let fetched = tokio::time::timeout(timeout, async {
-                    let conn = source.transport.connect(source.addr, source.node).await?;
-                    let bytes = request_within(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES, &budget).await?;
-                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Catalogue::decode(&bytes)?)
-                })
-                .await;
-                (source, fetched)
+                let fetched = tokio::time::timeout(timeout, catalogue(&source, &budget)).await;
+                match (fetched, prover) {
+                    // Refused as a stranger: asked again as the user, whom it may trust.
+                    (Ok(Err(e)), Some(prover)) if refused_as_stranger(&*e) => {
+                        let again = tokio::time::timeout(timeout, catalogue(&prover, &budget)).await;
+                        (prover, again, true)
+                    }
+                    (fetched, _) => (source, fetched, false),
+                }
             });
         }
         let mut dictionary = Dictionary::default();
@@ -219,9 +237,12 @@ impl Client {
             format!("{} ({} at {})", named.unwrap_or("a peer"), source.node.short(), source.addr)
         };
         while let Some(joined) = fetches.join_next().await {
-            let (source, fetched) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let (source, fetched, proved) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             let error = match fetched {
                 Ok(Ok(catalogue)) => {
+                    if proved {
+                        self.0.proving.lock().unwrap_or_else(PoisonError::into_inner).insert(source.node);
+                    }
                     dictionary.add_catalogue(source.host(), &catalogue);
                     continue;
                 }
@@ -295,9 +316,21 @@ impl Client {
     }
 
     /// The peers `wanted` picks, each with the first of our transports it announces and its address for
-    /// it (peers with none of our transports are left out).
+    /// it (peers with none of our transports are left out); those that accepted only the user's own id,
+    /// over the transport that proves it.
     fn sources(&self, peers: &[Peer], wanted: impl Fn(Host) -> bool) -> Vec<Source> {
-        peers.iter().filter(|p| wanted(Host::of(p))).filter_map(|p| reach(&self.0.transports, p)).collect()
+        let proving = self.0.proving.lock().unwrap_or_else(PoisonError::into_inner);
+        let reached = |p: &Peer| match proving.contains(&p.id()) {
+            true => reach(&self.0.provers, p).or_else(|| reach(&self.0.transports, p)),
+            false => reach(&self.0.transports, p),
+        };
+        peers.iter().filter(|p| wanted(Host::of(p))).filter_map(reached).collect()
+    }
+
+    /// `source` over the transport of its name that proves the user's own id, if the client has one.
+    fn prover_for(&self, source: &Source) -> Option<Source> {
+        let prover = self.0.provers.iter().find(|t| t.name() == source.transport.name())?;
+        Some(Source { transport: prover.clone(), ..source.clone() })
     }
 
     /// The transports the upload side listens on (none where the client does not upload).
@@ -309,6 +342,18 @@ impl Client {
     pub fn transport_names(&self) -> Vec<&str> {
         self.0.transports.iter().map(|t| t.name()).collect()
     }
+}
+
+/// The catalogue of `source`, its bytes taken from `budget`.
+async fn catalogue(source: &Source, budget: &Semaphore) -> Result<Catalogue, Box<dyn std::error::Error + Send + Sync>> {
+    let conn = source.transport.connect(source.addr, source.node).await?;
+    let bytes = request_within(&*conn, &Request::Catalogue, MAX_CATALOGUE_BYTES, budget).await?;
+    Ok(Catalogue::decode(&bytes)?)
+}
+
+/// Whether `e` is a peer's refusal of an id it does not trust.
+fn refused_as_stranger(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(e.downcast_ref(), Some(ExchangeError::Refused { code: ErrorCode::NotTrusted, .. }))
 }
 
 /// The error of a query that names no file, or several.
