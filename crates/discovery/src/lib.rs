@@ -46,9 +46,9 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use async_trait::async_trait;
 pub use merged::Merged;
-pub use sealed::Seal;
 pub use peer_cache::{MAX_CLAIMS, MAX_CLAIMS_PER_ID, MAX_IDS_PER_ADDRESS, MAX_INTERVAL, PeerCache};
 use proto::{Announcement, NodeId};
+pub use sealed::Seal;
 
 /// A node seen on the network.
 #[derive(Clone, Debug, PartialEq, Eq)]
