@@ -54,7 +54,7 @@ impl Seal {
         Some([&nonce[..], &inside].concat())
     }
 
-    /// The datagram inside `sealed`, if this group sealed it within [`WINDOW`] of now.
+    /// The datagram inside `sealed`, if this group sealed it within a minute of now (the members' clocks may differ that much).
     pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < OVERHEAD || sealed.len() > MAX_DATAGRAM {
             return None;

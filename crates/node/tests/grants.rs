@@ -17,7 +17,7 @@ async fn a_granted_file_is_served_to_its_recipient_alone(kind: &'static str) {
     std::fs::write(&secret, &data).expect("write");
     let node = serve(&lan, shared.path(), "alice").await;
     let (bob, eve) = (Identity::generate().expect("id"), Identity::generate().expect("id"));
-    let id = node.grants.grant(&secret, HashSet::from([bob.node_id()])).await.expect("granted");
+    let id = node.grants.grant(&secret, HashSet::from([bob.node_id()])).await.expect("granted").0;
 
     let listing = lan.survey().expect("client").list(&[]).await.expect("listed");
     assert!(listing.dictionary.entry(&id).is_none(), "{kind}: a granted file is listed to nobody");
@@ -57,7 +57,7 @@ async fn tcp_proves_nobody() {
     std::fs::write(&secret, bytes(1000, 2)).expect("write");
     let node = serve(&lan, shared.path(), "alice").await;
     let bob = Identity::generate().expect("id");
-    let id = node.grants.grant(&secret, HashSet::from([bob.node_id()])).await.expect("granted");
+    let id = node.grants.grant(&secret, HashSet::from([bob.node_id()])).await.expect("granted").0;
     let transport = transport::builtin::client("tcp", lan.transport_config(), bob).expect("built in");
     let source =
         [Source { node: node.id, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, node.port)), has: None, transport }];

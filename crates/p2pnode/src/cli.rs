@@ -135,7 +135,7 @@ pub(crate) enum Command {
     /// the peer has everything (over tls or quic: only those prove who fetches).
     #[command(next_help_heading = "Send options")]
     Send {
-        /// Files and folders to send (a folder goes whole, under its own name).
+        /// Files and folders to send (a folder goes whole, under its own name, but for hidden files and links).
         #[arg(value_name = "PATH", help_heading = "Arguments", required_unless_present = "text")]
         paths: Vec<PathBuf>,
         /// Who to send to: a name from `pair`, a node's name, or an id prefix (4 hex digits or more).

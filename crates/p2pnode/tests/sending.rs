@@ -48,6 +48,8 @@ fn sent_to_a_trusted_peer_lands_whole(transport: &str) {
     std::fs::create_dir_all(files.path().join("album/deep")).expect("folders");
     std::fs::write(files.path().join("album/one.txt"), b"one").expect("write");
     std::fs::write(files.path().join("album/deep/two.txt"), b"two").expect("write");
+    // Hidden inside the folder: left out, as a shared folder never lists it.
+    std::fs::write(files.path().join("album/.thumbnails"), b"private").expect("write");
     let (big_path, album) = (files.path().join("big.bin"), files.path().join("album"));
     let text = "hello bob\nthe photos \u{1b}[31m";
     let args =
@@ -64,6 +66,7 @@ fn sent_to_a_trusted_peer_lands_whole(transport: &str) {
     assert!(std::fs::read(downloads.join("big.bin")).expect("big.bin landed") == big, "{transport}: bytes differ");
     assert_eq!(std::fs::read(downloads.join("album/deep/two.txt")).expect("two.txt"), b"two");
     assert_eq!(std::fs::read(downloads.join("album/one.txt")).expect("one.txt"), b"one");
+    assert!(!downloads.join("album/thumbnails").exists() && !downloads.join("album/.thumbnails").exists());
     let offer = bob.wait_for_event(|e| e["event"] == "offer");
     assert_eq!((offer["accepted"].as_bool(), offer["paired"].as_str()), (Some(true), Some("alice")), "{offer}");
     assert_eq!(bob.wait_for_event(|e| e["event"] == "text")["text"], Value::from(text), "the text arrives whole");

@@ -1,6 +1,7 @@
 //! What a sender's paths hold: each file, and the path below the recipient's downloads folder it goes to
 //! (a folder goes whole, under its own name).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use proto::MAX_OFFER_FILES;
@@ -14,19 +15,20 @@ pub(super) struct OutFile {
     pub(super) to: String,
 }
 
-/// Every file below `paths`, in order; links inside folders and what is no file or folder are left out.
+/// Every file below `paths`, in order; what folders hold hidden (a leading dot, as shared folders never
+/// list either), links, and what is no file or folder are left out.
 pub(super) fn gather(paths: &[PathBuf]) -> Result<Vec<OutFile>, SendError> {
-    let mut files = Vec::new();
+    let (mut files, mut names) = (Vec::new(), HashSet::new());
     for path in paths {
-        let name = path.canonicalize().ok().and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string));
-        let name = name.ok_or_else(|| SendError::Path { path: path.clone(), why: "not a file or folder to send" })?;
         let meta = std::fs::metadata(path).map_err(|_| SendError::Path { path: path.clone(), why: "not found" })?;
-        if files.iter().any(|f: &OutFile| f.to == name || f.to.starts_with(&format!("{name}/"))) {
+        let name = path.canonicalize().ok().and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string));
+        let name = name.ok_or_else(|| SendError::Path { path: path.clone(), why: "has no name to send it by" })?;
+        if !names.insert(name.clone()) {
             return Err(SendError::Path { path: path.clone(), why: "has the name of another path sent" });
         }
         match meta.is_dir() {
             true => walk(path, &name, &mut files)?,
-            false => files.push(OutFile { path: path.clone(), to: name }),
+            false => add(&mut files, OutFile { path: path.clone(), to: name })?,
         }
     }
     for file in &files {
@@ -47,15 +49,24 @@ fn walk(dir: &Path, to: &str, files: &mut Vec<OutFile>) -> Result<(), SendError>
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             return Err(SendError::Path { path: entry.path(), why: "has a name that is not UTF-8" });
         };
+        if name.starts_with('.') {
+            continue;
+        }
         let below = format!("{to}/{name}");
         if kind.is_dir() {
             walk(&entry.path(), &below, files)?;
         } else if kind.is_file() {
-            if files.len() >= MAX_OFFER_FILES as usize {
-                return Err(SendError::Path { path: entry.path(), why: "is one file too many for one offer" });
-            }
-            files.push(OutFile { path: entry.path(), to: below });
+            add(files, OutFile { path: entry.path(), to: below })?;
         }
     }
+    Ok(())
+}
+
+/// `file` added to `files`, unless they hold all an offer may.
+fn add(files: &mut Vec<OutFile>, file: OutFile) -> Result<(), SendError> {
+    if files.len() >= MAX_OFFER_FILES as usize {
+        return Err(SendError::Path { path: file.path, why: "is one file too many for one offer" });
+    }
+    files.push(file);
     Ok(())
 }

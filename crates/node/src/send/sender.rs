@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use discovery::Peer;
-use proto::{Catalogue, CatalogueEntry, ErrorCode, MAX_OFFER_TEXT, Offer, OfferId, Request};
+use proto::{Catalogue, CatalogueEntry, ErrorCode, MAX_OFFER_TEXT, NodeId, Offer, OfferId, Request};
 
-use super::files::gather;
+use super::files::{OutFile, gather};
 use super::inbox::ASK_WITHIN;
 use super::outbox::Outbox;
+use crate::download::Source;
 use crate::exchange::{ExchangeError, request};
 use crate::peers::reach;
 use crate::server::accepting::{Listening, bind_all};
-use crate::server::context::{ServeContext, Shares};
-use crate::{Client, Grants, SendError};
+use crate::server::context::{Activity, ServeContext, Shares};
+use crate::{Client, Grants, NodeError, SendError};
 
 /// How often the bytes taken so far are told.
 const TOLD_EVERY: Duration = Duration::from_millis(500);
@@ -66,29 +67,12 @@ impl Client {
             return Err(SendError::Unproven { transport: source.transport.name().to_string() });
         }
         let listen = self.upload_transports().iter().find(|t| t.name() == source.transport.name()).cloned();
-        let listen = listen.ok_or_else(|| SendError::Unproven { transport: source.transport.name().to_string() })?;
-        let text = outgoing.text.unwrap_or_default();
-        if text.len() > MAX_OFFER_TEXT as usize {
-            return Err(SendError::TextTooLong { max: MAX_OFFER_TEXT });
-        }
-        let files = crate::blocking({
-            let paths = outgoing.paths.clone();
-            move || gather(&paths)
-        })
-        .await?;
-        if files.is_empty() && text.is_empty() {
-            return Err(SendError::Nothing);
-        }
-        let (grants, recipient) = (Grants::default(), HashSet::from([to.id()]));
-        let mut entries = Vec::with_capacity(files.len());
-        for file in &files {
-            let id = grants.grant(&file.path, recipient.clone()).await.map_err(SendError::Hashing)?;
-            let size = std::fs::metadata(&file.path).map(|m| m.len()).unwrap_or(0);
-            entries.push(CatalogueEntry { id, name: file.to.clone(), size, have: None });
-        }
+        let listen = listen.ok_or(SendError::Listen(NodeError::NoPlugin("transport to serve an offer on")))?;
+        let (files, text) = prepare(outgoing).await?;
+        let (grants, entries) = grant(&files, to.id()).await?;
         let bytes = entries.iter().map(|e| e.size).sum();
         let (id, outbox) = (OfferId(crate::random_id().0[..16].try_into().unwrap_or_default()), Outbox::default());
-        let mut ended = outbox.add(id, to.id(), Catalogue { entries }.encode(), text.clone());
+        let ended = outbox.add(id, to.id(), Catalogue { entries }.encode(), text.clone());
         let listeners = bind_all(&[listen], 0, true).await.map_err(SendError::Listen)?;
         let port = listeners.first().map(|(_, l)| l.local_addr().port()).unwrap_or_default();
         let empty =
@@ -117,38 +101,10 @@ impl Client {
             name: self.inner().config.name.clone(),
         };
         on_event(SendEvent::Offered { files: offer.files, bytes });
-        let asked = async {
-            let within = ASK_WITHIN + self.inner().config.net.timeout;
-            let answered = tokio::time::timeout(within, async {
-                let conn = source.transport.connect(source.addr, source.node).await.map_err(ExchangeError::from)?;
-                request(&*conn, &Request::Offer(offer), 0, Vec::new()).await
-            });
-            match answered.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(refused(&name, e)),
-                Err(_) => Err(SendError::Declined { to: name.clone(), why: "nobody answered in time".into() }),
-            }
-        };
         let taken = async {
-            asked.await?;
+            self.offer(&source, offer, &name).await?;
             on_event(SendEvent::Accepted);
-            let accepted = tokio::time::Instant::now();
-            let mut tell = tokio::time::interval(TOLD_EVERY);
-            loop {
-                tokio::select! {
-                    Ok(()) = ended.changed() => match *ended.borrow() {
-                        Some(true) => return Ok(()),
-                        Some(false) => return Err(SendError::Failed { to: name.clone() }),
-                        None => {}
-                    },
-                    _ = tell.tick() => {
-                        on_event(SendEvent::Taken(activity.sent()));
-                        if accepted.elapsed() >= SILENT && activity.idle_for() >= SILENT {
-                            return Err(SendError::Silent { to: name.clone(), within: SILENT });
-                        }
-                    }
-                }
-            }
+            taken(ended, &activity, &name, &mut on_event).await
         };
         let outcome = tokio::select! {
             outcome = taken => outcome,
@@ -156,6 +112,71 @@ impl Client {
         };
         listening.shutdown().await;
         outcome
+    }
+
+    /// Asks `to` (named `name`) to take `offer`: `Ok` once it has.
+    async fn offer(&self, to: &Source, offer: Offer, name: &str) -> Result<(), SendError> {
+        let within = ASK_WITHIN + self.inner().config.net.timeout;
+        let answered = tokio::time::timeout(within, async {
+            let conn = to.transport.connect(to.addr, to.node).await.map_err(ExchangeError::from)?;
+            request(&*conn, &Request::Offer(offer), 0, Vec::new()).await
+        });
+        match answered.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(refused(name, e)),
+            Err(_) => Err(SendError::Declined { to: name.to_string(), why: "nobody answered in time".into() }),
+        }
+    }
+}
+
+/// The files below `outgoing`'s paths, and its text, within an offer's bounds.
+async fn prepare(outgoing: Outgoing) -> Result<(Vec<OutFile>, String), SendError> {
+    let text = outgoing.text.unwrap_or_default();
+    if text.len() > MAX_OFFER_TEXT as usize {
+        return Err(SendError::TextTooLong { max: MAX_OFFER_TEXT });
+    }
+    let files = crate::blocking(move || gather(&outgoing.paths)).await?;
+    if files.is_empty() && text.is_empty() {
+        return Err(SendError::Nothing);
+    }
+    Ok((files, text))
+}
+
+/// `files` hashed and granted to `to` alone; the offer's list of them.
+async fn grant(files: &[OutFile], to: NodeId) -> Result<(Grants, Vec<CatalogueEntry>), SendError> {
+    let (grants, recipient) = (Grants::default(), HashSet::from([to]));
+    let mut entries = Vec::with_capacity(files.len());
+    for file in files {
+        let (id, size) = grants.grant(&file.path, recipient.clone()).await.map_err(SendError::Hashing)?;
+        entries.push(CatalogueEntry { id, name: file.to.clone(), size, have: None });
+    }
+    Ok((grants, entries))
+}
+
+/// Tells the bytes the recipient (named `name`) has taken while it fetches, until it tells the end
+/// (`ended`) or asks nothing for [`SILENT`].
+async fn taken(
+    mut ended: tokio::sync::watch::Receiver<Option<bool>>,
+    activity: &Activity,
+    name: &str,
+    on_event: &mut impl FnMut(SendEvent),
+) -> Result<(), SendError> {
+    let accepted = tokio::time::Instant::now();
+    let mut tell = tokio::time::interval(TOLD_EVERY);
+    loop {
+        tokio::select! {
+            Ok(()) = ended.changed() => match *ended.borrow() {
+                Some(true) => return Ok(()),
+                Some(false) => return Err(SendError::Failed { to: name.to_string() }),
+                None => {}
+            },
+            _ = tell.tick() => {
+                on_event(SendEvent::Taken(activity.sent()));
+                if accepted.elapsed() >= SILENT && activity.idle_for() >= SILENT {
+                    return Err(SendError::Silent { to: name.to_string(), within: SILENT });
+                }
+            }
+        }
     }
 }
 

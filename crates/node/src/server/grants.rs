@@ -23,8 +23,9 @@ struct Grant {
 
 impl Grants {
     /// Serves the file at `path` (hashed now, off the async threads) to the nodes `to` alone; returns
-    /// its id, by which they ask for it. A file changed after this is refused until granted again.
-    pub async fn grant(&self, path: &Path, to: HashSet<NodeId>) -> Result<FileId, NodeError> {
+    /// its id, by which they ask for it, and its size as hashed. A file changed after this is refused
+    /// until granted again.
+    pub async fn grant(&self, path: &Path, to: HashSet<NodeId>) -> Result<(FileId, u64), NodeError> {
         let path = path.to_path_buf();
         let file = crate::blocking(move || -> Result<SharedFile, NodeError> {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -34,9 +35,9 @@ impl Grants {
             Ok(SharedFile { path, manifest, stamp: Some(stamp), have: None })
         })
         .await?;
-        let id = file.manifest.id();
+        let (id, size) = (file.manifest.id(), file.manifest.size());
         self.lock().insert(id, Grant { file, to });
-        Ok(id)
+        Ok((id, size))
     }
 
     /// No longer serves `id` to anyone.
