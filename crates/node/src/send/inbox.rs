@@ -72,6 +72,9 @@ impl Rates {
 /// Why an offer is refused: the code and the words its sender sees.
 type Refusal = (ErrorCode, &'static str);
 
+/// What of an offer taken is here: every file, or those that are and why the rest are not.
+type Received = Result<Vec<PathBuf>, (Vec<PathBuf>, String)>;
+
 impl Inbox {
     pub(crate) fn new(
         (accept, ask): (Accept, Option<Ask>),
@@ -113,12 +116,17 @@ impl Inbox {
         };
         let inbox = self.clone();
         tokio::spawn(async move {
-            let outcome = inbox.receive(&from, peer, &offer).await;
+            let (source, outcome) = inbox.receive(&from, peer, &offer).await;
+            let fetched = outcome.is_ok();
             let _ = inbox.told.send(match outcome {
                 Ok(files) => NodeEvent::Received { from, files, error: None },
                 Err((files, error)) => NodeEvent::Received { from, files, error: Some(error) },
             });
             drop(slot);
+            // Told last: a sender that has gone (it ends once it reads this) never holds up the above.
+            if let Some(source) = source {
+                inbox.tell_end(&source, Request::OfferEnded { offer: offer.id, fetched }).await;
+            }
         });
         Ok(())
     }
@@ -161,22 +169,22 @@ impl Inbox {
         OfferFrom { id, paired, announced }
     }
 
-    /// Fetches what `offer` holds from its sender at `peer`, then tells it the end. The files that are
-    /// here, or those and why the rest are not.
-    async fn receive(
-        &self,
-        from: &OfferFrom,
-        peer: SocketAddr,
-        offer: &Offer,
-    ) -> Result<Vec<PathBuf>, (Vec<PathBuf>, String)> {
+    /// Fetches what `offer` holds from its sender at `peer`: the sender as a source (`None` where it
+    /// cannot be reached), and the files that are here, or those and why the rest are not.
+    async fn receive(&self, from: &OfferFrom, peer: SocketAddr, offer: &Offer) -> (Option<Source>, Received) {
         let transport = self.client.inner().transports.iter().find(|t| t.name() == offer.transport).cloned();
         let Some(transport) = transport else {
-            return Err((Vec::new(), format!("offered over {}, which this node does not use", offer.transport)));
+            let why = format!("offered over {}, which this node does not use", offer.transport);
+            return (None, Err((Vec::new(), why)));
         };
         // Only where the offer came from, and only to the id that made it.
         let source = Source { node: from.id, addr: SocketAddr::new(peer.ip(), offer.port), has: None, transport };
         let outcome = self.fetch(from, &source, offer).await;
-        let ended = Request::OfferEnded { offer: offer.id, fetched: outcome.is_ok() };
+        (Some(source), outcome)
+    }
+
+    /// Tells the sender at `source` the end of its offer, within the timeout.
+    async fn tell_end(&self, source: &Source, ended: Request) {
         let timeout = self.client.inner().config.net.timeout;
         let told = tokio::time::timeout(timeout, async {
             let conn = source.transport.connect(source.addr, source.node).await.map_err(|e| e.to_string())?;
@@ -187,15 +195,9 @@ impl Inbox {
             Ok(Err(e)) => tracing::debug!(error = %e, "the end of an offer not told to its sender"),
             Err(_) => tracing::debug!("the end of an offer not told to its sender: no answer"),
         }
-        outcome
     }
 
-    async fn fetch(
-        &self,
-        from: &OfferFrom,
-        source: &Source,
-        offer: &Offer,
-    ) -> Result<Vec<PathBuf>, (Vec<PathBuf>, String)> {
+    async fn fetch(&self, from: &OfferFrom, source: &Source, offer: &Offer) -> Received {
         let failed = |e: &dyn std::fmt::Display| (Vec::new(), e.to_string());
         let timeout = self.client.inner().config.net.timeout;
         let asked = tokio::time::timeout(timeout, async {

@@ -21,6 +21,8 @@ use crate::{Client, Grants, NodeError, SendError};
 
 /// How often the bytes taken so far are told.
 const TOLD_EVERY: Duration = Duration::from_millis(500);
+/// The longest the recipient's last request may take to be answered once the send is over.
+const LAST_ANSWER: Duration = Duration::from_secs(1);
 /// How long a recipient that accepted may ask nothing before the sender gives up on it.
 const SILENT: Duration = crate::IDLE_TIMEOUT;
 
@@ -110,6 +112,8 @@ impl Client {
             outcome = taken => outcome,
             () = serving => Err(SendError::Failed { to: name.clone() }),
         };
+        // The recipient's last request is answered before the port closes (it waits for that answer).
+        let _ = tokio::time::timeout(LAST_ANSWER, activity.quiet_for(Duration::ZERO)).await;
         listening.shutdown().await;
         outcome
     }
