@@ -126,7 +126,7 @@ impl ServeConfig {
         self
     }
 
-    /// Which offers of files and texts the node takes ([`crate::Accept::Trusted`] unless set).
+    /// Which offers of files and texts the node takes ([`crate::Accept::Ask`] unless set).
     pub fn accept(mut self, accept: crate::Accept) -> Self {
         self.accept = accept;
         self

@@ -124,10 +124,11 @@ pub(crate) enum Command {
         /// Cap on upload bandwidth over all peers, bytes per second; K, M and G multiply by 1024.
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
         max_upload_rate: Option<u64>,
-        /// Which offers of files and texts (`p2pnode send`) to take into --downloads: from trusted peers
-        /// (paired, or in the trust list); ask: from others too, as the person at this terminal answers
-        /// (trusted ones at once; without a terminal, none from others); none: no offers at all.
-        #[arg(long, value_enum, default_value = "trusted", value_name = "WHOM")]
+        /// Which offers of files and texts (`p2pnode send`) to take into --downloads. ask: from trusted
+        /// peers (paired, or in the trust list) at once, from others as the person at this terminal
+        /// answers (without a terminal, none from others); trusted: from trusted peers alone; none: no
+        /// offers at all.
+        #[arg(long, value_enum, default_value = "ask", value_name = "WHOM")]
         accept: AcceptArg,
     },
     /// Offer files and folders, or a text, to one peer's serve, which fetches them into its downloads

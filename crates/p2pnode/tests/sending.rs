@@ -97,8 +97,8 @@ fn a_peer_that_does_not_trust_the_sender_and_has_no_terminal_refuses() {
     let port = free_udp_port();
     let (alice, bob_dir, files) =
         (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    // --accept ask, but nobody to ask: the serve's stdin is no terminal.
-    let bob = bob(port, bob_dir.path(), &[], &["--accept", "ask"]);
+    // The default (ask), but nobody to ask: the serve's stdin is no terminal.
+    let bob = bob(port, bob_dir.path(), &[], &[]);
     std::fs::write(files.path().join("note.txt"), b"unasked for").expect("write");
     let note = files.path().join("note.txt");
     let out = send(port, alice.path(), "tls", &[note.to_str().expect("utf-8"), "--to", "bob"]);

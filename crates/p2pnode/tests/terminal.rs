@@ -259,7 +259,7 @@ impl Screen {
     }
 }
 
-/// `serve --accept ask` at a terminal: an offer from a peer it does not trust is a question naming who
+/// `serve` at a terminal (by default, `--accept ask`): an offer from a peer it does not trust is a question naming who
 /// (its name and full id), what and how much; `y` takes it, anything else declines it, and the sender is
 /// told so.
 #[test]
@@ -272,7 +272,7 @@ fn serve_asks_about_an_offer_from_a_stranger() {
     let path = |d: &Path, below: &str| d.join(below).to_str().expect("utf-8").to_string();
     let mut serve = p2pnode(port);
     serve.args(["--dir", &path(bob.path(), ""), "--state-dir", &path(bob.path(), ".p2pnode")]);
-    serve.args(["--downloads", &path(bob.path(), "in"), "--name", "bob", "--port", "0", "serve", "--accept", "ask"]);
+    serve.args(["--downloads", &path(bob.path(), "in"), "--name", "bob", "--port", "0", "serve"]);
     let mut screen = Screen::spawn(120, serve);
     screen.wait_for("serve ready", |s| s.contains("Ctrl-C stops"));
     let send = |answer: &'static str, screen: &mut Screen| {

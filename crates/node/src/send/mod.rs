@@ -23,10 +23,10 @@ pub use sender::{Outgoing, SendEvent};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Accept {
     /// From the peers in its trust list, at once; from nobody else.
-    #[default]
     Trusted,
     /// From the peers in its trust list at once; from others as a person answers ([`Ask`]), and from
     /// nobody else where nobody can be asked.
+    #[default]
     Ask,
     /// From nobody.
     None,
