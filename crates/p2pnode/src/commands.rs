@@ -31,7 +31,7 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Peers => {
-            let client = client(g, None)?;
+            let client = client(g, Role::Ask)?;
             let spinner = Spinner::new(g.json, "looking for peers");
             let peers = client.peers().await?;
             drop(spinner);
@@ -39,7 +39,7 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ls { pattern, tree } => {
-            let client = client(g, None)?;
+            let client = client(g, Role::Ask)?;
             let spinner = Spinner::new(g.json, "looking for peers");
             let peers = client.peers().await?;
             spinner.say(&format!("asking {} peer(s) what they share", peers.len()));
@@ -99,39 +99,54 @@ async fn command(cli: &Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The identity a client proves: one made for this run, or with a trust list its own (trusting peers
-/// accept only the ids they know).
-fn identity(g: &Global) -> anyhow::Result<Identity> {
-    Ok(match g.trusted {
-        Some(_) => node::StateDir::open(&g.state_dir())?.identity()?,
-        None => Identity::generate()?,
+/// What a client is for: it decides the identity the client proves and whether it listens.
+#[derive(Clone, Copy)]
+pub(crate) enum Role<'a> {
+    /// `peers` and `ls`: they only ask.
+    Ask,
+    /// A `get`, fetching with these options.
+    Get(&'a FetchOptions),
+    /// A `send`: it proves the user's node and serves its offer on a port of its own.
+    Send,
+}
+
+/// The identity a client proves: the user's node for a `send`, or with a trust list (trusting peers
+/// accept only the ids they know); else one made for this run.
+fn identity(g: &Global, role: Role) -> anyhow::Result<Identity> {
+    Ok(match (role, &g.trusted) {
+        (Role::Send, _) | (_, Some(_)) => node::StateDir::open(&g.state_dir())?.identity()?,
+        _ => Identity::generate()?,
     })
 }
 
-/// A client over `--transport` and `--discovery`; for a `get`, with its state folder, and where the get
+/// A client over `--transport` and `--discovery`, for `role`: a `get` with its state folder, and where it
 /// uploads (with an identity of its own: no trust list), listening on every transport on `--port`,
-/// announced as `--name` (its discovery then hears announcements).
-fn client(g: &Global, get: Option<&FetchOptions>) -> anyhow::Result<Client> {
-    let (net, identity) = (g.net()?, identity(g)?);
-    let id = identity.node_id();
+/// announced as `--name` (its discovery then hears announcements); a `send` named `--name`, with
+/// transports to serve its offer on.
+pub(crate) fn client(g: &Global, role: Role) -> anyhow::Result<Client> {
+    let (net, identity) = (g.net()?, identity(g, role)?);
+    let (id, transport) = (identity.node_id(), plugins::transport_config(g, &net)?);
     let mut config = node::ClientConfig::default().net(net.clone()).private_group(g.group_key.is_some());
-    if get.is_some() {
-        config = config.name(g.node_name()?).port(g.port).state_dir(g.state_dir());
+    match role {
+        Role::Get(_) => config = config.name(g.node_name()?).port(g.port).state_dir(g.state_dir()),
+        Role::Send => config = config.name(g.node_name()?),
+        Role::Ask => {}
     }
     // A get that proves the user's own id (it has a trust list) passes nothing on: its announcement would
     // carry the id of the user's serve, and peers keep one claim per id and address.
-    let uploads = get.is_some_and(FetchOptions::uploads) && g.trusted.is_none();
+    let uploads = matches!(role, Role::Get(options) if options.uploads()) && g.trusted.is_none();
     let mut builder = Client::builder(config);
-    if uploads {
-        builder = builder.upload(id, plugins::serving_transports(g, plugins::transport_config(g, &net)?, &identity)?);
+    if uploads || matches!(role, Role::Send) {
+        builder = builder.upload(id, plugins::serving_transports(g, transport.clone(), &identity)?);
     }
-    builder = builder.transport(plugins::client_transport(g, plugins::transport_config(g, &net)?, identity)?);
+    builder = builder.transport(plugins::client_transport(g, transport.clone(), identity)?);
     // Without a trust list the client is a stranger to everyone; a peer that serves only the ids it trusts
     // is asked again as the user, whose node it may have paired with (an identity never made here).
     if g.trusted.is_none()
+        && !matches!(role, Role::Send)
         && let Some(user) = node::StateDir::existing_identity(&g.state_dir())
     {
-        builder = builder.prove_with(plugins::client_transport(g, plugins::transport_config(g, &net)?, user)?);
+        builder = builder.prove_with(plugins::client_transport(g, transport, user)?);
     }
     for discovery in plugins::discoveries(g, &net, id, uploads)? {
         builder = builder.discovery(discovery);
@@ -178,7 +193,7 @@ async fn get(
     options: FetchOptions,
     incomplete: Incomplete,
 ) -> anyhow::Result<()> {
-    let client = client(g, Some(&options))?;
+    let client = client(g, Role::Get(&options))?;
     let mut spinner = Some(Spinner::new(g.json, "looking for peers"));
     let shown = RefCell::new(Shown { g, incomplete, progress: None, files: Vec::new(), places: Vec::new() });
     let fetch = client.fetch(files.to_vec(), dest, options);

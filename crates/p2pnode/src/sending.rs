@@ -9,27 +9,18 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use discovery::Peer;
 use indicatif::ProgressBar;
-use node::{Client, Escaped, OfferAsk, Outgoing, SendEvent, StateDir};
+use node::{Escaped, OfferAsk, Outgoing, SendEvent};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::cli::Global;
+use crate::commands::Role;
 use crate::events::Event;
-use crate::plugins;
 use crate::terminal::{self, Spinner};
 use crate::words::human_bytes;
 
 /// Sends `paths` and `text` to the peer `to` names.
 pub(crate) async fn send(g: &Global, paths: &[PathBuf], to: &str, text: Option<&str>) -> anyhow::Result<()> {
-    let identity = StateDir::open(&g.state_dir())?.identity()?;
-    let (net, id) = (g.net()?, identity.node_id());
-    let config = plugins::transport_config(g, &net)?;
-    let mut builder = Client::builder(node::ClientConfig::default().net(net.clone()).name(g.node_name()?))
-        .upload(id, plugins::serving_transports(g, config.clone(), &identity)?)
-        .transport(plugins::client_transport(g, config, identity)?);
-    for discovery in plugins::discoveries(g, &net, id, false)? {
-        builder = builder.discovery(discovery);
-    }
-    let client = builder.build()?;
+    let client = crate::commands::client(g, Role::Send)?;
     let spinner = Spinner::new(g.json, "looking for peers");
     let peers = client.peers().await?;
     let peer = recipient(to, &peers, &g.trust_list())?;
