@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{as_user, free_udp_port, json_lines, run};
+use common::{as_user, free_udp_port, json_lines, run, serving, spawned};
 use serde_json::Value;
 
 fn id(cmd: &mut Command) -> Value {
@@ -45,16 +45,9 @@ fn one_identity_and_the_users_folders_whatever_the_current_folder() {
     assert!(said.contains(first["id"].as_str().expect("id")) && said.contains(fingerprint), "{said}");
 
     // serve without --dir shares ~/Public, as the same node.
-    let mut serve = as_user(port, home, here.path())
-        .args(["--port", "0", "--json", "serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
-    let serving: Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
+    let (mut serve, serving, _said) =
+        serving(as_user(port, home, here.path()).args(["--port", "0", "--json", "serve"]));
     assert_eq!(serving["id"], first["id"], "serve is the node id prints");
-    assert!(lines.map_while(Result::ok).any(|l| l.contains(r#""event":"ready""#)), "serve gets ready");
 
     // get without -o lands in ~/Downloads/p2pnode; neither leaves anything in its current folder.
     let got = run(as_user(port, home, there.path()).args(["get", "a.txt"]));
@@ -120,23 +113,20 @@ fn a_get_that_proves_the_users_id_never_stands_in_for_the_users_serve() {
     std::fs::write(home.join("Public/a.txt"), b"alice's").expect("write");
     std::fs::write(bob_dir.path().join("b.bin"), vec![7u8; 3 << 20]).expect("write");
     let bob = common::Server::start(port, bob_dir.path(), "bob", &[], &[]);
-    let mut serve = as_user(port, home, home)
-        .args(["--name", "alice", "--port", "0", "--json", "serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
-    let serving: Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
-    assert!(lines.map_while(Result::ok).any(|l| l.contains(r#""event":"ready""#)), "serve gets ready");
+    let (mut serve, serving, _said) =
+        serving(as_user(port, home, home).args(["--name", "alice", "--port", "0", "--json", "serve"]));
 
-    let mut get = as_user(port, home, home)
-        .args(["--name", "alice", "--trust", &bob.id, "--json", "get", "b.bin", "--seed-for", "3"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("get starts");
-    let mut said = BufReader::new(get.stdout.take().expect("stdout")).lines();
+    let (mut get, mut said) = spawned(as_user(port, home, home).args([
+        "--name",
+        "alice",
+        "--trust",
+        &bob.id,
+        "--json",
+        "get",
+        "b.bin",
+        "--seed-for",
+        "3",
+    ]));
     assert!(said.any(|l| l.expect("read").contains(r#""event":"done""#)), "the get completes");
     // While the get would pass its chunks on, the LAN sees alice as her serve alone.
     for _ in 0..3 {

@@ -4,25 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use common::{as_user, free_udp_port, json_lines, run};
-use serde_json::Value;
-
-fn next_event(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
-    serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json")
-}
-
-/// `serve --json`, spawned, once it is ready; with the rest of what it says, kept open for it.
-fn serving(cmd: &mut Command) -> (Child, Lines<BufReader<ChildStdout>>) {
-    let mut serve = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("serve starts");
-    let mut said = BufReader::new(serve.stdout.take().expect("stdout")).lines();
-    while next_event(&mut said)["event"] != "ready" {}
-    (serve, said)
-}
+use common::{as_user, free_udp_port, json_lines, next_event, run, serving, spawned};
 
 fn node_id(port: u16, home: &Path) -> String {
     let out = run(as_user(port, home, home).args(["--json", "id"]));
@@ -49,21 +34,27 @@ fn the_right_code_pairs_both_ways_and_trust_by_name_works(transport: &str) {
     let (alice_home, bob_home) = (alice_home.path(), bob_home.path());
     let (alice_id, bob_id) = (node_id(port, alice_home), node_id(port, bob_home));
 
-    let mut alice = as_user(port, alice_home, alice_home)
-        .args(["--name", "alice", "--transport", transport, "--json", "pair"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("pair starts");
-    let mut said = BufReader::new(alice.stdout.take().expect("stdout")).lines();
+    let (mut alice, mut said) = spawned(as_user(port, alice_home, alice_home).args([
+        "--name",
+        "alice",
+        "--transport",
+        transport,
+        "--json",
+        "pair",
+    ]));
     let code = next_event(&mut said)["code"].as_str().expect("a code").to_string();
     let started = Instant::now();
-    let mut bob = as_user(port, bob_home, bob_home)
-        .args(["--name", "bob", "--transport", transport, "--json", "pair", &code])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("pair starts");
+    let (mut bob, mut bob_said) = spawned(as_user(port, bob_home, bob_home).args([
+        "--name",
+        "bob",
+        "--transport",
+        transport,
+        "--json",
+        "pair",
+        &code,
+    ]));
     // Both have filed the other once both say so (their processes may end a moment later).
-    let to_bob = next_event(&mut BufReader::new(bob.stdout.take().expect("stdout")).lines());
+    let to_bob = next_event(&mut bob_said);
     let to_alice = next_event(&mut said);
     eprintln!("{transport}: pair {code}: both sides trusted within {:?}", started.elapsed());
     assert!(bob.wait().expect("ends").success() && alice.wait().expect("ends").success());
@@ -75,7 +66,7 @@ fn the_right_code_pairs_both_ways_and_trust_by_name_works(transport: &str) {
     // Now each trusts the other by name: alice serves bob alone, and bob fetches from alice.
     let shared = tempfile::tempdir().expect("dir");
     std::fs::write(shared.path().join("notes.txt"), b"for bob").expect("write");
-    let (mut serve, _said) = serving(as_user(port, alice_home, alice_home).args([
+    let (mut serve, _, _said) = serving(as_user(port, alice_home, alice_home).args([
         "--dir",
         shared.path().to_str().expect("utf-8"),
         "--trust",
@@ -88,7 +79,7 @@ fn the_right_code_pairs_both_ways_and_trust_by_name_works(transport: &str) {
     // Someone else calls itself alice: bob sees the paired alice by the name he filed her under (and the
     // one she announces), and is warned of the other.
     let (impostor_home, impostor_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    let (mut impostor, _said) = serving(as_user(port, impostor_home.path(), impostor_home.path()).args([
+    let (mut impostor, _, _said) = serving(as_user(port, impostor_home.path(), impostor_home.path()).args([
         "--dir",
         impostor_dir.path().to_str().expect("utf-8"),
         "--name",
@@ -128,13 +119,8 @@ fn a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one_over_quic() 
 fn a_wrong_code_stores_nothing_and_the_waiting_side_makes_a_new_one(transport: &str) {
     let port = free_udp_port();
     let (alice_home, mallory_home) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    let mut alice = as_user(port, alice_home.path(), alice_home.path())
-        .args(["--transport", transport, "--json", "pair"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pair starts");
-    let mut said = BufReader::new(alice.stdout.take().expect("stdout")).lines();
+    let (mut alice, mut said) =
+        spawned(as_user(port, alice_home.path(), alice_home.path()).args(["--transport", transport, "--json", "pair"]));
     let code = next_event(&mut said)["code"].as_str().expect("a code").to_string();
     // The number is seen on the LAN (it is in the beacon); the words are guessed.
     let (nameplate, words) = code.split_once('-').expect("a number first");
@@ -162,14 +148,9 @@ fn in_a_private_group_the_beacon_is_sealed_and_members_pair() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let outsider = runtime.block_on(async { discovery::udp::socket(port) }).expect("the discovery port");
     let group = ["--group", "pairing in a group"];
-    let mut alice = as_user(port, alice_home.path(), alice_home.path())
-        .args(group)
-        .args(["--name", "alice", "--json", "pair"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pair starts");
-    let mut said = BufReader::new(alice.stdout.take().expect("stdout")).lines();
+    let (mut alice, mut said) = spawned(
+        as_user(port, alice_home.path(), alice_home.path()).args(group).args(["--name", "alice", "--json", "pair"]),
+    );
     let code = next_event(&mut said)["code"].as_str().expect("a code").to_string();
     let heard = runtime.block_on(async {
         let mut heard = Vec::new();
@@ -208,7 +189,7 @@ fn a_peer_that_serves_only_trusted_ids_is_asked_as_the_user() {
     let shared = tempfile::tempdir().expect("dir");
     std::fs::write(shared.path().join("notes.txt"), b"for bob").expect("write");
     let dir = shared.path().to_str().expect("utf-8");
-    let (mut serve, _said) = serving(
+    let (mut serve, _, _said) = serving(
         as_user(port, alice_home, alice_home).args(["--dir", dir, "--trust", "bob", "--port", "0", "--json", "serve"]),
     );
     let got = run(as_user(port, bob_home, bob_home).args(["--timeout", "3", "get", "notes.txt"]));

@@ -3,10 +3,10 @@
 
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,31 @@ fn scratch() -> &'static Path {
 
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("p2pnode runs")
+}
+
+/// What a spawned command prints on stdout, line by line.
+pub type Said = Lines<BufReader<ChildStdout>>;
+
+/// `cmd` spawned, its stdout read line by line (its stderr dropped).
+pub fn spawned(cmd: &mut Command) -> (Child, Said) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("p2pnode starts");
+    let said = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    (child, said)
+}
+
+/// The next line of `said`, a JSON event.
+pub fn next_event(said: &mut Said) -> Value {
+    serde_json::from_str(&said.next().expect("a line").expect("read")).expect("json")
+}
+
+/// `cmd`, a `serve --json`, spawned and ready: its `serving` event, and the rest of what it says (kept
+/// open for it).
+pub fn serving(cmd: &mut Command) -> (Child, Value, Said) {
+    let (serve, mut said) = spawned(cmd);
+    let serving = next_event(&mut said);
+    assert_eq!(serving["event"], "serving");
+    while next_event(&mut said)["event"] != "ready" {}
+    (serve, serving, said)
 }
 
 /// A `serve` process, killed when dropped.
