@@ -65,9 +65,11 @@ pub use proto::{
 };
 pub use send::{ASK_WITHIN, Accept, Ask, OfferAsk, OfferFrom, Outgoing, SendEvent};
 pub use server::accepting::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
-pub use server::{Grants, HASHING_TOLD, Node, NodeBuilder, NodeEvent, Upload};
+pub use server::{
+    Grants, HASHING_TOLD, Node, NodeBuilder, NodeEvent, SharedEntry, SharedError, SharedFiles, SharedReader, Upload,
+};
 pub use state_dir::{StateDir, TRUST_LIST_FILE, TrustList};
-pub use store::{Copies, Hashing, NameRules, StateKey, discard_part, safe_file_name, saved_as};
+pub use store::{Copies, Hashing, NameRules, StateKey, discard_part, put_in_place, safe_file_name, saved_as};
 pub use transport::{Identity, Transport};
 
 /// A random id, for a process that only asks (it needs no stable identity), and for seeds of randomness.

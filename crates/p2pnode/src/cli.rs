@@ -130,6 +130,8 @@ pub(crate) enum Command {
         /// offers at all.
         #[arg(long, value_enum, default_value = "ask", value_name = "WHOM")]
         accept: AcceptArg,
+        #[command(flatten)]
+        pages: PagesArgs,
     },
     /// Offer files and folders, or a text, to one peer's serve, which fetches them into its downloads
     /// folder: at once where it trusts this node (`pair` first), else as its person answers. Waits until
@@ -213,6 +215,58 @@ pub(crate) enum Command {
         /// The command.
         command: Option<String>,
     },
+}
+
+/// `serve`'s web page and guest page.
+#[derive(Debug, Args)]
+pub(crate) struct PagesArgs {
+    /// Where the web page on this machine listens: a loopback address (127.0.0.1:PORT; port 0 for
+    /// any free one), or off. By default where it listened last time (first 127.0.0.1:5080, or any
+    /// free port), kept with its key in --state-dir so that a bookmark keeps working.
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_web, env = "P2PNODE_WEB")]
+    pub(crate) web: Option<WebArg>,
+    /// Also serve a page for guests on the LAN (phones, machines without p2pnode), opened by the PIN
+    /// shown here: download (this node's complete shared files) or upload (files into --guest-inbox
+    /// too). Plain HTTP; not with --group or --trust.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "download", value_name = "WHAT")]
+    pub(crate) guests: Option<GuestsArg>,
+    /// Where the guest page listens.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:5081")]
+    pub(crate) guest_address: SocketAddr,
+    /// Where guests' uploads go (never shared) [default: the Downloads folder's p2pnode-guests].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) guest_inbox: Option<PathBuf>,
+    /// The largest file a guest may upload; K, M and G multiply by 1024.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4G")]
+    pub(crate) guest_max_upload: u64,
+    /// What guests may upload in all while this serve runs.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "16G")]
+    pub(crate) guest_max_total: u64,
+}
+
+/// Where `serve`'s web page listens.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WebArg {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_web(s: &str) -> Result<WebArg, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(WebArg::Off);
+    }
+    match s.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip().is_loopback() => Ok(WebArg::At(addr)),
+        Ok(addr) => Err(format!("{addr} is not a loopback address: the page listens on 127.0.0.1 or ::1 only")),
+        Err(_) => Err(format!("'{s}' is not an address such as 127.0.0.1:5080, or off")),
+    }
+}
+
+/// What guests may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GuestsArg {
+    Download,
+    Upload,
 }
 
 /// Which offers `serve` takes.
@@ -343,6 +397,15 @@ const DISCOVERIES: [&str; 2] = ["broadcast", "mdns"];
 
 /// `20M` -> 20 MiB/s; a bare number is bytes per second.
 fn parse_rate(s: &str) -> Result<u64, String> {
+    parse_amount(s, "a rate such as 500K or 20M")
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    parse_amount(s, "a size such as 500M or 4G")
+}
+
+/// A number of bytes with an optional K, M or G (times 1024), described as `such` in errors.
+fn parse_amount(s: &str, such: &str) -> Result<u64, String> {
     let (digits, unit) = match s.trim().char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => s.trim().split_at(i),
         None => (s.trim(), ""),
@@ -354,7 +417,7 @@ fn parse_rate(s: &str) -> Result<u64, String> {
         "G" => 30,
         _ => return Err(format!("unknown unit in '{s}' (use K, M or G)")),
     };
-    let value: f64 = digits.parse().map_err(|_| format!("'{s}' is not a rate such as 500K or 20M"))?;
+    let value: f64 = digits.parse().map_err(|_| format!("'{s}' is not {such}"))?;
     if !(value.is_finite() && value > 0.0) {
         return Err(format!("'{s}' must be above 0"));
     }

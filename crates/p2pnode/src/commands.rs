@@ -22,7 +22,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn command(cli: &Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match &cli.command {
-        Command::Serve { max_upload_rate, accept } => serve(g, *max_upload_rate, *accept).await,
+        Command::Serve { max_upload_rate, accept, pages } => serve(g, *max_upload_rate, *accept, pages).await,
         Command::Send { paths, to, text } => crate::sending::send(g, paths, to, text.as_deref()).await,
         Command::Pair { code } => crate::pairing::pair(g, code.as_deref()).await,
         Command::Id => {
@@ -154,14 +154,21 @@ pub(crate) fn client(g: &Global, role: Role) -> anyhow::Result<Client> {
     Ok(builder.build()?)
 }
 
-async fn serve(g: &Global, max_upload_rate: Option<u64>, accept: cli::AcceptArg) -> anyhow::Result<()> {
+async fn serve(
+    g: &Global,
+    max_upload_rate: Option<u64>,
+    accept: cli::AcceptArg,
+    pages: &cli::PagesArgs,
+) -> anyhow::Result<()> {
+    crate::pages::check(g, pages)?;
     let config = g.serve(max_upload_rate, accept)?;
     let mut builder = Node::builder(config.clone())?;
     if let (node::Accept::Ask, Some(ask)) = (config.accept, crate::sending::asker()) {
         builder = builder.ask(ask);
     }
     let (identity, net) = (builder.identity().clone(), &config.net);
-    for transport in plugins::serving_transports(g, plugins::transport_config(g, net)?, &identity)? {
+    let identity = &identity;
+    for transport in plugins::serving_transports(g, plugins::transport_config(g, net)?, identity)? {
         builder = builder.transport(transport);
     }
     for discovery in plugins::discoveries(g, net, identity.node_id(), true)? {
@@ -169,8 +176,10 @@ async fn serve(g: &Global, max_upload_rate: Option<u64>, accept: cli::AcceptArg)
     }
     output::starting(&config, g.json);
     let node = builder.bind().await?;
-    output::serving(&config, &node, g.json);
-    let teller = output::teller(&node, &config, g.json, g.verbose > 0);
+    let started = crate::pages::start(g, pages, &config, (&node, identity)).await?;
+    output::serving(&config, &node, started.page.as_deref(), g.json);
+    crate::pages::tell_guests(&started, g.json);
+    let teller = output::teller(&node, &config, started.page.clone(), (g.json, g.verbose > 0));
     node.on_event(teller).run(shutdown_signal()).await?;
     Ok(())
 }

@@ -12,11 +12,19 @@ use serde::Serialize;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(crate) enum Event {
     /// `serve` listens.
-    Serving { name: String, id: String, ports: BTreeMap<String, u16>, files: usize },
+    Serving { name: String, id: String, ports: BTreeMap<String, u16>, files: usize, page: Option<String> },
     /// How far `serve` has come hashing new and changed files (those hashed are shared already).
     Hashing { files: usize, files_total: usize, bytes: u64, bytes_total: u64 },
     /// `serve` has hashed the files there were when it started: every one is shared.
-    Ready { files: usize, bytes: u64 },
+    Ready { files: usize, bytes: u64, page: Option<String> },
+    /// `serve --guests` serves the guest page at `urls`, opened by `pin`; uploads go to `inbox`.
+    Guests { urls: Vec<String>, pin: String, inbox: Option<PathBuf> },
+    /// Too many wrong PINs: the guests' PIN is now `pin`.
+    GuestPin { pin: String },
+    /// A guest at `ip` entered the PIN.
+    GuestIn { ip: String },
+    /// A guest at `ip` uploaded a file, now at `path`.
+    GuestUpload { ip: String, path: PathBuf, bytes: u64 },
     /// What a peer took of a file from `serve`, as its connection ended.
     Uploaded { peer: String, peer_name: Option<String>, id: String, name: String, size: u64, bytes: u64 },
     /// A peer of `peers`.
@@ -115,9 +123,13 @@ mod tests {
     fn one_of_each() -> Vec<Event> {
         let (s, id, ports) = (String::new, || "00".repeat(32), BTreeMap::new);
         vec![
-            Event::Serving { name: s(), id: id(), ports: ports(), files: 0 },
+            Event::Serving { name: s(), id: id(), ports: ports(), files: 0, page: None },
             Event::Hashing { files: 0, files_total: 0, bytes: 0, bytes_total: 0 },
-            Event::Ready { files: 0, bytes: 0 },
+            Event::Ready { files: 0, bytes: 0, page: None },
+            Event::Guests { urls: vec![s()], pin: s(), inbox: None },
+            Event::GuestPin { pin: s() },
+            Event::GuestIn { ip: s() },
+            Event::GuestUpload { ip: s(), path: PathBuf::new(), bytes: 0 },
             Event::Uploaded { peer: s(), peer_name: None, id: id(), name: s(), size: 0, bytes: 0 },
             Event::Peer {
                 name: s(),

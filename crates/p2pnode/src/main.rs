@@ -23,6 +23,7 @@ mod events;
 mod logging;
 mod manual;
 mod output;
+mod pages;
 mod pairing;
 mod plugins;
 mod progress;

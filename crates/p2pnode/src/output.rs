@@ -50,10 +50,10 @@ pub(crate) fn id(name: &str, id: NodeId, state: &std::path::Path, json: bool) {
 
 /// What `serve` prints once it listens: with --json, the `serving` event (the files whose hashes were
 /// known); people are told once every file is hashed ([`teller`]).
-pub(crate) fn serving(config: &ServeConfig, node: &Node, json: bool) {
+pub(crate) fn serving(config: &ServeConfig, node: &Node, page: Option<&str>, json: bool) {
     if json {
-        let (id, files) = (node.id().to_string(), node.file_count());
-        Event::Serving { name: config.name.clone(), id, ports: ports(node).collect(), files }.print();
+        let (id, files, page) = (node.id().to_string(), node.file_count(), page.map(str::to_string));
+        Event::Serving { name: config.name.clone(), id, ports: ports(node).collect(), files, page }.print();
     }
 }
 
@@ -70,8 +70,8 @@ const LINES_WAITING: usize = 1024;
 pub(crate) fn teller(
     node: &Node,
     config: &ServeConfig,
-    json: bool,
-    verbose: bool,
+    mut page: Option<String>,
+    (json, verbose): (bool, bool),
 ) -> impl FnMut(&NodeEvent) + Send + 'static {
     // As the library reads them: the paths it serves start with these.
     let roots: Vec<std::path::PathBuf> =
@@ -88,8 +88,12 @@ pub(crate) fn teller(
                 NodeEvent::Ready { files, bytes } => {
                     hashing.finish();
                     match json {
-                        true => Event::Ready { files, bytes }.print(),
+                        true => Event::Ready { files, bytes, page: page.clone() }.print(),
                         false => say!("ready: {files} file(s) {shared_as}; Ctrl-C stops"),
+                    }
+                    // Once: the address carries the page's key.
+                    if let (Some(page), false) = (page.take(), json) {
+                        say!("web page: {page} (open it in a browser on this machine)");
                     }
                 }
                 NodeEvent::Uploaded(uploads) => crate::terminal::above(|| uploaded(&uploads, json, verbose, &roots)),

@@ -319,6 +319,8 @@ fn serve_tells_people_what_it_does_and_keeps_the_log_for_v() {
     assert!(starting.ends_with(hashing), "{starting}");
     let ready = lines.next().expect("a second line");
     assert!(ready.starts_with("ready: 1 file(s) shared as node ") && ready.ends_with("; Ctrl-C stops"), "{ready}");
+    let page = lines.next().expect("the page's line");
+    assert!(page.starts_with("web page: http://127.0.0.1:") && page.contains("/#k="), "{page}");
 
     // A get that serves others announces itself, by its name; one with --no-upload does not.
     for (flag, to) in [("--name=beta", "beta (127.0.0.1)"), ("--no-upload", "127.0.0.1")] {

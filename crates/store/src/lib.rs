@@ -45,6 +45,7 @@ pub use hash::{hash_file, hash_file_counting, verify_chunk};
 pub use library::{Change, Hashing, Library, Partial, SharedFile};
 pub use names::{NameRules, is_download_artifact, safe_file_name, saved_as};
 pub use part::{PartFile, PartProgress, VerifiedChunks, bits_now, discard_part, read_state};
+pub use place::put_in_place;
 pub use positioned::PositionedIo;
 pub use space::free_space;
 pub use state_key::{

@@ -18,15 +18,13 @@ use proto::{Bitmap, Manifest};
 
 use crate::error::io_err;
 use crate::names::{PART_SUFFIX, STATE_SUFFIX, numbered};
-use crate::place::rename_no_replace;
+use crate::place::{MAX_NAME_TRIES, put_in_place};
 use crate::{NameRules, PositionedIo, StateKey, StoreError, safe_file_name, verify_chunk};
 
 const MAGIC: &[u8; 4] = b"P2PS";
 const VERSION: u8 = 3;
 /// What the MAC of a state file covers besides the part file's name and the manifest.
 const MAC_CONTEXT: &[u8] = b"p2pnode part state v3";
-/// Name candidates tried before giving up (each is a file that already exists).
-const MAX_NAME_TRIES: usize = 10_000;
 
 /// How far a download is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,18 +282,9 @@ impl PartFile {
             return Err(StoreError::Incomplete { missing });
         }
         self.part.sync_all().map_err(io_err(&self.part_path))?;
-        for candidate in numbered(&self.name).take(MAX_NAME_TRIES) {
-            let target = self.dir.join(candidate);
-            match rename_no_replace(&self.part_path, &target) {
-                Ok(()) => {
-                    std::fs::remove_file(self.state_path()).map_err(io_err(self.state_path()))?;
-                    return Ok(target);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(StoreError::Io { path: target, source: e }),
-            }
-        }
-        Err(StoreError::Io { path: self.dir.join(&self.name), source: std::io::Error::other("no free file name") })
+        let target = put_in_place(&self.part_path, &self.dir, &self.name).map_err(io_err(self.dir.join(&self.name)))?;
+        std::fs::remove_file(self.state_path()).map_err(io_err(self.state_path()))?;
+        Ok(target)
     }
 
     fn state_path(&self) -> PathBuf {

@@ -1,7 +1,27 @@
 //! Putting a finished download in place under a name that overwrites nothing, on any file system.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::names::numbered;
+
+/// Name candidates tried before giving up (each is a file that already exists).
+pub(crate) const MAX_NAME_TRIES: usize = 10_000;
+
+/// Moves the finished file `from` into `dir` under the first of `name`, `name (1)`, ... that is free (an
+/// existing file is never replaced), and returns where it went. `name` is a plain file name already
+/// ([`crate::safe_file_name`]).
+pub fn put_in_place(from: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
+    for candidate in numbered(name).take(MAX_NAME_TRIES) {
+        let target = dir.join(candidate);
+        match rename_no_replace(from, &target) {
+            Ok(()) => return Ok(target),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free file name"))
+}
 
 /// Renames `from` to `to` unless `to` exists (then `AlreadyExists`, and `from` stays where it is).
 /// Atomic where the file system can (Linux `renameat2` with `RENAME_NOREPLACE`). Elsewhere, and on file

@@ -4,11 +4,12 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use proto::{Bitmap, ErrorCode, FileId, Request, Response};
 use store::{FileStamp, Partial, PositionedIo, SharedFile};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use transport::{Stream, TransportError};
 
 use super::context::{PEER_SEND_BUDGET, SEND_BUDGET, Sent, ServeContext, Shares};
@@ -186,9 +187,14 @@ async fn take_buffer(
 /// The file of `shared` opened, as it is now on disk: where its stamp no longer matches, from the latest
 /// scan, which a rescan (asked for now, awaited within the idle timeout) brings up to date. `None` once
 /// the content is no longer shared.
-async fn open_current(shared: &SharedFile, context: &ServeContext) -> Option<Arc<std::fs::File>> {
+pub(crate) async fn open_current(
+    shared: &SharedFile,
+    shares: &watch::Receiver<Arc<Shares>>,
+    rescan: &Notify,
+    idle: Duration,
+) -> Option<Arc<std::fs::File>> {
     let id = shared.manifest.id();
-    let mut latest = context.shares.clone();
+    let mut latest = shares.clone();
     let mut candidate = shared.clone();
     let mut rescanned = false;
     loop {
@@ -206,8 +212,8 @@ async fn open_current(shared: &SharedFile, context: &ServeContext) -> Option<Arc
         }
         rescanned = true;
         tracing::info!(file = %shared.path.display(), "shared file changed since it was hashed; rescanning");
-        context.rescan.notify_one();
-        tokio::time::timeout(context.idle, latest.changed()).await.ok()?.ok()?;
+        rescan.notify_one();
+        tokio::time::timeout(idle, latest.changed()).await.ok()?.ok()?;
     }
 }
 
@@ -238,7 +244,7 @@ async fn send_file_range(
     len: u32,
     context: &ServeContext,
 ) -> Result<bool, TransportError> {
-    let Some(file) = open_current(shared, context).await else {
+    let Some(file) = open_current(shared, &context.shares, &context.rescan, context.idle).await else {
         refuse(stream, ErrorCode::NotFound, "file changed or deleted since it was hashed", context).await?;
         return Ok(false);
     };

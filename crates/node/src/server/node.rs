@@ -17,6 +17,7 @@ use super::accepting::{Listening, bind_all};
 use super::context::{ServeContext, Shares, Upload};
 use super::grants::Grants;
 use super::server_loop::{Herald, ServerLoop, local_addrs};
+use super::shared::SharedFiles;
 use super::watch::Changes;
 use crate::peers::PeerTable;
 use crate::send::inbox::Inbox;
@@ -141,7 +142,9 @@ impl NodeBuilder {
         let listeners = bind_all(&transports, config.port, false).await?;
         let (on_event, grants) = (Box::new(|_: &NodeEvent| {}), Grants::default());
         let id = identity.node_id();
-        Ok(Node { id, config, listeners, transports, ask, peers, library, grants, state, on_event })
+        let shares = watch::channel(Arc::new(Shares::of(&library, 1)));
+        let rescan = Arc::new(Notify::new());
+        Ok(Node { id, config, listeners, transports, ask, peers, library, grants, state, on_event, shares, rescan })
     }
 }
 
@@ -160,6 +163,10 @@ pub struct Node {
     /// Locked until the node stops: no other node serves from its state folder meanwhile.
     state: StateDir,
     on_event: OnEvent,
+    /// What it shares, as the latest scan found it.
+    shares: (watch::Sender<Arc<Shares>>, watch::Receiver<Arc<Shares>>),
+    /// Wakes the rescan: a file was found changed since it was hashed.
+    rescan: Arc<Notify>,
 }
 
 impl Node {
@@ -203,6 +210,12 @@ impl Node {
         local_addrs(&self.listeners)
     }
 
+    /// The complete files the node shares, as its scans find them while it runs: for handing them out
+    /// by other means than the wire (each chunk read is checked against its hash).
+    pub fn shared_files(&self) -> SharedFiles {
+        SharedFiles::new(self.shares.1.clone(), self.rescan.clone(), self.config.net.idle_timeout)
+    }
+
     /// How many files are shared so far: those whose hashes were known.
     pub fn file_count(&self) -> usize {
         self.library.len()
@@ -238,12 +251,25 @@ impl Node {
 
     /// Serves until `shutdown` completes; then every connection is closed at once.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let Node { id, config, listeners, transports, ask, peers, library, grants, state, mut on_event } = self;
+        let Node {
+            id,
+            config,
+            listeners,
+            transports,
+            ask,
+            peers,
+            library,
+            grants,
+            state,
+            mut on_event,
+            shares,
+            rescan,
+        } = self;
+        let (shares_tx, shares) = shares;
         let herald = Herald::new(id, config.name.clone(), &listeners, config.net.announce_interval);
-        let (shares_tx, shares) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let (told, tellings) = mpsc::unbounded_channel();
         let publisher = Publisher { shares: shares_tx, version: 1, told: told.clone() };
-        let (rescan, changed) = (Arc::new(Notify::new()), Arc::new(Changes::default()));
+        let changed = Arc::new(Changes::default());
         // Canonical, as the library reads them: a change is then told by the path the library knows.
         let folders = [&config.dir, &config.downloads].map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()));
         // Held while the node runs: dropping it stops the notifications.

@@ -24,7 +24,8 @@ pub fn p2pnode(discovery_port: u16) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_p2pnode"));
     cmd.args(["--discovery-port", &discovery_port.to_string(), "--broadcast", "127.255.255.255"]);
     let home = scratch();
-    cmd.current_dir(home).env("HOME", home);
+    // A serve's page on any free port, never the remembered 5080 of the user's own.
+    cmd.current_dir(home).env("HOME", home).env("P2PNODE_WEB", "127.0.0.1:0");
     for (var, folder) in [("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config")] {
         cmd.env(var, home.join(folder));
     }
