@@ -124,7 +124,11 @@ async fn start_guests(
     };
     let (json, inbox) = (g.json, uploads.as_ref().map(|u| u.dir.clone()));
     let guest_config = GuestConfig { addr: args.guest_address, uploads };
-    let guests = Guests::bind(guest_config, node.shared_files(), move |event| told(&event, json)).await?;
+    let guests = Guests::bind(guest_config, node.shared_files(), move |event| told(&event, json)).await;
+    let guests = guests.map_err(|e| match e {
+        web::WebError::GuestBind { .. } => anyhow::anyhow!("{e} (choose another port with --guest-address)"),
+        e => e.into(),
+    })?;
     let addr = guests.local_addr().unwrap_or(args.guest_address);
     let urls: Vec<String> =
         addresses(addr).iter().map(|a| format!("http://{}/", SocketAddr::new(*a, addr.port()))).collect();

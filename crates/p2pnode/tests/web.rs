@@ -298,3 +298,41 @@ fn guests_are_refused_with_a_private_node_and_the_page_with_a_lan_address() {
     let said = String::from_utf8_lossy(&lan.stderr);
     assert!(!lan.status.success() && said.contains("not a loopback address"), "{said}");
 }
+
+#[test]
+fn connections_are_bounded_per_address_and_a_silent_one_is_closed() {
+    let port = free_udp_port();
+    let dir = tempfile::tempdir().expect("dir");
+    let alice = Server::start(port, dir.path(), "alice", &[], &[]);
+    let (addr, _) = page_of(&alice);
+    // 16 connections held by one address; the 17th is closed at once, unanswered.
+    let held: Vec<TcpStream> = (0..16).map(|_| TcpStream::connect(&addr).expect("connect")).collect();
+    assert!(!answered(&addr), "the 17th connection of one address is answered");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answered(&addr) && Instant::now() < deadline {}
+    // A request line and then silence: the connection is closed within the header timeout.
+    let mut silent = TcpStream::connect(&addr).expect("connect");
+    silent.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    silent.write_all(b"GET / HTTP/1.1\r\n").expect("a request line");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = silent.read_to_end(&mut rest);
+    assert!(started.elapsed() < Duration::from_secs(40), "closed after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "closed at once ({:?}): not by the timeout",
+        started.elapsed()
+    );
+    assert_eq!(http(&addr, "GET", "/", &[], b"").status, 200, "the slots are free again");
+}
+
+/// Whether a request on a new connection to `addr` gets any answer.
+fn answered(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = stream.write_all(format!("GET / HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes());
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    !answer.is_empty()
+}

@@ -16,6 +16,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::idle::{IDLE, Idle};
+
 /// Connections served at once, from every address.
 pub const MAX_CONNECTIONS: usize = 64;
 /// Connections served at once to one address: a browser opens six; the rest wait their turn.
@@ -36,7 +38,7 @@ pub(crate) struct ClientAddr(pub(crate) SocketAddr);
 
 /// Serves `router` on `listener` until the task is dropped: at most [`MAX_CONNECTIONS`] at once (and
 /// [`MAX_CONNECTIONS_PER_ADDRESS`] per address; those over are closed at once), headers within
-/// [`HEADER_WITHIN`] and [`MAX_HEADER_BYTES`].
+/// [`HEADER_WITHIN`] and [`MAX_HEADER_BYTES`], and each connection closed once idle for [`IDLE`].
 pub(crate) async fn serve(listener: TcpListener, router: Router) {
     let all = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
@@ -58,6 +60,7 @@ pub(crate) async fn serve(listener: TcpListener, router: Router) {
             let service = tower_service(router, addr);
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(HEADER_WITHIN).max_buf_size(MAX_HEADER_BYTES);
+            let stream = Idle::new(stream, IDLE);
             if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(error = %e, %addr, "web: connection ended");
             }

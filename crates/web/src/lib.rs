@@ -17,6 +17,7 @@ use std::path::PathBuf;
 mod assets;
 pub mod guests;
 mod http;
+mod idle;
 pub mod page;
 
 pub use guests::{GuestConfig, GuestEvent, Guests, Uploads};
@@ -29,6 +30,14 @@ pub enum WebError {
     /// Its port could not be bound.
     #[error("the web page cannot listen on {addr}: {source}")]
     Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The guest page's port could not be bound.
+    #[error("the guest page cannot listen on {addr}: {source}")]
+    GuestBind {
         /// Where.
         addr: SocketAddr,
         /// Why.

@@ -91,8 +91,8 @@ impl Guests {
         told: impl Fn(GuestEvent) + Send + Sync + 'static,
     ) -> Result<Self, WebError> {
         let listener =
-            TcpListener::bind(config.addr).await.map_err(|source| WebError::Bind { addr: config.addr, source })?;
-        let port = listener.local_addr().map_err(|source| WebError::Bind { addr: config.addr, source })?.port();
+            TcpListener::bind(config.addr).await.map_err(|source| WebError::GuestBind { addr: config.addr, source })?;
+        let port = listener.local_addr().map_err(|source| WebError::GuestBind { addr: config.addr, source })?.port();
         if let Some(uploads) = &config.uploads {
             uploads.prepare()?;
         }
