@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use proto::codec::{Reader, Writer};
 use proto::{Bitmap, Manifest};
@@ -43,7 +43,9 @@ pub struct PartFile {
     name: String,
     part_path: PathBuf,
     part: File,
-    state: File,
+    /// The state file, open until the download is finished: closed before it is deleted, since Windows
+    /// keeps the name of a file deleted while it is open until the handle closes.
+    state: Mutex<Option<File>>,
     manifest: Arc<Manifest>,
     /// Where the bitmap starts in the state file.
     bits_at: u64,
@@ -183,6 +185,7 @@ impl PartFile {
             }
         };
         let took_over = false;
+        let state = Mutex::new(Some(state));
         Ok(Self { dir: dir.to_path_buf(), name, part_path, part, state, manifest, bits_at, verified, took_over })
     }
 
@@ -202,7 +205,7 @@ impl PartFile {
             name,
             part_path,
             part,
-            state,
+            state: Mutex::new(Some(state)),
             manifest,
             bits_at,
             verified: VerifiedChunks::new(bits.chunks()),
@@ -264,12 +267,22 @@ impl PartFile {
         have.progress.chunks += 1;
         have.progress.bytes += u64::from(self.manifest.chunk_span(index).1);
         let (at, byte) = have.bits.byte_of(index);
-        self.state.write_all_at(&[byte], self.bits_at + at as u64).map_err(io_err(self.state_path()))
+        self.write_state(&[byte], self.bits_at + at as u64)
     }
 
     fn persist_all(&self) -> Result<(), StoreError> {
         let have = self.verified.lock();
-        self.state.write_all_at(have.bits.as_bytes(), self.bits_at).map_err(io_err(self.state_path()))
+        self.write_state(have.bits.as_bytes(), self.bits_at)
+    }
+
+    /// Writes `bytes` at `at` in the state file; an error once the download is finished.
+    fn write_state(&self, bytes: &[u8], at: u64) -> Result<(), StoreError> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = match state.as_ref() {
+            Some(file) => file.write_all_at(bytes, at),
+            None => Err(std::io::Error::other("the download is finished")),
+        };
+        written.map_err(io_err(self.state_path()))
     }
 
     /// Completes the download: every chunk must be verified; the data is flushed to disk and the `.part`
@@ -283,6 +296,7 @@ impl PartFile {
         }
         self.part.sync_all().map_err(io_err(&self.part_path))?;
         let target = put_in_place(&self.part_path, &self.dir, &self.name).map_err(io_err(self.dir.join(&self.name)))?;
+        drop(self.state.lock().unwrap_or_else(PoisonError::into_inner).take());
         std::fs::remove_file(self.state_path()).map_err(io_err(self.state_path()))?;
         Ok(target)
     }

@@ -95,7 +95,12 @@ fn available(path: &Path) -> Option<u64> {
     Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+fn available(path: &Path) -> Option<u64> {
+    fs4::available_space(path).ok()
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 fn available(_path: &Path) -> Option<u64> {
     None
 }
@@ -107,7 +112,7 @@ mod tests {
     #[test]
     fn a_folder_to_be_made_is_asked_of_the_file_system_above_it() {
         let dir = tempfile::tempdir().expect("dir");
-        let free = free_space(&dir.path().join("not/yet")).expect("linux says");
+        let free = free_space(&dir.path().join("not/yet")).expect("Linux and Windows say");
         assert!(free > 0 && free_space(dir.path()).is_some());
     }
 }
