@@ -89,7 +89,11 @@ impl Listening {
     ) -> Result<Vec<Upload>, NodeError> {
         loop {
             tokio::select! {
-                Some(joined) = self.accepting.join_next() => return Err(NodeError::task_stopped("listener", joined)),
+                Some(joined) = self.accepting.join_next() => match joined {
+                    // Only the runtime cancels a listener, as it shuts down: that is no failure to tell.
+                    Err(e) if e.is_cancelled() => std::future::pending::<()>().await,
+                    joined => return Err(NodeError::task_stopped("listener", joined)),
+                },
                 Some(accepted) = self.incoming.recv() => self.admit(accepted, context),
                 Some(joined) = self.connections.join_next_with_id() => {
                     let id = match &joined {
