@@ -1,7 +1,7 @@
 //! The UDP path: how large a datagram the route to a peer carries, and the socket of an endpoint.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use quinn::Endpoint;
@@ -48,7 +48,7 @@ pub(super) fn route_payload(peer: SocketAddr) -> u16 {
 /// The MTU of the route the kernel would take to `peer`.
 #[cfg(target_os = "linux")]
 fn route_mtu(peer: SocketAddr) -> io::Result<u16> {
-    let socket = std::net::UdpSocket::bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0))?;
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0))?;
     socket.connect(peer)?;
     let mtu = nix::sys::socket::getsockopt(&socket, nix::sys::socket::sockopt::IpMtu)?;
     Ok(u16::try_from(mtu).unwrap_or(u16::MAX))
