@@ -142,7 +142,7 @@ impl NodeBuilder {
         let listeners = bind_all(&transports, config.port, false).await?;
         let (on_event, grants) = (Box::new(|_: &NodeEvent| {}), Grants::default());
         let id = identity.node_id();
-        let shares = watch::channel(Arc::new(Shares::of(&library, 1)));
+        let (shares, _) = watch::channel(Arc::new(Shares::of(&library, 1)));
         let rescan = Arc::new(Notify::new());
         Ok(Node { id, config, listeners, transports, ask, peers, library, grants, state, on_event, shares, rescan })
     }
@@ -164,7 +164,7 @@ pub struct Node {
     state: StateDir,
     on_event: OnEvent,
     /// What it shares, as the latest scan found it.
-    shares: (watch::Sender<Arc<Shares>>, watch::Receiver<Arc<Shares>>),
+    shares: watch::Sender<Arc<Shares>>,
     /// Wakes the rescan: a file was found changed since it was hashed.
     rescan: Arc<Notify>,
 }
@@ -213,7 +213,7 @@ impl Node {
     /// The complete files the node shares, as its scans find them while it runs: for handing them out
     /// by other means than the wire (each chunk read is checked against its hash).
     pub fn shared_files(&self) -> SharedFiles {
-        SharedFiles::new(self.shares.1.clone(), self.rescan.clone(), self.config.net.idle_timeout)
+        SharedFiles::new(self.shares.subscribe(), self.rescan.clone(), self.config.net.idle_timeout)
     }
 
     /// How many files are shared so far: those whose hashes were known.
@@ -265,7 +265,7 @@ impl Node {
             shares,
             rescan,
         } = self;
-        let (shares_tx, shares) = shares;
+        let (shares, shares_tx) = (shares.subscribe(), shares);
         let herald = Herald::new(id, config.name.clone(), &listeners, config.net.announce_interval);
         let (told, tellings) = mpsc::unbounded_channel();
         let publisher = Publisher { shares: shares_tx, version: 1, told: told.clone() };

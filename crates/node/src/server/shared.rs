@@ -117,15 +117,16 @@ impl SharedReader {
     /// error (and has the node rescan the file), never bytes.
     pub async fn chunk(&self, index: u32) -> Result<Vec<u8>, SharedError> {
         let (offset, len) = self.manifest.chunk_span(index);
-        let (file, expected) = (self.file.clone(), self.manifest.chunk_hash(index).copied());
+        let (file, manifest) = (self.file.clone(), self.manifest.clone());
         let read = blocking(move || {
             let mut bytes = vec![0u8; len as usize];
-            file.read_exact_at(&mut bytes, offset).map(|()| (blake3::hash(&bytes), bytes))
+            file.read_exact_at(&mut bytes, offset)
+                .map(|()| (store::verify_chunk(&manifest, index, &bytes).is_ok(), bytes))
         })
         .await;
         match read {
-            Ok((hash, bytes)) if Some(hash) == expected => Ok(bytes),
-            Ok(_) => {
+            Ok((true, bytes)) => Ok(bytes),
+            Ok((false, _)) => {
                 self.rescan.notify_one();
                 Err(SharedError::Changed { path: self.path.clone() })
             }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ const UPDATES_BUFFERED: usize = 256;
 /// Every run of this page, and the channel that tells the pages of them.
 pub(crate) struct Runs {
     runs: Mutex<BTreeMap<u64, Run>>,
-    next: Mutex<u64>,
+    next: AtomicU64,
     pub(crate) updates: broadcast::Sender<Value>,
 }
 
@@ -72,7 +73,7 @@ pub(crate) enum StartError {
 impl Runs {
     pub(crate) fn new() -> Self {
         let (updates, _) = broadcast::channel(UPDATES_BUFFERED);
-        Self { runs: Mutex::default(), next: Mutex::new(1), updates }
+        Self { runs: Mutex::default(), next: AtomicU64::new(1), updates }
     }
 
     /// Every run, as the page draws them.
@@ -97,9 +98,7 @@ impl Runs {
             if runs.values().filter(|r| matches!(r.state, "looking" | "fetching")).count() >= MAX_RUNNING {
                 return Err(StartError::Busy);
             }
-            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-            let id = *next;
-            *next += 1;
+            let id = self.next.fetch_add(1, Ordering::Relaxed);
             let run = Run::new(id, queries.clone(), cancel);
             runs.insert(id, run);
             let ended: Vec<u64> = runs.values().filter(|r| r.ended()).map(|r| r.id).collect();
